@@ -1,0 +1,271 @@
+"""The `watt` command: a table from verb to plain function. Heavy imports happen inside the verbs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from wattlm.errors import WattError
+
+app = typer.Typer(
+    help="wattlm: raw documents + a general model -> an evaluated, compressed, served industry model.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="Register and inspect models.", no_args_is_help=True)
+data_app = typer.Typer(help="Build clean corpora from raw documents.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(data_app, name="data")
+
+Home = Annotated[Optional[Path], typer.Option("--home", envvar="WATT_HOME", help="Workspace folder (registry + artifacts).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", envvar="WATT_QUIET", help="No progress bars.")]
+
+
+def _registry(home: Path | None):
+    from wattlm.registry import Registry
+
+    return Registry(home)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _print(renderable) -> None:
+    from rich.console import Console
+
+    Console().print(renderable)
+
+
+def _emit(payload, as_json: bool, render) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+    else:
+        render(payload)
+
+
+# -- models ------------------------------------------------------------------------------------
+
+def _model_row(art) -> dict:
+    return {"id": art.id, "name": art.name, "tier": art.tier, "kind": art.kind, "format": art.format,
+            "parents": [pid for pid, _ in art.parents], "path": str(art.path)}
+
+
+@models_app.command("list")
+def models_list(home: Home = None, as_json: AsJson = False, all_kinds: Annotated[bool, typer.Option(
+        "--all", help="Include datasets, exports and reports.")] = False) -> None:
+    """List registered models (and, with --all, every artifact)."""
+    from rich.table import Table
+
+    registry = _registry(home)
+    arts = registry.list() if all_kinds else registry.list("model") + registry.list("export")
+    rows = [_model_row(a) for a in sorted(arts, key=lambda a: a.created)]
+
+    def render(rows):
+        if not rows:
+            print("no models yet: `watt models add gemma3-270m` or `watt run examples/power-grid/recipe.yaml`")
+            return
+        table = Table("id", "name", "tier", "kind", "format", "parents")
+        for r in rows:
+            table.add_row(r["id"], r["name"], r["tier"] or "", r["kind"], r["format"] or "", ", ".join(r["parents"]))
+        _print(table)
+    _emit(rows, as_json, render)
+
+
+@models_app.command("show")
+def models_show(model: Annotated[str, typer.Argument(help="Model name or id.")], home: Home = None,
+                as_json: AsJson = False) -> None:
+    """Show one artifact with its metrics and recipe."""
+    art = _registry(home).get(model)
+    _emit(art.to_dict(), as_json, lambda d: print(json.dumps(d, indent=2, ensure_ascii=False)))
+
+
+@models_app.command("add")
+def models_add(
+    source: Annotated[str, typer.Argument(help="A HF model folder, a .gguf file, or a packaged name "
+                                                "(gemma3-270m, smollm2-135m).")],
+    name: Annotated[Optional[str], typer.Option(help="Registry name (default: from the source).")] = None,
+    tier: Annotated[str, typer.Option(help="foundation, industry or task.")] = "foundation",
+    home: Home = None, as_json: AsJson = False,
+) -> None:
+    """Register a model."""
+    from wattlm.models.store import add_model
+
+    art = add_model(_registry(home), source, name=name, tier=tier)
+    _emit(_model_row(art), as_json, lambda r: print(f"registered {r['name']} as {r['id']} ({r['format']}, {r['tier']})"))
+
+
+# -- lineage -----------------------------------------------------------------------------------
+
+@app.command()
+def lineage(model: Annotated[str, typer.Argument(help="Artifact name or id.")], home: Home = None,
+            as_json: AsJson = False) -> None:
+    """Walk from an artifact back to its foundation and documents, with metrics at each step."""
+    from wattlm.lineage import lineage_chain, render_lineage
+
+    chain = lineage_chain(_registry(home), model)
+    _emit(chain, as_json, render_lineage)
+
+
+# -- data --------------------------------------------------------------------------------------
+
+@data_app.command("build")
+def data_build(
+    inputs: Annotated[list[Path], typer.Argument(help="Files or folders of raw documents.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for shards and report.json.")],
+    heldout_fraction: Annotated[float, typer.Option(help="Share of documents held out.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+    name: Annotated[Optional[str], typer.Option(help="Registry name of the dataset.")] = None,
+    home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
+) -> None:
+    """Clean, deduplicate and split documents into JSONL shards; register the dataset."""
+    from wattlm.data.config import DataConfig
+    from wattlm.data.pipeline import build_corpus
+
+    report = build_corpus(inputs, out, DataConfig(heldout_fraction=heldout_fraction, seed=seed), progress=not quiet)
+    summary = report.to_dict() if hasattr(report, "to_dict") else report.model_dump()
+    art = _registry(home).register(
+        "dataset", name or out.resolve().name, path=out, format="jsonl",
+        metrics={k: summary.get(k) for k in ("docs_in", "docs_kept", "docs_train", "docs_heldout")},
+    )
+    summary["artifact_id"] = art.id
+
+    def render(s):
+        print(f"{s['docs_in']} documents in, {s['docs_kept']} kept ({s['docs_train']} train, "
+              f"{s['docs_heldout']} held-out); dropped: {s.get('dropped') or {}}; "
+              f"{s.get('files_failed', 0)} file(s) failed; report: {out / 'report.json'}; dataset {art.id}")
+    _emit(summary, as_json, render)
+    if summary.get("files_failed"):
+        raise typer.Exit(1)
+
+
+# -- train / eval / export / serve / run --------------------------------------------------------
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option("--model", help="Parent model name or id.")],
+    data: Annotated[str, typer.Option("--data", help="Dataset name or id (its train split is used).")],
+    name: Annotated[str, typer.Option(help="Name of the new model.")],
+    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 40,
+    seq_len: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 4,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-4,
+    home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
+) -> None:
+    """Continued pretraining (LoRA, merged) of a model on a dataset -> a model of the next tier."""
+    from wattlm.models.store import resolve_model
+    from wattlm.train.config import TrainConfig
+    from wattlm.train.stage import train_model
+
+    registry = _registry(home)
+    config = TrainConfig(steps=steps, seq_len=seq_len, batch_size=batch_size, lr=lr)
+    art, reused = train_model(registry, resolve_model(registry, model), registry.get(data, kind="dataset"),
+                              config, name, progress=not quiet)
+    _emit({**_model_row(art), "reused": reused, "metrics": art.metrics}, as_json,
+          lambda r: print(f"{'reused' if reused else 'trained'} {r['name']} ({r['id']}, {r['tier']}): {r['metrics']}"))
+
+
+@app.command("eval")
+def eval_(
+    model: Annotated[str, typer.Option("--model", help="Model name or id.")],
+    text: Annotated[Optional[Path], typer.Option("--text", help="A file or folder of text (.txt/.md/.jsonl).")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="A registered dataset (its held-out split).")] = None,
+    seq_len: Annotated[int, typer.Option(help="Tokens per window.")] = 512,
+    max_tokens: Annotated[int, typer.Option(help="Cap on evaluated tokens.")] = 20000,
+    home: Home = None, as_json: AsJson = False,
+) -> None:
+    """Perplexity of a model on any text; the score is stored on the model artifact."""
+    from wattlm.eval.stage import perplexity_on
+    from wattlm.models.store import resolve_model
+    from wattlm.run.pipeline import text_dataset
+
+    if (text is None) == (data is None):
+        raise WattError("give exactly one of --text PATH or --data DATASET")
+    registry = _registry(home)
+    art = resolve_model(registry, model)
+    if text is not None:
+        textset, split = text_dataset(registry, text.resolve(), text.name), "all"
+    else:
+        textset, split = registry.get(data, kind="dataset"), "heldout"
+    score, _ = perplexity_on(registry, art, textset, split, seq_len=seq_len, max_tokens=max_tokens)
+    payload = {"model": art.name, "model_id": art.id, "text": textset.name, "split": split, **score}
+    _emit(payload, as_json, lambda p: print(f"{p['model']} on {p['text']}: perplexity {p['ppl']:.3f} over {p['tokens']} tokens"))
+
+
+@app.command()
+def export(
+    model: Annotated[str, typer.Option("--model", help="Model name or id.")],
+    quant: Annotated[list[str], typer.Option("--quant", help="Quantized types besides f16 (repeatable).")] = ["q8_0", "q4_k_m"],
+    prompt: Annotated[str, typer.Option(help="Prompt for the llama.cpp vs transformers check.")] = "变电站巡视时，值班人员应当",
+    home: Home = None, as_json: AsJson = False,
+) -> None:
+    """Export a model to GGUF (f16 + quantized), checked against transformers in llama.cpp."""
+    from wattlm.export.stage import export_model
+    from wattlm.models.store import resolve_model
+
+    registry = _registry(home)
+    console = _console()
+    exports, reused = export_model(registry, resolve_model(registry, model), quant, check_prompt=prompt,
+                                   progress=lambda m: console.print(f"export: {m}"))
+    rows = [{"id": e.id, "quant": e.meta["quant"], "path": str(e.path / e.meta["file"]), **e.metrics} for e in exports]
+
+    def render(rows):
+        from rich.table import Table
+
+        table = Table("quant", "size MB", "decode tok/s", "greedy match", "path")
+        for r in rows:
+            table.add_row(r["quant"], str(r["size_mb"]), str(r["decode_tok_s"]), f"{r['greedy_match']}/{r['greedy_total']}", r["path"])
+        _print(table)
+    _emit(rows, as_json, render)
+
+
+@app.command()
+def serve(
+    model: Annotated[list[str], typer.Option("--model", help="Model or export name/id (repeatable).")],
+    host: Annotated[str, typer.Option(envvar="WATT_HOST", help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="WATT_PORT", help="Port.")] = 8000,
+    n_ctx: Annotated[int, typer.Option(help="Context length per model.")] = 2048,
+    home: Home = None,
+) -> None:
+    """Serve models through an OpenAI-compatible API (llama.cpp on the exported GGUF)."""
+    from wattlm.serve.launch import launch
+
+    launch(_registry(home), model, host=host, port=port, n_ctx=n_ctx)
+
+
+@app.command()
+def run(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
+    home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
+) -> None:
+    """Run a whole recipe: data -> train -> eval -> export, cached and resumable."""
+    from wattlm.recipe import load_recipe
+    from wattlm.run.pipeline import run_recipe
+    from wattlm.run.summary import print_summary
+
+    loaded = load_recipe(recipe)
+    console = _console()
+    summary = run_recipe(loaded, _registry(home), console=None if as_json else console, progress=not (quiet or as_json))
+    _emit(summary.to_dict(), as_json, lambda s: print_summary(s, console))
+
+
+def main() -> None:
+    """Entry point: user errors print one line and exit non-zero, without a traceback."""
+    try:
+        app()
+    except WattError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Readers: decoded file text -> documents, one small class per format, dispatched on extension.
+
+A reader never sees bytes (the file source decodes them, see encoding.py) and never raises for a bad
+record: it yields a `BadRecord` so the report can name the file and line while the rest of the file is
+kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+from wattlm.data.document import BadRecord, Document, doc_id
+
+# Front matter is YAML between two '---' lines at the very top (Jekyll/Hugo convention; Hugo also ends it with '...').
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n.*?\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+
+
+class ReadError(ValueError):
+    """A whole file cannot be read by its reader (one-line message)."""
+
+
+class BaseReader(ABC):
+    """Turns the text of one file into documents."""
+
+    extensions: tuple[str, ...] = ()
+    format: str = "text"  # "html" routes the document through the HTML extractor
+
+    @abstractmethod
+    def read(self, text: str, source: str) -> Iterator[Document | BadRecord]:
+        """Yield documents (and bad records) found in `text`; `source` is the relative file path."""
+
+    def _doc(self, text: str, source: str) -> Document:
+        return Document(id=doc_id(source), text=text, source=source, meta={"format": self.format})
+
+
+class TextReader(BaseReader):
+    extensions = (".txt",)
+
+    def read(self, text: str, source: str) -> Iterator[Document | BadRecord]:
+        yield self._doc(text, source)
+
+
+class MarkdownReader(BaseReader):
+    """Markdown is kept as written (it is good LM text); only the YAML front matter is metadata, not prose."""
+
+    extensions = (".md", ".markdown")
+
+    def read(self, text: str, source: str) -> Iterator[Document | BadRecord]:
+        yield self._doc(_FRONT_MATTER.sub("", text, count=1), source)
+
+
+class HtmlReader(BaseReader):
+    """Keeps the raw HTML: main-text extraction needs the markup to tell article from navigation."""
+
+    extensions = (".html", ".htm")
+    format = "html"
+
+    def read(self, text: str, source: str) -> Iterator[Document | BadRecord]:
+        yield self._doc(text, source)
+
+
+class JsonlReader(BaseReader):
+    """One JSON object per line; `#N` in the source is the 1-based line number, so a record can be found."""
+
+    extensions = (".jsonl",)
+
+    def __init__(self, text_field: str = "text") -> None:
+        self.text_field = text_field
+
+    def read(self, text: str, source: str) -> Iterator[Document | BadRecord]:
+        # Split on '\n' only: str.splitlines() also breaks on U+2028 and U+0085, which JSON leaves unescaped.
+        for line_no, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue  # blank lines (often a trailing newline) are not records
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                yield BadRecord(f"line {line_no}: invalid JSON ({err.msg})")
+                continue
+            value = record.get(self.text_field) if isinstance(record, dict) else None
+            if not isinstance(value, str):
+                yield BadRecord(f"line {line_no}: no string field '{self.text_field}'")
+                continue
+            yield self._doc(value, f"{source}#{line_no}")
+
+
+class CsvReader(BaseReader):
+    """A CSV with a header row; `#N` is the 1-based data row number."""
+
+    extensions = (".csv",)
+
+    def __init__(self, text_field: str = "text") -> None:
+        self.text_field = text_field
+
+    def read(self, text: str, source: str) -> Iterator[Document | BadRecord]:
+        # Documents are long; the csv module's default cell limit (128 KiB) would reject real ones.
+        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+        rows = csv.DictReader(io.StringIO(text, newline=""))
+        if rows.fieldnames is None or self.text_field not in rows.fieldnames:
+            columns = ", ".join(rows.fieldnames or []) or "none"
+            raise ReadError(f"no column '{self.text_field}' (columns: {columns})")
+        try:
+            for row_no, row in enumerate(rows, start=1):
+                yield self._doc(row[self.text_field] or "", f"{source}#{row_no}")
+        except csv.Error as err:
+            raise ReadError(f"line {rows.line_num}: {err}") from None
+
+
+def make_readers(text_field: str = "text") -> dict[str, BaseReader]:
+    """Extension (lower case, with dot) -> reader."""
+    readers: list[BaseReader] = [
+        TextReader(),
+        MarkdownReader(),
+        HtmlReader(),
+        JsonlReader(text_field),
+        CsvReader(text_field),
+    ]
+    return {ext: reader for reader in readers for ext in reader.extensions}

@@ -1,0 +1,1 @@
+"""wattlm.export"""

@@ -1,0 +1,101 @@
+"""Registering foundation models and turning any registered model into a trainable HF folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from wattlm.errors import NotFound, WattError
+from wattlm.models.packaged import PACKAGED, materialize
+from wattlm.registry import Artifact, Registry
+
+
+def add_model(registry: Registry, source: str, name: str | None = None, tier: str = "foundation") -> Artifact:
+    """Register a local HF folder, a GGUF file, or a packaged model name as a model artifact."""
+    if source in PACKAGED:
+        return _add_packaged(registry, source, name or source)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise NotFound(f"model source not found: {source} (expected a HF folder, a .gguf file or one of "
+                       f"{sorted(PACKAGED)})")
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise WattError(f"{path}: expected a .gguf file or a Hugging Face model folder")
+        _check_gguf_magic(path)
+        return registry.register(
+            "model", name or path.stem, path=path.parent, tier=tier, format="gguf",
+            meta={"file": path.name, "source": str(path.resolve())},
+        )
+    if not (path / "config.json").exists():
+        raise WattError(f"{path}: a Hugging Face model folder needs a config.json")
+    return registry.register(
+        "model", name or path.name, path=path, tier=tier, format="hf", meta={"source": str(path.resolve())}
+    )
+
+
+def _check_gguf_magic(path: Path) -> None:
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"GGUF":
+            raise WattError(f"{path}: not a GGUF file (bad magic bytes)")
+
+
+def _add_packaged(registry: Registry, packaged: str, name: str) -> Artifact:
+    spec = PACKAGED[packaged]
+    with registry.staging() as staged:
+        folder, file = materialize(packaged, staged)
+        meta = {"file": file, "packaged": packaged, "package": spec.package, "description": spec.description}
+        if folder == staged:
+            return registry.register("model", name, staged=staged, tier="foundation", format="gguf", meta=meta)
+        return registry.register("model", name, path=folder, tier="foundation", format="gguf", meta=meta)
+
+
+def resolve_model(registry: Registry, ref: str) -> Artifact:
+    """A model by id or name; a packaged model name is registered on first use."""
+    try:
+        return registry.get(ref, kind="model")
+    except NotFound:
+        if ref in PACKAGED:
+            return add_model(registry, ref)
+        raise NotFound(f"unknown model {ref!r}: not in the registry and not a packaged model "
+                       f"({', '.join(sorted(PACKAGED))}); add one with `watt models add`") from None
+
+
+def gguf_path(model: Artifact) -> Path:
+    if model.format != "gguf":
+        raise WattError(f"model {model.name} ({model.id}) is not a GGUF model")
+    return model.path / model.meta["file"]
+
+
+def hf_dir(registry: Registry, model: Artifact) -> Path:
+    """A Hugging Face folder for `model`; a GGUF model is dequantised once and cached in the workspace.
+
+    transformers loads GGUF with `gguf_file=` (dequantised to fp32) but still marks the model as
+    quantized, which makes `save_pretrained` and training refuse it; clearing the quantizer makes it an
+    ordinary fp32 model. The result is cached under `cache/hf/<id>` (written to a temp folder, renamed).
+    """
+    if model.format == "hf":
+        return model.path
+    cached = registry.home / "cache" / "hf" / model.id
+    if (cached / "config.json").exists():
+        return cached
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = gguf_path(model)
+    if not src.exists():
+        raise NotFound(f"GGUF file of model {model.name} is missing: {src}")
+    tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+    lm = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
+    lm.hf_quantizer = None
+    lm.is_quantized = False
+    if hasattr(lm.config, "quantization_config"):
+        del lm.config.quantization_config
+    tmp = cached.with_name(f"{cached.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    lm.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "wattlm_source.json").write_text(json.dumps({"gguf": str(src), "model_id": model.id}))
+    os.replace(tmp, cached)
+    return cached

@@ -1,0 +1,115 @@
+"""Recipes: one YAML file describing the whole factory run, validated by typed models on load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from wattlm.errors import NotFound, WattError
+from wattlm.train.config import TrainConfig
+
+
+class DataSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[Path] = Field(description="Files or folders of raw documents, relative to the recipe file.")
+    heldout_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of documents held out for eval.")
+    seed: int = Field(0, description="Seed of the deterministic train/held-out split.")
+    min_chars: int = Field(50, ge=0, description="Documents shorter than this after cleaning are dropped.")
+    to_simplified: bool = Field(True, description="Convert traditional Chinese to simplified (opencc).")
+    text_field: str = Field("text", description="Field holding the text in JSONL/CSV inputs.")
+
+    @field_validator("inputs")
+    @classmethod
+    def _not_empty(cls, value: list[Path]) -> list[Path]:
+        if not value:
+            raise ValueError("list at least one file or folder")
+        return value
+
+    def data_config(self):
+        from wattlm.data.config import DataConfig
+
+        return DataConfig(**self.model_dump(exclude={"inputs"}))
+
+
+class EvalSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    general: Path | None = Field(None, description="Folder or file of general text for the forgetting check.")
+    seq_len: int = Field(512, ge=8, description="Tokens per evaluation window.")
+    batch_size: int = Field(4, ge=1, description="Windows per forward pass.")
+    max_tokens: int | None = Field(20000, ge=16, description="Cap on evaluated tokens per text set.")
+
+
+class ExportSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    quants: list[str] = Field(["q8_0", "q4_k_m"], description="Quantized GGUF types made from the f16 file.")
+    check_prompt: str = Field("变电站巡视时，值班人员应当", description="Prompt for the llama.cpp vs transformers check.")
+    check_tokens: int = Field(16, ge=1, le=256, description="Greedy tokens compared in that check.")
+
+    @field_validator("quants")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        from wattlm.export.gguf import QUANT_FTYPES
+
+        unknown = [q for q in value if q not in QUANT_FTYPES]
+        if unknown:
+            raise ValueError(f"unknown quant {unknown[0]!r}; allowed: {sorted(QUANT_FTYPES)}")
+        return value
+
+
+class Recipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Recipe name; artifact names derive from it.")
+    foundation: str = Field("gemma3-270m", description="Registered model name/id, or a packaged model name.")
+    data: DataSection
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalSection = Field(default_factory=EvalSection)
+    export: ExportSection | None = Field(default_factory=ExportSection, description="null skips export.")
+
+    # Set by load_recipe: the folder relative paths are resolved against.
+    base_dir: Path = Field(Path("."), exclude=True)
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+
+def _describe(error: ValidationError, source: Path) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    given = first.get("input")
+    suffix = f" (got {given!r})" if first["type"] not in ("missing", "extra_forbidden") and not isinstance(
+        given, dict
+    ) else ""
+    more = f" [+{len(error.errors()) - 1} more]" if len(error.errors()) > 1 else ""
+    return f"{source}: field {where}: {message}{suffix}{more}"
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Parse and validate a recipe; every error is one line naming the file and the field."""
+    path = Path(path)
+    if not path.exists():
+        raise NotFound(f"recipe not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise WattError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise WattError(f"{path}: expected a mapping of recipe sections at the top level")
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise WattError(_describe(exc, path)) from None
+    recipe.base_dir = path.resolve().parent
+    return recipe

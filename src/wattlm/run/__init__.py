@@ -1,0 +1,1 @@
+"""`watt run`: a recipe through every stage."""

@@ -1,0 +1,97 @@
+"""The run report: one self-contained HTML page with inline SVG charts (no JS, opens offline)."""
+
+from __future__ import annotations
+
+import html
+import json
+
+_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2")
+
+
+def bar_chart(title: str, groups: dict[str, dict[str, float]], width: int = 520, height: int = 240) -> str:
+    """Grouped bars: groups = {group label: {series label: value}}."""
+    series = sorted({s for values in groups.values() for s in values})
+    top = max([v for values in groups.values() for v in values.values()] + [1e-9])
+    pad, bottom = 40, 30
+    slot = (width - pad) / max(1, len(groups))
+    bar_w = slot * 0.7 / max(1, len(series))
+    parts = [f'<svg width="{width}" height="{height + 40}" role="img" aria-label="{html.escape(title)}">',
+             f'<text x="{pad}" y="16" font-weight="bold">{html.escape(title)}</text>']
+    for gi, (group, values) in enumerate(groups.items()):
+        x0 = pad + gi * slot + slot * 0.15
+        for si, name in enumerate(series):
+            if name not in values:
+                continue
+            h = (height - bottom - 30) * values[name] / top
+            x, y = x0 + si * bar_w, height - bottom - h
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" '
+                         f'fill="{_COLORS[si % len(_COLORS)]}"><title>{html.escape(name)}: {values[name]:.3g}</title></rect>')
+            parts.append(f'<text x="{x + bar_w / 2 - 1:.1f}" y="{y - 3:.1f}" font-size="11" '
+                         f'text-anchor="middle">{values[name]:.3g}</text>')
+        parts.append(f'<text x="{x0 + slot * 0.35:.1f}" y="{height - 10}" font-size="12" '
+                     f'text-anchor="middle">{html.escape(group)}</text>')
+    for si, name in enumerate(series):
+        parts.append(f'<rect x="{pad + si * 120}" y="{height + 10}" width="12" height="12" '
+                     f'fill="{_COLORS[si % len(_COLORS)]}"/><text x="{pad + si * 120 + 16}" y="{height + 21}" '
+                     f'font-size="12">{html.escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def line_chart(title: str, values: list[float], width: int = 520, height: int = 220) -> str:
+    if len(values) < 2:
+        return ""
+    pad = 40
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    points = " ".join(
+        f"{pad + i * (width - pad - 10) / (len(values) - 1):.1f},{20 + (height - 50) * (hi - v) / span:.1f}"
+        for i, v in enumerate(values)
+    )
+    return (f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">'
+            f'<text x="{pad}" y="14" font-weight="bold">{html.escape(title)}</text>'
+            f'<polyline fill="none" stroke="{_COLORS[0]}" stroke-width="2" points="{points}"/>'
+            f'<text x="2" y="24" font-size="11">{hi:.2f}</text><text x="2" y="{height - 30}" font-size="11">{lo:.2f}</text>'
+            f'<text x="{width / 2:.0f}" y="{height - 8}" font-size="11" text-anchor="middle">step (1..{len(values)})</text></svg>')
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "<p>none</p>"
+    cols = list(rows[0])
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(summary: dict, losses: list[float]) -> str:
+    scores = summary.get("scores", {})
+    by_set: dict[str, dict[str, float]] = {}
+    for role, sets in scores.items():
+        for label, ppl in sets.items():
+            by_set.setdefault(f"{label} ppl", {})[role] = ppl
+    data = summary.get("data", {})
+    funnel = {"documents": {"in": data.get("docs_in", 0), "kept": data.get("docs_kept", 0),
+                            "train": data.get("docs_train", 0), "held-out": data.get("docs_heldout", 0)}}
+    dropped = {reason: {"dropped": n} for reason, n in (data.get("dropped") or {}).items()}
+    exports = [{k: e.get(k) for k in ("quant", "size_mb", "decode_tok_s", "greedy_match", "greedy_total", "path")}
+               for e in summary.get("exports", [])]
+    sections = [
+        f"<h1>wattlm run: {html.escape(summary.get('recipe', ''))}</h1>",
+        f"<p>finished in {summary.get('seconds')} s; reused stages: "
+        f"{html.escape(', '.join(k for k, v in summary.get('reused', {}).items() if v) or 'none')}</p>",
+        "<h2>Perplexity: foundation vs industry (lower is better)</h2>", bar_chart("perplexity", by_set),
+        "<h2>Training loss</h2>", line_chart("loss per step", losses),
+        _table([summary.get("train", {})]),
+        "<h2>Data</h2>", bar_chart("documents through the pipeline", funnel),
+        bar_chart("drop reasons", dropped) if dropped else "<p>nothing dropped</p>",
+        "<h2>GGUF exports</h2>", _table(exports),
+        "<h2>Artifacts</h2>", _table([{"role": k, "id": v} for k, v in summary.get("artifacts", {}).items()]),
+        "<details><summary>raw JSON</summary><pre>"
+        + html.escape(json.dumps(summary, indent=2, ensure_ascii=False)) + "</pre></details>",
+    ]
+    style = ("body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}"
+             "svg{display:block;margin:1em 0}")
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>wattlm run</title><style>{style}</style></head>" \
+           f"<body>{''.join(sections)}</body></html>"

@@ -1,0 +1,105 @@
+"""The engine interface: the one extension point of `wattlm.serve`.
+
+The HTTP layer speaks OpenAI; an engine speaks prompts and tokens. A new backend (vLLM, a batching
+scheduler over llama.cpp, a remote replica) is one new file implementing `Engine`; routes and the
+OpenAI protocol do not change.
+
+Contract of `Engine.generate`:
+- it is a *blocking* iterator; the app runs it in a worker thread, so it may be called from several
+  threads at once (an engine serialises or batches requests as it sees fit);
+- the prompt is validated on the first `next()` (before any text is produced), so errors such as
+  `PromptTooLong` reach the client as HTTP 400 rather than a broken stream;
+- every chunk carries cumulative token counts of what the model actually consumed and produced, and the
+  last chunk, and only it, has a `finish_reason`;
+- closing the iterator early (`close()`) aborts the request and frees the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from wattlm.errors import WattError
+
+FinishReason = Literal["stop", "length"]
+
+
+class NoChatTemplate(WattError):
+    """The model cannot render a conversation (a base model, or a GGUF without a chat template)."""
+
+
+class PromptTooLong(WattError):
+    """The prompt leaves no room for a single generated token in the context window."""
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample one completion; defaults follow the OpenAI API, not llama.cpp."""
+
+    max_tokens: int | None = None  # None: until the context window is full
+    temperature: float = 1.0  # 0 means greedy
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()  # the text stops before the first of these; it is not returned
+    seed: int | None = None  # None: a fresh random seed per request
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+
+
+@dataclass(frozen=True)
+class GenerationChunk:
+    """A piece of generated text and the token counts so far."""
+
+    text: str
+    finish_reason: FinishReason | None
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """One message of a conversation after the protocol layer flattened content parts to text."""
+
+    role: str
+    content: str
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A loaded model that can complete text."""
+
+    @property
+    def name(self) -> str:
+        """A human-readable name (the app keys engines by the model id clients send)."""
+        ...
+
+    @property
+    def context_length(self) -> int:
+        """Prompt plus generated tokens must fit in this many tokens."""
+        ...
+
+    @property
+    def has_chat_template(self) -> bool: ...
+
+    def generate(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
+        """Complete `prompt` (see the module docstring for the streaming contract)."""
+        ...
+
+    def render_chat(self, messages: Sequence[ChatTurn]) -> str:
+        """Render a conversation into a prompt that asks for the assistant's reply.
+
+        Raises `NoChatTemplate` when the model has none.
+        """
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """How many prompt tokens `generate(text, ...)` would consume."""
+        ...
+
+
+def no_chat_template_message(model: str) -> str:
+    """One wording for every engine, so clients can match on it."""
+    return (
+        f"model '{model}' has no chat template (it is a base model), so it cannot chat; "
+        "use /v1/completions with a plain-text prompt, or serve a chat-tuned model"
+    )

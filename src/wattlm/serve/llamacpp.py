@@ -1,0 +1,188 @@
+"""A llama.cpp engine over one GGUF file (CPU inference through llama-cpp-python).
+
+v1 serves one request at a time: a `Llama` object owns a single KV cache, so requests queue on a lock.
+The continuous-batching scheduler will replace the lock, not the `Engine` interface.
+
+We drive `Llama.generate` (a token iterator) ourselves instead of `create_completion` so that
+streaming and non-streaming share one code path, token counts are those the model really consumed and
+produced, and stop strings are handled the same way as by every other engine (`StopMatcher`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from wattlm.errors import NotFound, WattError
+from wattlm.serve.engine import (
+    ChatTurn,
+    FinishReason,
+    GenerationChunk,
+    NoChatTemplate,
+    PromptTooLong,
+    SamplingParams,
+    no_chat_template_message,
+)
+from wattlm.serve.stops import StopMatcher
+
+if TYPE_CHECKING:  # llama_cpp is heavy; it is imported when an engine is built, not at import time
+    from llama_cpp import Llama
+
+
+class LlamaCppEngine:
+    """`Engine` on llama-cpp-python's `Llama`.
+
+    `chat_template` overrides the GGUF's `tokenizer.chat_template` (for example the template of a tuned
+    model whose GGUF was exported without one); with neither, chat requests fail with `NoChatTemplate`.
+    """
+
+    def __init__(
+        self,
+        gguf_path: Path,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        chat_template: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        gguf_path = Path(gguf_path)
+        if not gguf_path.is_file():
+            raise NotFound(f"GGUF file not found: {gguf_path}")
+        from llama_cpp import Llama
+
+        thread_args = {} if n_threads is None else {"n_threads": n_threads, "n_threads_batch": n_threads}
+        try:
+            self._llm: Llama = Llama(model_path=str(gguf_path), n_ctx=n_ctx, verbose=False, **thread_args)
+        except ValueError as error:  # llama-cpp-python reports an unreadable model as ValueError
+            raise WattError(f"cannot load GGUF {gguf_path}: {error}") from error
+        self._name = name or gguf_path.stem
+        self._lock = threading.Lock()
+        self._template = chat_template or self._llm.metadata.get("tokenizer.chat_template") or None
+        self._formatter = self._build_formatter(self._template) if self._template else None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def context_length(self) -> int:
+        return self._llm.n_ctx()
+
+    @property
+    def has_chat_template(self) -> bool:
+        return self._formatter is not None
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The GGUF key/value metadata (architecture, tokenizer, ...), as strings."""
+        return dict(self._llm.metadata)
+
+    def render_chat(self, messages: Sequence[ChatTurn]) -> str:
+        if self._formatter is None:
+            raise NoChatTemplate(no_chat_template_message(self._name))
+        turns = [{"role": turn.role, "content": turn.content} for turn in messages]
+        from jinja2 import TemplateError
+
+        try:
+            return self._formatter(messages=turns).prompt
+        # ValueError is the template's own raise_exception(), e.g. "roles must alternate".
+        except (ValueError, TemplateError) as error:
+            raise WattError(f"chat template of '{self._name}' rejected the messages: {error}") from error
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenize(text))
+
+    def generate(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
+        with self._lock:
+            yield from self._generate_locked(prompt, params)
+
+    def _generate_locked(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
+        import llama_cpp
+
+        llm = self._llm
+        prompt_tokens = self._tokenize(prompt)
+        room = self.context_length - len(prompt_tokens)
+        if room <= 0:
+            raise PromptTooLong(
+                f"prompt is {len(prompt_tokens)} tokens but the context window of '{self._name}' "
+                f"is {self.context_length}; shorten the prompt"
+            )
+        max_tokens = room if params.max_tokens is None else min(params.max_tokens, room)
+        llm.set_seed(params.seed if params.seed is not None else random.getrandbits(32))
+        # Samplers off unless asked for: OpenAI semantics are plain temperature + top_p sampling,
+        # while llama.cpp's defaults add top_k=40 and min_p=0.05.
+        tokens = llm.generate(
+            prompt_tokens,
+            temp=params.temperature,
+            top_p=params.top_p,
+            top_k=0,
+            min_p=0.0,
+            typical_p=1.0,
+            repeat_penalty=1.0,
+            presence_penalty=params.presence_penalty,
+            frequency_penalty=params.frequency_penalty,
+        )
+        # Tokens can end inside a multi-byte character (CJK text, byte-fallback tokens); the
+        # incremental decoder holds those bytes until the character is complete.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = StopMatcher(params.stop)
+        produced = 0
+        finish: FinishReason = "length"
+        try:
+            for token in tokens:
+                if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+                    finish = "stop"  # end-of-generation tokens (eos, <|im_end|>, ...) are not counted
+                    break
+                produced += 1
+                text = stops.push(decoder.decode(llm.detokenize([token])))
+                if stops.matched:
+                    yield GenerationChunk(text, "stop", len(prompt_tokens), produced)
+                    return
+                if produced >= max_tokens:
+                    break
+                if text:
+                    yield GenerationChunk(text, None, len(prompt_tokens), produced)
+        finally:
+            tokens.close()
+        tail = stops.push(decoder.decode(b"", final=True))
+        if stops.matched:
+            finish = "stop"
+        else:
+            tail += stops.flush()
+        yield GenerationChunk(tail, finish, len(prompt_tokens), produced)
+
+    def _tokenize(self, text: str) -> list[int]:
+        llm = self._llm
+        # special=True: control tokens written by chat templates (<|im_start|>) must map to their ids.
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=llm._model.add_bos_token(), special=True)
+        bos = llm.token_bos()
+        if len(tokens) >= 2 and tokens[0] == tokens[1] == bos:
+            # Templates such as Gemma's start with {{ bos_token }} and the tokenizer adds one too;
+            # a doubled BOS degrades the output, so keep one.
+            tokens = tokens[1:]
+        return tokens
+
+    def _build_formatter(self, template: str):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        # Jinja2ChatFormatter renders like transformers' apply_chat_template (sandboxed jinja,
+        # messages + bos/eos_token + add_generation_prompt=True), so prompts match training.
+        from jinja2 import TemplateError
+
+        llm = self._llm
+        try:
+            return Jinja2ChatFormatter(
+                template=template,
+                bos_token=self._token_text(llm.token_bos()),
+                eos_token=self._token_text(llm.token_eos()),
+            )
+        except TemplateError as error:
+            raise WattError(f"chat template of '{self._name}' is not valid jinja: {error}") from error
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:  # the vocabulary has no such token
+            return ""
+        return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")

@@ -1,0 +1,168 @@
+"""OpenAI semantics: turn protocol requests into engine calls and engine chunks into responses.
+
+Routes stay thin (parse, pick the engine, return); this module knows what a completion or a chat turn
+means but never which backend runs it. Streaming functions return an async iterator of response
+chunks; they await the first engine chunk before returning, so request errors still become a 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from wattlm.serve.bridge import start_generation
+from wattlm.serve.engine import ChatTurn, Engine, GenerationChunk, SamplingParams
+from wattlm.serve.protocol import (
+    AssistantMessage,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    CompletionChoice,
+    CompletionRequest,
+    CompletionResponse,
+    DeltaMessage,
+    Usage,
+    new_id,
+    now,
+)
+
+
+def sampling_params(request: CompletionRequest | ChatCompletionRequest, max_tokens: int | None) -> SamplingParams:
+    return SamplingParams(
+        max_tokens=max_tokens,
+        temperature=request.temperature,
+        top_p=request.top_p,
+        stop=request.stop_sequences,
+        seed=request.seed,
+        presence_penalty=request.presence_penalty,
+        frequency_penalty=request.frequency_penalty,
+    )
+
+
+def chat_prompt(engine: Engine, request: ChatCompletionRequest) -> str:
+    # "developer" is OpenAI's newer name for "system"; chat templates only know "system".
+    turns = [
+        ChatTurn(role="system" if message.role == "developer" else message.role, content=message.text)
+        for message in request.messages
+    ]
+    return engine.render_chat(turns)
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
+    return Usage(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=prompt_tokens + completion_tokens,
+    )
+
+
+async def _collect(chunks: AsyncIterator[GenerationChunk]) -> tuple[str, GenerationChunk]:
+    """All text of a generation and its last chunk (finish reason and final counts)."""
+    pieces: list[str] = []
+    last: GenerationChunk | None = None
+    async for chunk in chunks:
+        pieces.append(chunk.text)
+        last = chunk
+    assert last is not None  # start_generation guarantees at least one chunk
+    return "".join(pieces), last
+
+
+# ---- /v1/completions ---------------------------------------------------------------------------
+
+
+async def complete(engine: Engine, request: CompletionRequest) -> CompletionResponse:
+    params = sampling_params(request, request.max_tokens)
+    choices: list[CompletionChoice] = []
+    prompt_tokens = completion_tokens = 0
+    # A list of prompts gives one choice per prompt, in order (OpenAI's batch form of the endpoint).
+    for index, prompt in enumerate(request.prompts):
+        text, last = await _collect(await start_generation(engine, prompt, params))
+        choices.append(CompletionChoice(index=index, text=text, finish_reason=last.finish_reason))
+        prompt_tokens += last.prompt_tokens
+        completion_tokens += last.completion_tokens
+    return CompletionResponse(
+        id=new_id("cmpl"),
+        created=now(),
+        model=request.model,
+        choices=choices,
+        usage=_usage(prompt_tokens, completion_tokens),
+    )
+
+
+async def stream_completion(engine: Engine, request: CompletionRequest) -> AsyncIterator[CompletionResponse]:
+    params = sampling_params(request, request.max_tokens)
+    prompts = request.prompts
+    first_generation = await start_generation(engine, prompts[0], params)
+    response_id, created = new_id("cmpl"), now()
+
+    def chunk(index: int, text: str, finish: str | None) -> CompletionResponse:
+        choice = CompletionChoice(index=index, text=text, finish_reason=finish)
+        return CompletionResponse(id=response_id, created=created, model=request.model, choices=[choice])
+
+    async def events() -> AsyncIterator[CompletionResponse]:
+        prompt_tokens = completion_tokens = 0
+        for index, prompt in enumerate(prompts):
+            generation = first_generation if index == 0 else await start_generation(engine, prompt, params)
+            async for piece in generation:
+                if piece.text or piece.finish_reason:
+                    yield chunk(index, piece.text, piece.finish_reason)
+                if piece.finish_reason:
+                    prompt_tokens += piece.prompt_tokens
+                    completion_tokens += piece.completion_tokens
+        if request.include_usage:
+            yield CompletionResponse(
+                id=response_id,
+                created=created,
+                model=request.model,
+                choices=[],
+                usage=_usage(prompt_tokens, completion_tokens),
+            )
+
+    return events()
+
+
+# ---- /v1/chat/completions ----------------------------------------------------------------------
+
+
+async def chat(engine: Engine, request: ChatCompletionRequest) -> ChatCompletionResponse:
+    prompt = chat_prompt(engine, request)
+    generation = await start_generation(engine, prompt, sampling_params(request, request.completion_budget))
+    text, last = await _collect(generation)
+    return ChatCompletionResponse(
+        id=new_id("chatcmpl"),
+        created=now(),
+        model=request.model,
+        choices=[ChatChoice(message=AssistantMessage(content=text), finish_reason=last.finish_reason)],
+        usage=_usage(last.prompt_tokens, last.completion_tokens),
+    )
+
+
+async def stream_chat(engine: Engine, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+    prompt = chat_prompt(engine, request)
+    generation = await start_generation(engine, prompt, sampling_params(request, request.completion_budget))
+    response_id, created = new_id("chatcmpl"), now()
+
+    def chunk(delta: DeltaMessage, finish: str | None = None) -> ChatCompletionChunk:
+        choice = ChatChunkChoice(delta=delta, finish_reason=finish)
+        return ChatCompletionChunk(id=response_id, created=created, model=request.model, choices=[choice])
+
+    async def events() -> AsyncIterator[ChatCompletionChunk]:
+        # The role comes first and alone, as OpenAI sends it; clients build the message from it.
+        yield chunk(DeltaMessage(role="assistant", content=""))
+        async for piece in generation:
+            if piece.text:
+                yield chunk(DeltaMessage(content=piece.text))
+            if piece.finish_reason:
+                yield chunk(DeltaMessage(), piece.finish_reason)
+                last = piece
+        if request.include_usage:
+            yield ChatCompletionChunk(
+                id=response_id,
+                created=created,
+                model=request.model,
+                choices=[],
+                usage=_usage(last.prompt_tokens, last.completion_tokens),
+            )
+
+    return events()

@@ -1,0 +1,39 @@
+"""Typed training settings: the `train:` section of a recipe."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LoraSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(16, ge=1, description="LoRA rank.")
+    alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: str | list[str] = Field(
+        "all-linear", description="Module names to adapt, or 'all-linear' for every linear layer but the head."
+    )
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["cpt"] = Field("cpt", description="Training method; v1 has continued pretraining.")
+    steps: int = Field(40, ge=1, description="Optimizer steps (the step budget).")
+    seq_len: int = Field(256, ge=8, description="Tokens per packed training sequence.")
+    batch_size: int = Field(4, ge=1, description="Sequences per step.")
+    lr: float = Field(2e-4, gt=0, description="Peak learning rate (linear warm-up, cosine decay).")
+    warmup_steps: int = Field(4, ge=0, description="Linear warm-up steps.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    lora: LoraSettings | None = Field(
+        default_factory=LoraSettings, description="LoRA settings; null trains all parameters."
+    )
+    bf16: bool = Field(True, description="bf16 autocast on the CPU (measured ~1.4x faster for LoRA here).")
+    seed: int = Field(0, description="Seed for initialisation and batch order.")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: all cores.")
+    loss_chunk: int = Field(
+        1024, ge=16, description="Positions per chunk when computing the loss (bounds logits memory)."
+    )

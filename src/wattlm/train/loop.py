@@ -1,0 +1,166 @@
+"""The one training loop. Methods differ by how they build batches and compute the loss (a hook).
+
+v1 ships `cpt` (continued pretraining on packed documents). SFT and distillation (issue 4) plug in as
+further `Method` classes; the optimizer, schedule, autocast, progress and saving stay here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wattlm.train.config import TrainConfig
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    tokens: int
+    seconds: float
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+    def metrics(self) -> dict:
+        head = self.losses[: max(1, len(self.losses) // 10)]
+        tail = self.losses[-max(1, len(self.losses) // 10) :]
+        return {
+            "train_steps": self.steps,
+            "train_tokens": self.tokens,
+            "train_seconds": round(self.seconds, 1),
+            "train_tokens_per_s": round(self.tokens_per_s, 1),
+            "train_loss_start": round(sum(head) / len(head), 4),
+            "train_loss_end": round(sum(tail) / len(tail), 4),
+        }
+
+
+class CptMethod:
+    """Continued pretraining: next-token loss on every position of packed document blocks."""
+
+    name = "cpt"
+
+    def __init__(self, tokenizer, texts: Sequence[str], config: TrainConfig):
+        import torch
+
+        from wattlm.train.packing import pack, tokenize_stream
+
+        self.config = config
+        self.blocks = pack(tokenize_stream(tokenizer, texts), config.seq_len)  # (n_blocks, seq_len)
+        self.generator = torch.Generator().manual_seed(config.seed)
+
+    def batches(self) -> Iterator:
+        """Endless batches; each epoch visits every block once in a seeded random order."""
+        import torch
+
+        while True:
+            order = torch.randperm(self.blocks.size(0), generator=self.generator)
+            for start in range(0, len(order), self.config.batch_size):
+                yield self.blocks[order[start : start + self.config.batch_size]]
+
+    def loss(self, model, batch) -> tuple:
+        from wattlm.train.loss import causal_lm_nll
+
+        nll, n_tokens = causal_lm_nll(model, batch, chunk=self.config.loss_chunk)
+        return nll / n_tokens, batch.numel()
+
+
+METHODS = {"cpt": CptMethod}
+
+
+def _lr_at(step: int, config: TrainConfig) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train(
+    model_dir: Path,
+    texts: Sequence[str],
+    out_dir: Path,
+    config: TrainConfig,
+    progress: bool = True,
+) -> TrainResult:
+    """Train the model in `model_dir` on `texts`; write the merged HF model to `out_dir`."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    if config.lora is not None:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+                target_modules=config.lora.target_modules, task_type="CAUSAL_LM",
+            ),
+        )
+    model.train()
+    method = METHODS[config.method](tokenizer, texts, config)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+    result = TrainResult(steps=0, tokens=0, seconds=0.0)
+    batches = method.batches()
+    start = time.perf_counter()
+    with _progress(progress, config.steps) as bar:
+        for step in range(config.steps):
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(step, config)
+            batch = next(batches)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                loss, n_tokens = method.loss(model, batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.steps += 1
+            result.tokens += n_tokens
+            result.losses.append(float(loss))
+            result.seconds = time.perf_counter() - start
+            bar(step, float(loss), result.tokens_per_s)
+
+    if config.lora is not None:
+        model = model.merge_and_unload()
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    (out_dir / "train_config.json").write_text(json.dumps(config.model_dump(), indent=2))
+    (out_dir / "train_log.json").write_text(json.dumps({"losses": result.losses, **result.metrics()}, indent=2))
+    return result
+
+
+class _progress:
+    """A rich progress bar showing loss and tokens/s; a no-op when disabled."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda *a: None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]:.3f}"), TextColumn("{task.fields[tps]:.0f} tok/s"),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+        )
+        self._bar.__enter__()
+        task = self._bar.add_task("train", total=self.total, loss=float("nan"), tps=0.0)
+        return lambda step, loss, tps: self._bar.update(task, completed=step + 1, loss=loss, tps=tps)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._bar.__exit__(*exc)
+        return False

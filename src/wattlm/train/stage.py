@@ -1,0 +1,35 @@
+"""`watt train` as a registry step: parent model + dataset -> a model of the next tier."""
+
+from __future__ import annotations
+
+from wattlm.cache import fingerprint
+from wattlm.models.store import hf_dir
+from wattlm.registry import Artifact, Registry
+from wattlm.textsets import dataset_texts
+from wattlm.train.config import TrainConfig
+
+NEXT_TIER = {"foundation": "industry", "industry": "task", "task": "task"}
+
+
+def train_model(
+    registry: Registry, parent: Artifact, dataset: Artifact, config: TrainConfig, name: str,
+    progress: bool = True, recipe: dict | None = None,
+) -> tuple[Artifact, bool]:
+    """Train (or reuse a finished run with the same inputs); returns (model, reused)."""
+    key = fingerprint("train", parent.id, dataset.id, config.model_dump())
+    cached = registry.find(key)
+    if cached is not None:
+        return cached, True
+    from wattlm.train.loop import train
+
+    source_dir = hf_dir(registry, parent)
+    texts = list(dataset_texts(dataset, "train"))
+    with registry.staging() as staged:
+        result = train(source_dir, texts, staged, config, progress=progress)
+        model = registry.register(
+            "model", name, staged=staged, tier=NEXT_TIER[parent.tier or "foundation"], format="hf",
+            parents=[(parent.id, "parent"), (dataset.id, "train_data")],
+            recipe=recipe or {"train": config.model_dump()}, metrics=result.metrics(),
+            meta={"method": config.method, "lora": config.lora is not None}, cache_key=key,
+        )
+    return model, False

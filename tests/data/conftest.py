@@ -1,0 +1,39 @@
+"""Shared fixtures for the data-stage tests: tiny documents written into tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# A realistic news page: trafilatura needs an article of some length to tell it from the chrome.
+ARTICLE_PARAGRAPHS = [
+    "国家电网公司今日发布了关于加强夏季用电高峰期间输电线路运行维护管理的通知，要求各单位严格执行巡视制度。",
+    "通知指出，各级调度机构应当提前编制负荷预测和检修计划，及时发现并消除设备缺陷，确保电网安全稳定运行。",
+    "对于重要输电通道，运维单位需要增加无人机巡检频次，重点关注导线弧垂、绝缘子污秽和树障隐患等问题。",
+    "变电站值班人员应当加强对主变压器油温、负荷电流和冷却系统的监视，发现异常情况立即向调度汇报并按规程处置。",
+]
+NAV_TEXT = "首页 新闻中心 关于我们 联系方式"
+FOOTER_TEXT = "版权所有 某某电力网站 备案号 京ICP备00000000号"
+COMMENT_TEXT = "网友评论：这篇文章写得真好，点赞支持"
+
+
+def article_html() -> str:
+    paragraphs = "\n".join(f"<p>{text}</p>" for text in ARTICLE_PARAGRAPHS)
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>关于加强输电线路运行维护管理的通知</title></head>
+<body>
+<header><nav><ul>{''.join(f'<li><a href="/{i}">{w}</a></li>' for i, w in enumerate(NAV_TEXT.split()))}</ul></nav></header>
+<main><article>
+<h1>关于加强输电线路运行维护管理的通知</h1>
+{paragraphs}
+</article>
+<section class="comments" id="comments"><div class="comment"><p>{COMMENT_TEXT}</p></div></section>
+</main>
+<footer><p>{FOOTER_TEXT}</p></footer>
+</body></html>
+"""
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path

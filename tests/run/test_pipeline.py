@@ -1,0 +1,103 @@
+"""The whole recipe on a tiny model: every stage real, second run fully cached."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from wattlm.lineage import lineage_chain
+from wattlm.models.store import add_model
+from wattlm.recipe import load_recipe
+from wattlm.registry import Registry
+from wattlm.run.pipeline import run_recipe
+
+DOCS = {
+    "a.txt": "Substation patrol: check the breaker counters, the oil level of the main transformer and the "
+             "temperature of every cable joint. Record defects in the log before the shift ends. " * 3,
+    "b.md": "---\ntitle: relay\n---\n# Relay settings\nThe dispatcher confirms relay protection settings "
+            "before any switching operation and writes the order into the ticket. " * 3,
+    "c.txt": "Live-line work needs a work permit, two qualified workers and a safety supervisor on site. "
+             "Ground the line at both ends before touching the conductor. " * 3,
+    "d.html": "<html><body><nav>Home | Login</nav><article><p>" + "Peak load arrives at seven in the evening; "
+              "the dispatcher starts the pumped storage units and asks large users to shift demand. " * 3
+              + "</p></article><footer>Copyright example grid</footer></body></html>",
+    "e.txt": "Infrared thermography finds hot spots on disconnect switches; a rise above 20 kelvin "
+             "is a serious defect that must be repaired within a week. " * 3,
+}
+
+
+@pytest.fixture
+def recipe_file(tmp_path, tiny_model_dir):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name, text in DOCS.items():
+        (raw / name).write_text(text)
+    general = tmp_path / "general"
+    general.mkdir()
+    (general / "story.txt").write_text("The cat slept in the sun while the children played in the garden. " * 5)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(
+        "name: tiny\nfoundation: tiny-base\n"
+        "data: {inputs: [raw], heldout_fraction: 0.3, min_chars: 20}\n"
+        "train: {steps: 6, seq_len: 32, batch_size: 2, lr: 0.005, warmup_steps: 1, bf16: false}\n"
+        "eval: {general: general, seq_len: 64, max_tokens: 400}\n"
+        "export: {quants: [q8_0], check_prompt: 'The substation', check_tokens: 4}\n"
+    )
+    return path
+
+
+def test_recipe_runs_every_stage_then_reuses_everything(recipe_file, tiny_model_dir, tmp_path):
+    registry = Registry(tmp_path / "ws")
+    base = add_model(registry, str(tiny_model_dir), name="tiny-base")
+    recipe = load_recipe(recipe_file)
+
+    first = run_recipe(recipe, registry, progress=False)
+    assert not any(first.reused.values())
+    assert first.data["docs_kept"] == 5 and first.data["docs_heldout"] >= 1
+    assert first.train["train_tokens"] == 6 * 2 * 32
+    assert set(first.scores) == {"foundation", "industry"}
+    assert all(v > 1 for scores in first.scores.values() for v in scores.values())
+    assert [e["quant"] for e in first.exports] == ["f16", "q8_0"]
+    for export in first.exports:
+        with open(export["path"], "rb") as fh:
+            assert fh.read(4) == b"GGUF"
+    report = json.loads(open(first.report_json).read())
+    assert report["scores"] == first.scores
+    assert "<svg" in open(first.report_html).read()
+
+    second = run_recipe(recipe, registry, progress=False)
+    assert all(second.reused.values()), second.reused
+    assert second.artifacts["industry"] == first.artifacts["industry"]
+    assert second.scores == first.scores
+
+    chain = lineage_chain(registry, first.artifacts["industry"])
+    ids = [a["id"] for a in chain["chain"]]
+    assert base.id in ids and first.artifacts["corpus"] in ids
+    industry = next(a for a in chain["chain"] if a["id"] == first.artifacts["industry"])
+    assert industry["tier"] == "industry"
+    assert any(k.startswith("ppl:tiny-corpus/heldout") for k in industry["metrics"])
+    assert {e["name"] for e in chain["exports"]} == {"tiny-industry-f16", "tiny-industry-q8_0"}
+
+
+def test_cli_run_json_and_lineage(recipe_file, tiny_model_dir, tmp_path):
+    env_home = tmp_path / "cli-ws"
+    watt = [sys.executable, "-m", "wattlm.cli", "--help"]
+    base = [sys.executable, "-m", "wattlm.cli"]
+    added = subprocess.run(base + ["models", "add", str(tiny_model_dir), "--name", "tiny-base", "--home",
+                                   str(env_home), "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(added.stdout)["tier"] == "foundation"
+    done = subprocess.run(base + ["run", str(recipe_file), "--home", str(env_home), "--json"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    listed = json.loads(subprocess.run(base + ["models", "list", "--json", "--home", str(env_home)],
+                                       capture_output=True, text=True, check=True).stdout)
+    by_id = {m["id"]: m for m in listed}
+    industry = by_id[summary["artifacts"]["industry"]]
+    assert industry["tier"] == "industry" and industry["format"] == "hf"
+    assert summary["artifacts"]["foundation"] in industry["parents"]
+    lineage = json.loads(subprocess.run(base + ["lineage", "tiny-industry", "--json", "--home", str(env_home)],
+                                        capture_output=True, text=True, check=True).stdout)
+    assert [a["tier"] for a in lineage["chain"] if a["kind"] == "model"] == ["foundation", "industry"]
+    assert subprocess.run(watt, capture_output=True).returncode == 0

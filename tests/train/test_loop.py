@@ -1,0 +1,29 @@
+import json
+
+from transformers import AutoModelForCausalLM
+
+from wattlm.train.config import LoraSettings, TrainConfig
+from wattlm.train.loop import train
+
+TEXTS = ["The breaker trips when the relay sees an overcurrent on feeder seven. " * 6,
+         "Dispatchers balance load and generation every minute of the day. " * 6] * 4
+
+
+def test_lora_cpt_lowers_loss_and_saves_merged_model(tiny_model_dir, tmp_path):
+    config = TrainConfig(steps=30, seq_len=32, batch_size=4, lr=5e-3, warmup_steps=2, bf16=False,
+                         lora=LoraSettings(r=8, alpha=16, dropout=0.0))
+    result = train(tiny_model_dir, TEXTS, tmp_path, config, progress=False)
+    metrics = result.metrics()
+    assert metrics["train_steps"] == 30 and metrics["train_tokens"] == 30 * 4 * 32
+    assert metrics["train_loss_end"] < metrics["train_loss_start"] - 0.5
+    # The merged model is a plain HF model (no LoRA modules) that reloads.
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+    assert json.loads((tmp_path / "train_config.json").read_text())["steps"] == 30
+    assert len(json.loads((tmp_path / "train_log.json").read_text())["losses"]) == 30
+
+
+def test_full_finetune_with_bf16_autocast(tiny_model_dir, tmp_path):
+    config = TrainConfig(steps=12, seq_len=32, batch_size=2, lr=3e-3, warmup_steps=1, bf16=True, lora=None)
+    result = train(tiny_model_dir, TEXTS, tmp_path, config, progress=False)
+    assert result.metrics()["train_loss_end"] < result.metrics()["train_loss_start"]
