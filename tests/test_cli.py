@@ -30,11 +30,11 @@ def test_every_verb_has_help(verb):
 
 def _one_line_error(out, *needles):
     assert out.returncode != 0
-    lines = [line for line in out.stderr.strip().splitlines() if line]
-    assert len(lines) == 1, out.stderr
-    assert lines[0].startswith("error: ")
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, out.stderr
+    assert "Traceback" not in out.stderr
     for needle in needles:
-        assert needle in lines[0]
+        assert needle in errors[0]
 
 
 def test_missing_recipe(tmp_path):

@@ -1,9 +1,15 @@
-from wattlm.data.document import BadRecord, Document, doc_id
-from wattlm.data.readers import CsvReader, HtmlReader, JsonlReader, MarkdownReader, TextReader, make_readers
-
 import pytest
 
-from wattlm.data.readers import ReadError
+from wattlm.data.document import BadRecord, Document, doc_id
+from wattlm.data.readers import (
+    CsvReader,
+    HtmlReader,
+    JsonlReader,
+    MarkdownReader,
+    ReadError,
+    TextReader,
+    make_readers,
+)
 
 
 def docs_of(items):

@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import write
+from .helpers import write
 from wattlm.data.source import FileSource, list_input_files
 from wattlm.errors import NotFound
 

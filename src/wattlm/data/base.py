@@ -6,19 +6,27 @@ snake_case reason, so the report can say exactly where the corpus went.
 
 from __future__ import annotations
 
+import importlib.util
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from wattlm.data.document import Document
+from wattlm.errors import WattError
 
 
 class PipelineStep(ABC):
     """A stage that consumes documents and yields documents. Subclasses implement `run`."""
 
     name: str = "step"
+    # Import names of optional packages the step needs. Checked when the step is built, so a missing
+    # package fails in one line before any file is read, not with a traceback halfway through a corpus.
+    requires: tuple[str, ...] = ()
 
     def __init__(self) -> None:
+        for package in self.requires:
+            if importlib.util.find_spec(package) is None:
+                raise WattError(f"the {self.name} step needs the '{package}' package: pip install {package}")
         self.docs_in = 0
         self.docs_out = 0
         self.dropped: Counter[str] = Counter()

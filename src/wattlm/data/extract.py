@@ -30,6 +30,7 @@ class HtmlExtractor(PipelineStep):
     """Replaces the raw HTML of HTML documents with their main text; other documents pass through."""
 
     name = "extract_html"
+    requires = ("trafilatura",)
 
     def run(self, docs: Iterable[Document]) -> Iterator[Document]:
         for doc in docs:

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from functools import cache
+from typing import Any
 
 from wattlm.data.base import PipelineStep
 from wattlm.data.document import Document
@@ -33,6 +34,8 @@ _NFKC_RANGES = (
 # Format characters that are invisible noise in a corpus: zero-width space/joiners, BOM, soft hyphen.
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 
+_TAB_LIKE = re.compile(r"[\t\f\v]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # category Cc minus \t \n \v \f \r (handled above)
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")  # any whitespace except newline
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -57,11 +60,7 @@ def strip_controls(text: str) -> str:
     """Drop control characters; line breaks become '\\n' and tabs/form feeds become spaces."""
     # U+2028/2029 are line breaks too; left in, they would split a JSONL line for some readers.
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
-    return "".join(
-        " " if ch in "\t\f\v" else ch
-        for ch in text
-        if ch == "\n" or ch in "\t\f\v" or unicodedata.category(ch) != "Cc"
-    )
+    return _CONTROL.sub("", _TAB_LIKE.sub(" ", text))
 
 
 def collapse_whitespace(text: str) -> str:
@@ -75,7 +74,7 @@ def collapse_whitespace(text: str) -> str:
 
 
 @cache
-def _t2s():  # type: ignore[no-untyped-def]
+def _t2s() -> Any:  # an opencc.OpenCC; typed loosely so opencc is not imported at module load
     # Imported lazily: OpenCC loads its dictionaries on construction (tens of milliseconds).
     import opencc
 
@@ -100,6 +99,7 @@ class Normalizer(PipelineStep):
     name = "normalize"
 
     def __init__(self, simplify: bool = True) -> None:
+        self.requires = ("opencc",) if simplify else ()
         super().__init__()
         self.simplify = simplify
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wattlm.data.base import PipelineStep
 from wattlm.data.config import DataConfig
@@ -25,6 +26,10 @@ from wattlm.data.report import DataReport, StepStats
 from wattlm.data.source import FileSource, list_input_files
 from wattlm.data.split import split_documents
 from wattlm.data.writer import atomic_write_text, write_shards
+from wattlm.errors import WattError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 def default_steps(config: DataConfig) -> list[PipelineStep]:
@@ -50,6 +55,8 @@ def build_corpus(
     """
     config = config or DataConfig()
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise WattError(f"output path is a file, not a folder: {out_dir}")
     files = list_input_files([Path(path) for path in inputs], exclude=out_dir)
     source = FileSource(files, text_field=config.text_field)
     steps = default_steps(config)
@@ -94,7 +101,7 @@ def _report(
     )
 
 
-def _progress_bar(enabled: bool):  # type: ignore[no-untyped-def]
+def _progress_bar(enabled: bool) -> AbstractContextManager[Progress | None]:
     if not enabled:
         return nullcontext(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -20,7 +20,8 @@ class DataReport(BaseModel):
     """Counts of one `build_corpus` run; `report.json` is `to_dict()`."""
 
     files_seen: int = 0
-    files_failed: int = Field(0, description="Files that yielded no documents because they could not be read.")
+    files_failed: int = Field(0, description="Files that could not be read (binary, empty, undecodable, malformed CSV); "
+        "a bad JSONL line is an entry in `errors` only.")
     docs_in: int = Field(0, description="Documents read (a JSONL file with 8 good records counts 8).")
     docs_kept: int = 0
     docs_train: int = 0
@@ -33,7 +34,9 @@ class DataReport(BaseModel):
         description="Reason -> count. Document reasons, plus `unsupported_type`, which counts skipped files.",
     )
     errors: list[FileError] = Field(default_factory=list)
-    encodings: dict[str, int] = Field(default_factory=dict, description="Encoding -> number of files decoded with it.")
+    encodings: dict[str, int] = Field(
+        default_factory=dict, description="Encoding -> number of files decoded with it."
+    )
 
     def to_dict(self) -> dict[str, object]:
         return self.model_dump(mode="json")

@@ -38,10 +38,7 @@ class RunSummary:
 def corpus_dataset(registry: Registry, recipe: Recipe, progress: bool) -> tuple[Artifact, bool]:
     from wattlm.data.pipeline import build_corpus
 
-    inputs = [recipe.resolve(p) for p in recipe.data.inputs]
-    for path in inputs:
-        if not path.exists():
-            raise NotFound(f"data input not found: {path} (recipe field data.inputs)")
+    inputs = _check_inputs(recipe)
     config = recipe.data.data_config()
     key = fingerprint("data", files_fingerprint(inputs), config.model_dump())
     cached = registry.find(key)
@@ -59,6 +56,16 @@ def corpus_dataset(registry: Registry, recipe: Recipe, progress: bool) -> tuple[
             meta={"inputs": [str(p) for p in inputs]}, cache_key=key,
         )
     return artifact, False
+
+
+def _check_inputs(recipe: Recipe) -> list[Path]:
+    inputs = [recipe.resolve(p) for p in recipe.data.inputs]
+    for path in inputs:
+        if not path.exists():
+            raise NotFound(f"data input not found: {path} (recipe field data.inputs)")
+    if recipe.eval.general is not None and not recipe.resolve(recipe.eval.general).exists():
+        raise NotFound(f"general text not found: {recipe.resolve(recipe.eval.general)} (recipe field eval.general)")
+    return inputs
 
 
 def text_dataset(registry: Registry, path: Path, name: str) -> Artifact:
@@ -80,6 +87,7 @@ def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool 
     say = (lambda msg: console.print(msg)) if console else (lambda msg: None)
     start = time.perf_counter()
     summary = RunSummary(recipe=recipe.name)
+    _check_inputs(recipe)  # fail before loading any model
 
     foundation = resolve_model(registry, recipe.foundation)
     summary.artifacts["foundation"] = foundation.id

@@ -48,17 +48,41 @@ def error_response(status: int, message: str, type_: str, param: str | None = No
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-    problems = error.errors()
-    first = problems[0] if problems else {}
-    # loc is ("body", "max_tokens") or ("body", "messages", 0, "content"): name the field the client sent.
-    field_path = [str(part) for part in first.get("loc", ()) if part != "body"]
-    param = ".".join(field_path) or None
-    message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+    message, param = describe_validation_errors(error.errors())
+    return error_response(400, message, "invalid_request_error", param=param)
+
+
+def describe_validation_errors(problems: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
+    """One message and the offending field (OpenAI's `param`) from pydantic's error list."""
+    if not problems:
+        return "invalid request body", None
+    first = problems[0]
+    if first.get("type") == "json_invalid":
+        return f"request body is not valid JSON: {first.get('ctx', {}).get('error', first.get('msg'))}", None
+    # loc is ("body", "max_tokens") or ("body", "messages", 0, "role"); a field typed as a union
+    # fails once per member, with the member type in loc ("prompt", "str"), ("prompt", "list[str]", 0):
+    # report those as one problem of their common field.
+    same_field = [problem for problem in problems if tuple(problem["loc"][:2]) == tuple(first["loc"][:2])]
+    path = _common_prefix([tuple(problem["loc"]) for problem in same_field])
+    param = ".".join(str(part) for part in path if part != "body") or None
+    reasons = dict.fromkeys(str(problem["msg"]).removeprefix("Value error, ") for problem in same_field)
+    message = " or ".join(reasons)
     if param:
         message = f"{param}: {message}"
-    if len(problems) > 1:
-        message += f" (and {len(problems) - 1} more problem(s))"
-    return error_response(400, message, "invalid_request_error", param=param)
+    others = len(problems) - len(same_field)
+    if others:
+        message += f" (and {others} more problem(s))"
+    return message, param
+
+
+def _common_prefix(paths: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    prefix = paths[0]
+    for path in paths[1:]:
+        length = 0
+        while length < min(len(prefix), len(path)) and prefix[length] == path[length]:
+            length += 1
+        prefix = prefix[:length]
+    return prefix
 
 
 async def _http_error(request: Request, error: HTTPException) -> JSONResponse:

@@ -58,6 +58,10 @@ class LlamaCppEngine:
             self._llm: Llama = Llama(model_path=str(gguf_path), n_ctx=n_ctx, verbose=False, **thread_args)
         except ValueError as error:  # llama-cpp-python reports an unreadable model as ValueError
             raise WattError(f"cannot load GGUF {gguf_path}: {error}") from error
+        import llama_cpp
+
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._name = name or gguf_path.stem
         self._lock = threading.Lock()
         self._template = chat_template or self._llm.metadata.get("tokenizer.chat_template") or None
@@ -133,7 +137,7 @@ class LlamaCppEngine:
         finish: FinishReason = "length"
         try:
             for token in tokens:
-                if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
                     finish = "stop"  # end-of-generation tokens (eos, <|im_end|>, ...) are not counted
                     break
                 produced += 1
@@ -141,10 +145,10 @@ class LlamaCppEngine:
                 if stops.matched:
                     yield GenerationChunk(text, "stop", len(prompt_tokens), produced)
                     return
-                if produced >= max_tokens:
-                    break
                 if text:
                     yield GenerationChunk(text, None, len(prompt_tokens), produced)
+                if produced >= max_tokens:
+                    break
         finally:
             tokens.close()
         tail = stops.push(decoder.decode(b"", final=True))
@@ -157,7 +161,7 @@ class LlamaCppEngine:
     def _tokenize(self, text: str) -> list[int]:
         llm = self._llm
         # special=True: control tokens written by chat templates (<|im_start|>) must map to their ids.
-        tokens = llm.tokenize(text.encode("utf-8"), add_bos=llm._model.add_bos_token(), special=True)
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=True)
         bos = llm.token_bos()
         if len(tokens) >= 2 and tokens[0] == tokens[1] == bos:
             # Templates such as Gemma's start with {{ bos_token }} and the tokenizer adds one too;

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
@@ -71,13 +72,19 @@ class _Request(BaseModel):
 class CompletionRequest(_Request):
     """Body of POST /v1/completions."""
 
-    # Token-id prompts (list[int]) are valid OpenAI but rare; they fail validation with a clear 400.
     prompt: str | list[str]
     max_tokens: int | None = Field(16, ge=1)  # the OpenAI default for completions
     echo: bool = False
     logprobs: int | None = None
     best_of: int | None = None
     suffix: str | None = None
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _text_prompt(cls, prompt: Any) -> Any:
+        if isinstance(prompt, list) and prompt and not isinstance(prompt[0], str):
+            raise _unsupported("a prompt of token ids")
+        return prompt
 
     @model_validator(mode="after")
     def _supported(self) -> CompletionRequest:
@@ -179,8 +186,18 @@ class ModelCard(BaseModel):
 
     id: str
     object: Literal["model"] = "model"
-    created: int
+    created: int  # unix seconds, as OpenAI sends it
     owned_by: str = "wattlm"
+
+    @field_validator("created", mode="before")
+    @classmethod
+    def _unix_seconds(cls, created: Any) -> Any:
+        # Registry rows carry datetimes or ISO-8601 strings; clients expect an integer timestamp.
+        if isinstance(created, str) and not created.isdigit():
+            created = datetime.fromisoformat(created)
+        if isinstance(created, datetime):
+            return int(created.timestamp())
+        return created
 
 
 class ModelList(BaseModel):

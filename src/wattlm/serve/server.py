@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from fastapi import FastAPI
@@ -26,7 +27,7 @@ def running_server(
     """
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="wattlm-uvicorn", daemon=True)
     thread.start()
     try:
@@ -41,11 +42,10 @@ def running_server(
         thread.join(timeout=30)
 
 
-def _wait_until(condition, timeout: float) -> bool:
-    done = threading.Event()
-    deadline_steps = int(timeout / 0.05)
-    for _ in range(deadline_steps):
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if condition():
             return True
-        done.wait(0.05)
+        time.sleep(0.05)
     return condition()

@@ -127,9 +127,9 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             result.steps += 1
             result.tokens += n_tokens
-            result.losses.append(float(loss))
+            result.losses.append(loss.item())
             result.seconds = time.perf_counter() - start
-            bar(step, float(loss), result.tokens_per_s)
+            bar(step, result.losses[-1], result.tokens_per_s)
 
     if config.lora is not None:
         model = model.merge_and_unload()

@@ -1,4 +1,4 @@
-"""Shared fixtures for the data-stage tests: tiny documents written into tmp_path."""
+"""Shared helpers for the data-stage tests: tiny documents written into tmp_path."""
 
 from __future__ import annotations
 
@@ -16,12 +16,16 @@ FOOTER_TEXT = "版权所有 某某电力网站 备案号 京ICP备00000000号"
 COMMENT_TEXT = "网友评论：这篇文章写得真好，点赞支持"
 
 
+def _nav_links() -> str:
+    return "".join(f'<li><a href="/{i}">{word}</a></li>' for i, word in enumerate(NAV_TEXT.split()))
+
+
 def article_html() -> str:
     paragraphs = "\n".join(f"<p>{text}</p>" for text in ARTICLE_PARAGRAPHS)
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>关于加强输电线路运行维护管理的通知</title></head>
 <body>
-<header><nav><ul>{''.join(f'<li><a href="/{i}">{w}</a></li>' for i, w in enumerate(NAV_TEXT.split()))}</ul></nav></header>
+<header><nav><ul>{_nav_links()}</ul></nav></header>
 <main><article>
 <h1>关于加强输电线路运行维护管理的通知</h1>
 {paragraphs}
@@ -37,3 +41,12 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode(encoding))
     return path
+
+
+def nav_only_html() -> str:
+    """A section index page: navigation, a list of links and a footer, no article."""
+    links = _nav_links()
+    return (
+        f"<html><head><title>栏目导航</title></head><body><header><nav><ul>{links}</ul></nav></header>"
+        f'<main><ul class="column-list">{links}</ul></main><footer><p>{FOOTER_TEXT}</p></footer></body></html>'
+    )

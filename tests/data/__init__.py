@@ -1,0 +1,1 @@
+"""Tests of wattlm.data (a package, so test module names cannot clash with other stages' tests)."""

@@ -1,0 +1,169 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from wattlm.data import DataConfig, DataReport, build_corpus
+from wattlm.data.dedup import dedup_key
+from wattlm.errors import NotFound, WattError
+
+from .helpers import ARTICLE_PARAGRAPHS, FOOTER_TEXT, NAV_TEXT, article_html, nav_only_html, write
+
+EXAMPLE_RAW = Path(__file__).resolve().parents[2] / "examples" / "power-grid" / "raw"
+CONFIG = DataConfig(min_chars=20, heldout_fraction=0.2, shard_docs=3)
+
+
+def sentence(i: int) -> str:
+    return f"第{i}号规程：变电站值班人员应当定期检查主变压器的油温和负荷电流，发现异常立即汇报。"
+
+
+def make_raw(root: Path) -> Path:
+    write(root / "news" / "article.html", article_html())
+    write(root / "news" / "nav-only.htm", nav_only_html())
+    write(root / "gbk.txt", sentence(1), "gbk")
+    write(root / "big5.txt", "台灣電力公司規定：輸電線路巡視人員應當每月檢查導線弧垂與絕緣子污穢情況。", "big5")
+    write(root / "notes.md", f"---\ntitle: 笔记\n---\n# 笔记\n\n{sentence(2)}\n")
+    records = [{"text": sentence(i)} for i in range(3, 9)]
+    records[4] = {"text": "  " + sentence(3).replace("，", "，  ") + "\n"}  # a duplicate of line 1 up to spacing
+    records[5] = {"text": "太短"}
+    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    lines.insert(2, "{broken json")  # line 3
+    write(root / "records.jsonl", "\n".join(lines) + "\n")
+    write(root / "table.csv", f"id,text\n1,{sentence(20)}\n2,\n")
+    (root / "blob.txt").write_bytes(b"\x00\x01\x02binary")
+    (root / "zero.md").write_bytes(b"")
+    write(root / "deck.pptx", "pretend slides")
+    return root
+
+
+def read_split(out: Path, split: str) -> list[dict]:
+    shards = sorted((out / split).glob("shard-*.jsonl"))
+    return [json.loads(line) for path in shards for line in path.read_text("utf-8").splitlines()]
+
+
+def test_build_corpus_end_to_end(tmp_path):
+    raw = make_raw(tmp_path / "raw")
+    out = tmp_path / "out"
+    report = build_corpus([raw], out, CONFIG, progress=False)
+
+    assert isinstance(report, DataReport)
+    assert report.files_seen == 10
+    assert report.files_failed == 2  # blob.txt, zero.md
+    # html 2 + gbk + big5 + md + jsonl 6 good lines + csv 2 rows
+    assert report.docs_in == 13
+    assert report.dropped == {
+        "empty": 1, "exact_duplicate": 1, "no_main_text": 1, "too_short": 1, "unsupported_type": 1
+    }
+    assert report.docs_kept == 9
+    assert report.docs_train + report.docs_heldout == 9 and report.docs_heldout >= 1
+    assert report.encodings == {"big5": 1, "gb18030": 1, "utf-8": 5}
+    errors = {e.file: e.error for e in report.errors}
+    assert errors["blob.txt"] == "binary file (contains NUL bytes)"
+    assert errors["zero.md"] == "empty file"
+    assert errors["records.jsonl"].startswith("line 3: invalid JSON")
+    assert [s.name for s in report.steps] == [
+        "extract_html", "normalize", "tag_language", "filter_empty", "filter_too_short", "exact_dedup"
+    ]
+    assert report.steps[0].docs_in == 13 and report.steps[-1].docs_out == 9
+    assert report.chars_kept < report.chars_in  # the HTML markup is gone
+
+    # report.json is the report, and the shards hold exactly the kept documents.
+    assert json.loads((out / "report.json").read_text("utf-8")) == report.to_dict()
+    train, heldout = read_split(out, "train"), read_split(out, "heldout")
+    docs = {d["source"]: d for d in train + heldout}
+    assert len(train) == report.docs_train and len(heldout) == report.docs_heldout
+    assert len(list((out / "train").glob("*.jsonl"))) == -(-len(train) // 3)
+    assert set(docs) == {
+        "news/article.html", "gbk.txt", "big5.txt", "notes.md", "table.csv#1",
+        "records.jsonl#1", "records.jsonl#2", "records.jsonl#4", "records.jsonl#5",
+    }
+    for doc in docs.values():
+        assert set(doc) == {"id", "text", "source", "lang", "chars"}
+        assert doc["chars"] == len(doc["text"]) and doc["lang"] == "zh"
+    assert len({d["id"] for d in docs.values()}) == 9
+    article = docs["news/article.html"]["text"]
+    assert ARTICLE_PARAGRAPHS[1] in article and FOOTER_TEXT not in article and NAV_TEXT.split()[1] not in article
+    assert docs["big5.txt"]["text"].startswith("台湾电力公司规定：输电线路巡视人员")  # simplified, '：' intact
+    assert docs["notes.md"]["text"] == f"# 笔记\n\n{sentence(2)}"
+    assert docs["gbk.txt"]["text"] == sentence(1)
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_rerun_and_moved_folder_give_same_ids_and_split(tmp_path):
+    raw = make_raw(tmp_path / "raw")
+    build_corpus([raw], tmp_path / "out1", CONFIG, progress=False)
+    build_corpus([raw], tmp_path / "out1", CONFIG, progress=False)  # rerun over existing output
+    moved = tmp_path / "elsewhere" / "deeper"
+    moved.mkdir(parents=True)
+    shutil.move(str(raw), str(moved / "raw"))
+    build_corpus([moved / "raw"], tmp_path / "out2", CONFIG, progress=False)
+    for split in ("train", "heldout"):
+        assert read_split(tmp_path / "out1", split) == read_split(tmp_path / "out2", split)
+    assert not list((tmp_path / "out1").rglob("*.tmp"))
+
+
+def test_seed_changes_split_not_ids(tmp_path):
+    raw = tmp_path / "raw"
+    for i in range(40):
+        write(raw / f"{i:02d}.txt", sentence(100 + i))
+    a = build_corpus([raw], tmp_path / "a", DataConfig(seed=0, min_chars=20), progress=False)
+    b = build_corpus([raw], tmp_path / "b", DataConfig(seed=1, min_chars=20), progress=False)
+
+    def ids(out, split):
+        return {d["id"] for d in read_split(tmp_path / out, split)}
+
+    assert ids("a", "train") | ids("a", "heldout") == ids("b", "train") | ids("b", "heldout")
+    assert ids("a", "heldout") != ids("b", "heldout")
+    assert a.docs_kept == b.docs_kept == 40
+
+
+def test_missing_input_raises_before_writing(tmp_path):
+    write(tmp_path / "ok.txt", sentence(1))
+    with pytest.raises(NotFound, match=r"input not found: .*missing"):
+        build_corpus([tmp_path / "ok.txt", tmp_path / "missing"], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_path_that_is_a_file_is_rejected(tmp_path):
+    write(tmp_path / "raw" / "a.txt", sentence(1))
+    write(tmp_path / "out", "a file")
+    with pytest.raises(WattError, match="output path is a file"):
+        build_corpus([tmp_path / "raw"], tmp_path / "out", progress=False)
+
+
+def test_config_rejects_unknown_and_out_of_range_fields():
+    with pytest.raises(ValueError, match="heldout_fraction"):
+        DataConfig(heldout_fraction=0.5)
+    with pytest.raises(ValueError, match="extra"):
+        DataConfig(min_char=3)
+
+
+def test_progress_bar_runs(tmp_path):
+    write(tmp_path / "raw" / "a.txt", sentence(1))
+    write(tmp_path / "raw" / "b.txt", sentence(2))
+    report = build_corpus([tmp_path / "raw"], tmp_path / "out", CONFIG, progress=True)
+    assert (report.docs_train, report.docs_heldout) == (1, 1)
+
+
+def test_shards_load_with_hf_datasets(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    raw = make_raw(tmp_path / "raw")
+    build_corpus([raw], tmp_path / "out", CONFIG, progress=False)
+    files = sorted(str(p) for p in (tmp_path / "out" / "train").glob("shard-*.jsonl"))
+    loaded = datasets.load_dataset("json", data_files=files, split="train", cache_dir=str(tmp_path / "cache"))
+    assert set(loaded.column_names) == {"id", "text", "source", "lang", "chars"}
+
+
+@pytest.mark.skipif(not EXAMPLE_RAW.is_dir(), reason="examples/power-grid/raw not written yet")
+def test_example_power_grid_corpus(tmp_path):
+    report = build_corpus([EXAMPLE_RAW], tmp_path / "out", progress=False)
+    assert report.files_seen > 0 and report.docs_kept > 0
+    assert report.docs_heldout >= 1
+    assert report.docs_train + report.docs_heldout == report.docs_kept
+    assert report.dropped.get("exact_duplicate", 0) >= 1  # the sample plants copies
+    train, heldout = read_split(tmp_path / "out", "train"), read_split(tmp_path / "out", "heldout")
+    for doc in train + heldout:
+        assert doc["text"].strip() and doc["chars"] >= DataConfig().min_chars
+    # No held-out text also sits in train (exact dedup runs before the split).
+    assert not {dedup_key(d["text"]) for d in train} & {dedup_key(d["text"]) for d in heldout}

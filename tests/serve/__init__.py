@@ -1,0 +1,1 @@
+"""Tests of wattlm.serve (a package, so test module names cannot clash with other stages' tests)."""

