@@ -255,8 +255,20 @@ def run(
     _emit(summary.to_dict(), as_json, lambda s: print_summary(s, console))
 
 
+def _quiet_libraries() -> None:
+    """No hub access at run time, and no library chatter between our own progress lines."""
+    import os
+    import warnings
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit non-zero, without a traceback."""
+    _quiet_libraries()
     try:
         app()
     except WattError as exc:

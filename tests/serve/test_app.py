@@ -70,7 +70,9 @@ def test_a_card_for_an_unserved_model_is_a_wiring_error():
 
 
 def test_completion_stops_at_max_tokens_with_exact_usage(client, base):
-    body = client.post("/v1/completions", json={"model": "fake-base", "prompt": "one two three", "max_tokens": 3}).json()
+    body = client.post(
+        "/v1/completions", json={"model": "fake-base", "prompt": "one two three", "max_tokens": 3}
+    ).json()
     assert body["object"] == "text_completion" and body["id"].startswith("cmpl-")
     assert body["model"] == "fake-base"
     (choice,) = body["choices"]
@@ -121,8 +123,13 @@ def test_completion_stream_matches_the_whole_answer(client):
 
 
 def test_chat_renders_the_template_and_answers(client, fake):
-    messages = [{"role": "developer", "content": "be brief"}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}]
-    body = client.post("/v1/chat/completions", json={"model": "fake-chat", "messages": messages, "max_tokens": 2}).json()
+    messages = [
+        {"role": "developer", "content": "be brief"},
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+    ]
+    body = client.post(
+        "/v1/chat/completions", json={"model": "fake-chat", "messages": messages, "max_tokens": 2}
+    ).json()
     assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-")
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "Hello from"}
     assert body["choices"][0]["finish_reason"] == "length"
@@ -132,7 +139,12 @@ def test_chat_renders_the_template_and_answers(client, fake):
 
 
 def test_max_completion_tokens_wins_over_max_tokens(client):
-    request = {"model": "fake-chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5, "max_completion_tokens": 1}
+    request = {
+        "model": "fake-chat",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 5,
+        "max_completion_tokens": 1,
+    }
     assert client.post("/v1/chat/completions", json=request).json()["usage"]["completion_tokens"] == 1
 
 
@@ -152,7 +164,11 @@ def test_chat_stream_shape(client):
     assert "".join(event["choices"][0]["delta"]["content"] for event in middle) == "".join(SCRIPT)
     assert last["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
     assert usage_event["choices"] == []
-    assert usage_event["usage"] == {"prompt_tokens": 3, "completion_tokens": len(SCRIPT), "total_tokens": 3 + len(SCRIPT)}  # "<user> hi <assistant>"
+    assert usage_event["usage"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": len(SCRIPT),
+        "total_tokens": 3 + len(SCRIPT),
+    }  # "<user> hi <assistant>"
 
 
 def test_stream_without_include_usage_has_no_usage_chunk(client):
@@ -190,8 +206,18 @@ def test_unknown_model_is_404(client, path):
         ("/v1/completions", {"model": "fake-base", "prompt": "x", "stop": 5}, "stop", []),
         ("/v1/chat/completions", {"model": "fake-chat"}, "messages", ["required"]),
         ("/v1/chat/completions", {"model": "fake-chat", "messages": []}, "messages", []),
-        ("/v1/chat/completions", {"model": "fake-chat", "messages": [{"role": "user", "content": "x"}], "n": 3}, "n", ["n must be 1"]),
-        ("/v1/chat/completions", {"model": "fake-chat", "messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role", []),
+        (
+            "/v1/chat/completions",
+            {"model": "fake-chat", "messages": [{"role": "user", "content": "x"}], "n": 3},
+            "n",
+            ["n must be 1"],
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "fake-chat", "messages": [{"role": "wizard", "content": "x"}]},
+            "messages.0.role",
+            [],
+        ),
         (
             "/v1/chat/completions",
             {"model": "fake-chat", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},

@@ -44,7 +44,7 @@ def test_any_split_gives_the_text_before_the_first_stop(seed):
     stops = ["</s>", "###", "ab"]
     text = "".join(rng.choice(["a", "b", "#", "<", "/", "s", ">", " ", "x"]) for _ in range(60))
     cuts = sorted(rng.sample(range(1, len(text)), 15))
-    pieces = [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)])]
+    pieces = [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True)]
     hits = [at for stop in stops if (at := text.find(stop)) >= 0]
     expected = text[: min(hits)] if hits else text
     sent, matched = run(pieces, stops)

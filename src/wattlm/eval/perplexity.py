@@ -36,7 +36,7 @@ def perplexity(
     run time; the same cap applied to parent and child keeps their numbers comparable.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from wattlm.models.hf import load_causal_lm, load_tokenizer
 
     from wattlm.train.loss import causal_lm_nll
     from wattlm.train.packing import eval_windows, tokenize_stream
@@ -46,8 +46,8 @@ def perplexity(
     if not texts:
         raise ValueError("no texts to evaluate")
     start = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tokenizer = load_tokenizer(model_dir)
+    model = load_causal_lm(model_dir)
     ids = tokenize_stream(tokenizer, texts)
     if max_tokens:
         ids = ids[:max_tokens]

@@ -70,10 +70,10 @@ def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> Pa
 def hf_greedy(model_dir: Path, prompt: str, n_tokens: int) -> tuple[list[int], list[int]]:
     """(prompt ids, greedy continuation ids) from transformers in fp32."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from wattlm.models.hf import load_causal_lm, load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tokenizer = load_tokenizer(model_dir)
+    model = load_causal_lm(model_dir)
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         out = model.generate(ids, max_new_tokens=n_tokens, do_sample=False, min_new_tokens=n_tokens)

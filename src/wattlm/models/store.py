@@ -83,6 +83,9 @@ def hf_dir(registry: Registry, model: Artifact) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from wattlm.models.hf import quiet_transformers
+
+    quiet_transformers()
     src = gguf_path(model)
     if not src.exists():
         raise NotFound(f"GGUF file of model {model.name} is missing: {src}")

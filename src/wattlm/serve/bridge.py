@@ -65,9 +65,7 @@ async def iterate_in_thread(make_iterator: Callable[[], Iterator[T]]) -> AsyncIt
         abandoned.set()
 
 
-async def start_generation(
-    engine: Engine, prompt: str, params: SamplingParams
-) -> AsyncIterator[GenerationChunk]:
+async def start_generation(engine: Engine, prompt: str, params: SamplingParams) -> AsyncIterator[GenerationChunk]:
     """Start generating and wait for the first chunk.
 
     Engines validate the prompt before producing anything, so awaiting the first chunk here turns

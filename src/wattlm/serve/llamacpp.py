@@ -11,6 +11,7 @@ produced, and stop strings are handled the same way as by every other engine (`S
 from __future__ import annotations
 
 import codecs
+import functools
 import random
 import threading
 from collections.abc import Iterator, Sequence
@@ -51,17 +52,16 @@ class LlamaCppEngine:
         gguf_path = Path(gguf_path)
         if not gguf_path.is_file():
             raise NotFound(f"GGUF file not found: {gguf_path}")
-        from llama_cpp import Llama
+        import llama_cpp
 
         thread_args = {} if n_threads is None else {"n_threads": n_threads, "n_threads_batch": n_threads}
         try:
-            self._llm: Llama = Llama(model_path=str(gguf_path), n_ctx=n_ctx, verbose=False, **thread_args)
+            self._llm: Llama = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=n_ctx, verbose=False, **thread_args)
         except ValueError as error:  # llama-cpp-python reports an unreadable model as ValueError
             raise WattError(f"cannot load GGUF {gguf_path}: {error}") from error
-        import llama_cpp
-
-        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
-        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(vocab))
+        self._is_end_of_generation = functools.partial(llama_cpp.llama_vocab_is_eog, vocab)
         self._name = name or gguf_path.stem
         self._lock = threading.Lock()
         self._template = chat_template or self._llm.metadata.get("tokenizer.chat_template") or None
@@ -104,8 +104,6 @@ class LlamaCppEngine:
             yield from self._generate_locked(prompt, params)
 
     def _generate_locked(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
-        import llama_cpp
-
         llm = self._llm
         prompt_tokens = self._tokenize(prompt)
         room = self.context_length - len(prompt_tokens)
@@ -137,7 +135,7 @@ class LlamaCppEngine:
         finish: FinishReason = "length"
         try:
             for token in tokens:
-                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                if self._is_end_of_generation(token):
                     finish = "stop"  # end-of-generation tokens (eos, <|im_end|>, ...) are not counted
                     break
                 produced += 1
@@ -170,11 +168,10 @@ class LlamaCppEngine:
         return tokens
 
     def _build_formatter(self, template: str):
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         # Jinja2ChatFormatter renders like transformers' apply_chat_template (sandboxed jinja,
         # messages + bos/eos_token + add_generation_prompt=True), so prompts match training.
         from jinja2 import TemplateError
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         llm = self._llm
         try:

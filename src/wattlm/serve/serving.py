@@ -150,12 +150,13 @@ async def stream_chat(engine: Engine, request: ChatCompletionRequest) -> AsyncIt
     async def events() -> AsyncIterator[ChatCompletionChunk]:
         # The role comes first and alone, as OpenAI sends it; clients build the message from it.
         yield chunk(DeltaMessage(role="assistant", content=""))
+        last = GenerationChunk("", None, 0, 0)
         async for piece in generation:
             if piece.text:
                 yield chunk(DeltaMessage(content=piece.text))
             if piece.finish_reason:
                 yield chunk(DeltaMessage(), piece.finish_reason)
-                last = piece
+            last = piece
         if request.include_usage:
             yield ChatCompletionChunk(
                 id=response_id,

@@ -89,13 +89,13 @@ def train(
 ) -> TrainResult:
     """Train the model in `model_dir` on `texts`; write the merged HF model to `out_dir`."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from wattlm.models.hf import load_causal_lm, load_tokenizer
 
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    tokenizer = load_tokenizer(model_dir)
+    model = load_causal_lm(model_dir)
     if config.lora is not None:
         from peft import LoraConfig, get_peft_model
 
@@ -141,26 +141,37 @@ def train(
 
 
 class _progress:
-    """A rich progress bar showing loss and tokens/s; a no-op when disabled."""
+    """A rich progress bar with loss and tokens/s; plain log lines when stderr is not a terminal
+    (CI logs, `make demo | tee`), so long runs still show they are alive; nothing when disabled."""
 
     def __init__(self, enabled: bool, total: int):
         self.enabled, self.total = enabled, total
+        self._bar = None
 
     def __enter__(self):
         if not self.enabled:
             return lambda *a: None
+        from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            every = max(1, self.total // 10)
+
+            def log(step, loss, tps):
+                if (step + 1) % every == 0 or step + 1 == self.total:
+                    console.print(f"train step {step + 1}/{self.total} loss {loss:.3f} {tps:.0f} tok/s")
+            return log
         self._bar = Progress(
             TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
             TextColumn("loss {task.fields[loss]:.3f}"), TextColumn("{task.fields[tps]:.0f} tok/s"),
-            TimeElapsedColumn(), TimeRemainingColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
         )
         self._bar.__enter__()
         task = self._bar.add_task("train", total=self.total, loss=float("nan"), tps=0.0)
         return lambda step, loss, tps: self._bar.update(task, completed=step + 1, loss=loss, tps=tps)
 
     def __exit__(self, *exc):
-        if self.enabled:
+        if self._bar is not None:
             self._bar.__exit__(*exc)
         return False
