@@ -52,8 +52,13 @@ def convert_f16(model_dir: Path, out_file: Path, log_file: Path) -> Path:
 
 
 def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> Path:
+    import logging
+
     import llama_cpp
 
+    # llama-cpp-python prints every llama.cpp log line until a Llama(verbose=False) raises its level;
+    # quantizing happens before any Llama exists, so raise it here (errors still show).
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
     if quant not in QUANT_FTYPES:
         raise WattError(f"export quant {quant!r} is not supported; choose from {list(SUPPORTED)}")
     params = llama_cpp.llama_model_quantize_default_params()

@@ -15,7 +15,8 @@ def export_model(
     key = fingerprint("export", model.id, sorted(quants), check_prompt, check_tokens)
     existing = [a for a in registry.children(model.id) if a.kind == "export" and a.meta.get("export_key") == key]
     if existing and len(existing) == len(quants) + 1 and all(a.path.exists() for a in existing):
-        return existing, True
+        order = ["f16", *quants]
+        return sorted(existing, key=lambda a: order.index(a.meta["quant"])), True
     from wattlm.export.gguf import check_gguf, convert_f16, hf_greedy, quantize
 
     say = progress or (lambda message: None)

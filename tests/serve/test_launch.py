@@ -1,0 +1,33 @@
+"""`watt serve --model NAME` resolves registry names to the GGUF file to load."""
+
+import pytest
+
+from wattlm.errors import WattError
+from wattlm.registry import Registry
+from wattlm.serve.launch import model_card, served_file
+
+
+def test_model_resolves_to_its_smallest_good_export(tmp_path):
+    registry = Registry(tmp_path / "ws")
+    base = registry.register("model", "base", path=tmp_path, tier="foundation", format="hf")
+    industry = registry.register("model", "grid", path=tmp_path, tier="industry", format="hf",
+                                 parents=[(base.id, "parent")])
+    with pytest.raises(WattError, match="no GGUF export yet"):
+        served_file(registry, "grid")
+    for quant in ("f16", "q8_0", "q4_k_m"):
+        with registry.staging() as staged:
+            (staged / f"model-{quant}.gguf").write_bytes(b"GGUF")
+            registry.register("export", f"grid-{quant}", staged=staged, tier="industry", format="gguf",
+                              parents=[(industry.id, "parent")], meta={"file": f"model-{quant}.gguf", "quant": quant})
+    art, gguf = served_file(registry, "grid")
+    assert art.id == industry.id and gguf.name == "model-q4_k_m.gguf"
+    art, gguf = served_file(registry, "grid-q8_0")  # an export by name is served as itself
+    assert art.kind == "export" and gguf.name == "model-q8_0.gguf"
+    card = model_card(registry, industry, gguf)
+    assert card == {"id": "grid", "artifact_id": industry.id, "tier": "industry", "parent": base.id,
+                    "gguf": "model-q8_0.gguf", "created": int(industry.created)}
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    with pytest.raises(WattError, match="unknown model 'ghost'"):
+        served_file(Registry(tmp_path / "ws"), "ghost")
