@@ -71,9 +71,13 @@ def models_list(home: Home = None, as_json: AsJson = False, all_kinds: Annotated
         if not rows:
             print("no models yet: `watt models add gemma3-270m` or `watt run examples/power-grid/recipe.yaml`")
             return
-        table = Table("id", "name", "tier", "kind", "format", "parents")
+        table = Table()
+        for column in ("id", "name"):
+            table.add_column(column, no_wrap=True)
+        for column in ("tier", "kind", "format", "parents"):
+            table.add_column(column, overflow="fold")
         for r in rows:
-            table.add_row(r["id"], r["name"], r["tier"] or "", r["kind"], r["format"] or "", ", ".join(r["parents"]))
+            table.add_row(r["id"], r["name"], r["tier"] or "", r["kind"], r["format"] or "", " ".join(r["parents"]))
         _print(table)
     _emit(rows, as_json, render)
 

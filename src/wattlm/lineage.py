@@ -22,10 +22,10 @@ def _brief_metrics(metrics: dict) -> str:
     parts = []
     for key, value in metrics.items():
         if key.startswith("ppl:") and isinstance(value, dict):
-            parts.append(f"{key.split('@')[0]}={value.get('ppl')}")
+            parts.append(f"ppl[{key[4:].split('@')[0]}]={value.get('ppl', 0):.2f}")
         elif key in ("train_tokens", "train_loss_end", "docs_in", "docs_kept", "size_mb", "decode_tok_s", "greedy_match"):
             parts.append(f"{key}={value}")
-    return ", ".join(parts)
+    return "; ".join(parts)
 
 
 def render_lineage(payload: dict) -> None:
@@ -33,9 +33,11 @@ def render_lineage(payload: dict) -> None:
     from rich.tree import Tree
 
     by_id = {a["id"]: a for a in payload["chain"]}
+    from rich.markup import escape
+
     def label(a: dict) -> str:
         tier = f" {a['tier']}" if a["tier"] else ""
-        metrics = _brief_metrics(a["metrics"])
+        metrics = escape(_brief_metrics(a["metrics"]))
         return f"[bold]{a['name']}[/] ({a['id']}, {a['kind']}{tier}, {a['format']})" + (f"\n  {metrics}" if metrics else "")
 
     def grow(node, artifact_id: str, role: str = "") -> None:
@@ -47,5 +49,5 @@ def render_lineage(payload: dict) -> None:
     root = Tree("lineage (newest first, parents below)")
     grow(root, payload["artifact"])
     for export in payload["exports"]:
-        root.add(f"export: {export['name']} ({export['id']}) {_brief_metrics(export['metrics'])}")
+        root.add(f"export: {export['name']} ({export['id']}) {escape(_brief_metrics(export['metrics']))}")
     Console().print(root)
