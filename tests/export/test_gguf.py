@@ -4,7 +4,8 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from wattlm.errors import WattError
-from wattlm.export.gguf import check_gguf, convert_f16, hf_greedy, quantize
+from wattlm.eval.perplexity import perplexity
+from wattlm.export.gguf import check_gguf, convert_f16, hf_greedy, quantize, token_windows
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +48,13 @@ def test_unknown_quant_and_failed_conversion(tiny_f16, tmp_path):
     with pytest.raises(WattError, match="GGUF conversion"):
         convert_f16(tmp_path / "broken", tmp_path / "o.gguf", tmp_path / "log.txt")
     assert not (tmp_path / "o.gguf").exists()
+
+
+def test_gguf_perplexity_matches_transformers(tiny_model_dir, tiny_f16):
+    texts = ["The operator reads the meter, then closes the breaker and reports to the dispatcher. " * 8]
+    windows = token_windows(tiny_model_dir, texts, seq_len=48, max_tokens=None)
+    assert len(windows) > 1
+    prompt_ids, reference = hf_greedy(tiny_model_dir, "The relay", 4)
+    check = check_gguf(tiny_f16, "f16", prompt_ids, reference, windows)
+    expected = perplexity(tiny_model_dir, texts, seq_len=48, max_tokens=None).ppl
+    assert abs(check.ppl - expected) / expected < 0.01

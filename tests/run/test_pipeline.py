@@ -59,6 +59,9 @@ def test_recipe_runs_every_stage_then_reuses_everything(recipe_file, tiny_model_
     assert set(first.scores) == {"foundation", "industry"}
     assert all(v > 1 for scores in first.scores.values() for v in scores.values())
     assert [e["quant"] for e in first.exports] == ["f16", "q8_0"]
+    # llama.cpp's perplexity of the f16 file on the held-out windows agrees with transformers'.
+    hf_ppl = first.scores["industry"]["domain"]
+    assert abs(first.exports[0]["ppl"] - hf_ppl) / hf_ppl < 0.02
     for export in first.exports:
         with open(export["path"], "rb") as fh:
             assert fh.read(4) == b"GGUF"

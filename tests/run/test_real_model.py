@@ -38,6 +38,11 @@ def test_industry_model_learns_the_domain(finished_run):
     f16 = next(e for e in summary.exports if e["quant"] == "f16")
     # The exported f16 GGUF continues the prompt exactly as transformers does.
     assert f16["greedy_match"] == f16["greedy_total"] == 8
+    # Quality column: llama.cpp perplexity of each file on the same held-out windows.
+    hf_ppl = summary.scores["industry"]["domain"]
+    q8 = next(e for e in summary.exports if e["quant"] == "q8_0")
+    assert abs(f16["ppl"] - hf_ppl) / hf_ppl < 0.01
+    assert abs(q8["ppl"] - hf_ppl) / hf_ppl < 0.05
 
 
 def test_exported_model_serves_openai_clients(finished_run):

@@ -6,6 +6,7 @@ compared token by token with transformers on the same prompt ids, and its decode
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ class GgufCheck:
     decode_tok_s: float
     greedy_match: int  # leading greedy tokens identical to transformers
     greedy_total: int
+    ppl: float | None = None  # perplexity of this file on the held-out windows, from llama.cpp
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +74,15 @@ def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> Pa
     return dst
 
 
+def token_windows(model_dir: Path, texts: list[str], seq_len: int, max_tokens: int | None) -> list[list[int]]:
+    """The same windows `watt eval` scores, so GGUF and transformers perplexities are comparable."""
+    from wattlm.models.hf import load_tokenizer
+    from wattlm.train.packing import eval_windows, tokenize_stream
+
+    ids = tokenize_stream(load_tokenizer(model_dir), texts)
+    return [w.tolist() for w in eval_windows(ids[:max_tokens] if max_tokens else ids, seq_len)]
+
+
 def hf_greedy(model_dir: Path, prompt: str, n_tokens: int) -> tuple[list[int], list[int]]:
     """(prompt ids, greedy continuation ids) from transformers in fp32."""
     import torch
@@ -85,26 +96,51 @@ def hf_greedy(model_dir: Path, prompt: str, n_tokens: int) -> tuple[list[int], l
     return ids[0].tolist(), out[0, ids.size(1) :].tolist()
 
 
-def check_gguf(path: Path, quant: str, prompt_ids: list[int], reference: list[int]) -> GgufCheck:
-    """Load `path` in llama.cpp, continue the same prompt ids greedily and time the decode."""
+def check_gguf(
+    path: Path, quant: str, prompt_ids: list[int], reference: list[int], ppl_windows: list[list[int]] | None = None,
+) -> GgufCheck:
+    """Load `path` in llama.cpp, continue the same prompt ids greedily, time the decode and, given
+    token windows, measure perplexity on them (the quality column of the export table)."""
     from llama_cpp import Llama
 
-    llm = Llama(model_path=str(path), n_ctx=512, n_threads=os.cpu_count(), verbose=False)
+    n_ctx = max([512, *(len(w) for w in ppl_windows or [])])
+    llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count(), verbose=False,
+                logits_all=bool(ppl_windows))
     generated: list[int] = []
-    start = time.perf_counter()
     # Feed the transformers prompt ids directly so a tokenizer difference cannot hide a weight bug.
     for token in llm.generate(prompt_ids, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0):
+        if not generated:
+            first_token_at = time.perf_counter()  # decode speed excludes prompt processing
         generated.append(token)
         if len(generated) >= max(len(reference), 32):
             break
-    seconds = time.perf_counter() - start
+    decode_s = time.perf_counter() - first_token_at
     match = 0
     for ours, ref in zip(generated, reference):
         if ours != ref:
             break
         match += 1
+    ppl = _perplexity(llm, ppl_windows) if ppl_windows else None
     llm.close()
     return GgufCheck(
         quant=quant, file=path.name, size_mb=round(path.stat().st_size / 2**20, 1),
-        decode_tok_s=round(len(generated) / seconds, 1), greedy_match=match, greedy_total=len(reference),
+        decode_tok_s=round((len(generated) - 1) / decode_s, 1) if decode_s > 0 else 0.0,
+        greedy_match=match, greedy_total=len(reference), ppl=ppl,
     )
+
+
+def _perplexity(llm, windows: list[list[int]]) -> float:
+    """Token-level perplexity from llama.cpp's logits, windows scored independently (as in eval)."""
+    import numpy as np
+
+    total_nll, count = 0.0, 0
+    for window in windows:
+        llm.reset()
+        llm.eval(window)
+        logits = np.asarray(llm.scores[: len(window) - 1], dtype=np.float32)  # (n-1, vocab)
+        peak = logits.max(axis=1, keepdims=True)
+        log_norm = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=1, dtype=np.float64))
+        targets = np.asarray(window[1:])
+        total_nll += float((log_norm - logits[np.arange(len(targets)), targets]).sum())
+        count += len(targets)
+    return round(math.exp(total_nll / count), 4)

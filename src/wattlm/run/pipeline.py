@@ -129,6 +129,7 @@ def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool 
         exports, summary.reused["export"] = export_model(
             registry, industry, recipe.export.quants, check_prompt=recipe.export.check_prompt,
             check_tokens=recipe.export.check_tokens, progress=lambda m: say(f"[bold]export[/] {m}"),
+            ppl_set=(corpus, "heldout"), seq_len=recipe.eval.seq_len, max_tokens=recipe.eval.max_tokens,
         )
         summary.exports = [{"id": e.id, "path": str(e.path / e.meta["file"]), **e.metrics} for e in exports]
 

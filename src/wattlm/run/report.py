@@ -74,7 +74,7 @@ def render_html(summary: dict, losses: list[float]) -> str:
     funnel = {"documents": {"in": data.get("docs_in", 0), "kept": data.get("docs_kept", 0),
                             "train": data.get("docs_train", 0), "held-out": data.get("docs_heldout", 0)}}
     dropped = {reason: {"dropped": n} for reason, n in (data.get("dropped") or {}).items()}
-    exports = [{k: e.get(k) for k in ("quant", "size_mb", "decode_tok_s", "greedy_match", "greedy_total", "path")}
+    exports = [{k: e.get(k) for k in ("quant", "size_mb", "ppl", "decode_tok_s", "greedy_match", "greedy_total", "path")}
                for e in summary.get("exports", [])]
     sections = [
         f"<h1>wattlm run: {html.escape(summary.get('recipe', ''))}</h1>",

@@ -22,7 +22,8 @@ def print_summary(summary: dict, console) -> None:
         if f is not None and i is not None:
             table.add_row(f"{label} perplexity", f"foundation {f:.2f} -> industry {i:.2f} ({(i / f - 1) * 100:+.1f}%)")
     for export in summary.get("exports", []):
-        table.add_row(f"GGUF {export.get('quant')}", f"{export.get('size_mb')} MB, {export.get('decode_tok_s')} tok/s, "
+        ppl = f"domain ppl {export['ppl']:.2f}, " if export.get("ppl") else ""
+        table.add_row(f"GGUF {export.get('quant')}", f"{export.get('size_mb')} MB, {ppl}{export.get('decode_tok_s')} tok/s, "
                       f"greedy {export.get('greedy_match')}/{export.get('greedy_total')} = transformers; {export['path']}")
     table.add_row("industry model", summary["model_path"])
     table.add_row("report", f"{summary['report_html']} (+ report.json)")
