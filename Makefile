@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.wattlm-installed
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast bench-setup clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,9 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not integration"
+
+bench-setup: setup
+	$(BIN)/pip install --quiet -e ".[test,bench]"
 
 clean:
 	rm -rf watt-home

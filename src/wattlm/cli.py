@@ -9,46 +9,19 @@ from typing import Annotated, Optional
 
 import typer
 
+from wattlm.cli_common import AsJson, Home, Quiet, emit, err_console, print_rich, registry_from
+from wattlm.data.cli import data_app
 from wattlm.errors import WattError
+from wattlm.serve.cli import serve_command
 
 app = typer.Typer(
     help="wattlm: raw documents + a general model -> an evaluated, compressed, served industry model.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
 models_app = typer.Typer(help="Register and inspect models.", no_args_is_help=True)
-data_app = typer.Typer(help="Build clean corpora from raw documents.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
-
-Home = Annotated[Optional[Path], typer.Option("--home", envvar="WATT_HOME", help="Workspace folder (registry + artifacts).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", envvar="WATT_QUIET", help="No progress bars.")]
-
-
-def _registry(home: Path | None):
-    from wattlm.registry import Registry
-
-    return Registry(home)
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def _print(renderable) -> None:
-    from rich.console import Console
-
-    Console().print(renderable)
-
-
-def _emit(payload, as_json: bool, render) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
-    else:
-        render(payload)
-
+app.command("serve")(serve_command)
 
 # -- models ------------------------------------------------------------------------------------
 
@@ -63,7 +36,7 @@ def models_list(home: Home = None, as_json: AsJson = False, all_kinds: Annotated
     """List registered models (and, with --all, every artifact)."""
     from rich.table import Table
 
-    registry = _registry(home)
+    registry = registry_from(home)
     arts = registry.list() if all_kinds else registry.list("model") + registry.list("export")
     rows = [_model_row(a) for a in sorted(arts, key=lambda a: a.created)]
 
@@ -78,16 +51,16 @@ def models_list(home: Home = None, as_json: AsJson = False, all_kinds: Annotated
             table.add_column(column, overflow="fold")
         for r in rows:
             table.add_row(r["id"], r["name"], r["tier"] or "", r["kind"], r["format"] or "", " ".join(r["parents"]))
-        _print(table)
-    _emit(rows, as_json, render)
+        print_rich(table)
+    emit(rows, as_json, render)
 
 
 @models_app.command("show")
 def models_show(model: Annotated[str, typer.Argument(help="Model name or id.")], home: Home = None,
                 as_json: AsJson = False) -> None:
     """Show one artifact with its metrics and recipe."""
-    art = _registry(home).get(model)
-    _emit(art.to_dict(), as_json, lambda d: print(json.dumps(d, indent=2, ensure_ascii=False)))
+    art = registry_from(home).get(model)
+    emit(art.to_dict(), as_json, lambda d: print(json.dumps(d, indent=2, ensure_ascii=False)))
 
 
 @models_app.command("add")
@@ -101,8 +74,8 @@ def models_add(
     """Register a model."""
     from wattlm.models.store import add_model
 
-    art = add_model(_registry(home), source, name=name, tier=tier)
-    _emit(_model_row(art), as_json, lambda r: print(f"registered {r['name']} as {r['id']} ({r['format']}, {r['tier']})"))
+    art = add_model(registry_from(home), source, name=name, tier=tier)
+    emit(_model_row(art), as_json, lambda r: print(f"registered {r['name']} as {r['id']} ({r['format']}, {r['tier']})"))
 
 
 # -- lineage -----------------------------------------------------------------------------------
@@ -113,40 +86,8 @@ def lineage(model: Annotated[str, typer.Argument(help="Artifact name or id.")], 
     """Walk from an artifact back to its foundation and documents, with metrics at each step."""
     from wattlm.lineage import lineage_chain, render_lineage
 
-    chain = lineage_chain(_registry(home), model)
-    _emit(chain, as_json, render_lineage)
-
-
-# -- data --------------------------------------------------------------------------------------
-
-@data_app.command("build")
-def data_build(
-    inputs: Annotated[list[Path], typer.Argument(help="Files or folders of raw documents.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder for shards and report.json.")],
-    heldout_fraction: Annotated[float, typer.Option(help="Share of documents held out.")] = 0.1,
-    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
-    name: Annotated[Optional[str], typer.Option(help="Registry name of the dataset.")] = None,
-    home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
-) -> None:
-    """Clean, deduplicate and split documents into JSONL shards; register the dataset."""
-    from wattlm.data.config import DataConfig
-    from wattlm.data.pipeline import build_corpus
-
-    report = build_corpus(inputs, out, DataConfig(heldout_fraction=heldout_fraction, seed=seed), progress=not quiet)
-    summary = report.to_dict() if hasattr(report, "to_dict") else report.model_dump()
-    art = _registry(home).register(
-        "dataset", name or out.resolve().name, path=out, format="jsonl",
-        metrics={k: summary.get(k) for k in ("docs_in", "docs_kept", "docs_train", "docs_heldout")},
-    )
-    summary["artifact_id"] = art.id
-
-    def render(s):
-        print(f"{s['docs_in']} documents in, {s['docs_kept']} kept ({s['docs_train']} train, "
-              f"{s['docs_heldout']} held-out); dropped: {s.get('dropped') or {}}; "
-              f"{s.get('files_failed', 0)} file(s) failed; report: {out / 'report.json'}; dataset {art.id}")
-    _emit(summary, as_json, render)
-    if summary.get("files_failed"):
-        raise typer.Exit(1)
+    chain = lineage_chain(registry_from(home), model)
+    emit(chain, as_json, render_lineage)
 
 
 # -- train / eval / export / serve / run --------------------------------------------------------
@@ -167,11 +108,11 @@ def train(
     from wattlm.train.config import TrainConfig
     from wattlm.train.stage import train_model
 
-    registry = _registry(home)
+    registry = registry_from(home)
     config = TrainConfig(steps=steps, seq_len=seq_len, batch_size=batch_size, lr=lr)
     art, reused = train_model(registry, resolve_model(registry, model), registry.get(data, kind="dataset"),
                               config, name, progress=not quiet)
-    _emit({**_model_row(art), "reused": reused, "metrics": art.metrics}, as_json,
+    emit({**_model_row(art), "reused": reused, "metrics": art.metrics}, as_json,
           lambda r: print(f"{'reused' if reused else 'trained'} {r['name']} ({r['id']}, {r['tier']}): {r['metrics']}"))
 
 
@@ -191,7 +132,7 @@ def eval_(
 
     if (text is None) == (data is None):
         raise WattError("give exactly one of --text PATH or --data DATASET")
-    registry = _registry(home)
+    registry = registry_from(home)
     art = resolve_model(registry, model)
     if text is not None:
         textset, split = text_dataset(registry, text.resolve(), text.name), "all"
@@ -199,7 +140,7 @@ def eval_(
         textset, split = registry.get(data, kind="dataset"), "heldout"
     score, _ = perplexity_on(registry, art, textset, split, seq_len=seq_len, max_tokens=max_tokens)
     payload = {"model": art.name, "model_id": art.id, "text": textset.name, "split": split, **score}
-    _emit(payload, as_json, lambda p: print(f"{p['model']} on {p['text']}: perplexity {p['ppl']:.3f} over {p['tokens']} tokens"))
+    emit(payload, as_json, lambda p: print(f"{p['model']} on {p['text']}: perplexity {p['ppl']:.3f} over {p['tokens']} tokens"))
 
 
 @app.command()
@@ -213,8 +154,8 @@ def export(
     from wattlm.export.stage import export_model
     from wattlm.models.store import resolve_model
 
-    registry = _registry(home)
-    console = _console()
+    registry = registry_from(home)
+    console = err_console()
     exports, reused = export_model(registry, resolve_model(registry, model), quant, check_prompt=prompt,
                                    progress=lambda m: console.print(f"export: {m}"))
     rows = [{"id": e.id, "quant": e.meta["quant"], "path": str(e.path / e.meta["file"]), **e.metrics} for e in exports]
@@ -225,22 +166,8 @@ def export(
         table = Table("quant", "size MB", "decode tok/s", "greedy match", "path")
         for r in rows:
             table.add_row(r["quant"], str(r["size_mb"]), str(r["decode_tok_s"]), f"{r['greedy_match']}/{r['greedy_total']}", r["path"])
-        _print(table)
-    _emit(rows, as_json, render)
-
-
-@app.command()
-def serve(
-    model: Annotated[list[str], typer.Option("--model", help="Model or export name/id (repeatable).")],
-    host: Annotated[str, typer.Option(envvar="WATT_HOST", help="Bind address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="WATT_PORT", help="Port.")] = 8000,
-    n_ctx: Annotated[int, typer.Option(help="Context length per model.")] = 2048,
-    home: Home = None,
-) -> None:
-    """Serve models through an OpenAI-compatible API (llama.cpp on the exported GGUF)."""
-    from wattlm.serve.launch import launch
-
-    launch(_registry(home), model, host=host, port=port, n_ctx=n_ctx)
+        print_rich(table)
+    emit(rows, as_json, render)
 
 
 @app.command()
@@ -254,9 +181,9 @@ def run(
     from wattlm.run.summary import print_summary
 
     loaded = load_recipe(recipe)
-    console = _console()
-    summary = run_recipe(loaded, _registry(home), console=None if as_json else console, progress=not (quiet or as_json))
-    _emit(summary.to_dict(), as_json, lambda s: print_summary(s, console))
+    console = err_console()
+    summary = run_recipe(loaded, registry_from(home), console=None if as_json else console, progress=not (quiet or as_json))
+    emit(summary.to_dict(), as_json, lambda s: print_summary(s, console))
 
 
 def _quiet_libraries() -> None:

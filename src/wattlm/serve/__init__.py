@@ -4,10 +4,28 @@ Three layers, as in vLLM: `routes` (HTTP) -> `serving` + `protocol` (OpenAI sema
 (a backend). Only `llamacpp` imports a backend, and only when an engine is built.
 """
 
-from wattlm.serve.app import create_app
-from wattlm.serve.engine import ChatTurn, Engine, GenerationChunk, NoChatTemplate, PromptTooLong, SamplingParams
-from wattlm.serve.llamacpp import LlamaCppEngine
-from wattlm.serve.server import running_server, serve
+from importlib import import_module
+
+# Lazy exports (PEP 562): `watt --help` mounts the serve command without importing FastAPI or llama.cpp.
+_EXPORTS = {
+    "create_app": "wattlm.serve.app",
+    "ChatTurn": "wattlm.serve.engine",
+    "Engine": "wattlm.serve.engine",
+    "GenerationChunk": "wattlm.serve.engine",
+    "NoChatTemplate": "wattlm.serve.engine",
+    "PromptTooLong": "wattlm.serve.engine",
+    "SamplingParams": "wattlm.serve.engine",
+    "LlamaCppEngine": "wattlm.serve.llamacpp",
+    "running_server": "wattlm.serve.server",
+    "serve": "wattlm.serve.server",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'wattlm.serve' has no attribute {name!r}")
+
 
 __all__ = [
     "ChatTurn",

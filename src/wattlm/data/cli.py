@@ -1,0 +1,42 @@
+"""`watt data ...`: the data stage's commands (a sub-app the main CLI mounts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from wattlm.cli_common import AsJson, Home, Quiet, emit, registry_from
+
+data_app = typer.Typer(help="Build clean corpora from raw documents.", no_args_is_help=True)
+
+
+@data_app.command("build")
+def data_build(
+    inputs: Annotated[list[Path], typer.Argument(help="Files or folders of raw documents.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for shards and report.json.")],
+    heldout_fraction: Annotated[float, typer.Option(help="Share of documents held out.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+    name: Annotated[Optional[str], typer.Option(help="Registry name of the dataset.")] = None,
+    home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
+) -> None:
+    """Clean, deduplicate and split documents into JSONL shards; register the dataset."""
+    from wattlm.data.config import DataConfig
+    from wattlm.data.pipeline import build_corpus
+
+    report = build_corpus(inputs, out, DataConfig(heldout_fraction=heldout_fraction, seed=seed), progress=not quiet)
+    summary = report.to_dict() if hasattr(report, "to_dict") else report.model_dump()
+    art = registry_from(home).register(
+        "dataset", name or out.resolve().name, path=out, format="jsonl",
+        metrics={k: summary.get(k) for k in ("docs_in", "docs_kept", "docs_train", "docs_heldout")},
+    )
+    summary["artifact_id"] = art.id
+
+    def render(s):
+        print(f"{s['docs_in']} documents in, {s['docs_kept']} kept ({s['docs_train']} train, "
+              f"{s['docs_heldout']} held-out); dropped: {s.get('dropped') or {}}; "
+              f"{s.get('files_failed', 0)} file(s) failed; report: {out / 'report.json'}; dataset {art.id}")
+    emit(summary, as_json, render)
+    if summary.get("files_failed"):
+        raise typer.Exit(1)
