@@ -7,8 +7,12 @@ from pathlib import Path
 
 def quiet_transformers() -> None:
     """Our progress bars report the stage; transformers' per-load bars and advisories only add noise."""
+    import os
+
     from transformers.utils import logging
 
+    # The GGUF de-quantiser uses plain tqdm, which only this switch silences.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     logging.disable_progress_bar()
     logging.set_verbosity_error()
 
