@@ -8,6 +8,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from wattlm.errors import NotFound, WattError
+from wattlm.eval.gates import Gate
 from wattlm.train.config import TrainConfig
 
 
@@ -70,6 +71,7 @@ class Recipe(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalSection = Field(default_factory=EvalSection)
     export: ExportSection | None = Field(default_factory=ExportSection, description="null skips export.")
+    gates: list[Gate] = Field(default_factory=list, description="Quality gates checked after eval, before export.")
 
     # Set by load_recipe: the folder relative paths are resolved against.
     base_dir: Path = Field(Path("."), exclude=True)

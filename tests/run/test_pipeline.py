@@ -104,3 +104,17 @@ def test_cli_run_json_and_lineage(recipe_file, tiny_model_dir, tmp_path):
                                         capture_output=True, text=True, check=True).stdout)
     assert [a["tier"] for a in lineage["chain"] if a["kind"] == "model"] == ["foundation", "industry"]
     assert subprocess.run(watt, capture_output=True).returncode == 0
+
+
+def test_failed_gate_stops_before_export(recipe_file, tiny_model_dir, tmp_path):
+    from wattlm.eval.gates import GateFailed
+
+    registry = Registry(tmp_path / "ws")
+    add_model(registry, str(tiny_model_dir), name="tiny-base")
+    recipe_file.write_text(recipe_file.read_text() + "gates:\n  - {metric: domain_ppl, max_value: 1.0}\n")
+    with pytest.raises(GateFailed, match=r"domain_ppl .* > 1.0"):
+        run_recipe(load_recipe(recipe_file), registry, progress=False)
+    assert registry.list("export") == []
+    report = registry.list("report")[-1]
+    gates = json.loads((report.path / "report.json").read_text())["gates"]
+    assert gates[0]["passed"] is False and gates[0]["child"] > 1.0

@@ -27,6 +27,7 @@ class RunSummary:
     train: dict = field(default_factory=dict)
     scores: dict[str, dict[str, float]] = field(default_factory=dict)  # model role -> set -> ppl
     exports: list[dict] = field(default_factory=list)
+    gates: list[dict] = field(default_factory=list)
     report_html: str = ""
     report_json: str = ""
     model_path: str = ""
@@ -124,6 +125,18 @@ def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool 
             eval_reused &= reused
             summary.scores.setdefault(role, {})[label] = score["ppl"]
     summary.reused["eval"] = eval_reused
+
+    if recipe.gates:
+        from wattlm.eval.gates import GateFailed, check_gates
+
+        summary.gates = check_gates(recipe.gates, summary.scores)
+        for gate in summary.gates:
+            say(f"[bold]gate[/] {'[green]pass[/]' if gate['passed'] else '[red]FAIL[/]'} {gate['message']}")
+        failed = [g for g in summary.gates if not g["passed"]]
+        if failed:
+            summary.seconds = round(time.perf_counter() - start, 1)
+            _write_report(registry, recipe, summary, industry)
+            raise GateFailed(f"quality gate failed: {failed[0]['message']} (report: {summary.report_html})")
 
     if recipe.export is not None:
         exports, summary.reused["export"] = export_model(

@@ -81,6 +81,8 @@ def render_html(summary: dict, losses: list[float]) -> str:
         f"<p>finished in {summary.get('seconds')} s; reused stages: "
         f"{html.escape(', '.join(k for k, v in summary.get('reused', {}).items() if v) or 'none')}</p>",
         "<h2>Perplexity: foundation vs industry (lower is better)</h2>", bar_chart("perplexity", by_set),
+        "<h2>Quality gates</h2>", _table([{k: g[k] for k in ("metric", "child", "parent", "limit", "passed", "message")}
+                                          for g in summary.get("gates", [])]),
         "<h2>Training loss</h2>", line_chart("loss per step", losses),
         _table([summary.get("train", {})]),
         "<h2>Data</h2>", bar_chart("documents through the pipeline", funnel),

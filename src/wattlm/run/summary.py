@@ -21,6 +21,8 @@ def print_summary(summary: dict, console) -> None:
         f, i = scores.get("foundation", {}).get(label), scores.get("industry", {}).get(label)
         if f is not None and i is not None:
             table.add_row(f"{label} perplexity", f"foundation {f:.2f} -> industry {i:.2f} ({(i / f - 1) * 100:+.1f}%)")
+    for gate in summary.get("gates", []):
+        table.add_row(f"gate {gate['metric']}", ("pass: " if gate["passed"] else "FAIL: ") + gate["message"])
     for export in summary.get("exports", []):
         ppl = f"domain ppl {export['ppl']:.2f}, " if export.get("ppl") else ""
         table.add_row(f"GGUF {export.get('quant')}", f"{export.get('size_mb')} MB, {ppl}{export.get('decode_tok_s')} tok/s, "
