@@ -34,6 +34,9 @@ class TrainConfig(BaseModel):
     bf16: bool = Field(True, description="bf16 autocast on the CPU (measured ~1.4x faster for LoRA here).")
     seed: int = Field(0, description="Seed for initialisation and batch order.")
     threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: all cores.")
+    save_every: int = Field(
+        10, ge=0, description="Checkpoint every N steps (0: never); a rerun resumes from the last one."
+    )
     loss_chunk: int = Field(
         1024, ge=16, description="Positions per chunk when computing the loss (bounds logits memory)."
     )

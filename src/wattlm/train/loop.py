@@ -86,10 +86,17 @@ def train(
     out_dir: Path,
     config: TrainConfig,
     progress: bool = True,
+    checkpoint_dir: Path | None = None,
 ) -> TrainResult:
-    """Train the model in `model_dir` on `texts`; write the merged HF model to `out_dir`."""
+    """Train the model in `model_dir` on `texts`; write the merged HF model to `out_dir`.
+
+    With `checkpoint_dir`, state is saved every `config.save_every` steps and a later call with the
+    same folder continues from the last checkpoint to the same final step.
+    """
     import torch
+
     from wattlm.models.hf import load_causal_lm, load_tokenizer
+    from wattlm.train.checkpoint import load_checkpoint, save_checkpoint
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -113,9 +120,15 @@ def train(
 
     result = TrainResult(steps=0, tokens=0, seconds=0.0)
     batches = method.batches()
-    start = time.perf_counter()
-    with _progress(progress, config.steps) as bar:
-        for step in range(config.steps):
+    resumed = load_checkpoint(checkpoint_dir, model, optimizer)
+    if resumed:
+        result = TrainResult(steps=resumed["step"], tokens=resumed["tokens"], seconds=resumed["seconds"],
+                             losses=resumed["losses"])
+        for _ in range(result.steps):  # replay the seeded sampler to where the run stopped
+            next(batches)
+    start = time.perf_counter() - result.seconds
+    with _progress(progress, config.steps, done=result.steps) as bar:
+        for step in range(result.steps, config.steps):
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, config)
             batch = next(batches)
@@ -130,6 +143,10 @@ def train(
             result.losses.append(loss.item())
             result.seconds = time.perf_counter() - start
             bar(step, result.losses[-1], result.tokens_per_s)
+            if checkpoint_dir and config.save_every and result.steps % config.save_every == 0 \
+                    and result.steps < config.steps:
+                save_checkpoint(checkpoint_dir, model, optimizer, result.steps, result.losses, result.tokens,
+                                result.seconds)
 
     if config.lora is not None:
         model = model.merge_and_unload()
@@ -144,8 +161,8 @@ class _progress:
     """A rich progress bar with loss and tokens/s; plain log lines when stderr is not a terminal
     (CI logs, `make demo | tee`), so long runs still show they are alive; nothing when disabled."""
 
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total = enabled, total
+    def __init__(self, enabled: bool, total: int, done: int = 0):
+        self.enabled, self.total, self.done = enabled, total, done
         self._bar = None
 
     def __enter__(self):
@@ -168,7 +185,7 @@ class _progress:
             TimeElapsedColumn(), TimeRemainingColumn(), console=console,
         )
         self._bar.__enter__()
-        task = self._bar.add_task("train", total=self.total, loss=float("nan"), tps=0.0)
+        task = self._bar.add_task("train", total=self.total, completed=self.done, loss=float("nan"), tps=0.0)
         return lambda step, loss, tps: self._bar.update(task, completed=step + 1, loss=loss, tps=tps)
 
     def __exit__(self, *exc):

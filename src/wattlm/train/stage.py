@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from wattlm.cache import fingerprint
 from wattlm.models.store import hf_dir
 from wattlm.registry import Artifact, Registry
@@ -16,7 +18,8 @@ def train_model(
     progress: bool = True, recipe: dict | None = None,
 ) -> tuple[Artifact, bool]:
     """Train (or reuse a finished run with the same inputs); returns (model, reused)."""
-    key = fingerprint("train", parent.id, dataset.id, config.model_dump())
+    # How often we checkpoint or how many threads run does not change the model: not part of the key.
+    key = fingerprint("train", parent.id, dataset.id, config.model_dump(exclude={"save_every", "threads"}))
     cached = registry.find(key)
     if cached is not None:
         return cached, True
@@ -24,12 +27,15 @@ def train_model(
 
     source_dir = hf_dir(registry, parent)
     texts = list(dataset_texts(dataset, "train"))
+    # Checkpoints live under the run's cache key: rerunning the same recipe after a kill resumes.
+    checkpoints = registry.home / "runs" / key
     with registry.staging() as staged:
-        result = train(source_dir, texts, staged, config, progress=progress)
+        result = train(source_dir, texts, staged, config, progress=progress, checkpoint_dir=checkpoints)
         model = registry.register(
             "model", name, staged=staged, tier=NEXT_TIER[parent.tier or "foundation"], format="hf",
             parents=[(parent.id, "parent"), (dataset.id, "train_data")],
             recipe=recipe or {"train": config.model_dump()}, metrics=result.metrics(),
             meta={"method": config.method, "lora": config.lora is not None}, cache_key=key,
         )
+    shutil.rmtree(checkpoints, ignore_errors=True)
     return model, False
