@@ -15,6 +15,10 @@ from wattlm.data.document import Document
 from wattlm.errors import WattError
 
 
+SAMPLES_PER_REASON = 2
+SAMPLE_CHARS = 300
+
+
 class PipelineStep(ABC):
     """A stage that consumes documents and yields documents. Subclasses implement `run`."""
 
@@ -29,7 +33,12 @@ class PipelineStep(ABC):
                 raise WattError(f"the {self.name} step needs the '{package}' package: pip install {package}")
         self.docs_in = 0
         self.docs_out = 0
+        self.chars_in = 0
+        self.chars_out = 0
         self.dropped: Counter[str] = Counter()
+        # A few dropped documents per reason, for the quality card: a count says how much was lost,
+        # an example says whether the filter is right.
+        self.dropped_samples: list[dict[str, str]] = []
 
     @abstractmethod
     def run(self, docs: Iterable[Document]) -> Iterator[Document]:
@@ -39,16 +48,26 @@ class PipelineStep(ABC):
         # Counting lives here, not in every subclass, so a new step cannot forget it.
         for doc in self.run(self._count_in(docs)):
             self.docs_out += 1
+            self.chars_out += len(doc.text)
             yield doc
 
     def _count_in(self, docs: Iterable[Document]) -> Iterator[Document]:
         for doc in docs:
             self.docs_in += 1
+            self.chars_in += len(doc.text)
             yield doc
 
-    def drop(self, reason: str) -> None:
-        """Record that one document was dropped for `reason` (snake_case)."""
+    def drop(self, reason: str, doc: Document | None = None) -> None:
+        """Record that one document was dropped for `reason` (snake_case); `doc` keeps an example."""
         self.dropped[reason] += 1
+        if doc is not None and self.dropped[reason] <= SAMPLES_PER_REASON:
+            self.dropped_samples.append(
+                {"reason": reason, "source": doc.source, "text": doc.text[:SAMPLE_CHARS]}
+            )
+
+    def report_extras(self) -> dict[str, object]:
+        """Extra top-level keys this step adds to report.json (e.g. PII counts); none by default."""
+        return {}
 
 
 class BaseFilter(PipelineStep):
@@ -65,4 +84,4 @@ class BaseFilter(PipelineStep):
             if self.keep(doc):
                 yield doc
             else:
-                self.drop(self.drop_reason)
+                self.drop(self.drop_reason, doc)

@@ -30,7 +30,7 @@ class ExactDedup(PipelineStep):
         for doc in docs:
             key = dedup_key(doc.text)
             if key in self._seen:
-                self.drop("exact_duplicate")
+                self.drop("exact_duplicate", doc)
                 continue
             self._seen.add(key)
             yield doc

@@ -39,7 +39,7 @@ class HtmlExtractor(PipelineStep):
                 continue
             text = extract_main_text(doc.text)
             if not text or not text.strip():
-                self.drop("no_main_text")
+                self.drop("no_main_text", doc)
                 continue
             doc.text = text
             doc.meta["format"] = "text"

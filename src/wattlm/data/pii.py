@@ -57,6 +57,7 @@ _TW_MOBILE = re.compile(_LEFT + r"09\d{2}-\d{3}-\d{3}" + _RIGHT)
 # An 18-digit number right after these words is an ID number even when its check digit is wrong (a
 # typo in a real ID is still a real person's ID).
 _ID_CONTEXT = re.compile(r"(身份证|证件|公民身份|ID ?(?:No|number|card)|identity)[^0-9\n]{0,8}$", re.IGNORECASE)
+_CARD_CONTEXT = re.compile(r"(卡|账号|帐号|账户|card|account|a/c)[^0-9\n]{0,8}$", re.IGNORECASE)
 # Four dotted numbers after these words are a version, not an address.
 _VERSION_CONTEXT = re.compile(r"(版本|固件|软件|(?<![A-Za-z])(?:ver|version|v|build)|第)[^0-9\n]{0,6}$", re.IGNORECASE)
 
@@ -135,7 +136,12 @@ def _ip_accept(match: str, text: str, start: int) -> bool:
 
 
 def _card_accept(match: str, text: str, start: int) -> bool:
-    return valid_bank_card(match)
+    # Luhn passes one random number in ten, and long order / ticket numbers are common, so a run of
+    # digits is a card only with a second signal: the UnionPay prefix 62, card-style grouping in
+    # fours, or a word such as 卡号 / 账号 / card just before it.
+    if not valid_bank_card(match):
+        return False
+    return match.startswith("62") or not match.isdigit() or bool(_CARD_CONTEXT.search(text[max(0, start - 16) : start]))
 
 
 # Order is priority: a span claimed by an earlier detector is not looked at again (the digits inside

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -9,6 +11,8 @@ class StepStats(BaseModel):
     name: str
     docs_in: int
     docs_out: int
+    chars_in: int = 0
+    chars_out: int = 0
 
 
 class FileError(BaseModel):
@@ -36,6 +40,25 @@ class DataReport(BaseModel):
     errors: list[FileError] = Field(default_factory=list)
     encodings: dict[str, int] = Field(
         default_factory=dict, description="Encoding -> number of files decoded with it."
+    )
+
+    pii: dict[str, int] = Field(default_factory=dict, description="PII kind -> spans replaced by a placeholder.")
+    near_dup_clusters: list[dict[str, Any]] = Field(
+        default_factory=list, description="Largest near-duplicate clusters: kept document, dropped copies, examples."
+    )
+    boilerplate_top: list[dict[str, Any]] = Field(
+        default_factory=list, description="Most frequent removed boilerplate lines (digits masked as 0) and in how "
+        "many documents each was removed."
+    )
+    boilerplate_lines_removed: int = 0
+    paragraphs_removed: int = Field(0, description="Repeated paragraphs removed by paragraph-level dedup.")
+    lang_mix: dict[str, int] = Field(default_factory=dict, description="Language tag -> kept documents.")
+    length_histogram: list[dict[str, int]] = Field(
+        default_factory=list, description="Kept documents per length bin: {min_chars, max_chars, docs} "
+        "(max_chars exclusive; -1 = open)."
+    )
+    samples: dict[str, list[dict[str, str]]] = Field(
+        default_factory=dict, description="A few kept documents and a few dropped ones per reason (truncated)."
     )
 
     def to_dict(self) -> dict[str, object]:

@@ -22,6 +22,7 @@ class TrainResult:
     tokens: int
     seconds: float
     losses: list[float] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)  # wall time of each step (benchmarks skip warm-up)
 
     @property
     def tokens_per_s(self) -> float:
@@ -129,6 +130,7 @@ def train(
     start = time.perf_counter() - result.seconds
     with _progress(progress, config.steps, done=result.steps) as bar:
         for step in range(result.steps, config.steps):
+            step_start = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, config)
             batch = next(batches)
@@ -142,6 +144,7 @@ def train(
             result.tokens += n_tokens
             result.losses.append(loss.item())
             result.seconds = time.perf_counter() - start
+            result.step_seconds.append(time.perf_counter() - step_start)
             bar(step, result.losses[-1], result.tokens_per_s)
             if checkpoint_dir and config.save_every and result.steps % config.save_every == 0 \
                     and result.steps < config.steps:

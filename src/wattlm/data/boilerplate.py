@@ -1,0 +1,112 @@
+"""Boilerplate lines: found from the corpus itself (lines repeated across a source group) and from a
+short fixed list of Chinese web debris.
+
+trafilatura removes most page chrome, but not what sits inside the article container: read counters,
+repost notes, copyright lines, "上一篇/下一篇" links. A fixed list cannot know a site's own phrases,
+while the corpus can: a line that recurs in many documents of the same group (same folder and file
+type, or the same JSONL/CSV file) is a template, not content. Digits are masked before counting, so
+"查看: 2,215 | 回复: 5" and "查看: 1,140 | 回复: 4" are the same line.
+
+This step needs the whole corpus before it can yield the first document (a barrier): it holds the
+documents in memory. A sharded executor would run its counting pass over all shards first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import PurePosixPath
+
+from wattlm.data.base import PipelineStep
+from wattlm.data.document import Document
+
+_DIGITS = re.compile(r"\d+")
+_CONTENT = re.compile(r"[A-Za-z\u4e00-\u9fff]")  # a letter or a common hanzi
+# Chinese web debris that is never content, whatever the site. Each pattern must match a whole line
+# (after stripping) or the line's start, so a sentence that merely mentions 版权 is kept.
+DEBRIS_PATTERNS = [re.compile(p, re.IGNORECASE) for p in (
+    r"^.{0,20}(转载请注明|未经(许可|授权|允许)[^。]{0,10}不得转载|本文转载自|来源[:：].{0,30}$)",
+    r"^(阅读|浏览|点击|查看|访问)(次数|量|数)?\s*[:：]?\s*[\d,]+",
+    r"^.{0,10}(阅读|浏览|点击|访问)(次数|量)\s*[:：]",
+    r"^(上一篇|下一篇|上一条|下一条)\s*[:：]?",
+    r"(版权所有|保留所有权利|all rights reserved|copyright\s*©?|©)",
+    r"[a-z京沪津渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]icp[备证]",
+    r"^(责任编辑|编辑|审核|校对)\s*[:：]\s*\S{1,12}$",
+    r"^(分享到|扫一扫|返回顶部|打印本页|关闭窗口|【打印】|【关闭】)",
+    r"^(登录|注册)\s*[|｜/]\s*(注册|登录)",
+)]
+
+
+def source_group(source: str) -> str:
+    """The group whose documents share templates: records of one file, else folder + extension."""
+    if "#" in source:
+        return source.split("#", 1)[0]
+    path = PurePosixPath(source)
+    return f"{path.parent}/*{path.suffix.lower()}"
+
+
+def line_key(line: str) -> str:
+    return _DIGITS.sub("0", line.strip())
+
+
+def is_debris(line: str) -> bool:
+    stripped = line.strip()
+    return len(stripped) <= 120 and any(pattern.search(stripped) for pattern in DEBRIS_PATTERNS)
+
+
+class BoilerplateRemover(PipelineStep):
+    """Removes debris lines and lines repeated in >= `min_docs` and >= `min_share` of a group's documents.
+
+    Never drops a document itself: one left empty or short is dropped by the filters after it.
+    """
+
+    name = "remove_boilerplate"
+
+    def __init__(self, min_docs: int = 3, min_share: float = 0.3, use_fixed_list: bool = True) -> None:
+        super().__init__()
+        self.min_docs = min_docs
+        self.min_share = min_share
+        self.use_fixed_list = use_fixed_list
+        self.removed: Counter[str] = Counter()  # masked line -> documents it was removed from
+        self.lines_removed = 0
+
+    def run(self, docs: Iterable[Document]) -> Iterator[Document]:
+        held = list(docs)
+        repeated = self._repeated_lines(held)
+        for doc in held:
+            kept_lines = []
+            removed_here: set[str] = set()
+            group_lines = repeated.get(source_group(doc.source), set())
+            for line in doc.text.split("\n"):
+                key = line_key(line)
+                if key and (key in group_lines or (self.use_fixed_list and is_debris(line))):
+                    self.lines_removed += 1
+                    removed_here.add(key)
+                    continue
+                kept_lines.append(line)
+            self.removed.update(removed_here)
+            if removed_here:
+                doc.text = "\n".join(kept_lines).strip()
+            yield doc
+
+    def _repeated_lines(self, docs: list[Document]) -> dict[str, set[str]]:
+        """Group -> masked lines that occur in enough of its documents."""
+        group_sizes: Counter[str] = Counter()
+        line_docs: dict[str, Counter[str]] = defaultdict(Counter)
+        for doc in docs:
+            group = source_group(doc.source)
+            group_sizes[group] += 1
+            # Lines with no letter or hanzi (table rules, '---', bare numbers) carry layout, not
+            # boilerplate: removing them would break Markdown tables.
+            keys = {line_key(line) for line in doc.text.split("\n") if _CONTENT.search(line)}
+            line_docs[group].update(keys)
+        return {
+            group: {key for key, n in counts.items()
+                    if n >= self.min_docs and n >= self.min_share * group_sizes[group]}
+            for group, counts in line_docs.items()
+        }
+
+    def report_extras(self) -> dict[str, object]:
+        top = [{"line": line, "docs": n} for line, n in self.removed.most_common(20)]
+        return {"boilerplate_top": top, "boilerplate_lines_removed": self.lines_removed}

@@ -1,0 +1,123 @@
+"""Near-duplicate removal with MinHash LSH (datasketch): one document per cluster of near-copies.
+
+Exact dedup misses the copies that matter most in an industry corpus: a plan re-issued with a new
+date, a notice reposted on another site with its own header, a revised log with one added sentence.
+Each document becomes a set of shingles, MinHash sketches estimate the Jaccard similarity of two sets,
+and LSH banding finds the candidate pairs without comparing every pair. A candidate counts as a
+duplicate only if its estimated Jaccard is at least the threshold (LSH alone also returns some pairs
+below it). The first document of a cluster in input order is kept, so reruns keep the same one.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from wattlm.data.base import PipelineStep
+from wattlm.data.document import Document
+
+_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+EXAMPLE_CHARS = 160
+MAX_REPORTED_CLUSTERS = 50
+
+
+def _is_noise(ch: str) -> bool:
+    """Whitespace, punctuation and symbols: layout, not content, for Chinese shingles."""
+    return ch.isspace() or unicodedata.category(ch)[0] in "PSZ"
+
+
+def shingles(text: str, lang: str, char_n: int = 5, word_n: int = 3) -> set[str]:
+    """Character n-grams (Chinese, after dropping whitespace and punctuation) or word n-grams (English).
+
+    Characters for Chinese because it has no spaces and a word segmenter would make the result depend
+    on its dictionary; 5 characters are about two or three words, close to the English 3-word window.
+    """
+    text = text.casefold()
+    if lang == "en":
+        words = _WORD.findall(text)
+        if len(words) < word_n:
+            return {" ".join(words)} if words else set()
+        return {" ".join(words[i : i + word_n]) for i in range(len(words) - word_n + 1)}
+    chars = "".join(ch for ch in text if not _is_noise(ch))
+    if len(chars) < char_n:
+        return {chars} if chars else set()
+    return {chars[i : i + char_n] for i in range(len(chars) - char_n + 1)}
+
+
+@dataclass
+class Cluster:
+    """The kept document of a cluster and the near-copies dropped in its favour."""
+
+    kept_id: str
+    kept_source: str
+    kept_example: str
+    dropped: list[dict[str, object]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"kept_id": self.kept_id, "kept_source": self.kept_source, "kept_example": self.kept_example,
+                "dropped": self.dropped}
+
+
+class NearDedup(PipelineStep):
+    """Drops documents whose estimated Jaccard with an earlier kept document is >= `threshold`."""
+
+    name = "near_dedup"
+    requires = ("datasketch",)
+
+    def __init__(self, threshold: float = 0.7, num_perm: int = 128, char_n: int = 5, word_n: int = 3,
+                 seed: int = 1) -> None:
+        super().__init__()
+        from datasketch import MinHashLSH
+
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self.char_n = char_n
+        self.word_n = word_n
+        self.seed = seed
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self._sketches: dict[str, Any] = {}  # kept document id -> its MinHash
+        self._docs: dict[str, tuple[str, str]] = {}  # kept document id -> (source, example)
+        self.clusters: dict[str, Cluster] = {}
+
+    def sketch(self, doc: Document) -> Any:
+        from datasketch import MinHash
+
+        sketch = MinHash(num_perm=self.num_perm, seed=self.seed)
+        grams = shingles(doc.text, doc.meta.get("lang", "zh"), self.char_n, self.word_n)
+        sketch.update_batch([gram.encode("utf-8") for gram in grams])
+        return sketch
+
+    def run(self, docs: Iterable[Document]) -> Iterator[Document]:
+        for doc in docs:
+            sketch = self.sketch(doc)
+            best_id, best_sim = None, 0.0
+            for candidate in self._lsh.query(sketch):
+                similarity = sketch.jaccard(self._sketches[candidate])
+                if similarity > best_sim:
+                    best_id, best_sim = candidate, similarity
+            if best_id is not None and best_sim >= self.threshold:
+                self.drop("near_duplicate", doc)
+                self._add_to_cluster(best_id, doc, best_sim)
+                continue
+            if doc.id not in self._sketches:  # ids are unique per source; guard against repeats anyway
+                self._lsh.insert(doc.id, sketch)
+                self._sketches[doc.id] = sketch
+                self._docs[doc.id] = (doc.source, doc.text[:EXAMPLE_CHARS])
+            yield doc
+
+    def _add_to_cluster(self, kept_id: str, doc: Document, similarity: float) -> None:
+        if kept_id not in self.clusters:
+            source, example = self._docs[kept_id]
+            self.clusters[kept_id] = Cluster(kept_id, source, example)
+        self.clusters[kept_id].dropped.append(
+            {"id": doc.id, "source": doc.source, "similarity": round(similarity, 3),
+             "example": doc.text[:EXAMPLE_CHARS]}
+        )
+
+    def report_extras(self) -> dict[str, object]:
+        # Largest clusters first; the report keeps a bounded number so report.json stays readable.
+        ordered = sorted(self.clusters.values(), key=lambda c: (-len(c.dropped), c.kept_source))
+        return {"near_dup_clusters": [cluster.to_dict() for cluster in ordered[:MAX_REPORTED_CLUSTERS]]}
