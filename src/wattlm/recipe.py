@@ -7,20 +7,16 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from wattlm.data.config import DataConfig
 from wattlm.errors import NotFound, WattError
 from wattlm.eval.gates import Gate
 from wattlm.train.config import TrainConfig
 
 
-class DataSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DataSection(DataConfig):
+    """The data stage's settings (documented once, on DataConfig) plus where the documents are."""
 
     inputs: list[Path] = Field(description="Files or folders of raw documents, relative to the recipe file.")
-    heldout_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of documents held out for eval.")
-    seed: int = Field(0, description="Seed of the deterministic train/held-out split.")
-    min_chars: int = Field(50, ge=0, description="Documents shorter than this after cleaning are dropped.")
-    to_simplified: bool = Field(True, description="Convert traditional Chinese to simplified (opencc).")
-    text_field: str = Field("text", description="Field holding the text in JSONL/CSV inputs.")
 
     @field_validator("inputs")
     @classmethod
@@ -29,9 +25,7 @@ class DataSection(BaseModel):
             raise ValueError("list at least one file or folder")
         return value
 
-    def data_config(self):
-        from wattlm.data.config import DataConfig
-
+    def data_config(self) -> DataConfig:
         return DataConfig(**self.model_dump(exclude={"inputs"}))
 
 

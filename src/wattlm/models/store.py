@@ -95,8 +95,10 @@ def hf_dir(registry: Registry, model: Artifact) -> Path:
     lm.is_quantized = False
     if hasattr(lm.config, "quantization_config"):
         del lm.config.quantization_config
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    for stale in cached.parent.glob(f"{cached.name}.tmp-*"):  # left by an interrupted conversion
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = cached.with_name(f"{cached.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     lm.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / "wattlm_source.json").write_text(json.dumps({"gguf": str(src), "model_id": model.id}))
