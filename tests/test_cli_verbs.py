@@ -24,7 +24,7 @@ def test_verbs_chain(tmp_path, tiny_model_dir):
     (raw / "doc0_copy.txt").write_text((raw / "doc0.txt").read_text())
 
     built = watt_json("data", "build", str(raw), "--out", str(tmp_path / "corpus"), "--heldout-fraction", "0.3",
-                      "--name", "feeders", home=home)
+                      "--name", "feeders", "--no-quality-filters", "--no-near-dedup", home=home)
     assert built["docs_in"] == 7 and built["docs_kept"] == 6 and built["dropped"] == {"exact_duplicate": 1}
     assert json.loads((tmp_path / "corpus" / "report.json").read_text())["docs_kept"] == 6
 

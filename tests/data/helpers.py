@@ -50,3 +50,41 @@ def nav_only_html() -> str:
         f"<html><head><title>栏目导航</title></head><body><header><nav><ul>{links}</ul></nav></header>"
         f'<main><ul class="column-list">{links}</ul></main><footer><p>{FOOTER_TEXT}</p></footer></body></html>'
     )
+
+
+# Distinct rule sentences: any two share at most one clause, so near-dup removal keeps them all.
+_DUTIES = [
+    "变电站值班人员应当定期检查主变压器的油温和负荷电流",
+    "输电线路巡视人员每月测量导线弧垂与绝缘子污秽情况",
+    "调度员在交接班时核对电网运行方式和检修计划",
+    "配电运维班组负责开关柜的红外测温与局部放电检测",
+    "继电保护专业人员按年度校验保护装置定值",
+    "营销部门统计大客户的月度用电量与功率因数",
+    "电缆运检人员进入隧道前必须检测氧气和有害气体浓度",
+    "新能源场站应当按照调度指令参与一次调频和无功调节",
+]
+_FOLLOW_UPS = [
+    "发现异常立即向值班调度员汇报",
+    "检查结果录入生产管理系统备查",
+    "重大缺陷须在二十四小时内组织消除",
+    "相关记录保存不少于三年",
+    "工作结束后由工作负责人签字确认",
+]
+
+
+def sentence(i: int) -> str:
+    """A one-sentence rule, different for each i < 40 (duty i % 8, follow-up i // 8 % 5)."""
+    return f"第{i}号规程：{_DUTIES[i % 8]}，{_FOLLOW_UPS[i // 8 % 5]}。"
+
+
+def load_bench(name: str):
+    """Import bench/<name>.py (scripts, not a package) so a test can run its generator small."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[2] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module

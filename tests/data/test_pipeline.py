@@ -8,14 +8,10 @@ from wattlm.data import DataConfig, DataReport, build_corpus
 from wattlm.data.dedup import dedup_key
 from wattlm.errors import NotFound, WattError
 
-from .helpers import ARTICLE_PARAGRAPHS, FOOTER_TEXT, NAV_TEXT, article_html, nav_only_html, write
+from .helpers import ARTICLE_PARAGRAPHS, FOOTER_TEXT, NAV_TEXT, article_html, nav_only_html, sentence, write
 
 EXAMPLE_RAW = Path(__file__).resolve().parents[2] / "examples" / "power-grid" / "raw"
 CONFIG = DataConfig(min_chars=20, heldout_fraction=0.2, shard_docs=3)
-
-
-def sentence(i: int) -> str:
-    return f"第{i}号规程：变电站值班人员应当定期检查主变压器的油温和负荷电流，发现异常立即汇报。"
 
 
 def make_raw(root: Path) -> Path:
@@ -31,6 +27,7 @@ def make_raw(root: Path) -> Path:
     lines.insert(2, "{broken json")  # line 3
     write(root / "records.jsonl", "\n".join(lines) + "\n")
     write(root / "table.csv", f"id,text\n1,{sentence(20)}\n2,\n")
+    write(root / "contact.txt", f"{sentence(30)}\n联系人王工，手机13800001234，邮箱wang@example.com。")
     (root / "blob.txt").write_bytes(b"\x00\x01\x02binary")
     (root / "zero.md").write_bytes(b"")
     write(root / "deck.pptx", "pretend slides")
@@ -48,24 +45,28 @@ def test_build_corpus_end_to_end(tmp_path):
     report = build_corpus([raw], out, CONFIG, progress=False)
 
     assert isinstance(report, DataReport)
-    assert report.files_seen == 10
+    assert report.files_seen == 11
     assert report.files_failed == 2  # blob.txt, zero.md
-    # html 2 + gbk + big5 + md + jsonl 6 good lines + csv 2 rows
-    assert report.docs_in == 13
+    # html 2 + gbk + big5 + md + jsonl 6 good lines + csv 2 rows + contact
+    assert report.docs_in == 14
     assert report.dropped == {
         "empty": 1, "exact_duplicate": 1, "no_main_text": 1, "too_short": 1, "unsupported_type": 1
     }
-    assert report.docs_kept == 9
-    assert report.docs_train + report.docs_heldout == 9 and report.docs_heldout >= 1
-    assert report.encodings == {"big5": 1, "gb18030": 1, "utf-8": 5}
+    assert report.docs_kept == 10
+    assert report.docs_train + report.docs_heldout == 10 and report.docs_heldout >= 1
+    assert report.encodings == {"big5": 1, "gb18030": 1, "utf-8": 6}
+    assert report.pii == {"email": 1, "mobile": 1}
     errors = {e.file: e.error for e in report.errors}
     assert errors["blob.txt"] == "binary file (contains NUL bytes)"
     assert errors["zero.md"] == "empty file"
     assert errors["records.jsonl"].startswith("line 3: invalid JSON")
     assert [s.name for s in report.steps] == [
-        "extract_html", "normalize", "tag_language", "filter_empty", "filter_too_short", "exact_dedup"
+        "extract_html", "normalize", "remove_boilerplate", "scrub_pii", "tag_language", "filter_empty",
+        "filter_too_short", "filter_script_ratio", "filter_symbol_ratio", "filter_digit_ratio",
+        "filter_end_punctuation", "filter_repeated_lines", "filter_repeated_ngrams", "exact_dedup",
+        "near_dedup", "paragraph_dedup",
     ]
-    assert report.steps[0].docs_in == 13 and report.steps[-1].docs_out == 9
+    assert report.steps[0].docs_in == 14 and report.steps[-1].docs_out == 10
     assert report.chars_kept < report.chars_in  # the HTML markup is gone
 
     # report.json is the report, and the shards hold exactly the kept documents.
@@ -76,12 +77,17 @@ def test_build_corpus_end_to_end(tmp_path):
     assert len(list((out / "train").glob("*.jsonl"))) == -(-len(train) // 3)
     assert set(docs) == {
         "news/article.html", "gbk.txt", "big5.txt", "notes.md", "table.csv#1",
-        "records.jsonl#1", "records.jsonl#2", "records.jsonl#4", "records.jsonl#5",
+        "records.jsonl#1", "records.jsonl#2", "records.jsonl#4", "records.jsonl#5", "contact.txt",
     }
     for doc in docs.values():
         assert set(doc) == {"id", "text", "source", "lang", "chars"}
         assert doc["chars"] == len(doc["text"]) and doc["lang"] == "zh"
-    assert len({d["id"] for d in docs.values()}) == 9
+    assert len({d["id"] for d in docs.values()}) == 10
+    assert docs["contact.txt"]["text"].endswith("联系人王工，手机<PII_PHONE>，邮箱<PII_EMAIL>。")
+    assert (out / "report.html").is_file()
+    samples = report.samples
+    assert {s["reason"] for s in samples["dropped"]} == {"empty", "exact_duplicate", "no_main_text", "too_short"}
+    assert 1 <= len(samples["kept"]) <= 3
     article = docs["news/article.html"]["text"]
     assert ARTICLE_PARAGRAPHS[1] in article and FOOTER_TEXT not in article and NAV_TEXT.split()[1] not in article
     assert docs["big5.txt"]["text"].startswith("台湾电力公司规定：输电线路巡视人员")  # simplified, '：' intact
@@ -167,3 +173,28 @@ def test_example_power_grid_corpus(tmp_path):
         assert doc["text"].strip() and doc["chars"] >= DataConfig().min_chars
     # No held-out text also sits in train (exact dedup runs before the split).
     assert not {dedup_key(d["text"]) for d in train} & {dedup_key(d["text"]) for d in heldout}
+
+    # 53 documents: nav-only page, title-only file, 3 exact copies and the 4 planted near-copies go.
+    assert report.docs_in == 53 and report.docs_kept == 44
+    assert report.dropped == {"exact_duplicate": 3, "near_duplicate": 4, "no_main_text": 1, "too_short": 1}
+    dropped_copies = {d["source"] for c in report.near_dup_clusters for d in c["dropped"]}
+    assert dropped_copies == {
+        "switching_operation_ticket_guide_v2.md", "dispatcher_shift_log_0315_revised.txt",
+        "ice_storm_emergency_plan_2024.txt", "site_b_infrared_thermography.html",  # the repost came first
+    }
+    # Every planted phone and e-mail is gone, replaced by placeholders; both ID-like numbers too.
+    text = "\n".join(d["text"] for d in train + heldout)
+    for planted in ("13800001234", "0599-86660123", "kefu@chengjiang-power.example.cn", "13600003579",
+                    "010-55558866", "0599-86661234", "990102198507234417", "990103197911150026", "15900002468",
+                    "18600007531", "zhaogang@dispatch.example.cn", "021-55556789", "dcr-duty@example.com",
+                    "(02)2555-0123", "0912-000-456", "13900005678", "13700009876"):
+        assert planted not in text, planted
+    assert report.pii["mobile"] >= 7 and report.pii["email"] >= 6 and report.pii["id"] == 2
+    assert text.count("<PII_PHONE>") >= 10 and "<PII_EMAIL>" in text and "<PII_ID>" in text
+    # The forum's read counter ("查看: 2,215 | 回复: 5") is template, found from the corpus.
+    assert report.boilerplate_top[0] == {"line": "查看: 0,0 | 回复: 0", "docs": 6}
+    assert "查看:" not in text
+    assert report.lang_mix == {"en": 8, "zh": 36}
+    assert sum(row["docs"] for row in report.length_histogram) == 44
+    html = (tmp_path / "out" / "report.html").read_text("utf-8")
+    assert html.count("<svg") >= 6 and "near_duplicate" in html and "<script" not in html

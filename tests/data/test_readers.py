@@ -82,6 +82,8 @@ def test_csv_missing_column_is_a_read_error():
 def test_dispatch_table():
     readers = make_readers()
     assert {ext: type(r).__name__ for ext, r in readers.items()} == {
+        ".pdf": "PdfReader",
+        ".docx": "DocxReader",
         ".txt": "TextReader",
         ".md": "MarkdownReader",
         ".markdown": "MarkdownReader",

@@ -4,8 +4,8 @@ short fixed list of Chinese web debris.
 trafilatura removes most page chrome, but not what sits inside the article container: read counters,
 repost notes, copyright lines, "上一篇/下一篇" links. A fixed list cannot know a site's own phrases,
 while the corpus can: a line that recurs in many documents of the same group (same folder and file
-type, or the same JSONL/CSV file) is a template, not content. Digits are masked before counting, so
-"查看: 2,215 | 回复: 5" and "查看: 1,140 | 回复: 4" are the same line.
+type, or the same JSONL/CSV file) is a template, not content. In short lines digits are masked before
+counting, so "查看: 2,215 | 回复: 5" and "查看: 1,140 | 回复: 4" are the same line.
 
 This step needs the whole corpus before it can yield the first document (a barrier): it holds the
 documents in memory. A sharded executor would run its counting pass over all shards first.
@@ -21,6 +21,8 @@ from pathlib import PurePosixPath
 from wattlm.data.base import PipelineStep
 from wattlm.data.document import Document
 
+MIN_TEMPLATE_LINES = 3
+MASK_MAX_CHARS = 40
 _DIGITS = re.compile(r"\d+")
 _CONTENT = re.compile(r"[A-Za-z\u4e00-\u9fff]")  # a letter or a common hanzi
 # Chinese web debris that is never content, whatever the site. Each pattern must match a whole line
@@ -47,12 +49,21 @@ def source_group(source: str) -> str:
 
 
 def line_key(line: str) -> str:
-    return _DIGITS.sub("0", line.strip())
+    """The line as counted: stripped, and for short lines with digits masked (counters, dates in a
+    by-line). Long lines keep their digits: two sentences that differ only in a number are content."""
+    stripped = line.strip()
+    return _DIGITS.sub("0", stripped) if len(stripped) <= MASK_MAX_CHARS else stripped
 
 
 def is_debris(line: str) -> bool:
     stripped = line.strip()
     return len(stripped) <= 120 and any(pattern.search(stripped) for pattern in DEBRIS_PATTERNS)
+
+
+def _has_template(lines: list[str]) -> bool:
+    """Only documents of several lines can carry template lines around their content; a one- or
+    two-line record (a JSONL row, a short note) is all content, however alike its siblings are."""
+    return sum(1 for line in lines if line.strip()) >= MIN_TEMPLATE_LINES
 
 
 class BoilerplateRemover(PipelineStep):
@@ -77,8 +88,9 @@ class BoilerplateRemover(PipelineStep):
         for doc in held:
             kept_lines = []
             removed_here: set[str] = set()
-            group_lines = repeated.get(source_group(doc.source), set())
-            for line in doc.text.split("\n"):
+            lines = doc.text.split("\n")
+            group_lines = repeated.get(source_group(doc.source), set()) if _has_template(lines) else set()
+            for line in lines:
                 key = line_key(line)
                 if key and (key in group_lines or (self.use_fixed_list and is_debris(line))):
                     self.lines_removed += 1
@@ -99,7 +111,10 @@ class BoilerplateRemover(PipelineStep):
             group_sizes[group] += 1
             # Lines with no letter or hanzi (table rules, '---', bare numbers) carry layout, not
             # boilerplate: removing them would break Markdown tables.
-            keys = {line_key(line) for line in doc.text.split("\n") if _CONTENT.search(line)}
+            lines = doc.text.split("\n")
+            if not _has_template(lines):
+                continue
+            keys = {line_key(line) for line in lines if _CONTENT.search(line)}
             line_docs[group].update(keys)
         return {
             group: {key for key, n in counts.items()

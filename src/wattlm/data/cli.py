@@ -19,13 +19,22 @@ def data_build(
     heldout_fraction: Annotated[float, typer.Option(help="Share of documents held out.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
     name: Annotated[Optional[str], typer.Option(help="Registry name of the dataset.")] = None,
+    min_chars: Annotated[int, typer.Option(help="Drop documents shorter than this after cleaning.")] = 50,
+    pii: Annotated[bool, typer.Option("--pii/--no-pii", help="Replace PII with <PII_*> placeholders.")] = True,
+    near_dedup: Annotated[bool, typer.Option("--near-dedup/--no-near-dedup", help="MinHash near-duplicate removal.")] = True,
+    near_dup_threshold: Annotated[float, typer.Option(help="Jaccard similarity that counts as near-duplicate.")] = 0.7,
+    quality_filters: Annotated[bool, typer.Option("--quality-filters/--no-quality-filters",
+                                                  help="Gopher-style ratio and repetition filters.")] = True,
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
-    """Clean, deduplicate and split documents into JSONL shards; register the dataset."""
+    """Clean, deduplicate, scrub and split documents into JSONL shards, report.json and report.html;
+    register the dataset."""
     from wattlm.data.config import DataConfig
     from wattlm.data.pipeline import build_corpus
 
-    report = build_corpus(inputs, out, DataConfig(heldout_fraction=heldout_fraction, seed=seed), progress=not quiet)
+    config = DataConfig(heldout_fraction=heldout_fraction, seed=seed, min_chars=min_chars, scrub_pii=pii,
+                        near_dedup=near_dedup, near_dup_threshold=near_dup_threshold, quality_filters=quality_filters)
+    report = build_corpus(inputs, out, config, progress=not quiet)
     summary = report.to_dict() if hasattr(report, "to_dict") else report.model_dump()
     art = registry_from(home).register(
         "dataset", name or out.resolve().name, path=out, format="jsonl",
@@ -36,7 +45,8 @@ def data_build(
     def render(s):
         print(f"{s['docs_in']} documents in, {s['docs_kept']} kept ({s['docs_train']} train, "
               f"{s['docs_heldout']} held-out); dropped: {s.get('dropped') or {}}; "
-              f"{s.get('files_failed', 0)} file(s) failed; report: {out / 'report.json'}; dataset {art.id}")
+              f"{s.get('files_failed', 0)} file(s) failed; PII replaced: {s.get('pii') or {}}; "
+              f"report: {out / 'report.json'} and {out / 'report.html'}; dataset {art.id}")
     emit(summary, as_json, render)
     if summary.get("files_failed"):
         raise typer.Exit(1)

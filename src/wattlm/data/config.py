@@ -25,6 +25,10 @@ class DataConfig(BaseModel):
     text_field: str = Field("text", min_length=1, description="Field (JSONL) or column (CSV) holding the text.")
     shard_docs: int = Field(1000, ge=1, description="Maximum number of documents per output shard.")
 
+    repair_text: bool = Field(
+        True, description="Undo UTF-8-read-as-Latin-1 mojibake, strip pinyin glued to hanzi (发(fā) -> 发) and "
+        "collapse repeated sentence marks (！！！ -> ！; …… is kept)."
+    )
     # Cleaning (see docs/data.md for the order of the steps and why).
     remove_boilerplate: bool = Field(
         True, description="Remove lines repeated across a source group, and fixed Chinese web debris lines."

@@ -23,9 +23,26 @@ MAX_CHARS = 2000
 _KANA = (0x3040, 0x30FF)
 
 
+MIN_CONFIDENCE = 0.5
+# Script fallback: a Chinese technical text is full of Latin acronyms and units (kV, GB/T, SCADA), so a
+# minority of hanzi already means Chinese.
+MIN_HAN_SHARE = 0.3
+MIN_LATIN_SHARE = 0.9
+
+
 def is_han(ch: str) -> bool:
     code = ord(ch)
     return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2FA1F
+
+
+def script_lang(text: str) -> str:
+    """'zh', 'en' or 'other' from the share of hanzi and ASCII letters among all letters."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return "other"
+    if sum(map(is_han, letters)) / len(letters) >= MIN_HAN_SHARE:
+        return "zh"
+    return "en" if sum(ch.isascii() for ch in letters) / len(letters) >= MIN_LATIN_SHARE else "other"
 
 
 @cache
@@ -41,7 +58,11 @@ def detect_lang(text: str) -> str:
     sample = text[:MAX_CHARS]
     if not any(ch.isalpha() for ch in sample):
         return "other"
-    label, _ = _identifier().classify(sample)
+    label, confidence = _identifier().classify(sample)
+    if label not in CHINESE_LABELS and label != "en" and confidence < MIN_CONFIDENCE:
+        # A short line gives the model little to go on ("Substation patrol rules apply." -> Nigerian
+        # Pidgin, 0.39): below this confidence the script decides between zh, en and other.
+        return script_lang(sample)
     if label in CHINESE_LABELS:
         return "zh"
     if label == "ja" and not any(_KANA[0] <= ord(ch) <= _KANA[1] for ch in sample):

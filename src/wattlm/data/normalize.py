@@ -19,6 +19,7 @@ from typing import Any
 
 from wattlm.data.base import PipelineStep
 from wattlm.data.document import Document
+from wattlm.data.repair import collapse_repeated_punctuation, repair_mojibake, strip_pinyin
 
 # Code point ranges folded with NFKC (inclusive); everything else only gets NFC.
 _NFKC_RANGES = (
@@ -86,10 +87,16 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text)
 
 
-def normalize_text(text: str, simplify: bool = True) -> str:
+def normalize_text(text: str, simplify: bool = True, repair: bool = True) -> str:
+    if repair:
+        # Before strip_controls: mojibake of UTF-8 read as Latin-1 is full of C1 control characters
+        # that are bytes of the original text, and removing them first would make it unrepairable.
+        text = repair_mojibake(text)
     text = fold_compat(strip_controls(text))
     if simplify:
         text = to_simplified(text)
+    if repair:
+        text = collapse_repeated_punctuation(strip_pinyin(text))
     return collapse_whitespace(text)
 
 
@@ -98,12 +105,13 @@ class Normalizer(PipelineStep):
 
     name = "normalize"
 
-    def __init__(self, simplify: bool = True) -> None:
+    def __init__(self, simplify: bool = True, repair: bool = True) -> None:
         self.requires = ("opencc",) if simplify else ()
         super().__init__()
         self.simplify = simplify
+        self.repair = repair
 
     def run(self, docs: Iterable[Document]) -> Iterator[Document]:
         for doc in docs:
-            doc.text = normalize_text(doc.text, self.simplify)
+            doc.text = normalize_text(doc.text, self.simplify, self.repair)
             yield doc

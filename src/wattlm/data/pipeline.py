@@ -15,14 +15,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wattlm.data.base import PipelineStep
+from wattlm.data.boilerplate import BoilerplateRemover
+from wattlm.data.card import write_card
 from wattlm.data.config import DataConfig
 from wattlm.data.dedup import ExactDedup
 from wattlm.data.document import Document
 from wattlm.data.extract import HtmlExtractor
 from wattlm.data.filters import EmptyFilter, MinCharsFilter
 from wattlm.data.lang import LanguageTagger
+from wattlm.data.neardup import NearDedup
 from wattlm.data.normalize import Normalizer
+from wattlm.data.paragraph_dedup import ParagraphDedup
+from wattlm.data.pii import PiiScrubber
+from wattlm.data.quality import DigitRatioFilter, EndPunctuationFilter, ScriptRatioFilter, SymbolRatioFilter
+from wattlm.data.repetition import RepeatedLinesFilter, RepeatedNgramsFilter
 from wattlm.data.report import DataReport, StepStats
+from wattlm.data.stats import kept_samples, length_histogram
 from wattlm.data.source import FileSource, list_input_files
 from wattlm.data.split import split_documents
 from wattlm.data.writer import atomic_write_text, write_shards
@@ -33,16 +41,31 @@ if TYPE_CHECKING:
 
 
 def default_steps(config: DataConfig) -> list[PipelineStep]:
-    """The v1 chain. Order matters: filters see cleaned text, and dedup runs last so it hashes only
-    documents that would otherwise be kept."""
-    return [
-        HtmlExtractor(),
-        Normalizer(simplify=config.to_simplified),
-        LanguageTagger(),
-        EmptyFilter(),
-        MinCharsFilter(config.min_chars),
-        ExactDedup(),
-    ]
+    """The chain; docs/data.md explains the order. In short: clean text first (extract, normalize,
+    boilerplate, PII) so every later step judges what will be written; cheap per-document filters
+    next; dedup last, so it compares only documents that would otherwise be kept, and near-dup sees
+    copies that differed only in chrome, debris or phone numbers as the same text."""
+    steps: list[PipelineStep] = [HtmlExtractor(), Normalizer(config.to_simplified, config.repair_text)]
+    if config.remove_boilerplate:
+        steps.append(BoilerplateRemover(config.boilerplate_min_docs, config.boilerplate_min_share))
+    if config.scrub_pii:
+        steps.append(PiiScrubber())
+    steps += [LanguageTagger(), EmptyFilter(), MinCharsFilter(config.min_chars)]
+    if config.quality_filters:
+        steps += [
+            ScriptRatioFilter(config.min_script_ratio),
+            SymbolRatioFilter(config.max_symbol_ratio),
+            DigitRatioFilter(config.max_digit_ratio),
+            EndPunctuationFilter(config.min_end_punctuation),
+            RepeatedLinesFilter(config.max_duplicate_lines, config.max_duplicate_line_chars),
+            RepeatedNgramsFilter(config.repetition_scale),
+        ]
+    steps.append(ExactDedup())
+    if config.near_dedup:
+        steps.append(NearDedup(config.near_dup_threshold, config.near_dup_num_perm))
+    if config.paragraph_dedup_min_docs:
+        steps.append(ParagraphDedup(config.paragraph_dedup_min_docs, config.paragraph_min_chars, config.min_chars))
+    return steps
 
 
 def build_corpus(
@@ -74,6 +97,7 @@ def build_corpus(
     write_shards(heldout, out_dir / "heldout", config.shard_docs)
 
     report = _report(source, steps, kept_docs, len(train), len(heldout))
+    write_card(report, out_dir / "report.html")
     # Written last: a report.json means the shards beside it are complete.
     atomic_write_text(out_dir / "report.json", report.model_dump_json(indent=2) + "\n")
     return report
@@ -83,8 +107,13 @@ def _report(
     source: FileSource, steps: Sequence[PipelineStep], kept_docs: Sequence[Document], n_train: int, n_heldout: int
 ) -> DataReport:
     dropped: Counter[str] = Counter(source.skipped)
+    extras: dict[str, object] = {}
+    dropped_samples: list[dict[str, str]] = []
     for step in steps:
         dropped.update(step.dropped)
+        extras.update(step.report_extras())
+        dropped_samples += step.dropped_samples
+    lang_mix = Counter(doc.meta.get("lang", "other") for doc in kept_docs)
     return DataReport(
         files_seen=source.files_seen,
         files_failed=source.files_failed,
@@ -94,10 +123,15 @@ def _report(
         docs_heldout=n_heldout,
         chars_in=source.chars_out,
         chars_kept=sum(len(doc.text) for doc in kept_docs),
-        steps=[StepStats(name=step.name, docs_in=step.docs_in, docs_out=step.docs_out) for step in steps],
+        steps=[StepStats(name=step.name, docs_in=step.docs_in, docs_out=step.docs_out,
+                         chars_in=step.chars_in, chars_out=step.chars_out) for step in steps],
         dropped=dict(sorted(dropped.items())),
         errors=source.errors,
         encodings=dict(sorted(source.encodings.items())),
+        lang_mix=dict(sorted(lang_mix.items())),
+        length_histogram=length_histogram([len(doc.text) for doc in kept_docs]),
+        samples={"kept": kept_samples(kept_docs), "dropped": dropped_samples},
+        **extras,
     )
 
 

@@ -30,10 +30,15 @@ class BaseReader(ABC):
 
     extensions: tuple[str, ...] = ()
     format: str = "text"  # "html" routes the document through the HTML extractor
+    binary: bool = False  # True: the source passes raw bytes to `read_bytes` (PDF, DOCX)
 
     @abstractmethod
     def read(self, text: str, source: str) -> Iterator[Document | BadRecord]:
         """Yield documents (and bad records) found in `text`; `source` is the relative file path."""
+
+    def read_bytes(self, data: bytes, source: str) -> Iterator[Document | BadRecord]:
+        """Binary readers (`binary = True`) implement this instead of `read`."""
+        raise NotImplementedError(f"{type(self).__name__} reads decoded text")
 
     def _doc(self, text: str, source: str) -> Document:
         return Document(id=doc_id(source), text=text, source=source, meta={"format": self.format})
@@ -114,7 +119,11 @@ class CsvReader(BaseReader):
 
 def make_readers(text_field: str = "text") -> dict[str, BaseReader]:
     """Extension (lower case, with dot) -> reader."""
+    from wattlm.data.binary_readers import DocxReader, PdfReader
+
     readers: list[BaseReader] = [
+        PdfReader(),
+        DocxReader(),
         TextReader(),
         MarkdownReader(),
         HtmlReader(),

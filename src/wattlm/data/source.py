@@ -94,19 +94,27 @@ class FileSource:
             self.skipped["unsupported_type"] += 1
             return
         try:
-            text, encoding = decode_bytes(file.path.read_bytes())
+            data = file.path.read_bytes()
+            if reader.binary:
+                if not data:
+                    raise UndecodableError("empty file")
+                items, encoding = reader.read_bytes(data, file.source), "binary"
+            else:
+                text, encoding = decode_bytes(data)
+                items = reader.read(text, file.source)
         except (UndecodableError, OSError) as err:
             self._fail(file, str(err) if isinstance(err, UndecodableError) else err.strerror or str(err))
             return
-        self.encodings[encoding] += 1
+        if not reader.binary:  # `encodings` counts text encodings only
+            self.encodings[encoding] += 1
         try:
-            for item in reader.read(text, file.source):
+            for item in items:
                 if isinstance(item, BadRecord):
                     self.errors.append(FileError(file=file.source, error=item.message))
                     continue
                 self.docs_out += 1
                 self.chars_out += len(item.text)
-                item.meta["encoding"] = encoding
+                item.meta["encoding"] = encoding  # "binary" for PDF / DOCX
                 yield item
         except ReadError as err:
             self._fail(file, str(err))

@@ -1,0 +1,130 @@
+"""The dataset quality card: report.html, one self-contained page (inline SVG, no script, no CDN), so it
+opens from a file share, an air-gapped machine or an e-mail attachment and shows the same numbers as
+report.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+
+from wattlm.data.report import DataReport
+from wattlm.data.writer import atomic_write_text
+
+BAR_COLOR = "#3b6ea8"
+CHAR_COLOR = "#7aa35c"
+LABEL_WIDTH = 190
+CHART_WIDTH = 640
+ROW_HEIGHT = 22
+
+_CSS = """
+body{font-family:system-ui,"Noto Sans CJK SC","PingFang SC",sans-serif;margin:2em auto;max-width:980px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;width:100%;font-size:.9em}td,th{border:1px solid #ddd;padding:4px 6px;
+vertical-align:top;text-align:left}th{background:#f4f4f4}.num{text-align:right}.kpis{display:flex;gap:1em;
+flex-wrap:wrap}.kpi{border:1px solid #ddd;border-radius:6px;padding:.5em 1em}.kpi b{display:block;
+font-size:1.4em}.sample{white-space:pre-wrap;font-size:.85em;color:#444}svg text{font-size:12px}
+"""
+
+
+def hbar_chart(rows: Sequence[tuple[str, int]], color: str = BAR_COLOR) -> str:
+    """Horizontal bars, one row per (label, value), scaled to the largest value."""
+    if not rows:
+        return "<p>none</p>"
+    top = max(value for _, value in rows) or 1
+    height = ROW_HEIGHT * len(rows) + 4
+    bar_space = CHART_WIDTH - LABEL_WIDTH - 70
+    parts = [f'<svg width="{CHART_WIDTH}" height="{height}" role="img">']
+    for i, (label, value) in enumerate(rows):
+        y = i * ROW_HEIGHT + 2
+        width = max(1, round(bar_space * value / top)) if value else 0
+        parts.append(
+            f'<text x="{LABEL_WIDTH - 6}" y="{y + 15}" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{LABEL_WIDTH}" y="{y + 3}" width="{width}" height="{ROW_HEIGHT - 6}" fill="{color}"/>'
+            f'<text x="{LABEL_WIDTH + width + 4}" y="{y + 15}">{value:,}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def vbar_chart(rows: Sequence[tuple[str, int]], color: str = BAR_COLOR) -> str:
+    """Vertical bars (a histogram), labels under the bars."""
+    if not rows:
+        return "<p>none</p>"
+    top = max(value for _, value in rows) or 1
+    plot_height, slot = 150, min(80, (CHART_WIDTH - 20) // len(rows))
+    parts = [f'<svg width="{slot * len(rows) + 20}" height="{plot_height + 40}" role="img">']
+    for i, (label, value) in enumerate(rows):
+        x = 10 + i * slot
+        bar = round(plot_height * value / top)
+        parts.append(
+            f'<rect x="{x + 4}" y="{plot_height - bar + 14}" width="{slot - 8}" height="{bar}" fill="{color}"/>'
+            f'<text x="{x + slot / 2}" y="{plot_height - bar + 10}" text-anchor="middle">{value}</text>'
+            f'<text x="{x + slot / 2}" y="{plot_height + 30}" text-anchor="middle">{escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    if not rows:
+        return "<p>none</p>"
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td class="num">{cell:,}</td>' if isinstance(cell, int) else f'<td class="sample">{escape(str(cell))}</td>'
+            for cell in row
+        ) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _length_label(row: dict[str, int]) -> str:
+    def short(n: int) -> str:
+        return f"{n // 1000}k" if n >= 1000 else str(n)
+
+    return f"≥{short(row['min_chars'])}" if row["max_chars"] < 0 else f"{short(row['min_chars'])}–{short(row['max_chars'])}"
+
+
+def render_card(report: DataReport, title: str = "Dataset quality card") -> str:
+    kpis = [("documents in", report.docs_in), ("kept", report.docs_kept), ("train", report.docs_train),
+            ("held-out", report.docs_heldout), ("characters kept", report.chars_kept),
+            ("files failed", report.files_failed), ("PII replaced", sum(report.pii.values()))]
+    steps = [("read", report.docs_in)] + [(s.name, s.docs_out) for s in report.steps]
+    step_chars = [("read", report.chars_in)] + [(s.name, s.chars_out) for s in report.steps]
+    clusters = [
+        (c["kept_source"], len(c["dropped"]),
+         "\n".join(f'{d["source"]} (J≈{d["similarity"]})' for d in c["dropped"]), c["kept_example"])
+        for c in report.near_dup_clusters
+    ]
+    sections = [
+        f"<h1>{escape(title)}</h1>",
+        '<div class="kpis">' + "".join(f'<div class="kpi">{escape(k)}<b>{v:,}</b></div>' for k, v in kpis) + "</div>",
+        "<h2>Documents surviving each step</h2>", hbar_chart(steps),
+        "<h2>Characters surviving each step</h2>", hbar_chart(step_chars, CHAR_COLOR),
+        "<h2>Drop reasons</h2>", hbar_chart(sorted(report.dropped.items(), key=lambda kv: -kv[1])),
+        "<h2>Length of kept documents (characters)</h2>",
+        vbar_chart([(_length_label(row), row["docs"]) for row in report.length_histogram]),
+        "<h2>Language mix (kept documents)</h2>", hbar_chart(sorted(report.lang_mix.items(), key=lambda kv: -kv[1])),
+        "<h2>PII replaced, by type</h2>", hbar_chart(sorted(report.pii.items(), key=lambda kv: -kv[1])),
+        f"<h2>Near-duplicate clusters ({len(report.near_dup_clusters)})</h2>",
+        _table(["kept", "dropped", "dropped copies", "kept text (start)"], clusters),
+        f"<h2>Top removed boilerplate lines ({report.boilerplate_lines_removed:,} lines removed; "
+        f"{report.paragraphs_removed:,} repeated paragraphs removed)</h2>",
+        _table(["line (digits shown as 0)", "documents"], [(b["line"], b["docs"]) for b in report.boilerplate_top]),
+        "<h2>Samples kept</h2>",
+        _table(["source", "lang", "text (start)"], [(s["source"], s["lang"], s["text"]) for s in report.samples.get("kept", [])]),
+        "<h2>Samples dropped</h2>",
+        _table(["reason", "source", "text (start)"],
+               [(s["reason"], s["source"], s["text"]) for s in report.samples.get("dropped", [])]),
+        "<h2>Files with errors</h2>", _table(["file", "error"], [(e.file, e.error) for e in report.errors]),
+    ]
+    body = "\n".join(sections)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            f"<style>{_CSS}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def write_card(report: DataReport, path: Path) -> None:
+    atomic_write_text(path, render_card(report))
