@@ -103,9 +103,7 @@ def check_gguf(
     token windows, measure perplexity on them (the quality column of the export table)."""
     from llama_cpp import Llama
 
-    n_ctx = max([512, *(len(w) for w in ppl_windows or [])])
-    llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count(), verbose=False,
-                logits_all=bool(ppl_windows))
+    llm = Llama(model_path=str(path), n_ctx=512, n_threads=os.cpu_count(), verbose=False)
     generated: list[int] = []
     # Feed the transformers prompt ids directly so a tokenizer difference cannot hide a weight bug.
     for token in llm.generate(prompt_ids, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0):
@@ -115,13 +113,19 @@ def check_gguf(
         if len(generated) >= max(len(reference), 32):
             break
     decode_s = time.perf_counter() - first_token_at
+    llm.close()
     match = 0
     for ours, ref in zip(generated, reference):
         if ours != ref:
             break
         match += 1
-    ppl = _perplexity(llm, ppl_windows) if ppl_windows else None
-    llm.close()
+    ppl = None
+    if ppl_windows:
+        # A second context that keeps every position's logits; the decode timing above runs without.
+        scorer = Llama(model_path=str(path), n_ctx=max(len(w) for w in ppl_windows), n_threads=os.cpu_count(),
+                       verbose=False, logits_all=True)
+        ppl = _perplexity(scorer, ppl_windows)
+        scorer.close()
     return GgufCheck(
         quant=quant, file=path.name, size_mb=round(path.stat().st_size / 2**20, 1),
         decode_tok_s=round((len(generated) - 1) / decode_s, 1) if decode_s > 0 else 0.0,
