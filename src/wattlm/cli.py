@@ -146,7 +146,8 @@ def eval_(
 @app.command()
 def export(
     model: Annotated[str, typer.Option("--model", help="Model name or id.")],
-    quant: Annotated[list[str], typer.Option("--quant", help="Quantized types besides f16 (repeatable).")] = ["q8_0", "q4_k_m"],
+    quant: Annotated[Optional[list[str]], typer.Option(
+        "--quant", help="Quantized types besides f16 (repeatable; default q8_0 and q4_k_m).")] = None,
     prompt: Annotated[str, typer.Option(help="Prompt for the llama.cpp vs transformers check.")] = "变电站巡视时，值班人员应当",
     home: Home = None, as_json: AsJson = False,
 ) -> None:
@@ -156,7 +157,8 @@ def export(
 
     registry = registry_from(home)
     console = err_console()
-    exports, reused = export_model(registry, resolve_model(registry, model), quant, check_prompt=prompt,
+    quants = quant or ["q8_0", "q4_k_m"]
+    exports, reused = export_model(registry, resolve_model(registry, model), quants, check_prompt=prompt,
                                    progress=lambda m: console.print(f"export: {m}"))
     rows = [{"id": e.id, "quant": e.meta["quant"], "path": str(e.path / e.meta["file"]), **e.metrics} for e in exports]
 

@@ -1,5 +1,6 @@
 import pytest
 
+from wattlm.errors import WattError
 from wattlm.train.packing import eval_windows, pack
 
 
@@ -10,7 +11,7 @@ def test_pack_drops_only_the_tail():
 
 def test_short_stream_becomes_one_block_and_tiny_stream_fails():
     assert pack([1, 2, 3], 8).tolist() == [[1, 2, 3]]
-    with pytest.raises(ValueError):
+    with pytest.raises(WattError, match="fewer than 2 tokens"):
         pack([1], 8)
 
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wattlm.errors import WattError
+
 
 @dataclass
 class PerplexityResult:
@@ -36,15 +38,15 @@ def perplexity(
     run time; the same cap applied to parent and child keeps their numbers comparable.
     """
     import torch
-    from wattlm.models.hf import load_causal_lm, load_tokenizer
 
+    from wattlm.models.hf import load_causal_lm, load_tokenizer
     from wattlm.train.loss import causal_lm_nll
     from wattlm.train.packing import eval_windows, tokenize_stream
 
     if threads:
         torch.set_num_threads(threads)
     if not texts:
-        raise ValueError("no texts to evaluate")
+        raise WattError("no texts to evaluate")
     start = time.perf_counter()
     tokenizer = load_tokenizer(model_dir)
     model = load_causal_lm(model_dir)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from wattlm.errors import WattError
+
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -43,7 +45,8 @@ def load_checkpoint(folder: Path | None, model, optimizer) -> dict | None:
     params = dict(model.named_parameters())
     missing = set(state["trainable"]) - set(params)
     if missing:
-        raise ValueError(f"checkpoint in {folder} does not match the model (e.g. {sorted(missing)[0]})")
+        raise WattError(f"checkpoint in {folder} does not match the model (e.g. {sorted(missing)[0]}); "
+                        "delete that folder to start the run afresh")
     with torch.no_grad():
         for name, tensor in state["trainable"].items():
             params[name].copy_(tensor)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from wattlm.errors import WattError
+
 
 def _unwrap(model):
     """The HF *ForCausalLM module under a peft wrapper, if any."""
@@ -93,7 +95,7 @@ def causal_lm_nll(model, input_ids: torch.Tensor, chunk: int = 1024) -> tuple[to
     backbone = causal_lm.get_decoder() if hasattr(causal_lm, "get_decoder") else causal_lm.model
     head = causal_lm.get_output_embeddings()
     if getattr(head, "bias", None) is not None:
-        raise ValueError("output heads with a bias are not supported by the fused loss")
+        raise WattError(f"{type(causal_lm).__name__}: output heads with a bias are not supported by the fused loss")
     softcap = getattr(causal_lm.config, "final_logit_softcapping", None)
 
     hidden = backbone(input_ids=input_ids).last_hidden_state  # (batch, seq, dim)

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 import torch
 
+from wattlm.errors import WattError
+
 
 def tokenize_stream(tokenizer, texts: Iterable[str]) -> list[int]:
     """Concatenate documents as BOS + text + EOS so the model learns where documents end."""
@@ -22,7 +24,7 @@ def tokenize_stream(tokenizer, texts: Iterable[str]) -> list[int]:
 def pack(ids: list[int], seq_len: int) -> torch.Tensor:
     """(n_blocks, seq_len) blocks; a stream shorter than one block becomes one shorter block."""
     if len(ids) < 2:
-        raise ValueError("need at least 2 tokens to train or evaluate")
+        raise WattError("the text has fewer than 2 tokens: nothing to train on or evaluate")
     if len(ids) < seq_len:
         return torch.tensor([ids], dtype=torch.long)
     n_blocks = len(ids) // seq_len
