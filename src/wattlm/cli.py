@@ -101,6 +101,8 @@ def train(
     seq_len: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 4,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-4,
+    replay: Annotated[Optional[Path], typer.Option(help="General text mixed in against forgetting.")] = None,
+    replay_ratio: Annotated[float, typer.Option(help="Share of sequences drawn from --replay.")] = 0.0,
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
     """Continued pretraining (LoRA, merged) of a model on a dataset -> a model of the next tier."""
@@ -109,9 +111,12 @@ def train(
     from wattlm.train.stage import train_model
 
     registry = registry_from(home)
-    config = TrainConfig(steps=steps, seq_len=seq_len, batch_size=batch_size, lr=lr)
+    from wattlm.run.pipeline import text_dataset
+
+    config = TrainConfig(steps=steps, seq_len=seq_len, batch_size=batch_size, lr=lr, replay_ratio=replay_ratio)
+    replay_set = text_dataset(registry, replay.resolve(), replay.name) if replay else None
     art, reused = train_model(registry, resolve_model(registry, model), registry.get(data, kind="dataset"),
-                              config, name, progress=not quiet)
+                              config, name, progress=not quiet, replay=replay_set)
     emit({**_model_row(art), "reused": reused, "metrics": art.metrics}, as_json,
           lambda r: print(f"{'reused' if reused else 'trained'} {r['name']} ({r['id']}, {r['tier']}): {r['metrics']}"))
 

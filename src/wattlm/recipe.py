@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wattlm.data.config import DataConfig
 from wattlm.errors import NotFound, WattError
@@ -27,6 +27,21 @@ class DataSection(DataConfig):
 
     def data_config(self) -> DataConfig:
         return DataConfig(**self.model_dump(exclude={"inputs"}))
+
+
+class TrainSection(TrainConfig):
+    """Training settings (documented once, on TrainConfig) plus the replay text to mix in."""
+
+    replay: Path | None = Field(None, description="General text mixed into training at replay_ratio.")
+
+    @model_validator(mode="after")
+    def _replay_needs_text(self) -> TrainSection:
+        if self.replay_ratio > 0 and self.replay is None:
+            raise ValueError("replay_ratio > 0 needs a replay folder or file")
+        return self
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(**self.model_dump(exclude={"replay"}))
 
 
 class EvalSection(BaseModel):
@@ -62,7 +77,7 @@ class Recipe(BaseModel):
     name: str = Field(description="Recipe name; artifact names derive from it.")
     foundation: str = Field("gemma3-270m", description="Registered model name/id, or a packaged model name.")
     data: DataSection
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    train: TrainSection = Field(default_factory=TrainSection)
     eval: EvalSection = Field(default_factory=EvalSection)
     export: ExportSection | None = Field(default_factory=ExportSection, description="null skips export.")
     gates: list[Gate] = Field(default_factory=list, description="Quality gates checked after eval, before export.")

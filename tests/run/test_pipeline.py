@@ -42,7 +42,8 @@ def recipe_file(tmp_path, tiny_model_dir):
         # The documents repeat a sentence to have enough tokens; the repetition and near-dup filters
         # (tested in tests/data) would rightly drop them, and this test is about the orchestration.
         "data: {inputs: [raw], heldout_fraction: 0.3, min_chars: 20, quality_filters: false, near_dedup: false}\n"
-        "train: {steps: 6, seq_len: 32, batch_size: 2, lr: 0.005, warmup_steps: 1, bf16: false}\n"
+        "train: {steps: 6, seq_len: 32, batch_size: 2, lr: 0.005, warmup_steps: 1, bf16: false,"
+        " replay: general, replay_ratio: 0.5}\n"
         "eval: {general: general, seq_len: 64, max_tokens: 400}\n"
         "export: {quants: [q8_0], check_prompt: 'The substation', check_tokens: 4}\n"
     )
@@ -81,6 +82,7 @@ def test_recipe_runs_every_stage_then_reuses_everything(recipe_file, tiny_model_
     assert base.id in ids and first.artifacts["corpus"] in ids
     industry = next(a for a in chain["chain"] if a["id"] == first.artifacts["industry"])
     assert industry["tier"] == "industry"
+    assert {p["role"] for p in industry["parents"]} == {"parent", "train_data", "replay_data"}
     assert any(k.startswith("ppl:tiny-corpus/heldout") for k in industry["metrics"])
     assert {e["name"] for e in chain["exports"]} == {"tiny-industry-f16", "tiny-industry-q8_0"}
 

@@ -64,6 +64,8 @@ def _check_inputs(recipe: Recipe) -> list[Path]:
     for path in inputs:
         if not path.exists():
             raise NotFound(f"data input not found: {path} (recipe field data.inputs)")
+    if recipe.train.replay is not None and not recipe.resolve(recipe.train.replay).exists():
+        raise NotFound(f"replay text not found: {recipe.resolve(recipe.train.replay)} (recipe field train.replay)")
     if recipe.eval.general is not None and not recipe.resolve(recipe.eval.general).exists():
         raise NotFound(f"general text not found: {recipe.resolve(recipe.eval.general)} (recipe field eval.general)")
     return inputs
@@ -100,9 +102,13 @@ def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool 
     say(f"[bold]data[/] {corpus.name}: {corpus.metrics.get('docs_in')} docs in, "
         f"{corpus.metrics.get('docs_kept')} kept{' (cached)' if summary.reused['data'] else ''}")
 
+    replay = None
+    if recipe.train.replay is not None:
+        replay = text_dataset(registry, recipe.resolve(recipe.train.replay), f"{recipe.name}-replay")
+        summary.artifacts["replay"] = replay.id
     industry, summary.reused["train"] = train_model(
-        registry, foundation, corpus, recipe.train, f"{recipe.name}-industry", progress=progress,
-        recipe=recipe.model_dump(mode="json"),
+        registry, foundation, corpus, recipe.train.train_config(), f"{recipe.name}-industry", progress=progress,
+        recipe=recipe.model_dump(mode="json"), replay=replay,
     )
     summary.artifacts["industry"] = industry.id
     summary.train = {k: v for k, v in industry.metrics.items() if k.startswith("train_")}

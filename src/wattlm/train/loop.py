@@ -42,27 +42,50 @@ class TrainResult:
 
 
 class CptMethod:
-    """Continued pretraining: next-token loss on every position of packed document blocks."""
+    """Continued pretraining: next-token loss on every position of packed document blocks.
+
+    With replay text and `replay_ratio`, that share of every batch's rows comes from the replay blocks
+    (general text the parent was good at), the rest from the domain: the classic guard against
+    catastrophic forgetting in continued pretraining.
+    """
 
     name = "cpt"
 
-    def __init__(self, tokenizer, texts: Sequence[str], config: TrainConfig):
+    def __init__(self, tokenizer, texts: Sequence[str], config: TrainConfig, replay_texts: Sequence[str] = ()):
         import torch
 
         from wattlm.train.packing import pack, tokenize_stream
 
         self.config = config
         self.blocks = pack(tokenize_stream(tokenizer, texts), config.seq_len)  # (n_blocks, seq_len)
+        self.replay = None
+        if replay_texts and config.replay_ratio > 0:
+            self.replay = pack(tokenize_stream(tokenizer, replay_texts), config.seq_len)  # (n_replay, seq_len)
         self.generator = torch.Generator().manual_seed(config.seed)
 
-    def batches(self) -> Iterator:
-        """Endless batches; each epoch visits every block once in a seeded random order."""
+    def _rows(self, blocks) -> Iterator[int]:
+        """Block indices forever; each epoch visits every block once in a seeded random order."""
         import torch
 
         while True:
-            order = torch.randperm(self.blocks.size(0), generator=self.generator)
-            for start in range(0, len(order), self.config.batch_size):
-                yield self.blocks[order[start : start + self.config.batch_size]]
+            yield from torch.randperm(blocks.size(0), generator=self.generator).tolist()
+
+    def batches(self) -> Iterator:
+        import torch
+
+        domain = self._rows(self.blocks)
+        if self.replay is None:
+            while True:
+                yield self.blocks[[next(domain) for _ in range(self.config.batch_size)]]
+        replay, owed = self._rows(self.replay), 0.0
+        while True:
+            # Carry the fractional share over so the long-run ratio is exact even for small batches.
+            owed += self.config.replay_ratio * self.config.batch_size
+            n_replay = min(int(owed), self.config.batch_size)
+            owed -= n_replay
+            rows = [self.blocks[next(domain)] for _ in range(self.config.batch_size - n_replay)]
+            rows += [self.replay[next(replay)] for _ in range(n_replay)]
+            yield torch.stack(rows)
 
     def loss(self, model, batch) -> tuple:
         from wattlm.train.loss import causal_lm_nll
@@ -88,6 +111,7 @@ def train(
     config: TrainConfig,
     progress: bool = True,
     checkpoint_dir: Path | None = None,
+    replay_texts: Sequence[str] = (),
 ) -> TrainResult:
     """Train the model in `model_dir` on `texts`; write the merged HF model to `out_dir`.
 
@@ -115,7 +139,7 @@ def train(
             ),
         )
     model.train()
-    method = METHODS[config.method](tokenizer, texts, config)
+    method = METHODS[config.method](tokenizer, texts, config, replay_texts)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
