@@ -143,10 +143,12 @@ def main() -> int:
     print(f"model {args.model}: {n_matmul / 1e6:.0f} M matmul weights, {n_trainable / 1e6:.2f} M trainable; "
           f"seq {args.seq_len} x batch {args.batch}, {args.steps} steps ({args.warmup} warm-up), threads {torch.get_num_threads()}")
     print(f"measured matmul peak: fp32 {peak_fp32:.0f} GFLOP/s, bf16 {peak_bf16:.0f} GFLOP/s")
-    print(f"{'run':<20} {'tokens/s':>10} {'GFLOP/s':>9} {'MFU(fp32 peak)':>15}")
+    # bf16 autocast runs the matmuls at the bf16 rate, so utilisation against the fp32 peak can pass
+    # 100 %; the bf16 peak is the honest ceiling for these runs.
+    print(f"{'run':<20} {'tokens/s':>10} {'GFLOP/s':>9} {'MFU(fp32 peak)':>15} {'MFU(bf16 peak)':>15}")
     for name, tps in rows:
         gflops = tps * flops_per_token / 1e9
-        print(f"{name:<20} {tps:>10.1f} {gflops:>9.1f} {gflops / peak_fp32:>14.1%}")
+        print(f"{name:<20} {tps:>10.1f} {gflops:>9.1f} {gflops / peak_fp32:>14.1%} {gflops / peak_bf16:>14.1%}")
     print(f"ratio wattlm / HF Trainer: {mine['tokens_per_s'] / ref['tokens_per_s']:.2f}x")
     return 0
 

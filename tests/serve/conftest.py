@@ -37,3 +37,12 @@ def gemma_path(tmp_path_factory) -> Path:
 
     folder, name = materialize("gemma3-270m", tmp_path_factory.mktemp("gemma"))
     return folder / name
+
+
+@pytest.fixture(scope="session")
+def smollm2_engine(smollm2_path):
+    """The simple engine (one request at a time): the reference the batching engine must match."""
+    pytest.importorskip("llama_cpp")
+    from wattlm.serve import LlamaCppEngine
+
+    return LlamaCppEngine(smollm2_path, n_ctx=1024, n_threads=2)

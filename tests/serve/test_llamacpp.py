@@ -25,11 +25,6 @@ QUESTION = [{"role": "user", "content": "What is 2+2?"}]  # SmolLM2 answers "...
 
 
 @pytest.fixture(scope="session")
-def smollm2_engine(smollm2_path) -> LlamaCppEngine:
-    return LlamaCppEngine(smollm2_path, n_ctx=1024, n_threads=2)
-
-
-@pytest.fixture(scope="session")
 def gemma_engine(gemma_path) -> LlamaCppEngine:
     return LlamaCppEngine(gemma_path, n_ctx=1024, n_threads=2)
 

@@ -1,7 +1,7 @@
 """wattlm.serve: an OpenAI-compatible API over registered models.
 
 Three layers, as in vLLM: `routes` (HTTP) -> `serving` + `protocol` (OpenAI semantics) -> `Engine`
-(a backend). Only `llamacpp` imports a backend, and only when an engine is built.
+(a backend). Only `llamacpp` and `batching` import a backend, and only when an engine is built.
 """
 
 from importlib import import_module
@@ -16,6 +16,8 @@ _EXPORTS = {
     "PromptTooLong": "wattlm.serve.engine",
     "SamplingParams": "wattlm.serve.engine",
     "LlamaCppEngine": "wattlm.serve.llamacpp",
+    "LlamaCppBatchEngine": "wattlm.serve.batching.engine",
+    "EngineOverloaded": "wattlm.serve.engine",
     "running_server": "wattlm.serve.server",
     "serve": "wattlm.serve.server",
 }
@@ -30,7 +32,9 @@ def __getattr__(name: str):
 __all__ = [
     "ChatTurn",
     "Engine",
+    "EngineOverloaded",
     "GenerationChunk",
+    "LlamaCppBatchEngine",
     "LlamaCppEngine",
     "NoChatTemplate",
     "PromptTooLong",

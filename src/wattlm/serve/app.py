@@ -1,7 +1,8 @@
 """`create_app`: the FastAPI application, and errors in OpenAI's shape.
 
 Every error leaves as `{"error": {"message", "type", "param", "code"}}` with the status the official
-clients map to exceptions: 400 BadRequestError, 404 NotFoundError, 500 InternalServerError.
+clients map to exceptions: 400 BadRequestError, 404 NotFoundError, 500 InternalServerError, and
+503 with a Retry-After header when an engine's queue is full (the clients wait and retry).
 FastAPI's own 422 for a malformed body becomes a 400, as OpenAI answers.
 """
 
@@ -19,7 +20,7 @@ from starlette.exceptions import HTTPException
 from wattlm import __version__
 from wattlm.errors import NotFound, WattError
 from wattlm.serve.catalog import ServedModels
-from wattlm.serve.engine import Engine
+from wattlm.serve.engine import Engine, EngineOverloaded
 from wattlm.serve.protocol import ErrorInfo, ErrorResponse
 from wattlm.serve.routes import router
 
@@ -37,6 +38,7 @@ def create_app(engines: Mapping[str, Engine], model_cards: Sequence[Mapping[str,
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(EngineOverloaded, _overloaded)
     app.add_exception_handler(WattError, _watt_error)
     app.add_exception_handler(Exception, _internal_error)
     return app
@@ -90,6 +92,12 @@ def _common_prefix(paths: list[tuple[Any, ...]]) -> tuple[Any, ...]:
 async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
     type_ = "not_found_error" if error.status_code == 404 else "invalid_request_error"
     return error_response(error.status_code, str(error.detail), type_)
+
+
+async def _overloaded(request: Request, error: EngineOverloaded) -> JSONResponse:
+    response = error_response(503, str(error), "server_error", code="server_overloaded")
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 async def _watt_error(request: Request, error: WattError) -> JSONResponse:

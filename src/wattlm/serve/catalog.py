@@ -36,6 +36,9 @@ class ServedModels:
         except KeyError:
             raise NotFound(f"model '{model_id}' is not served here; served: {self._names()}") from None
 
+    def engines(self) -> dict[str, Engine]:
+        return dict(self._engines)
+
     def card(self, model_id: str) -> ModelCard:
         self.engine(model_id)  # same 404 as a generation request
         return self._cards[model_id]

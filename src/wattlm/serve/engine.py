@@ -11,7 +11,8 @@ Contract of `Engine.generate`:
   `PromptTooLong` reach the client as HTTP 400 rather than a broken stream;
 - every chunk carries cumulative token counts of what the model actually consumed and produced, and the
   last chunk, and only it, has a `finish_reason`;
-- closing the iterator early (`close()`) aborts the request and frees the engine.
+- closing the iterator early (`close()`) aborts the request and frees the engine;
+- an engine that cannot take more work raises `EngineOverloaded` on the first `next()` (HTTP 503).
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ class PromptTooLong(WattError):
     """The prompt leaves no room for a single generated token in the context window."""
 
 
+class EngineOverloaded(WattError):
+    """Every slot is busy and the waiting queue is full: the client should retry later (HTTP 503)."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds, sent as the Retry-After header
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """How to sample one completion; defaults follow the OpenAI API, not llama.cpp."""
@@ -44,6 +53,9 @@ class SamplingParams:
     seed: int | None = None  # None: a fresh random seed per request
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    top_k: int = 0  # 0: off (OpenAI has no top_k; vLLM and llama.cpp clients send it)
+    repetition_penalty: float = 1.0  # 1: off
+    ignore_eos: bool = False  # keep generating past end-of-generation tokens (load generators ask for it)
 
 
 @dataclass(frozen=True)

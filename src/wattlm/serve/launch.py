@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from wattlm.errors import WattError
 from wattlm.registry import Artifact, Registry
+
+EngineKind = Literal["batch", "simple"]
 
 
 def served_file(registry: Registry, ref: str) -> tuple[Artifact, Path]:
@@ -31,13 +34,29 @@ def model_card(registry: Registry, art: Artifact, gguf: Path) -> dict:
             "created": int(art.created)}
 
 
-def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 2048) -> None:
-    from wattlm.serve import LlamaCppEngine, create_app, serve
+def build_engine(gguf: Path, name: str, engine: EngineKind = "batch", n_ctx: int = 2048, max_seqs: int = 8,
+                 max_waiting: int = 32, n_threads: int | None = None):
+    """An engine over one GGUF: continuous batching (`batch`) or one request at a time (`simple`)."""
+    if engine == "batch":
+        from wattlm.serve.batching.engine import LlamaCppBatchEngine
+
+        return LlamaCppBatchEngine(gguf, n_ctx=n_ctx, n_threads=n_threads, name=name, max_seqs=max_seqs,
+                                   max_waiting=max_waiting)
+    if engine == "simple":
+        from wattlm.serve.llamacpp import LlamaCppEngine
+
+        return LlamaCppEngine(gguf, n_ctx=n_ctx, n_threads=n_threads, name=name)
+    raise WattError(f"unknown engine '{engine}'; choose batch or simple")
+
+
+def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 2048,
+           engine: EngineKind = "batch", max_seqs: int = 8, max_waiting: int = 32, n_threads: int | None = None) -> None:
+    from wattlm.serve import create_app, serve
 
     engines, cards = {}, []
     for ref in refs:
         art, gguf = served_file(registry, ref)
-        engines[art.name] = LlamaCppEngine(gguf, n_ctx=n_ctx, name=art.name)
+        engines[art.name] = build_engine(gguf, art.name, engine, n_ctx, max_seqs, max_waiting, n_threads)
         cards.append(model_card(registry, art, gguf))
-    print(f"serving {', '.join(engines)} on http://{host}:{port}/v1", flush=True)
+    print(f"serving {', '.join(engines)} on http://{host}:{port}/v1 ({engine} engine)", flush=True)
     serve(create_app(engines, cards), host=host, port=port)

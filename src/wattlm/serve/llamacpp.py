@@ -1,7 +1,8 @@
 """A llama.cpp engine over one GGUF file (CPU inference through llama-cpp-python).
 
-v1 serves one request at a time: a `Llama` object owns a single KV cache, so requests queue on a lock.
-The continuous-batching scheduler will replace the lock, not the `Engine` interface.
+This engine serves one request at a time: a `Llama` object owns a single KV cache, so requests queue
+on a lock. `wattlm.serve.batching.LlamaCppBatchEngine` decodes many at once behind the same interface;
+this one stays as the simple reference (`watt serve --engine simple`) the batching engine is tested against.
 
 We drive `Llama.generate` (a token iterator) ourselves instead of `create_completion` so that
 streaming and non-streaming share one code path, token counts are those the model really consumed and
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wattlm.errors import NotFound, WattError
+from wattlm.serve.chat_template import ChatTemplate
 from wattlm.serve.engine import (
     ChatTurn,
     FinishReason,
@@ -64,8 +66,12 @@ class LlamaCppEngine:
         self._is_end_of_generation = functools.partial(llama_cpp.llama_vocab_is_eog, vocab)
         self._name = name or gguf_path.stem
         self._lock = threading.Lock()
-        self._template = chat_template or self._llm.metadata.get("tokenizer.chat_template") or None
-        self._formatter = self._build_formatter(self._template) if self._template else None
+        template = chat_template or self._llm.metadata.get("tokenizer.chat_template") or None
+        self._formatter = (
+            ChatTemplate(template, self._token_text(self._llm.token_bos()), self._token_text(self._llm.token_eos()), self._name)
+            if template
+            else None
+        )
 
     @property
     def name(self) -> str:
@@ -87,14 +93,7 @@ class LlamaCppEngine:
     def render_chat(self, messages: Sequence[ChatTurn]) -> str:
         if self._formatter is None:
             raise NoChatTemplate(no_chat_template_message(self._name))
-        turns = [{"role": turn.role, "content": turn.content} for turn in messages]
-        from jinja2 import TemplateError
-
-        try:
-            return self._formatter(messages=turns).prompt
-        # ValueError is the template's own raise_exception(), e.g. "roles must alternate".
-        except (ValueError, TemplateError) as error:
-            raise WattError(f"chat template of '{self._name}' rejected the messages: {error}") from error
+        return self._formatter.render(messages)
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenize(text))
@@ -120,10 +119,10 @@ class LlamaCppEngine:
             prompt_tokens,
             temp=params.temperature,
             top_p=params.top_p,
-            top_k=0,
+            top_k=params.top_k,
             min_p=0.0,
             typical_p=1.0,
-            repeat_penalty=1.0,
+            repeat_penalty=params.repetition_penalty,
             presence_penalty=params.presence_penalty,
             frequency_penalty=params.frequency_penalty,
         )
@@ -135,7 +134,7 @@ class LlamaCppEngine:
         finish: FinishReason = "length"
         try:
             for token in tokens:
-                if self._is_end_of_generation(token):
+                if self._is_end_of_generation(token) and not params.ignore_eos:
                     finish = "stop"  # end-of-generation tokens (eos, <|im_end|>, ...) are not counted
                     break
                 produced += 1
@@ -166,22 +165,6 @@ class LlamaCppEngine:
             # a doubled BOS degrades the output, so keep one.
             tokens = tokens[1:]
         return tokens
-
-    def _build_formatter(self, template: str):
-        # Jinja2ChatFormatter renders like transformers' apply_chat_template (sandboxed jinja,
-        # messages + bos/eos_token + add_generation_prompt=True), so prompts match training.
-        from jinja2 import TemplateError
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        llm = self._llm
-        try:
-            return Jinja2ChatFormatter(
-                template=template,
-                bos_token=self._token_text(llm.token_bos()),
-                eos_token=self._token_text(llm.token_eos()),
-            )
-        except TemplateError as error:
-            raise WattError(f"chat template of '{self._name}' is not valid jinja: {error}") from error
 
     def _token_text(self, token: int) -> str:
         if token < 0:  # the vocabulary has no such token

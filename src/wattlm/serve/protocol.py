@@ -43,6 +43,10 @@ class _Request(BaseModel):
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     logit_bias: dict[str, float] | None = None
+    # Extensions that vLLM and llama.cpp servers accept and load generators send.
+    top_k: int = Field(0, ge=-1)  # 0 or -1: off
+    repetition_penalty: float = Field(1.0, gt=0.0, le=10.0)
+    ignore_eos: bool = False
 
     @field_validator("n")
     @classmethod

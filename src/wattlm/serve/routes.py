@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse
 
-from wattlm.serve import serving
+from wattlm.serve import metrics, serving
 from wattlm.serve.catalog import ServedModels
 from wattlm.serve.protocol import (
     ChatCompletionRequest,
@@ -31,6 +32,11 @@ router = APIRouter()
 @router.get("/health")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def prometheus_metrics(models: Models) -> PlainTextResponse:
+    return PlainTextResponse(metrics.render(models.engines()), media_type="text/plain; version=0.0.4")
 
 
 @router.get("/v1/models")

@@ -37,6 +37,9 @@ def sampling_params(request: CompletionRequest | ChatCompletionRequest, max_toke
         seed=request.seed,
         presence_penalty=request.presence_penalty,
         frequency_penalty=request.frequency_penalty,
+        top_k=max(request.top_k, 0),
+        repetition_penalty=request.repetition_penalty,
+        ignore_eos=request.ignore_eos,
     )
 
 

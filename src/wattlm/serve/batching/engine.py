@@ -1,0 +1,170 @@
+"""`LlamaCppBatchEngine`: the `Engine` interface over the continuous-batching scheduler.
+
+Request threads tokenize, submit a `Sequence`, and turn the token ids the scheduler sends back into
+text (incremental UTF-8, stop strings, finish reason, exact counts), exactly as `LlamaCppEngine` does
+for one request at a time; greedy answers of the two engines are the same.
+"""
+
+from __future__ import annotations
+
+import codecs
+import time
+from collections.abc import Iterator
+from collections.abc import Sequence as Seq
+from pathlib import Path
+
+from wattlm.serve.batching.model import GgufModel
+from wattlm.serve.batching.sampler import TokenSampler
+from wattlm.serve.batching.scheduler import Scheduler
+from wattlm.serve.batching.sequence import FINISHED, Sequence
+from wattlm.serve.chat_template import ChatTemplate
+from wattlm.serve.engine import (
+    ChatTurn,
+    FinishReason,
+    GenerationChunk,
+    NoChatTemplate,
+    PromptTooLong,
+    SamplingParams,
+    no_chat_template_message,
+)
+from wattlm.serve.metrics import EngineMetrics
+from wattlm.serve.stops import StopMatcher
+
+
+class LlamaCppBatchEngine:
+    """Many requests in flight on one llama.cpp context.
+
+    `n_ctx` is the context window of each request; `max_seqs` requests decode together and up to
+    `max_waiting` more queue for a slot; beyond that `generate` raises `EngineOverloaded`.
+    `prefill_chunk` bounds the prompt tokens read per step, so new prompts never stall running answers
+    for long.
+    """
+
+    def __init__(
+        self,
+        gguf_path: Path,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        chat_template: str | None = None,
+        name: str | None = None,
+        max_seqs: int = 8,
+        max_waiting: int = 32,
+        prefill_chunk: int = 128,
+    ) -> None:
+        self._model = GgufModel(Path(gguf_path))
+        self._name = name or Path(gguf_path).stem
+        self._eog = frozenset(token for token in range(self._model.n_vocab) if self._model.is_end_of_generation(token))
+        template = chat_template or self._model.metadata.get("tokenizer.chat_template") or None
+        self._template = (
+            ChatTemplate(template, self._model.token_text(self._model.bos), self._model.token_text(self._model.eos), self._name)
+            if template
+            else None
+        )
+        self.metrics = EngineMetrics()
+        try:
+            self._scheduler = Scheduler(self._model, n_ctx, max_seqs, max_waiting, prefill_chunk, n_threads)
+        except BaseException:
+            self._model.close()
+            raise
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def context_length(self) -> int:
+        return self._scheduler.n_ctx
+
+    @property
+    def has_chat_template(self) -> bool:
+        return self._template is not None
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return dict(self._model.metadata)
+
+    @property
+    def running(self) -> int:
+        """Sequences holding a slot now."""
+        return self._scheduler.running
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a slot."""
+        return self._scheduler.waiting
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Scheduler totals: steps, prompt_tokens, reused_prompt_tokens, generated_tokens."""
+        return dict(self._scheduler.counters)
+
+    def render_chat(self, messages: Seq[ChatTurn]) -> str:
+        if self._template is None:
+            raise NoChatTemplate(no_chat_template_message(self._name))
+        return self._template.render(messages)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenize(text))
+
+    def close(self) -> None:
+        self._scheduler.close()
+        self._model.close()
+
+    def generate(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
+        prompt_tokens = self._model.tokenize(prompt)
+        room = self.context_length - len(prompt_tokens)
+        if room <= 0:
+            raise PromptTooLong(
+                f"prompt is {len(prompt_tokens)} tokens but the context window of '{self._name}' "
+                f"is {self.context_length}; shorten the prompt"
+            )
+        sequence = Sequence(
+            prompt_tokens=prompt_tokens,
+            params=params,
+            max_tokens=room if params.max_tokens is None else min(params.max_tokens, room),
+            end_of_generation=frozenset() if params.ignore_eos else self._eog,
+            sampler=TokenSampler(params, prompt_tokens),
+        )
+        self._scheduler.submit(sequence)  # may raise EngineOverloaded before anything is streamed
+        self.metrics.started()
+        try:
+            yield from self._text(sequence)
+        finally:
+            self._scheduler.cancel(sequence)  # a no-op for a finished sequence
+            self.metrics.ended()
+
+    def _text(self, sequence: Sequence) -> Iterator[GenerationChunk]:
+        n_prompt = len(sequence.prompt_tokens)
+        # Tokens can end inside a multi-byte character; the decoder holds those bytes until it is whole.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = StopMatcher(sequence.params.stop)
+        produced = 0
+        finish: FinishReason = "length"
+        last_token_at = sequence.arrived
+        while True:
+            event = sequence.events.get()
+            if isinstance(event, BaseException):
+                raise event
+            if event is FINISHED:
+                break
+            now = time.monotonic()
+            self.metrics.token(now - last_token_at, first=produced == 0)
+            last_token_at = now
+            if event in sequence.end_of_generation:
+                finish = "stop"  # end-of-generation tokens (eos, <|im_end|>, ...) are not counted
+                break
+            produced += 1
+            text = stops.push(decoder.decode(self._model.piece(event)))
+            if stops.matched:
+                yield GenerationChunk(text, "stop", n_prompt, produced)
+                return
+            if text:
+                yield GenerationChunk(text, None, n_prompt, produced)
+            if produced >= sequence.max_tokens:
+                break
+        tail = stops.push(decoder.decode(b"", final=True))
+        if stops.matched:
+            finish = "stop"
+        else:
+            tail += stops.flush()
+        yield GenerationChunk(tail, finish, n_prompt, produced)
