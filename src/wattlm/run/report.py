@@ -10,13 +10,13 @@ _COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2")
 
 def bar_chart(title: str, groups: dict[str, dict[str, float]], width: int = 520, height: int = 240) -> str:
     """Grouped bars: groups = {group label: {series label: value}}."""
-    series = sorted({s for values in groups.values() for s in values})
+    series = list(dict.fromkeys(s for values in groups.values() for s in values))  # first-seen order
     top = max([v for values in groups.values() for v in values.values()] + [1e-9])
     pad, bottom = 40, 30
     slot = (width - pad) / max(1, len(groups))
     bar_w = slot * 0.7 / max(1, len(series))
     parts = [f'<svg width="{width}" height="{height + 40}" role="img" aria-label="{html.escape(title)}">',
-             f'<text x="{pad}" y="16" font-weight="bold">{html.escape(title)}</text>']
+             f'<text x="{pad}" y="12" font-weight="bold">{html.escape(title)}</text>']
     for gi, (group, values) in enumerate(groups.items()):
         x0 = pad + gi * slot + slot * 0.15
         for si, name in enumerate(series):
