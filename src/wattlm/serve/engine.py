@@ -115,3 +115,14 @@ def no_chat_template_message(model: str) -> str:
         f"model '{model}' has no chat template (it is a base model), so it cannot chat; "
         "use /v1/completions with a plain-text prompt, or serve a chat-tuned model"
     )
+
+
+def generation_budget(model: str, prompt_tokens: int, context_length: int, max_tokens: int | None) -> int:
+    """Tokens a request may generate: what it asked for, capped by the room left in the context."""
+    room = context_length - prompt_tokens
+    if room <= 0:
+        raise PromptTooLong(
+            f"prompt is {prompt_tokens} tokens but the context window of '{model}' is {context_length}; "
+            "shorten the prompt"
+        )
+    return room if max_tokens is None else min(max_tokens, room)

@@ -26,8 +26,8 @@ from wattlm.serve.engine import (
     FinishReason,
     GenerationChunk,
     NoChatTemplate,
-    PromptTooLong,
     SamplingParams,
+    generation_budget,
     no_chat_template_message,
 )
 from wattlm.serve.stops import StopMatcher
@@ -105,13 +105,7 @@ class LlamaCppEngine:
     def _generate_locked(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
         llm = self._llm
         prompt_tokens = self._tokenize(prompt)
-        room = self.context_length - len(prompt_tokens)
-        if room <= 0:
-            raise PromptTooLong(
-                f"prompt is {len(prompt_tokens)} tokens but the context window of '{self._name}' "
-                f"is {self.context_length}; shorten the prompt"
-            )
-        max_tokens = room if params.max_tokens is None else min(params.max_tokens, room)
+        max_tokens = generation_budget(self._name, len(prompt_tokens), self.context_length, params.max_tokens)
         llm.set_seed(params.seed if params.seed is not None else random.getrandbits(32))
         # Samplers off unless asked for: OpenAI semantics are plain temperature + top_p sampling,
         # while llama.cpp's defaults add top_k=40 and min_p=0.05.

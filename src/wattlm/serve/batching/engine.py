@@ -23,8 +23,8 @@ from wattlm.serve.engine import (
     FinishReason,
     GenerationChunk,
     NoChatTemplate,
-    PromptTooLong,
     SamplingParams,
+    generation_budget,
     no_chat_template_message,
 )
 from wattlm.serve.metrics import EngineMetrics
@@ -112,16 +112,10 @@ class LlamaCppBatchEngine:
 
     def generate(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
         prompt_tokens = self._model.tokenize(prompt)
-        room = self.context_length - len(prompt_tokens)
-        if room <= 0:
-            raise PromptTooLong(
-                f"prompt is {len(prompt_tokens)} tokens but the context window of '{self._name}' "
-                f"is {self.context_length}; shorten the prompt"
-            )
         sequence = Sequence(
             prompt_tokens=prompt_tokens,
             params=params,
-            max_tokens=room if params.max_tokens is None else min(params.max_tokens, room),
+            max_tokens=generation_budget(self._name, len(prompt_tokens), self.context_length, params.max_tokens),
             end_of_generation=frozenset() if params.ignore_eos else self._eog,
             sampler=TokenSampler(params, prompt_tokens),
         )
