@@ -49,3 +49,19 @@ def test_verbs_chain(tmp_path, tiny_model_dir):
     text = subprocess.run(WATT + ["lineage", "tiny-feeders-q8_0", "--home", str(home)], capture_output=True,
                           text=True, check=True).stdout
     assert "tiny-feeders" in text and "foundation" in text
+
+
+def test_sft_from_a_jsonl_file(tmp_path, tiny_model_dir):
+    home = tmp_path / "ws"
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(json.dumps(r) for r in [
+        {"prompt": "What trips a breaker?", "response": "A protection relay."},
+        {"prompt": "What is a work permit?", "response": "Written approval to work on equipment."},
+    ]) + "\n")
+    watt_json("models", "add", str(tiny_model_dir), "--name", "tiny", "--tier", "industry", home=home)
+    task = watt_json("train", "--model", "tiny", "--data", str(qa), "--name", "tiny-qa", "--method", "sft",
+                     "--chat-template", "chatml", "--steps", "2", "--seq-len", "64", "--batch-size", "2", home=home)
+    assert task["tier"] == "task" and task["metrics"]["train_steps"] == 2
+    bad = subprocess.run(WATT + ["train", "--model", "tiny", "--data", str(qa), "--name", "x", "--method", "dpo",
+                                 "--home", str(home)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "error: invalid training option: method" in bad.stderr

@@ -95,12 +95,14 @@ def lineage(model: Annotated[str, typer.Argument(help="Artifact name or id.")], 
 @app.command()
 def train(
     model: Annotated[str, typer.Option("--model", help="Parent model name or id.")],
-    data: Annotated[str, typer.Option("--data", help="Dataset name or id (its train split is used).")],
+    data: Annotated[str, typer.Option("--data", help="Dataset name or id (its train split), or a JSONL/text path.")],
     name: Annotated[str, typer.Option(help="Name of the new model.")],
     steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 40,
     seq_len: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 4,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-4,
+    method: Annotated[str, typer.Option(help="cpt (documents) or sft (chat examples: messages / prompt+response).")] = "cpt",
+    chat_template: Annotated[Optional[str], typer.Option(help="sft: chatml, gemma or Jinja text, if the parent has none.")] = None,
     replay: Annotated[Optional[Path], typer.Option(help="General text mixed in against forgetting.")] = None,
     replay_ratio: Annotated[float, typer.Option(help="Share of sequences drawn from --replay.")] = 0.0,
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
@@ -113,10 +115,16 @@ def train(
     registry = registry_from(home)
     from wattlm.run.pipeline import text_dataset
 
-    config = TrainConfig(steps=steps, seq_len=seq_len, batch_size=batch_size, lr=lr, replay_ratio=replay_ratio)
+    try:
+        config = TrainConfig(steps=steps, seq_len=seq_len, batch_size=batch_size, lr=lr, replay_ratio=replay_ratio,
+                             method=method, chat_template=chat_template)
+    except ValueError as exc:
+        raise WattError(f"invalid training option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
     replay_set = text_dataset(registry, replay.resolve(), replay.name) if replay else None
-    art, reused = train_model(registry, resolve_model(registry, model), registry.get(data, kind="dataset"),
-                              config, name, progress=not quiet, replay=replay_set)
+    path = Path(data)
+    dataset = text_dataset(registry, path.resolve(), path.name) if path.exists() else registry.get(data, kind="dataset")
+    art, reused = train_model(registry, resolve_model(registry, model), dataset, config, name,
+                              progress=not quiet, replay=replay_set)
     emit({**_model_row(art), "reused": reused, "metrics": art.metrics}, as_json,
           lambda r: print(f"{'reused' if reused else 'trained'} {r['name']} ({r['id']}, {r['tier']}): {r['metrics']}"))
 

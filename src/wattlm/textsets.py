@@ -34,3 +34,25 @@ def read_texts(path: Path) -> Iterator[str]:
     from wattlm.data.textset import iter_texts
 
     yield from iter_texts(Path(path))
+
+
+def dataset_records(dataset: Artifact, split: str) -> Iterator[dict]:
+    """JSON records of one split of a JSONL dataset, or of every .jsonl file of a text set (sft data)."""
+    if dataset.format == "text":
+        files = [dataset.path] if dataset.path.is_file() else sorted(dataset.path.rglob("*.jsonl"))
+    else:
+        files = sorted((dataset.path / split).glob("*.jsonl"))
+    if not files:
+        raise NotFound(f"dataset {dataset.name} ({dataset.id}) has no JSONL records for split {split!r}")
+    for file in files:
+        with open(file, encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    raise WattError(f"{file}:{line_no}: not valid JSON") from None
+                if not isinstance(record, dict):
+                    raise WattError(f"{file}:{line_no}: expected a JSON object")
+                yield record

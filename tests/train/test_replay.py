@@ -6,7 +6,7 @@ from transformers import AutoTokenizer
 from wattlm.errors import WattError
 from wattlm.recipe import load_recipe
 from wattlm.train.config import TrainConfig
-from wattlm.train.loop import CptMethod
+from wattlm.train.methods.cpt import CptMethod
 
 DOMAIN = ["Breaker failure protection trips the adjacent breakers of the bus section. " * 12]
 GENERAL = ["The bakery on the corner sells rye bread and apple cake every morning. " * 12]

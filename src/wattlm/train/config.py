@@ -21,7 +21,12 @@ class LoraSettings(BaseModel):
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["cpt"] = Field("cpt", description="Training method; v1 has continued pretraining.")
+    method: Literal["cpt", "sft"] = Field(
+        "cpt", description="cpt: continued pretraining on documents; sft: chat examples, loss on the answer."
+    )
+    chat_template: str | None = Field(
+        None, description="sft: 'chatml', 'gemma' or Jinja text, for parents without a template; saved with the model."
+    )
     steps: int = Field(40, ge=1, description="Optimizer steps (the step budget).")
     seq_len: int = Field(256, ge=8, description="Tokens per packed training sequence.")
     batch_size: int = Field(4, ge=1, description="Sequences per step.")

@@ -1,7 +1,8 @@
 """The one training loop. Methods differ by how they build batches and compute the loss (a hook).
 
-v1 ships `cpt` (continued pretraining on packed documents). SFT and distillation (issue 4) plug in as
-further `Method` classes; the optimizer, schedule, autocast, progress and saving stay here.
+A method (`train/methods/`) turns examples into batches and a batch into a loss: `cpt` (packed
+documents) and `sft` (chat-formatted examples, loss on the answer only). The optimizer, schedule,
+autocast, checkpoints, progress and saving live here, once.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattlm.train.config import TrainConfig
+from wattlm.train.methods import METHODS
 
 
 @dataclass
@@ -41,60 +43,6 @@ class TrainResult:
         }
 
 
-class CptMethod:
-    """Continued pretraining: next-token loss on every position of packed document blocks.
-
-    With replay text and `replay_ratio`, that share of every batch's rows comes from the replay blocks
-    (general text the parent was good at), the rest from the domain: the classic guard against
-    catastrophic forgetting in continued pretraining.
-    """
-
-    name = "cpt"
-
-    def __init__(self, tokenizer, texts: Sequence[str], config: TrainConfig, replay_texts: Sequence[str] = ()):
-        import torch
-
-        from wattlm.train.packing import pack, tokenize_stream
-
-        self.config = config
-        self.blocks = pack(tokenize_stream(tokenizer, texts), config.seq_len)  # (n_blocks, seq_len)
-        self.replay = None
-        if replay_texts and config.replay_ratio > 0:
-            self.replay = pack(tokenize_stream(tokenizer, replay_texts), config.seq_len)  # (n_replay, seq_len)
-        self.generator = torch.Generator().manual_seed(config.seed)
-
-    def _rows(self, blocks) -> Iterator[int]:
-        """Block indices forever; each epoch visits every block once in a seeded random order."""
-        import torch
-
-        while True:
-            yield from torch.randperm(blocks.size(0), generator=self.generator).tolist()
-
-    def batches(self) -> Iterator:
-        import torch
-
-        domain = self._rows(self.blocks)
-        if self.replay is None:
-            while True:
-                yield self.blocks[[next(domain) for _ in range(self.config.batch_size)]]
-        replay, owed = self._rows(self.replay), 0.0
-        while True:
-            # Carry the fractional share over so the long-run ratio is exact even for small batches.
-            owed += self.config.replay_ratio * self.config.batch_size
-            n_replay = min(int(owed), self.config.batch_size)
-            owed -= n_replay
-            rows = [self.blocks[next(domain)] for _ in range(self.config.batch_size - n_replay)]
-            rows += [self.replay[next(replay)] for _ in range(n_replay)]
-            yield torch.stack(rows)
-
-    def loss(self, model, batch) -> tuple:
-        from wattlm.train.loss import causal_lm_nll
-
-        nll, n_tokens = causal_lm_nll(model, batch, chunk=self.config.loss_chunk)
-        return nll / n_tokens, batch.numel()
-
-
-METHODS = {"cpt": CptMethod}
 
 
 def _lr_at(step: int, config: TrainConfig) -> float:
@@ -106,14 +54,15 @@ def _lr_at(step: int, config: TrainConfig) -> float:
 
 def train(
     model_dir: Path,
-    texts: Sequence[str],
+    examples: Sequence,
     out_dir: Path,
     config: TrainConfig,
     progress: bool = True,
     checkpoint_dir: Path | None = None,
     replay_texts: Sequence[str] = (),
 ) -> TrainResult:
-    """Train the model in `model_dir` on `texts`; write the merged HF model to `out_dir`.
+    """Train the model in `model_dir` on `examples` (texts for cpt, chat records for sft); write the
+    merged HF model to `out_dir`.
 
     With `checkpoint_dir`, state is saved every `config.save_every` steps and a later call with the
     same folder continues from the last checkpoint to the same final step.
@@ -139,7 +88,7 @@ def train(
             ),
         )
     model.train()
-    method = METHODS[config.method](tokenizer, texts, config, replay_texts)
+    method = METHODS[config.method](tokenizer, examples, config, replay_texts)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 

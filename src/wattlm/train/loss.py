@@ -86,10 +86,13 @@ def linear_cross_entropy(hidden, weight, targets, chunk: int = 1024, softcap: fl
     return _LinearCrossEntropy.apply(hidden, weight, targets, chunk, softcap, _compute_dtype(hidden))
 
 
-def causal_lm_nll(model, input_ids: torch.Tensor, chunk: int = 1024) -> tuple[torch.Tensor, int]:
-    """Summed next-token negative log-likelihood over a batch and the number of predicted tokens.
+def causal_lm_nll(
+    model, input_ids: torch.Tensor, chunk: int = 1024, labels: torch.Tensor | None = None
+) -> tuple[torch.Tensor, int]:
+    """Summed next-token negative log-likelihood over a batch and the number of scored tokens.
 
-    input_ids: (batch, seq). Positions 0..seq-2 predict tokens 1..seq-1.
+    input_ids: (batch, seq). Positions 0..seq-2 predict tokens 1..seq-1; `labels` (same shape, -100 =
+    not scored) replaces input_ids as the targets, e.g. to score only an answer.
     """
     causal_lm = _unwrap(model)
     backbone = causal_lm.get_decoder() if hasattr(causal_lm, "get_decoder") else causal_lm.model
@@ -100,10 +103,11 @@ def causal_lm_nll(model, input_ids: torch.Tensor, chunk: int = 1024) -> tuple[to
 
     hidden = backbone(input_ids=input_ids).last_hidden_state  # (batch, seq, dim)
     hidden = hidden[:, :-1].reshape(-1, hidden.size(-1))  # (batch*(seq-1), dim)
-    targets = input_ids[:, 1:].reshape(-1)  # (batch*(seq-1),)
+    targets = (input_ids if labels is None else labels)[:, 1:].reshape(-1)  # (batch*(seq-1),)
+    n_scored = targets.numel() if labels is None else int((targets != -100).sum())
     if not torch.is_grad_enabled():
-        return _nll_no_grad(hidden, head.weight, targets, chunk, softcap), targets.numel()
-    return linear_cross_entropy(hidden, head.weight, targets, chunk, softcap), targets.numel()
+        return _nll_no_grad(hidden, head.weight, targets, chunk, softcap), n_scored
+    return linear_cross_entropy(hidden, head.weight, targets, chunk, softcap), n_scored
 
 
 def _nll_no_grad(hidden, weight, targets, chunk, softcap) -> torch.Tensor:

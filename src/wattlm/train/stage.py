@@ -8,7 +8,7 @@ from wattlm.cache import fingerprint
 from wattlm.errors import WattError
 from wattlm.models.store import hf_dir
 from wattlm.registry import Artifact, Registry
-from wattlm.textsets import dataset_texts
+from wattlm.textsets import dataset_records, dataset_texts
 from wattlm.train.config import TrainConfig
 
 NEXT_TIER = {"foundation": "industry", "industry": "task", "task": "task"}
@@ -33,12 +33,15 @@ def train_model(
     from wattlm.train.loop import train
 
     source_dir = hf_dir(registry, parent)
-    texts = list(dataset_texts(dataset, "train"))
+    if config.method == "sft":
+        examples = list(dataset_records(dataset, "train"))
+    else:
+        examples = list(dataset_texts(dataset, "train"))
     replay_texts = list(dataset_texts(replay, "all")) if replay is not None and config.replay_ratio > 0 else []
     # Checkpoints live under the run's cache key: rerunning the same recipe after a kill resumes.
     checkpoints = registry.home / "runs" / key
     with registry.staging() as staged:
-        result = train(source_dir, texts, staged, config, progress=progress, checkpoint_dir=checkpoints,
+        result = train(source_dir, examples, staged, config, progress=progress, checkpoint_dir=checkpoints,
                        replay_texts=replay_texts)
         model = registry.register(
             "model", name, staged=staged, tier=NEXT_TIER[parent.tier or "foundation"], format="hf",

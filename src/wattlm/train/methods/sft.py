@@ -1,0 +1,84 @@
+"""Supervised fine-tuning on chat examples: the loss counts only the assistant's final answer.
+
+An example is `{"messages": [{"role", "content"}, ...]}` ending with an assistant turn, or the
+shorthand `{"prompt": ..., "response": ...}` / `{"instruction", "input", "output"}` (Alpaca). Each is
+rendered with the chat template; the prompt part's labels are -100, so the model learns to answer,
+including the end-of-turn marker that tells it to stop, not to repeat questions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from wattlm.errors import WattError
+from wattlm.train.config import TrainConfig
+from wattlm.train.templates import resolve_template
+
+IGNORE = -100
+
+
+def to_messages(example: dict, index: int) -> list[dict]:
+    if "messages" in example:
+        messages = example["messages"]
+    elif "prompt" in example and "response" in example:
+        messages = [{"role": "user", "content": example["prompt"]}, {"role": "assistant", "content": example["response"]}]
+    elif "instruction" in example and "output" in example:
+        prompt = example["instruction"] + (f"\n\n{example['input']}" if example.get("input") else "")
+        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": example["output"]}]
+    else:
+        raise WattError(f"sft example {index}: expected 'messages', 'prompt'+'response' or 'instruction'+'output'")
+    if not messages or messages[-1].get("role") != "assistant":
+        raise WattError(f"sft example {index}: the last message must be the assistant's answer")
+    return messages
+
+
+class SftMethod:
+    name = "sft"
+
+    def __init__(self, tokenizer, examples: Sequence[dict], config: TrainConfig, replay_texts: Sequence[str] = ()):
+        import torch
+
+        self.config = config
+        self.template = resolve_template(tokenizer, config.chat_template)
+        tokenizer.chat_template = self.template  # saved with the model: the export and server use it
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.rows = [self.encode(tokenizer, to_messages(ex, i), config.seq_len) for i, ex in enumerate(examples)]
+        if not self.rows:
+            raise WattError("sft needs at least one example")
+        self.generator = torch.Generator().manual_seed(config.seed)
+
+    def encode(self, tokenizer, messages: list[dict], max_len: int) -> tuple[list[int], list[int]]:
+        """(input ids, labels) with the prompt masked; truncated to max_len tokens."""
+        prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True,
+                                               chat_template=self.template)
+        full = tokenizer.apply_chat_template(messages, tokenize=False, chat_template=self.template)
+        if not full.startswith(prompt):
+            raise WattError("the chat template renders the prompt differently inside the full conversation")
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+        ids = (prompt_ids + answer_ids)[:max_len]
+        labels = ([IGNORE] * len(prompt_ids) + answer_ids)[:max_len]
+        return ids, labels
+
+    def batches(self) -> Iterator:
+        import torch
+
+        while True:
+            order = torch.randperm(len(self.rows), generator=self.generator).tolist()
+            for start in range(0, len(order), self.config.batch_size):
+                chosen = [self.rows[i] for i in order[start : start + self.config.batch_size]]
+                width = max(len(ids) for ids, _ in chosen)
+                # Right padding: a causal model's earlier positions never see it, and its labels are ignored.
+                ids = torch.full((len(chosen), width), self.pad_id, dtype=torch.long)  # (batch, width)
+                labels = torch.full((len(chosen), width), IGNORE, dtype=torch.long)  # (batch, width)
+                for row, (row_ids, row_labels) in enumerate(chosen):
+                    ids[row, : len(row_ids)] = torch.tensor(row_ids)
+                    labels[row, : len(row_labels)] = torch.tensor(row_labels)
+                yield ids, labels
+
+    def loss(self, model, batch) -> tuple:
+        from wattlm.train.loss import causal_lm_nll
+
+        ids, labels = batch
+        nll, n_targets = causal_lm_nll(model, ids, chunk=self.config.loss_chunk, labels=labels)
+        return nll / max(1, n_targets), ids.numel()  # throughput counts every processed position
