@@ -2,10 +2,10 @@ import io
 
 import pytest
 
+from wattlm.data import DataConfig
 from wattlm.data.binary_readers import DocxReader, PdfReader
 from wattlm.data.pipeline import build_corpus
 from wattlm.data.readers import ReadError
-from wattlm.data import DataConfig
 
 from .helpers import sentence, write
 

@@ -1,7 +1,15 @@
 import pytest
 
 from wattlm.data.document import Document
-from wattlm.data.pii import PiiScrubber, find_pii, id_check_char, luhn_valid, scrub_pii, valid_bank_card, valid_id_number
+from wattlm.data.pii import (
+    PiiScrubber,
+    find_pii,
+    id_check_char,
+    luhn_valid,
+    scrub_pii,
+    valid_bank_card,
+    valid_id_number,
+)
 
 from .helpers import load_bench
 

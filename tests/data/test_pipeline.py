@@ -198,3 +198,24 @@ def test_example_power_grid_corpus(tmp_path):
     assert sum(row["docs"] for row in report.length_histogram) == 44
     html = (tmp_path / "out" / "report.html").read_text("utf-8")
     assert html.count("<svg") >= 6 and "near_duplicate" in html and "<script" not in html
+
+
+def test_parquet_output_holds_the_same_records(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from wattlm.data.textset import read_split_texts
+
+    raw = make_raw(tmp_path / "raw")
+    build_corpus([raw], tmp_path / "j", CONFIG, progress=False)
+    # Written over a JSONL output: the old .jsonl shards must go, or a glob would see both.
+    build_corpus([raw], tmp_path / "p", CONFIG, progress=False)
+    report = build_corpus([raw], tmp_path / "p", CONFIG.model_copy(update={"output_format": "parquet"}),
+                          progress=False)
+    for split in ("train", "heldout"):
+        shards = sorted((tmp_path / "p" / split).iterdir())
+        assert shards and all(p.name.startswith("shard-") and p.suffix == ".parquet" for p in shards)
+        records = [row for shard in shards for row in pq.read_table(shard).to_pylist()]
+        assert records == read_split(tmp_path / "j", split)
+        assert list(read_split_texts(tmp_path / "p" / split)) == [r["text"] for r in records]
+        assert list(read_split_texts(tmp_path / "j" / split)) == [r["text"] for r in records]
+    assert report.docs_train == len(read_split(tmp_path / "j", "train"))
+    assert not list((tmp_path / "p").rglob("*.tmp"))

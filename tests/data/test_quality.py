@@ -1,8 +1,16 @@
 import pytest
 
 from wattlm.data.document import Document
-from wattlm.data.quality import (DigitRatioFilter, EndPunctuationFilter, ScriptRatioFilter, SymbolRatioFilter,
-                                 digit_ratio, end_punctuation_share, script_ratio, symbol_ratio)
+from wattlm.data.quality import (
+    DigitRatioFilter,
+    EndPunctuationFilter,
+    ScriptRatioFilter,
+    SymbolRatioFilter,
+    digit_ratio,
+    end_punctuation_share,
+    script_ratio,
+    symbol_ratio,
+)
 
 PROSE = "变电站值班人员应当定期检查主变压器的油温和负荷电流，发现异常立即向调度汇报。\nThe crew logs every check."
 

@@ -1,6 +1,12 @@
 from wattlm.data.document import Document
-from wattlm.data.repetition import (RepeatedLinesFilter, RepeatedNgramsFilter, duplicate_fractions,
-                                    duplicate_ngram_fraction, tokens, top_ngram_fraction)
+from wattlm.data.repetition import (
+    RepeatedLinesFilter,
+    RepeatedNgramsFilter,
+    duplicate_fractions,
+    duplicate_ngram_fraction,
+    tokens,
+    top_ngram_fraction,
+)
 
 from .helpers import ARTICLE_PARAGRAPHS
 

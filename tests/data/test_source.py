@@ -1,8 +1,9 @@
 import pytest
 
-from .helpers import write
 from wattlm.data.source import FileSource, list_input_files
 from wattlm.errors import NotFound
+
+from .helpers import write
 
 
 def test_files_are_sorted_relative_and_hidden_ones_skipped(tmp_path):

@@ -30,3 +30,22 @@ def test_errors(tmp_path):
     (tmp_path / "none").mkdir()
     with pytest.raises(WattError, match="no texts found"):
         list(iter_texts(tmp_path / "none"))
+
+
+def test_parquet_files_and_split_folders(tmp_path):
+    pytest.importorskip("pyarrow")
+    from wattlm.data.document import Document
+    from wattlm.data.textset import read_split_texts
+    from wattlm.data.writer import write_shards
+
+    docs = [Document(f"id{i}", f"第{i}篇", f"{i}.txt", {"lang": "zh"}) for i in range(3)]
+    write_shards(docs, tmp_path / "train", shard_docs=2, fmt="parquet")
+    assert list(iter_texts(tmp_path / "train")) == ["第0篇", "第1篇", "第2篇"]
+    assert list(iter_texts(tmp_path / "train" / "shard-00001.parquet")) == ["第2篇"]
+    assert list(read_split_texts(tmp_path / "train")) == ["第0篇", "第1篇", "第2篇"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NotFound, match="no shards"):
+        list(read_split_texts(tmp_path / "empty"))
+    write(tmp_path / "bad" / "shard-00000.parquet", "not parquet")
+    with pytest.raises(WattError, match="cannot read"):
+        list(read_split_texts(tmp_path / "bad"))

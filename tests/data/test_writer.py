@@ -20,7 +20,7 @@ def test_shards_split_and_stale_ones_removed(tmp_path):
     assert lines[0] == '{"id": "id0", "text": "文本0", "source": "0.txt", "lang": "zh", "chars": 3}'
     write_shards(docs[:3], folder, shard_docs=2)
     assert sorted(p.name for p in folder.iterdir()) == ["shard-00000.jsonl", "shard-00001.jsonl"]
-    assert [json.loads(l)["id"] for l in (folder / "shard-00001.jsonl").read_text().splitlines()] == ["id2"]
+    assert [json.loads(line)["id"] for line in (folder / "shard-00001.jsonl").read_text().splitlines()] == ["id2"]
 
 
 def test_failed_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch):

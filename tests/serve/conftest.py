@@ -46,3 +46,14 @@ def smollm2_engine(smollm2_path):
     from wattlm.serve import LlamaCppEngine
 
     return LlamaCppEngine(smollm2_path, n_ctx=1024, n_threads=2)
+
+
+@pytest.fixture(scope="session")
+def batch_engine(smollm2_path):
+    """The continuous-batching engine, small chunks so prompts are read over several steps."""
+    pytest.importorskip("llama_cpp")
+    from wattlm.serve import LlamaCppBatchEngine
+
+    engine = LlamaCppBatchEngine(smollm2_path, n_ctx=512, n_threads=2, max_seqs=4, prefill_chunk=16)
+    yield engine
+    engine.close()

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from wattlm.serve.engine import ChatTurn, GenerationChunk, NoChatTemplate, PromptTooLong, SamplingParams
+from wattlm.serve.engine import (
+    ChatTurn,
+    GenerationChunk,
+    LogprobCompletion,
+    NoChatTemplate,
+    PromptTooLong,
+    SamplingParams,
+    TokenizerInfo,
+    check_token_ids,
+)
 from wattlm.serve.stops import StopMatcher
 
 SCRIPT = ["Hello", " from", " the", " fake", " engine", "."]
+VOCAB = ["<s>", "</s>", "one", "two", "three", "four", "x", "hi"]  # token id = index; other words: id 7
 
 
 class FakeEngine:
@@ -35,12 +45,42 @@ class FakeEngine:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        ids = [VOCAB.index(word) if word in VOCAB else len(VOCAB) - 1 for word in text.split()]
+        return [0, *ids] if add_special else ids
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return " ".join(VOCAB[token] for token in check_token_ids(tokens, len(VOCAB)))
+
+    def tokenizer_info(self) -> TokenizerInfo:
+        return TokenizerInfo(len(VOCAB), "<s>", 0, "</s>", 1, True, "{{ messages }}" if self._chat else None)
+
+    def generate_with_logprobs(self, prompt, params: SamplingParams, top_logprobs: int, echo: bool) -> LogprobCompletion:
+        """Every prompt word has logprob -1; the script's words -0.5 each."""
+        text = prompt if isinstance(prompt, str) else self.detokenize(prompt)
+        words = text.split()
+        produced = SCRIPT[: params.max_tokens]
+        tokens = ([*words] if echo else []) + produced
+        logprobs = ([None] + [-1.0] * (len(words) - 1) if echo else []) + [-0.5] * len(produced)
+        top = [None if lp is None else {tok: lp} for tok, lp in zip(tokens, logprobs, strict=True)]
+        offsets, position = [], 0 if echo else len(text)
+        for token in tokens:
+            offsets.append(position)
+            position += len(token)
+        return LogprobCompletion(
+            text=(text if echo else "") + "".join(produced), tokens=tokens, token_logprobs=logprobs,
+            top_logprobs=top, text_offset=offsets, finish_reason="length", prompt_tokens=len(words),
+            completion_tokens=len(produced),
+        )
+
     def render_chat(self, messages: Sequence[ChatTurn]) -> str:
         if not self._chat:
             raise NoChatTemplate(f"model '{self._name}' has no chat template; use /v1/completions")
         return "".join(f"<{turn.role}> {turn.content}\n" for turn in messages) + "<assistant>"
 
-    def generate(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
+    def generate(self, prompt, params: SamplingParams) -> Iterator[GenerationChunk]:
+        if not isinstance(prompt, str):
+            prompt = self.detokenize(prompt)
         self.prompts.append(prompt)
         prompt_tokens = self.count_tokens(prompt)
         if prompt_tokens >= self._context_length:
@@ -68,7 +108,7 @@ class BrokenEngine(FakeEngine):
         super().__init__(**kwargs)
         self._good_chunks = good_chunks
 
-    def generate(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
+    def generate(self, prompt, params: SamplingParams) -> Iterator[GenerationChunk]:
         for index, chunk in enumerate(super().generate(prompt, params)):
             if index == self._good_chunks:
                 raise RuntimeError("backend exploded")

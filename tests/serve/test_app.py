@@ -200,9 +200,10 @@ def test_unknown_model_is_404(client, path):
         ("/v1/completions", {"model": "fake-base", "prompt": "x", "max_tokens": "abc"}, "max_tokens", ["integer"]),
         ("/v1/completions", {"model": "fake-base", "prompt": "x", "n": 2}, "n", ["n must be 1"]),
         ("/v1/completions", {"model": "fake-base", "prompt": "x", "temperature": 7}, "temperature", []),
-        ("/v1/completions", {"model": "fake-base", "prompt": "x", "echo": True}, None, ["echo"]),
+        ("/v1/completions", {"model": "fake-base", "prompt": "x", "max_tokens": 0}, None, ["echo"]),
+        ("/v1/completions", {"model": "fake-base", "prompt": "x", "logprobs": 21}, "logprobs", []),
         ("/v1/completions", {"model": "fake-base"}, "prompt", ["required"]),
-        ("/v1/completions", {"model": "fake-base", "prompt": [1, 2]}, "prompt", ["token ids"]),
+        ("/v1/completions", {"model": "fake-base", "prompt": [1, "a"]}, "prompt", []),
         ("/v1/completions", {"model": "fake-base", "prompt": "x", "stop": 5}, "stop", []),
         ("/v1/chat/completions", {"model": "fake-chat"}, "messages", ["required"]),
         ("/v1/chat/completions", {"model": "fake-chat", "messages": []}, "messages", []),
@@ -272,3 +273,79 @@ def test_engine_crash_mid_stream_sends_an_error_event_then_done():
         events = sse_events(broken_client.post("/v1/completions", json=request))
     assert [event["choices"][0]["text"] for event in events[:-1]] == SCRIPT[:2]
     assert events[-1]["error"]["type"] == "server_error"
+
+
+# ---- tokenizer endpoints -----------------------------------------------------------------------
+
+
+def test_tokenize_and_detokenize_round_trip(client):
+    body = client.post("/tokenize", json={"model": "fake-base", "prompt": "one two x"}).json()
+    assert body == {"tokens": [0, 2, 3, 6], "count": 4, "max_model_len": 64}
+    plain = client.post("/tokenize", json={"model": "fake-base", "prompt": "one two", "add_special_tokens": False})
+    assert plain.json()["tokens"] == [2, 3]
+    assert client.post("/detokenize", json={"model": "fake-base", "tokens": [2, 3]}).json() == {"prompt": "one two"}
+
+
+def test_tokenizer_info_by_get_and_post(client):
+    info = client.get("/tokenizer_info", params={"model": "fake-chat"}).json()
+    assert info["bos_token"] == "<s>" and info["bos_token_id"] == 0
+    assert info["eos_token"] == "</s>" and info["eos_token_id"] == 1
+    assert info["vocab_size"] == 8 and info["max_model_len"] == 64 and info["has_chat_template"] is True
+    assert client.post("/tokenizer_info", json={"model": "fake-chat"}).json() == info
+    assert client.get("/tokenizer_info", params={"model": "fake-base"}).json()["has_chat_template"] is False
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "words"),
+    [
+        ("post", "/tokenize", {"model": "nope", "prompt": "x"}, 404, ["nope"]),
+        ("post", "/detokenize", {"model": "nope", "tokens": [1]}, 404, ["nope"]),
+        ("post", "/detokenize", {"model": "fake-base", "tokens": [1, 99]}, 400, ["99", "out of range"]),
+        ("post", "/detokenize", {"model": "fake-base", "tokens": [-1]}, 400, ["-1"]),
+        ("post", "/detokenize", {"model": "fake-base", "tokens": "abc"}, 400, []),
+        ("post", "/tokenize", {"model": "fake-base"}, 400, ["prompt"]),
+        ("get", "/tokenizer_info?model=nope", None, 404, ["nope"]),
+        ("get", "/tokenizer_info", None, 400, ["model"]),
+    ],
+)
+def test_tokenizer_endpoint_errors_in_openai_shape(client, method, path, body, status, words):
+    response = client.request(method.upper(), path, json=body)
+    assert_openai_error(response, status, *words)
+
+
+# ---- echo and logprobs on /v1/completions ------------------------------------------------------
+
+
+def test_echo_with_zero_max_tokens_returns_the_prompt_and_its_logprobs(client):
+    request = {"model": "fake-base", "prompt": "one two three", "max_tokens": 0, "echo": True, "logprobs": 1}
+    body = client.post("/v1/completions", json=request).json()
+    (choice,) = body["choices"]
+    assert choice["text"] == "one two three"
+    assert choice["logprobs"]["tokens"] == ["one", "two", "three"]
+    assert choice["logprobs"]["token_logprobs"] == [None, -1.0, -1.0]
+    assert choice["logprobs"]["top_logprobs"][0] is None
+    assert choice["logprobs"]["text_offset"] == [0, 3, 6]
+    assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3}
+
+
+def test_echo_without_logprobs_prefixes_the_prompt(client):
+    request = {"model": "fake-base", "prompt": "one two", "max_tokens": 2, "echo": True}
+    (choice,) = client.post("/v1/completions", json=request).json()["choices"]
+    assert choice["text"] == "one twoHello from" and choice["logprobs"] is None
+
+
+def test_token_id_prompts_and_logprobs_of_generated_tokens(client):
+    request = {"model": "fake-base", "prompt": [[2, 3], [4]], "max_tokens": 1, "logprobs": 0}
+    body = client.post("/v1/completions", json=request).json()
+    assert [choice["text"] for choice in body["choices"]] == ["Hello", "Hello"]
+    assert body["choices"][1]["logprobs"]["token_logprobs"] == [-0.5]
+    assert body["usage"]["prompt_tokens"] == 3
+
+
+def test_logprobs_stream_sends_each_choice_whole(client):
+    request = {"model": "fake-base", "prompt": "one", "max_tokens": 2, "echo": True, "logprobs": 0,
+               "stream": True, "stream_options": {"include_usage": True}}
+    events = sse_events(client.post("/v1/completions", json=request))
+    assert events[0]["choices"][0]["text"] == "oneHello from"
+    assert len({event["id"] for event in events}) == 1
+    assert events[-1]["choices"] == [] and events[-1]["usage"]["completion_tokens"] == 2

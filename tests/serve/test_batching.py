@@ -29,13 +29,6 @@ PROMPTS = ["Water boils at", "The moon orbits", "Copper is a good", LONG_PROMPT,
 SYSTEM = "You are a careful assistant for power-grid engineers. " * 8  # a shared prefix of ~90 tokens
 
 
-@pytest.fixture(scope="module")
-def batch_engine(smollm2_path):
-    engine = LlamaCppBatchEngine(smollm2_path, n_ctx=512, n_threads=2, max_seqs=4, prefill_chunk=16)
-    yield engine
-    engine.close()
-
-
 def answer(engine, prompt: str, params: SamplingParams = GREEDY) -> tuple[str, object]:
     chunks = list(engine.generate(prompt, params))
     return "".join(chunk.text for chunk in chunks), chunks[-1]

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator
 from wattlm.data.document import Document
 from wattlm.errors import WattError
 
-
 SAMPLES_PER_REASON = 2
 SAMPLE_CHARS = 300
 
@@ -68,6 +67,32 @@ class PipelineStep(ABC):
     def report_extras(self) -> dict[str, object]:
         """Extra top-level keys this step adds to report.json (e.g. PII counts); none by default."""
         return {}
+
+    # A sharded run gives every shard a fresh copy of the step and merges the copies' counts, in shard
+    # order, into one step for the report. The state is JSON (it is saved in the shard's completion
+    # marker, so a resumed run can skip the shard and still report it).
+    def stats_state(self) -> dict[str, object]:
+        return {"docs_in": self.docs_in, "docs_out": self.docs_out, "chars_in": self.chars_in,
+                "chars_out": self.chars_out, "dropped": dict(self.dropped),
+                "dropped_samples": list(self.dropped_samples), "extra": self.extra_state()}
+
+    def merge_stats(self, state: dict) -> None:
+        """Add a shard copy's `stats_state()`; merging shards in input order gives a serial run's numbers."""
+        for key in ("docs_in", "docs_out", "chars_in", "chars_out"):
+            setattr(self, key, getattr(self, key) + state[key])
+        self.dropped.update(state["dropped"])
+        for sample in state["dropped_samples"]:  # the first SAMPLES_PER_REASON per reason, as in a serial run
+            if sum(1 for kept in self.dropped_samples if kept["reason"] == sample["reason"]) < SAMPLES_PER_REASON:
+                self.dropped_samples.append(sample)
+        self.merge_extra(state["extra"])
+
+    def extra_state(self) -> dict[str, object]:
+        """Step-specific counts behind `report_extras` (JSON); none by default."""
+        return {}
+
+    def merge_extra(self, extra: dict) -> None:
+        """Add another copy's `extra_state()`; nothing to add by default."""
+        del extra
 
 
 class BaseFilter(PipelineStep):

@@ -7,8 +7,9 @@ while the corpus can: a line that recurs in many documents of the same group (sa
 type, or the same JSONL/CSV file) is a template, not content. In short lines digits are masked before
 counting, so "查看: 2,215 | 回复: 5" and "查看: 1,140 | 回复: 4" are the same line.
 
-This step needs the whole corpus before it can yield the first document (a barrier): it holds the
-documents in memory. A sharded executor would run its counting pass over all shards first.
+Run alone, this step needs the whole corpus before it can yield the first document (a barrier): it
+holds the documents in memory. The sharded executor instead runs the counting pass (`repeated_lines`)
+over all shards first and gives every shard's copy of the step the resulting `table`.
 """
 
 from __future__ import annotations
@@ -81,11 +82,17 @@ class BoilerplateRemover(PipelineStep):
         self.use_fixed_list = use_fixed_list
         self.removed: Counter[str] = Counter()  # masked line -> documents it was removed from
         self.lines_removed = 0
+        # Group -> repeated lines, from `repeated_lines` over the whole corpus. None: count the
+        # documents this step is given (holding them all).
+        self.table: dict[str, set[str]] | None = None
 
     def run(self, docs: Iterable[Document]) -> Iterator[Document]:
-        held = list(docs)
-        repeated = self._repeated_lines(held)
-        for doc in held:
+        if self.table is None:
+            docs = list(docs)
+            repeated = self.repeated_lines(docs)
+        else:
+            repeated = self.table
+        for doc in docs:
             kept_lines = []
             removed_here: set[str] = set()
             lines = doc.text.split("\n")
@@ -97,12 +104,12 @@ class BoilerplateRemover(PipelineStep):
                     removed_here.add(key)
                     continue
                 kept_lines.append(line)
-            self.removed.update(removed_here)
+            self.removed.update(sorted(removed_here))  # sorted: the same order in every process
             if removed_here:
                 doc.text = "\n".join(kept_lines).strip()
             yield doc
 
-    def _repeated_lines(self, docs: list[Document]) -> dict[str, set[str]]:
+    def repeated_lines(self, docs: Iterable[Document]) -> dict[str, set[str]]:
         """Group -> masked lines that occur in enough of its documents."""
         group_sizes: Counter[str] = Counter()
         line_docs: dict[str, Counter[str]] = defaultdict(Counter)
@@ -123,5 +130,13 @@ class BoilerplateRemover(PipelineStep):
         }
 
     def report_extras(self) -> dict[str, object]:
-        top = [{"line": line, "docs": n} for line, n in self.removed.most_common(20)]
+        ranked = sorted(self.removed.items(), key=lambda item: (-item[1], item[0]))[:20]
+        top = [{"line": line, "docs": n} for line, n in ranked]
         return {"boilerplate_top": top, "boilerplate_lines_removed": self.lines_removed}
+
+    def extra_state(self) -> dict[str, object]:
+        return {"removed": dict(self.removed), "lines_removed": self.lines_removed}
+
+    def merge_extra(self, extra: dict) -> None:
+        self.removed.update(extra["removed"])
+        self.lines_removed += extra["lines_removed"]

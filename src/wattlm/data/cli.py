@@ -25,6 +25,8 @@ def data_build(
     near_dup_threshold: Annotated[float, typer.Option(help="Jaccard similarity that counts as near-duplicate.")] = 0.7,
     quality_filters: Annotated[bool, typer.Option("--quality-filters/--no-quality-filters",
                                                   help="Gopher-style ratio and repetition filters.")] = True,
+    output_format: Annotated[str, typer.Option("--format", help="Shard format: jsonl or parquet.")] = "jsonl",
+    workers: Annotated[int, typer.Option(help="Worker processes (0 = all cores); the output does not depend on it.")] = 1,
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
     """Clean, deduplicate, scrub and split documents into JSONL shards, report.json and report.html;
@@ -33,11 +35,12 @@ def data_build(
     from wattlm.data.pipeline import build_corpus
 
     config = DataConfig(heldout_fraction=heldout_fraction, seed=seed, min_chars=min_chars, scrub_pii=pii,
-                        near_dedup=near_dedup, near_dup_threshold=near_dup_threshold, quality_filters=quality_filters)
+                        near_dedup=near_dedup, near_dup_threshold=near_dup_threshold, quality_filters=quality_filters,
+                        output_format=output_format, workers=workers)
     report = build_corpus(inputs, out, config, progress=not quiet)
     summary = report.to_dict() if hasattr(report, "to_dict") else report.model_dump()
     art = registry_from(home).register(
-        "dataset", name or out.resolve().name, path=out, format="jsonl",
+        "dataset", name or out.resolve().name, path=out, format=config.output_format,
         metrics={k: summary.get(k) for k in ("docs_in", "docs_kept", "docs_train", "docs_heldout")},
     )
     summary["artifact_id"] = art.id

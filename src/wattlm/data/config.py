@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -24,6 +26,14 @@ class DataConfig(BaseModel):
     to_simplified: bool = Field(True, description="Convert traditional Chinese to simplified with OpenCC (t2s).")
     text_field: str = Field("text", min_length=1, description="Field (JSONL) or column (CSV) holding the text.")
     shard_docs: int = Field(1000, ge=1, description="Maximum number of documents per output shard.")
+    output_format: Literal["jsonl", "parquet"] = Field(
+        "jsonl", description="Shard format: train/shard-00000.jsonl or .parquet (same columns: id, text, source, "
+        "lang, chars); both load with HF datasets."
+    )
+    workers: int = Field(
+        1, ge=0, description="Worker processes for the per-document steps (read, extract, normalize, PII, language, "
+        "filters); 0 = all cores. The output is identical whatever the number."
+    )
 
     repair_text: bool = Field(
         True, description="Undo UTF-8-read-as-Latin-1 mojibake, strip pinyin glued to hanzi (发(fā) -> 发) and "

@@ -85,3 +85,9 @@ class LanguageTagger(PipelineStep):
             doc.meta["lang"] = detect_lang(doc.text)
             self.mix[doc.meta["lang"]] += 1
             yield doc
+
+    def extra_state(self) -> dict[str, object]:
+        return {"mix": dict(self.mix)}
+
+    def merge_extra(self, extra: dict) -> None:
+        self.mix.update(extra["mix"])

@@ -56,7 +56,7 @@ class ParagraphDedup(PipelineStep):
         for doc in held:
             kept_lines = []
             removed = 0
-            for line, key in zip(doc.text.split("\n"), self._keys(doc)):
+            for line, key in zip(doc.text.split("\n"), self._keys(doc), strict=False):
                 if key in repeated:
                     if key in seen:
                         removed += 1

@@ -69,7 +69,7 @@ _ID_CHECK = "10X98765432"  # indexed by sum mod 11 (equivalent to the formula ab
 
 def id_check_char(first17: str) -> str:
     """The GB 11643 check character for the first 17 digits of an ID number."""
-    return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS)) % 11]
+    return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=False)) % 11]
 
 
 def valid_birth_date(digits: str) -> bool:
@@ -205,3 +205,10 @@ class PiiScrubber(PipelineStep):
 
     def report_extras(self) -> dict[str, object]:
         return {"pii": dict(sorted(self.counts.items()))}
+
+    def extra_state(self) -> dict[str, object]:
+        return {"counts": dict(self.counts), "docs_changed": self.docs_changed}
+
+    def merge_extra(self, extra: dict) -> None:
+        self.counts.update(extra["counts"])
+        self.docs_changed += extra["docs_changed"]

@@ -1,13 +1,14 @@
-"""`build_corpus`: raw files -> clean, deduplicated train / held-out JSONL shards and a report.
+"""`build_corpus`: raw files -> clean, deduplicated train / held-out shards and a report.
 
-The pipeline reads top to bottom: a file source, then a chain of steps, each a generator over
-documents, then the split and the writes. Steps are chained lazily, so documents stream through
-extraction, cleaning, filtering and dedup one at a time; only the kept documents are held at the end,
-because the split guarantee (at least one held-out document) needs to see them all.
+The pipeline reads top to bottom: a file source, the per-document steps (run per input shard, possibly
+in worker processes, by executor.py), the corpus-wide dedup steps over the shards' outputs in input
+order, then the split and the writes. Only the kept documents are held at the end, because the split
+guarantee (at least one held-out document) needs to see them all.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -15,11 +16,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wattlm.data.base import PipelineStep
-from wattlm.data.boilerplate import BoilerplateRemover
+from wattlm.data.boilerplate import BoilerplateRemover, source_group
 from wattlm.data.card import write_card
 from wattlm.data.config import DataConfig
 from wattlm.data.dedup import ExactDedup
 from wattlm.data.document import Document
+from wattlm.data.executor import (
+    READ_PHASE_STEPS,
+    WORK_DIR,
+    ShardTask,
+    fingerprint,
+    load_docs,
+    load_state,
+    prepare_work_dir,
+    resolve_workers,
+    run_phase,
+    shard_files,
+)
 from wattlm.data.extract import HtmlExtractor
 from wattlm.data.filters import EmptyFilter, MinCharsFilter
 from wattlm.data.lang import LanguageTagger
@@ -30,9 +43,9 @@ from wattlm.data.pii import PiiScrubber
 from wattlm.data.quality import DigitRatioFilter, EndPunctuationFilter, ScriptRatioFilter, SymbolRatioFilter
 from wattlm.data.repetition import RepeatedLinesFilter, RepeatedNgramsFilter
 from wattlm.data.report import DataReport, StepStats
-from wattlm.data.stats import kept_samples, length_histogram
 from wattlm.data.source import FileSource, list_input_files
 from wattlm.data.split import split_documents
+from wattlm.data.stats import kept_samples, length_histogram
 from wattlm.data.writer import atomic_write_text, write_shards
 from wattlm.errors import WattError
 
@@ -40,11 +53,9 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 
-def default_steps(config: DataConfig) -> list[PipelineStep]:
-    """The chain; docs/data.md explains the order. In short: clean text first (extract, normalize,
-    boilerplate, PII) so every later step judges what will be written; cheap per-document filters
-    next; dedup last, so it compares only documents that would otherwise be kept, and near-dup sees
-    copies that differed only in chrome, debris or phone numbers as the same text."""
+def per_document_steps(config: DataConfig) -> list[PipelineStep]:
+    """The steps that judge or change one document at a time (boilerplate removal too, once its line
+    table is counted): the sharded executor runs them in worker processes."""
     steps: list[PipelineStep] = [HtmlExtractor(), Normalizer(config.to_simplified, config.repair_text)]
     if config.remove_boilerplate:
         steps.append(BoilerplateRemover(config.boilerplate_min_docs, config.boilerplate_min_share))
@@ -60,7 +71,13 @@ def default_steps(config: DataConfig) -> list[PipelineStep]:
             RepeatedLinesFilter(config.max_duplicate_lines, config.max_duplicate_line_chars),
             RepeatedNgramsFilter(config.repetition_scale),
         ]
-    steps.append(ExactDedup())
+    return steps
+
+
+def corpus_steps(config: DataConfig) -> list[PipelineStep]:
+    """The dedup steps: each document is compared with all before it, so they run in one process over
+    the documents in input order."""
+    steps: list[PipelineStep] = [ExactDedup()]
     if config.near_dedup:
         steps.append(NearDedup(config.near_dup_threshold, config.near_dup_num_perm))
     if config.paragraph_dedup_min_docs:
@@ -68,38 +85,84 @@ def default_steps(config: DataConfig) -> list[PipelineStep]:
     return steps
 
 
+def default_steps(config: DataConfig) -> list[PipelineStep]:
+    """The chain; docs/data.md explains the order. In short: clean text first (extract, normalize,
+    boilerplate, PII) so every later step judges what will be written; cheap per-document filters
+    next; dedup last, so it compares only documents that would otherwise be kept, and near-dup sees
+    copies that differed only in chrome, debris or phone numbers as the same text."""
+    return per_document_steps(config) + corpus_steps(config)
+
+
 def build_corpus(
     inputs: Sequence[Path], out_dir: Path, config: DataConfig | None = None, progress: bool = True
 ) -> DataReport:
-    """Clean the files under `inputs` into `out_dir`/{train,heldout}/shard-NNNNN.jsonl and report.json.
+    """Clean the files under `inputs` into `out_dir`/{train,heldout}/shard-NNNNN.jsonl (or .parquet),
+    report.json and report.html.
 
     Raises NotFound before writing anything if an input does not exist; any problem with a single
-    file is counted in the report instead.
+    file is counted in the report instead. The per-document steps run over input shards in
+    `config.workers` processes with completion markers under `out_dir/.work` (see executor.py): a
+    rerun after a crash skips the finished shards, and the output never depends on the worker count.
     """
     config = config or DataConfig()
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise WattError(f"output path is a file, not a folder: {out_dir}")
     files = list_input_files([Path(path) for path in inputs], exclude=out_dir)
-    source = FileSource(files, text_field=config.text_field)
-    steps = default_steps(config)
+    source = FileSource(files, text_field=config.text_field)  # receives the shards' counts
+    doc_steps, dedup_steps = per_document_steps(config), corpus_steps(config)
+    read_steps, clean_steps = doc_steps[:READ_PHASE_STEPS], doc_steps[READ_PHASE_STEPS:]
+    workers = resolve_workers(config.workers)
+    work_dir = out_dir / WORK_DIR
+    prepare_work_dir(work_dir, fingerprint(config, files))
+    config_json = config.model_dump_json()
+    shards = shard_files(files)
 
     with _progress_bar(progress) as bar:
-        task = bar.add_task("reading files", total=len(files)) if bar is not None else None
-        on_file_done = (lambda: bar.advance(task)) if bar is not None else None
-        docs: Iterable[Document] = source.run(on_file_done)
-        for step in steps:
+        task_id = bar.add_task("reading files", total=len(files)) if bar is not None else None
+        read_tasks = [ShardTask("read", i, str(work_dir), config_json,
+                                files=tuple((str(f.path), f.source) for f in shard))
+                      for i, shard in enumerate(shards)]
+        on_read = (lambda task: bar.advance(task_id, len(task.files))) if bar is not None else None
+        run_phase(read_tasks, workers, on_read)
+        for task in read_tasks:
+            state = load_state(task)
+            source.merge_stats(state["source"])
+            for step, step_state in zip(read_steps, state["steps"], strict=True):
+                step.merge_stats(step_state)
+
+        # The boilerplate count needs every document's normalized text: a barrier between the phases.
+        remover = next((step for step in clean_steps if isinstance(step, BoilerplateRemover)), None)
+        tables: list[dict[str, set[str]] | None] = [None] * len(shards)
+        if remover is not None:
+            shard_groups = [{source_group(doc.source) for doc in load_docs(task.output)} for task in read_tasks]
+            table = remover.repeated_lines(doc for task in read_tasks for doc in load_docs(task.output))
+            tables = [{group: table[group] for group in groups if group in table} for groups in shard_groups]
+        clean_tasks = [ShardTask("clean", i, str(work_dir), config_json, table=tables[i])
+                       for i in range(len(shards))]
+        if bar is not None:
+            clean_id = bar.add_task("cleaning shards", total=len(clean_tasks))
+            run_phase(clean_tasks, workers, lambda task: bar.advance(clean_id))
+        else:
+            run_phase(clean_tasks, workers)
+        for task in clean_tasks:
+            for step, step_state in zip(clean_steps, load_state(task)["steps"], strict=True):
+                step.merge_stats(step_state)
+
+        docs: Iterable[Document] = (doc for task in clean_tasks for doc in load_docs(task.output))
+        for step in dedup_steps:
             docs = step(docs)
         kept_docs = list(docs)
 
     train, heldout = split_documents(kept_docs, config.heldout_fraction, config.seed)
-    write_shards(train, out_dir / "train", config.shard_docs)
-    write_shards(heldout, out_dir / "heldout", config.shard_docs)
+    write_shards(train, out_dir / "train", config.shard_docs, config.output_format)
+    write_shards(heldout, out_dir / "heldout", config.shard_docs, config.output_format)
 
-    report = _report(source, steps, kept_docs, len(train), len(heldout))
+    report = _report(source, doc_steps + dedup_steps, kept_docs, len(train), len(heldout))
     write_card(report, out_dir / "report.html")
     # Written last: a report.json means the shards beside it are complete.
     atomic_write_text(out_dir / "report.json", report.model_dump_json(indent=2) + "\n")
+    shutil.rmtree(work_dir, ignore_errors=True)
     return report
 
 

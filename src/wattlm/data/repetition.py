@@ -76,7 +76,7 @@ def duplicate_ngram_fraction(toks: list[str], n: int) -> float:
             for i in range(start, start + n):
                 covered[i] = True
     total = sum(len(t) for t in toks)
-    return sum(len(t) for t, hit in zip(toks, covered) if hit) / total if total else 0.0
+    return sum(len(t) for t, hit in zip(toks, covered, strict=False) if hit) / total if total else 0.0
 
 
 class RepeatedLinesFilter(BaseFilter):

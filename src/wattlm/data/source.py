@@ -119,6 +119,19 @@ class FileSource:
         except ReadError as err:
             self._fail(file, str(err))
 
+    def stats_state(self) -> dict[str, object]:
+        """The counts as JSON, for a shard's completion marker (see PipelineStep.stats_state)."""
+        return {"files_seen": self.files_seen, "files_failed": self.files_failed, "docs_out": self.docs_out,
+                "chars_out": self.chars_out, "skipped": dict(self.skipped), "encodings": dict(self.encodings),
+                "errors": [error.model_dump() for error in self.errors]}
+
+    def merge_stats(self, state: dict) -> None:
+        for key in ("files_seen", "files_failed", "docs_out", "chars_out"):
+            setattr(self, key, getattr(self, key) + state[key])
+        self.skipped.update(state["skipped"])
+        self.encodings.update(state["encodings"])
+        self.errors += [FileError(**error) for error in state["errors"]]
+
     def _fail(self, file: InputFile, message: str) -> None:
         self.files_failed += 1
         self.errors.append(FileError(file=file.source, error=message))

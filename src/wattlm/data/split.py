@@ -35,6 +35,6 @@ def split_documents(
             heldout_flags[min(range(len(docs)), key=scores.__getitem__)] = True
         elif all(heldout_flags):
             heldout_flags[max(range(len(docs)), key=scores.__getitem__)] = False
-    train = [doc for doc, heldout in zip(docs, heldout_flags) if not heldout]
-    heldout = [doc for doc, heldout in zip(docs, heldout_flags) if heldout]
+    train = [doc for doc, heldout in zip(docs, heldout_flags, strict=False) if not heldout]
+    heldout = [doc for doc, heldout in zip(docs, heldout_flags, strict=False) if heldout]
     return train, heldout

@@ -14,7 +14,7 @@ LENGTH_EDGES = (0, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 1
 
 def length_histogram(lengths: Sequence[int]) -> list[dict[str, int]]:
     """[{min_chars, max_chars, docs}] over LENGTH_EDGES; the last bin is open (max_chars = -1)."""
-    bins = [{"min_chars": lo, "max_chars": hi, "docs": 0} for lo, hi in zip(LENGTH_EDGES, LENGTH_EDGES[1:])]
+    bins = [{"min_chars": lo, "max_chars": hi, "docs": 0} for lo, hi in zip(LENGTH_EDGES, LENGTH_EDGES[1:], strict=False)]
     bins.append({"min_chars": LENGTH_EDGES[-1], "max_chars": -1, "docs": 0})
     for length in lengths:
         index = sum(length >= edge for edge in LENGTH_EDGES[1:])

@@ -1,4 +1,4 @@
-"""Atomic file writes and JSONL shards.
+"""Atomic file writes and JSONL / Parquet shards.
 
 Every file is written to a temporary name in its final folder and then renamed (os.replace is atomic
 on POSIX and Windows), so a crash never leaves a half-written shard that a later run or
@@ -16,7 +16,10 @@ from pathlib import Path
 
 from wattlm.data.document import Document
 
-_SHARD_NAME = re.compile(r"shard-\d{5}\.jsonl")
+_SHARD_NAME = re.compile(r"shard-\d{5}\.(jsonl|parquet)")
+SHARD_FORMATS = ("jsonl", "parquet")
+# Column order and types of a shard; the same in both formats.
+COLUMNS = ("id", "text", "source", "lang", "chars")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -33,18 +36,44 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def write_shards(docs: Sequence[Document], folder: Path, shard_docs: int) -> list[Path]:
-    """Write `docs` as folder/shard-00000.jsonl, ... (at most `shard_docs` lines each).
+def atomic_write_parquet(path: Path, records: Sequence[dict[str, object]]) -> None:
+    """Write `records` (dicts with COLUMNS) as one Parquet file, via a temporary file and a rename."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    Shards left by an earlier, larger run are removed afterwards: a glob over the folder must see
-    exactly this run's documents. No documents means no shards (an empty folder).
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
+                        ("lang", pa.string()), ("chars", pa.int64())])
+    table = pa.Table.from_pylist(list(records), schema=schema)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp_name)
+        with open(tmp_name, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_shards(docs: Sequence[Document], folder: Path, shard_docs: int, fmt: str = "jsonl") -> list[Path]:
+    """Write `docs` as folder/shard-00000.jsonl (or .parquet), ... (at most `shard_docs` documents each).
+
+    Shards left by an earlier, larger run, or in the other format, are removed afterwards: a glob over
+    the folder must see exactly this run's documents. No documents means no shards (an empty folder).
     """
+    if fmt not in SHARD_FORMATS:
+        raise ValueError(f"unknown shard format {fmt!r} (expected one of {SHARD_FORMATS})")
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for start in range(0, len(docs), shard_docs):
-        path = folder / f"shard-{len(written):05d}.jsonl"
-        lines = (json.dumps(doc.to_record(), ensure_ascii=False) for doc in docs[start : start + shard_docs])
-        atomic_write_text(path, "\n".join(lines) + "\n")
+        path = folder / f"shard-{len(written):05d}.{fmt}"
+        records = [doc.to_record() for doc in docs[start : start + shard_docs]]
+        if fmt == "parquet":
+            atomic_write_parquet(path, records)
+        else:
+            atomic_write_text(path, "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n")
         written.append(path)
     for stale in folder.iterdir():
         if _SHARD_NAME.fullmatch(stale.name) and stale not in written:

@@ -34,6 +34,10 @@ class PromptTooLong(WattError):
     """The prompt leaves no room for a single generated token in the context window."""
 
 
+class InvalidTokens(WattError):
+    """A token id outside the vocabulary (HTTP 400)."""
+
+
 class EngineOverloaded(WattError):
     """Every slot is busy and the waiting queue is full: the client should retry later (HTTP 503)."""
 
@@ -69,6 +73,41 @@ class GenerationChunk:
 
 
 @dataclass(frozen=True)
+class TokenizerInfo:
+    """What an evaluation harness needs to tokenize like the server (/tokenizer_info)."""
+
+    vocab_size: int
+    bos_token: str | None
+    bos_token_id: int | None
+    eos_token: str | None
+    eos_token_id: int | None
+    add_bos_token: bool
+    chat_template: str | None
+
+
+@dataclass(frozen=True)
+class LogprobCompletion:
+    """A completion with per-token log-probabilities (legacy /v1/completions `logprobs`).
+
+    The lists cover the prompt tokens first when `echo` was asked (the first prompt token has no
+    logprob: nothing precedes it), then every generated token. `top_logprobs[i]` maps token text to
+    logprob for the `n` most likely tokens at that position plus the token actually there.
+    """
+
+    text: str  # the prompt (when echoed) followed by the generated text
+    tokens: list[str]
+    token_logprobs: list[float | None]
+    top_logprobs: list[dict[str, float] | None]
+    text_offset: list[int]
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+
+
+Prompt = str | Sequence[int]  # text, or token ids (as evaluation harnesses send them)
+
+
+@dataclass(frozen=True)
 class ChatTurn:
     """One message of a conversation after the protocol layer flattened content parts to text."""
 
@@ -93,9 +132,25 @@ class Engine(Protocol):
     @property
     def has_chat_template(self) -> bool: ...
 
-    def generate(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
+    def generate(self, prompt: Prompt, params: SamplingParams) -> Iterator[GenerationChunk]:
         """Complete `prompt` (see the module docstring for the streaming contract)."""
         ...
+
+    def generate_with_logprobs(
+        self, prompt: Prompt, params: SamplingParams, top_logprobs: int, echo: bool
+    ) -> LogprobCompletion:
+        """Complete `prompt` (blocking, whole answer) reporting log-probabilities of each token."""
+        ...
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        """The token ids of `text` (`add_special`: with BOS when the model adds one)."""
+        ...
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text of token ids; raises `InvalidTokens` for ids outside the vocabulary."""
+        ...
+
+    def tokenizer_info(self) -> TokenizerInfo: ...
 
     def render_chat(self, messages: Sequence[ChatTurn]) -> str:
         """Render a conversation into a prompt that asks for the assistant's reply.
@@ -107,6 +162,14 @@ class Engine(Protocol):
     def count_tokens(self, text: str) -> int:
         """How many prompt tokens `generate(text, ...)` would consume."""
         ...
+
+
+def check_token_ids(tokens: Sequence[int], vocab_size: int) -> list[int]:
+    """`tokens` as a list, or `InvalidTokens` naming the first id outside [0, vocab_size)."""
+    for token in tokens:
+        if not 0 <= token < vocab_size:
+            raise InvalidTokens(f"token id {token} is out of range; the vocabulary has {vocab_size} tokens")
+    return list(tokens)
 
 
 def no_chat_template_message(model: str) -> str:

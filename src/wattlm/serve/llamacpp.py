@@ -25,11 +25,16 @@ from wattlm.serve.engine import (
     ChatTurn,
     FinishReason,
     GenerationChunk,
+    LogprobCompletion,
     NoChatTemplate,
+    Prompt,
     SamplingParams,
+    TokenizerInfo,
+    check_token_ids,
     generation_budget,
     no_chat_template_message,
 )
+from wattlm.serve.scoring import Scorer
 from wattlm.serve.stops import StopMatcher
 
 if TYPE_CHECKING:  # llama_cpp is heavy; it is imported when an engine is built, not at import time
@@ -67,6 +72,8 @@ class LlamaCppEngine:
         self._name = name or gguf_path.stem
         self._lock = threading.Lock()
         template = chat_template or self._llm.metadata.get("tokenizer.chat_template") or None
+        self._template_source = template
+        self._scorer = Scorer(gguf_path, n_ctx, n_threads, self._name, self._is_end_of_generation)
         self._formatter = (
             ChatTemplate(template, self._token_text(self._llm.token_bos()), self._token_text(self._llm.token_eos()), self._name)
             if template
@@ -98,13 +105,46 @@ class LlamaCppEngine:
     def count_tokens(self, text: str) -> int:
         return len(self._tokenize(text))
 
-    def generate(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        if add_special:
+            return self._tokenize(text)
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        ids = check_token_ids(tokens, self._llm.n_vocab())
+        return self._llm.detokenize(ids, special=True).decode("utf-8", errors="replace")
+
+    def tokenizer_info(self) -> TokenizerInfo:
+        bos, eos = self._llm.token_bos(), self._llm.token_eos()
+        return TokenizerInfo(
+            vocab_size=self._llm.n_vocab(),
+            bos_token=self._token_text(bos) or None,
+            bos_token_id=bos if bos >= 0 else None,
+            eos_token=self._token_text(eos) or None,
+            eos_token_id=eos if eos >= 0 else None,
+            add_bos_token=self._add_bos,
+            chat_template=self._template_source,
+        )
+
+    def generate_with_logprobs(
+        self, prompt: Prompt, params: SamplingParams, top_logprobs: int, echo: bool
+    ) -> LogprobCompletion:
+        text, tokens = self._prompt(prompt)
+        return self._scorer.complete(text, tokens, params, top_logprobs, echo)
+
+    def _prompt(self, prompt: Prompt) -> tuple[str, list[int]]:
+        if isinstance(prompt, str):
+            return prompt, self._tokenize(prompt)
+        tokens = check_token_ids(prompt, self._llm.n_vocab())
+        return self._llm.detokenize(tokens).decode("utf-8", errors="replace"), tokens
+
+    def generate(self, prompt: Prompt, params: SamplingParams) -> Iterator[GenerationChunk]:
         with self._lock:
             yield from self._generate_locked(prompt, params)
 
-    def _generate_locked(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
+    def _generate_locked(self, prompt: Prompt, params: SamplingParams) -> Iterator[GenerationChunk]:
         llm = self._llm
-        prompt_tokens = self._tokenize(prompt)
+        prompt_tokens = self._prompt(prompt)[1]
         max_tokens = generation_budget(self._name, len(prompt_tokens), self.context_length, params.max_tokens)
         llm.set_seed(params.seed if params.seed is not None else random.getrandbits(32))
         # Samplers off unless asked for: OpenAI semantics are plain temperature + top_p sampling,

@@ -76,26 +76,18 @@ class _Request(BaseModel):
 class CompletionRequest(_Request):
     """Body of POST /v1/completions."""
 
-    prompt: str | list[str]
-    max_tokens: int | None = Field(16, ge=1)  # the OpenAI default for completions
+    # Text, texts, token ids, or lists of token ids (evaluation harnesses send ids).
+    prompt: str | list[str] | list[int] | list[list[int]]
+    max_tokens: int | None = Field(16, ge=0)  # the OpenAI default for completions; 0 only with echo
     echo: bool = False
-    logprobs: int | None = None
+    logprobs: int | None = Field(None, ge=0, le=20)
     best_of: int | None = None
     suffix: str | None = None
 
-    @field_validator("prompt", mode="before")
-    @classmethod
-    def _text_prompt(cls, prompt: Any) -> Any:
-        if isinstance(prompt, list) and prompt and not isinstance(prompt[0], str):
-            raise _unsupported("a prompt of token ids")
-        return prompt
-
     @model_validator(mode="after")
     def _supported(self) -> CompletionRequest:
-        if self.echo:
-            raise _unsupported("echo")
-        if self.logprobs:
-            raise _unsupported("logprobs")
+        if self.max_tokens == 0 and not self.echo:
+            raise ValueError("max_tokens must be at least 1 (0 is only allowed with echo, to score a prompt)")
         if self.best_of not in (None, 1):
             raise _unsupported("best_of > 1")
         if self.suffix:
@@ -105,8 +97,17 @@ class CompletionRequest(_Request):
         return self
 
     @property
-    def prompts(self) -> list[str]:
-        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+    def prompts(self) -> list[str | list[int]]:
+        if isinstance(self.prompt, str):
+            return [self.prompt]
+        if isinstance(self.prompt[0], int):
+            return [list(self.prompt)]  # type: ignore[arg-type]
+        return list(self.prompt)  # type: ignore[arg-type]
+
+    @property
+    def wants_logprobs(self) -> bool:
+        """echo or logprobs: answered by the engine's scoring path (whole answer, then one chunk)."""
+        return self.echo or self.logprobs is not None
 
 
 class ContentPart(BaseModel):
@@ -209,10 +210,19 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+class CompletionLogprobs(BaseModel):
+    """The legacy completions logprobs object (one entry per token of the returned text)."""
+
+    tokens: list[str]
+    token_logprobs: list[float | None]
+    top_logprobs: list[dict[str, float] | None]
+    text_offset: list[int]
+
+
 class CompletionChoice(BaseModel):
     index: int
     text: str
-    logprobs: None = None
+    logprobs: CompletionLogprobs | None = None
     finish_reason: FinishReason | None = None
 
 
@@ -272,6 +282,55 @@ class ChatCompletionChunk(BaseModel):
     model: str
     choices: list[ChatChunkChoice]
     usage: Usage | None = None
+
+
+# ---- tokenizer endpoints (as vLLM serves them) -------------------------------------------------
+
+
+class TokenizeRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    prompt: str
+    add_special_tokens: bool = True
+
+
+class TokenizeResponse(BaseModel):
+    tokens: list[int]
+    count: int
+    max_model_len: int
+
+
+class DetokenizeRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    tokens: list[int]
+
+
+class DetokenizeResponse(BaseModel):
+    prompt: str
+
+
+class TokenizerInfoRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+
+
+class TokenizerInfoResponse(BaseModel):
+    model: str
+    tokenizer_class: str = "llama.cpp"
+    vocab_size: int
+    max_model_len: int
+    bos_token: str | None
+    bos_token_id: int | None
+    eos_token: str | None
+    eos_token_id: int | None
+    pad_token: str | None = None
+    add_bos_token: bool
+    has_chat_template: bool
+    chat_template: str | None
 
 
 class ErrorInfo(BaseModel):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from wattlm.serve import metrics, serving
@@ -14,8 +15,14 @@ from wattlm.serve.protocol import (
     ChatCompletionResponse,
     CompletionRequest,
     CompletionResponse,
+    DetokenizeRequest,
+    DetokenizeResponse,
     ModelCard,
     ModelList,
+    TokenizeRequest,
+    TokenizeResponse,
+    TokenizerInfoRequest,
+    TokenizerInfoResponse,
 )
 from wattlm.serve.sse import event_stream
 
@@ -63,3 +70,46 @@ async def chat_completions(request: ChatCompletionRequest, models: Models) -> Ch
     if request.stream:
         return event_stream(await serving.stream_chat(engine, request))
     return await serving.chat(engine, request)
+
+
+# ---- tokenizer endpoints: evaluation harnesses tokenize through the server, no download needed ----
+
+
+@router.post("/tokenize")
+async def tokenize(request: TokenizeRequest, models: Models) -> TokenizeResponse:
+    engine = models.engine(request.model)
+    tokens = await asyncio.to_thread(engine.tokenize, request.prompt, request.add_special_tokens)
+    return TokenizeResponse(tokens=tokens, count=len(tokens), max_model_len=engine.context_length)
+
+
+@router.post("/detokenize")
+async def detokenize(request: DetokenizeRequest, models: Models) -> DetokenizeResponse:
+    engine = models.engine(request.model)
+    return DetokenizeResponse(prompt=await asyncio.to_thread(engine.detokenize, request.tokens))
+
+
+def _tokenizer_info(model: str, models: ServedModels) -> TokenizerInfoResponse:
+    engine = models.engine(model)
+    info = engine.tokenizer_info()
+    return TokenizerInfoResponse(
+        model=model,
+        vocab_size=info.vocab_size,
+        max_model_len=engine.context_length,
+        bos_token=info.bos_token,
+        bos_token_id=info.bos_token_id,
+        eos_token=info.eos_token,
+        eos_token_id=info.eos_token_id,
+        add_bos_token=info.add_bos_token,
+        has_chat_template=engine.has_chat_template,
+        chat_template=info.chat_template,
+    )
+
+
+@router.get("/tokenizer_info")
+async def tokenizer_info(models: Models, model: Annotated[str, Query()]) -> TokenizerInfoResponse:
+    return _tokenizer_info(model, models)
+
+
+@router.post("/tokenizer_info")
+async def tokenizer_info_post(request: TokenizerInfoRequest, models: Models) -> TokenizerInfoResponse:
+    return _tokenizer_info(request.model, models)

@@ -7,6 +7,7 @@ chunks; they await the first engine chunk before returning, so request errors st
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from wattlm.serve.bridge import start_generation
@@ -19,6 +20,7 @@ from wattlm.serve.protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     CompletionChoice,
+    CompletionLogprobs,
     CompletionRequest,
     CompletionResponse,
     DeltaMessage,
@@ -74,12 +76,37 @@ async def _collect(chunks: AsyncIterator[GenerationChunk]) -> tuple[str, Generat
 # ---- /v1/completions ---------------------------------------------------------------------------
 
 
+async def _scored_choice(
+    engine: Engine, request: CompletionRequest, index: int, prompt: str | list[int], params: SamplingParams
+) -> tuple[CompletionChoice, int, int]:
+    """One choice through the engine's logprobs path (echo and/or logprobs), with its token counts."""
+    result = await asyncio.to_thread(
+        engine.generate_with_logprobs, prompt, params, request.logprobs or 0, request.echo
+    )
+    logprobs = None
+    if request.logprobs is not None:
+        logprobs = CompletionLogprobs(
+            tokens=result.tokens,
+            token_logprobs=result.token_logprobs,
+            top_logprobs=result.top_logprobs,
+            text_offset=result.text_offset,
+        )
+    choice = CompletionChoice(index=index, text=result.text, logprobs=logprobs, finish_reason=result.finish_reason)
+    return choice, result.prompt_tokens, result.completion_tokens
+
+
 async def complete(engine: Engine, request: CompletionRequest) -> CompletionResponse:
     params = sampling_params(request, request.max_tokens)
     choices: list[CompletionChoice] = []
     prompt_tokens = completion_tokens = 0
     # A list of prompts gives one choice per prompt, in order (OpenAI's batch form of the endpoint).
     for index, prompt in enumerate(request.prompts):
+        if request.wants_logprobs:
+            choice, n_prompt, n_completion = await _scored_choice(engine, request, index, prompt, params)
+            choices.append(choice)
+            prompt_tokens += n_prompt
+            completion_tokens += n_completion
+            continue
         text, last = await _collect(await start_generation(engine, prompt, params))
         choices.append(CompletionChoice(index=index, text=text, finish_reason=last.finish_reason))
         prompt_tokens += last.prompt_tokens
@@ -94,6 +121,8 @@ async def complete(engine: Engine, request: CompletionRequest) -> CompletionResp
 
 
 async def stream_completion(engine: Engine, request: CompletionRequest) -> AsyncIterator[CompletionResponse]:
+    if request.wants_logprobs:
+        return await _stream_scored(engine, request)
     params = sampling_params(request, request.max_tokens)
     prompts = request.prompts
     first_generation = await start_generation(engine, prompts[0], params)
@@ -121,6 +150,19 @@ async def stream_completion(engine: Engine, request: CompletionRequest) -> Async
                 choices=[],
                 usage=_usage(prompt_tokens, completion_tokens),
             )
+
+    return events()
+
+
+async def _stream_scored(engine: Engine, request: CompletionRequest) -> AsyncIterator[CompletionResponse]:
+    """echo/logprobs while streaming: each choice is computed whole and sent as one chunk."""
+    response = await complete(engine, request)  # errors become a 400 before the stream starts
+
+    async def events() -> AsyncIterator[CompletionResponse]:
+        for choice in response.choices:
+            yield response.model_copy(update={"choices": [choice], "usage": None})
+        if request.include_usage:
+            yield response.model_copy(update={"choices": []})
 
     return events()
 

@@ -22,12 +22,17 @@ from wattlm.serve.engine import (
     ChatTurn,
     FinishReason,
     GenerationChunk,
+    LogprobCompletion,
     NoChatTemplate,
+    Prompt,
     SamplingParams,
+    TokenizerInfo,
+    check_token_ids,
     generation_budget,
     no_chat_template_message,
 )
 from wattlm.serve.metrics import EngineMetrics
+from wattlm.serve.scoring import Scorer
 from wattlm.serve.stops import StopMatcher
 
 
@@ -55,6 +60,9 @@ class LlamaCppBatchEngine:
         self._name = name or Path(gguf_path).stem
         self._eog = frozenset(token for token in range(self._model.n_vocab) if self._model.is_end_of_generation(token))
         template = chat_template or self._model.metadata.get("tokenizer.chat_template") or None
+        self._template_source = template
+        # echo/logprobs requests run outside the batch loop, on their own context created on first use.
+        self._scorer = Scorer(Path(gguf_path), n_ctx, n_threads, self._name, self._model.is_end_of_generation)
         self._template = (
             ChatTemplate(template, self._model.token_text(self._model.bos), self._model.token_text(self._model.eos), self._name)
             if template
@@ -110,8 +118,38 @@ class LlamaCppBatchEngine:
         self._scheduler.close()
         self._model.close()
 
-    def generate(self, prompt: str, params: SamplingParams) -> Iterator[GenerationChunk]:
-        prompt_tokens = self._model.tokenize(prompt)
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        return self._model.tokenize(text, add_special)
+
+    def detokenize(self, tokens: Seq[int]) -> str:
+        return self._model.detokenize(check_token_ids(tokens, self._model.n_vocab))
+
+    def tokenizer_info(self) -> TokenizerInfo:
+        bos, eos = self._model.bos, self._model.eos
+        return TokenizerInfo(
+            vocab_size=self._model.n_vocab,
+            bos_token=self._model.token_text(bos) or None,
+            bos_token_id=bos if bos >= 0 else None,
+            eos_token=self._model.token_text(eos) or None,
+            eos_token_id=eos if eos >= 0 else None,
+            add_bos_token=self._model.tokenize("") == [bos] if bos >= 0 else False,
+            chat_template=self._template_source,
+        )
+
+    def generate_with_logprobs(
+        self, prompt: Prompt, params: SamplingParams, top_logprobs: int, echo: bool
+    ) -> LogprobCompletion:
+        text, tokens = self._prompt(prompt)
+        return self._scorer.complete(text, tokens, params, top_logprobs, echo)
+
+    def _prompt(self, prompt: Prompt) -> tuple[str, list[int]]:
+        if isinstance(prompt, str):
+            return prompt, self._model.tokenize(prompt)
+        tokens = check_token_ids(prompt, self._model.n_vocab)
+        return self._model.detokenize(tokens, special=False), tokens
+
+    def generate(self, prompt: Prompt, params: SamplingParams) -> Iterator[GenerationChunk]:
+        prompt_tokens = self._prompt(prompt)[1]
         sequence = Sequence(
             prompt_tokens=prompt_tokens,
             params=params,

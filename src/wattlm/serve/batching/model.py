@@ -42,13 +42,13 @@ class GgufModel:
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
         self.metadata = self._read_metadata()
 
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         llama_cpp = self._llama
         data = text.encode("utf-8")
         capacity = len(data) + 8  # a token covers at least one byte, plus BOS/EOS
         ids = (llama_cpp.llama_token * capacity)()
         # parse_special=True: control tokens written by chat templates (<|im_start|>) map to their ids.
-        count = llama_cpp.llama_tokenize(self.vocab, data, len(data), ids, capacity, self._add_bos, True)
+        count = llama_cpp.llama_tokenize(self.vocab, data, len(data), ids, capacity, self._add_bos and add_special, True)
         if count < 0:
             raise WattError(f"cannot tokenize a prompt of {len(data)} bytes")
         tokens = list(ids[:count])
@@ -67,6 +67,10 @@ class GgufModel:
             buffer = ctypes.create_string_buffer(-size)
             size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, -size, 0, special)
         return buffer.raw[:size]
+
+    def detokenize(self, tokens: list[int], special: bool = True) -> str:
+        data = b"".join(self.piece(token, special=special) for token in tokens)
+        return data.decode("utf-8", errors="replace")
 
     def token_text(self, token: int) -> str:
         return "" if token < 0 else self.piece(token, special=True).decode("utf-8", errors="replace")
