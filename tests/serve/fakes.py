@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 
 from wattlm.serve.engine import (
@@ -54,6 +55,15 @@ class FakeEngine:
 
     def tokenizer_info(self) -> TokenizerInfo:
         return TokenizerInfo(len(VOCAB), "<s>", 0, "</s>", 1, True, "{{ messages }}" if self._chat else None)
+
+    def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
+        """A unit vector per text: one axis per vocabulary word it contains."""
+        vectors = []
+        for text in texts:
+            counts = [float(text.split().count(word)) for word in VOCAB]
+            norm = sum(c * c for c in counts) ** 0.5 or 1.0
+            vectors.append([c / norm for c in counts])
+        return vectors, sum(len(text.split()) for text in texts)
 
     def generate_with_logprobs(self, prompt, params: SamplingParams, top_logprobs: int, echo: bool) -> LogprobCompletion:
         """Every prompt word has logprob -1; the script's words -0.5 each."""
@@ -112,4 +122,17 @@ class BrokenEngine(FakeEngine):
         for index, chunk in enumerate(super().generate(prompt, params)):
             if index == self._good_chunks:
                 raise RuntimeError("backend exploded")
+            yield chunk
+
+
+class SlowEngine(FakeEngine):
+    """Takes `delay` seconds per token, like a long generation."""
+
+    def __init__(self, delay: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._delay = delay
+
+    def generate(self, prompt, params: SamplingParams) -> Iterator[GenerationChunk]:
+        for chunk in super().generate(prompt, params):
+            time.sleep(self._delay)
             yield chunk

@@ -349,3 +349,34 @@ def test_logprobs_stream_sends_each_choice_whole(client):
     assert events[0]["choices"][0]["text"] == "oneHello from"
     assert len({event["id"] for event in events}) == 1
     assert events[-1]["choices"] == [] and events[-1]["usage"]["completion_tokens"] == 2
+
+
+# ---- /v1/embeddings ----------------------------------------------------------------------------
+
+
+def test_embeddings_in_openai_shape_as_floats_and_base64(client):
+    import base64
+
+    import numpy as np
+
+    body = client.post("/v1/embeddings", json={"model": "fake-base", "input": ["one two", "three"]}).json()
+    assert body["object"] == "list" and body["model"] == "fake-base"
+    assert [item["index"] for item in body["data"]] == [0, 1] and body["data"][0]["object"] == "embedding"
+    assert body["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
+    request = {"model": "fake-base", "input": "one two", "encoding_format": "base64"}
+    encoded = client.post("/v1/embeddings", json=request).json()["data"][0]["embedding"]
+    decoded = np.frombuffer(base64.b64decode(encoded), dtype="<f4")
+    np.testing.assert_allclose(decoded, body["data"][0]["embedding"], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"model": "nope", "input": "x"}, 404, ["nope"]),
+        ({"model": "fake-base", "input": []}, 400, ["empty"]),
+        ({"model": "fake-base", "input": [1, 2]}, 400, ["token ids"]),
+        ({"model": "fake-base", "input": "x", "dimensions": 4}, 400, ["dimensions"]),
+    ],
+)
+def test_embedding_errors(client, body, status, words):
+    assert_openai_error(client.post("/v1/embeddings", json=body), status, *words)

@@ -2,7 +2,8 @@
 
 Every error leaves as `{"error": {"message", "type", "param", "code"}}` with the status the official
 clients map to exceptions: 400 BadRequestError, 404 NotFoundError, 500 InternalServerError, and
-503 with a Retry-After header when an engine's queue is full (the clients wait and retry).
+503 with a Retry-After header when an engine's queue is full (the clients wait and retry), 413 for an
+oversized body and 504 when a request outlives the server's request timeout.
 FastAPI's own 422 for a malformed body becomes a 400, as OpenAI answers.
 """
 
@@ -21,20 +22,28 @@ from wattlm import __version__
 from wattlm.errors import NotFound, WattError
 from wattlm.serve.catalog import ServedModels
 from wattlm.serve.engine import Engine, EngineOverloaded
+from wattlm.serve.limits import BodySizeLimit, Limits, ParameterTooLarge, RequestTimedOut
 from wattlm.serve.protocol import ErrorInfo, ErrorResponse
 from wattlm.serve.routes import router
 
 log = logging.getLogger(__name__)
 
 
-def create_app(engines: Mapping[str, Engine], model_cards: Sequence[Mapping[str, Any]] | None = None) -> FastAPI:
+def create_app(
+    engines: Mapping[str, Engine],
+    model_cards: Sequence[Mapping[str, Any]] | None = None,
+    limits: Limits | None = None,
+) -> FastAPI:
     """An OpenAI-compatible app serving `engines`, keyed by the model id clients send.
 
     `model_cards` add metadata to /v1/models entries: each is a dict with the model's `id` and any
-    extra keys (tier, parent, created, ...).
+    extra keys (tier, parent, created, ...). `limits` caps body size, max_tokens and request time.
     """
+    limits = limits or Limits()
     app = FastAPI(title="wattlm", version=__version__)
     app.state.served_models = ServedModels(engines, model_cards or ())
+    app.state.limits = limits
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_request_bytes)
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
@@ -101,6 +110,10 @@ async def _overloaded(request: Request, error: EngineOverloaded) -> JSONResponse
 
 
 async def _watt_error(request: Request, error: WattError) -> JSONResponse:
+    if isinstance(error, ParameterTooLarge):
+        return error_response(400, str(error), "invalid_request_error", param=error.param, code="parameter_too_large")
+    if isinstance(error, RequestTimedOut):
+        return error_response(504, str(error), "server_error", code="request_timeout")
     if isinstance(error, NotFound):
         return error_response(404, str(error), "invalid_request_error", param="model", code="model_not_found")
     return error_response(400, str(error), "invalid_request_error")

@@ -152,6 +152,10 @@ class Engine(Protocol):
 
     def tokenizer_info(self) -> TokenizerInfo: ...
 
+    def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
+        """One L2-normalised vector per text (mean-pooled hidden states), and the tokens read."""
+        ...
+
     def render_chat(self, messages: Sequence[ChatTurn]) -> str:
         """Render a conversation into a prompt that asks for the assistant's reply.
 

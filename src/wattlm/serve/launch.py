@@ -7,6 +7,7 @@ from typing import Literal
 
 from wattlm.errors import WattError
 from wattlm.registry import Artifact, Registry
+from wattlm.serve.limits import Limits
 
 EngineKind = Literal["batch", "simple"]
 
@@ -50,7 +51,8 @@ def build_engine(gguf: Path, name: str, engine: EngineKind = "batch", n_ctx: int
 
 
 def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 2048,
-           engine: EngineKind = "batch", max_seqs: int = 8, max_waiting: int = 32, n_threads: int | None = None) -> None:
+           engine: EngineKind = "batch", max_seqs: int = 8, max_waiting: int = 32, n_threads: int | None = None,
+           limits: Limits | None = None) -> None:
     from wattlm.serve import create_app, serve
 
     engines, cards = {}, []
@@ -59,4 +61,4 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
         engines[art.name] = build_engine(gguf, art.name, engine, n_ctx, max_seqs, max_waiting, n_threads)
         cards.append(model_card(registry, art, gguf))
     print(f"serving {', '.join(engines)} on http://{host}:{port}/v1 ({engine} engine)", flush=True)
-    serve(create_app(engines, cards), host=host, port=port)
+    serve(create_app(engines, cards, limits=limits), host=host, port=port)

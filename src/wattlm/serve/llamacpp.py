@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from wattlm.errors import NotFound, WattError
 from wattlm.serve.chat_template import ChatTemplate
+from wattlm.serve.embeddings import Embedder
 from wattlm.serve.engine import (
     ChatTurn,
     FinishReason,
@@ -74,6 +75,7 @@ class LlamaCppEngine:
         template = chat_template or self._llm.metadata.get("tokenizer.chat_template") or None
         self._template_source = template
         self._scorer = Scorer(gguf_path, n_ctx, n_threads, self._name, self._is_end_of_generation)
+        self._embedder = Embedder(gguf_path, n_ctx, n_threads, self._name)
         self._formatter = (
             ChatTemplate(template, self._token_text(self._llm.token_bos()), self._token_text(self._llm.token_eos()), self._name)
             if template
@@ -125,6 +127,9 @@ class LlamaCppEngine:
             add_bos_token=self._add_bos,
             chat_template=self._template_source,
         )
+
+    def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
+        return self._embedder.embed(texts)
 
     def generate_with_logprobs(
         self, prompt: Prompt, params: SamplingParams, top_logprobs: int, echo: bool

@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from wattlm.serve import metrics, serving
 from wattlm.serve.catalog import ServedModels
+from wattlm.serve.limits import Limits, capped_max_tokens, deadline_for, stream_within_deadline, within_deadline
 from wattlm.serve.protocol import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -17,6 +18,10 @@ from wattlm.serve.protocol import (
     CompletionResponse,
     DetokenizeRequest,
     DetokenizeResponse,
+    Embedding,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    EmbeddingUsage,
     ModelCard,
     ModelList,
     TokenizeRequest,
@@ -56,20 +61,43 @@ async def retrieve_model(model_id: str, models: Models) -> ModelCard:
     return models.card(model_id)
 
 
+def get_limits(request: Request) -> Limits:
+    return request.app.state.limits
+
+
+ServerLimits = Annotated[Limits, Depends(get_limits)]
+
+
+async def _answer(response: Any, stream: bool, limits: Limits) -> Any:
+    """Run a (streaming or whole) answer under the request timeout."""
+    deadline = deadline_for(limits)
+    result = await within_deadline(response, deadline, limits)
+    if stream:
+        return event_stream(stream_within_deadline(result, deadline, limits))
+    return result
+
+
 @router.post("/v1/completions", response_model=None)
-async def completions(request: CompletionRequest, models: Models) -> CompletionResponse | Any:
+async def completions(request: CompletionRequest, models: Models, limits: ServerLimits) -> CompletionResponse | Any:
     engine = models.engine(request.model)
+    explicit = "max_tokens" in request.model_fields_set
+    request.max_tokens = capped_max_tokens(request.max_tokens, explicit, "max_tokens", limits, engine.context_length)
     if request.stream:
-        return event_stream(await serving.stream_completion(engine, request))
-    return await serving.complete(engine, request)
+        return await _answer(serving.stream_completion(engine, request), True, limits)
+    return await _answer(serving.complete(engine, request), False, limits)
 
 
 @router.post("/v1/chat/completions", response_model=None)
-async def chat_completions(request: ChatCompletionRequest, models: Models) -> ChatCompletionResponse | Any:
+async def chat_completions(
+    request: ChatCompletionRequest, models: Models, limits: ServerLimits
+) -> ChatCompletionResponse | Any:
     engine = models.engine(request.model)
+    param = "max_completion_tokens" if request.max_completion_tokens is not None else "max_tokens"
+    budget = capped_max_tokens(request.completion_budget, True, param, limits, engine.context_length)
+    request.max_completion_tokens = budget
     if request.stream:
-        return event_stream(await serving.stream_chat(engine, request))
-    return await serving.chat(engine, request)
+        return await _answer(serving.stream_chat(engine, request), True, limits)
+    return await _answer(serving.chat(engine, request), False, limits)
 
 
 # ---- tokenizer endpoints: evaluation harnesses tokenize through the server, no download needed ----
@@ -113,3 +141,24 @@ async def tokenizer_info(models: Models, model: Annotated[str, Query()]) -> Toke
 @router.post("/tokenizer_info")
 async def tokenizer_info_post(request: TokenizerInfoRequest, models: Models) -> TokenizerInfoResponse:
     return _tokenizer_info(request.model, models)
+
+
+@router.post("/v1/embeddings")
+async def embeddings(request: EmbeddingRequest, models: Models, limits: ServerLimits) -> EmbeddingResponse:
+    engine = models.engine(request.model)
+    vectors, tokens = await within_deadline(asyncio.to_thread(engine.embed, request.texts), deadline_for(limits), limits)
+    data = [
+        Embedding(index=index, embedding=_encode(vector, request.encoding_format))
+        for index, vector in enumerate(vectors)
+    ]
+    return EmbeddingResponse(data=data, model=request.model, usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
+
+
+def _encode(vector: list[float], encoding: str) -> list[float] | str:
+    if encoding == "float":
+        return vector
+    import base64
+
+    import numpy as np
+
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")

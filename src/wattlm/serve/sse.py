@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from wattlm.errors import WattError
+from wattlm.serve.limits import RequestTimedOut
 from wattlm.serve.protocol import ErrorInfo, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,9 @@ async def _events(chunks: AsyncIterator[BaseModel]) -> AsyncIterator[str]:
     except Exception as error:
         # The 200 status is already sent; the OpenAI clients raise on an `error` event, so the failure
         # reaches the caller instead of looking like a short answer.
-        if isinstance(error, WattError):
+        if isinstance(error, RequestTimedOut):
+            info = ErrorInfo(message=str(error), type="server_error", code="request_timeout")
+        elif isinstance(error, WattError):
             info = ErrorInfo(message=str(error), type="invalid_request_error")
         else:
             log.exception("generation failed mid-stream")

@@ -18,6 +18,7 @@ from wattlm.serve.batching.sampler import TokenSampler
 from wattlm.serve.batching.scheduler import Scheduler
 from wattlm.serve.batching.sequence import FINISHED, Sequence
 from wattlm.serve.chat_template import ChatTemplate
+from wattlm.serve.embeddings import Embedder
 from wattlm.serve.engine import (
     ChatTurn,
     FinishReason,
@@ -63,6 +64,7 @@ class LlamaCppBatchEngine:
         self._template_source = template
         # echo/logprobs requests run outside the batch loop, on their own context created on first use.
         self._scorer = Scorer(Path(gguf_path), n_ctx, n_threads, self._name, self._model.is_end_of_generation)
+        self._embedder = Embedder(Path(gguf_path), n_ctx, n_threads, self._name)
         self._template = (
             ChatTemplate(template, self._model.token_text(self._model.bos), self._model.token_text(self._model.eos), self._name)
             if template
@@ -135,6 +137,9 @@ class LlamaCppBatchEngine:
             add_bos_token=self._model.tokenize("") == [bos] if bos >= 0 else False,
             chat_template=self._template_source,
         )
+
+    def embed(self, texts: Seq[str]) -> tuple[list[list[float]], int]:
+        return self._embedder.embed(texts)
 
     def generate_with_logprobs(
         self, prompt: Prompt, params: SamplingParams, top_logprobs: int, echo: bool

@@ -1,0 +1,136 @@
+"""Log-probabilities of prompt and generated tokens (`echo` + `logprobs` on /v1/completions).
+
+lm-evaluation-harness scores multiple-choice tasks by sending context+continuation with `echo=true`,
+`logprobs=1` and reading the prompt tokens' log-probabilities. Both engines delegate such requests
+here: a second llama.cpp context over the same GGUF, created on first use, with `logits_all=True` so
+one `eval` of the prompt yields a logits row per position. It serves one request at a time behind
+a lock, outside the batching loop (scoring is a prompt-sized prefill plus a few tokens).
+
+Memory: llama-cpp-python keeps an (n_ctx, n_vocab) float32 array for `logits_all` (200 MB for a
+49k vocabulary at n_ctx 1024), allocated only once a client asks for logprobs.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from wattlm.errors import WattError
+from wattlm.serve.engine import FinishReason, LogprobCompletion, SamplingParams, generation_budget
+from wattlm.serve.stops import StopMatcher
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+_ROWS = 64  # logits rows log-softmaxed at once (bounds the float64 temporary)
+
+
+def log_softmax(rows: np.ndarray) -> np.ndarray:
+    """rows: (n, n_vocab) logits -> (n, n_vocab) float64 log-probabilities."""
+    rows = rows.astype(np.float64)
+    peak = rows.max(axis=-1, keepdims=True)  # (n, 1)
+    return rows - peak - np.log(np.exp(rows - peak).sum(axis=-1, keepdims=True))
+
+
+class Scorer:
+    """Prompt and generation logprobs on a lazily created `Llama(logits_all=True)`."""
+
+    def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, name: str, is_end_of_generation) -> None:
+        self._path = Path(gguf_path)
+        self._n_ctx = n_ctx
+        self._n_threads = n_threads
+        self._name = name
+        self._is_eog = is_end_of_generation
+        self._lock = threading.Lock()
+        self._llm: Llama | None = None
+
+    def _load(self) -> Llama:
+        if self._llm is None:
+            import llama_cpp
+
+            threads = {} if self._n_threads is None else {"n_threads": self._n_threads, "n_threads_batch": self._n_threads}
+            self._llm = llama_cpp.Llama(
+                model_path=str(self._path), n_ctx=self._n_ctx, logits_all=True, verbose=False, **threads
+            )
+        return self._llm
+
+    def complete(
+        self, prompt_text: str, prompt_tokens: list[int], params: SamplingParams, top_n: int, echo: bool
+    ) -> LogprobCompletion:
+        from wattlm.serve.batching.sampler import TokenSampler  # numpy only; shared with the batch engine
+
+        if not prompt_tokens:
+            raise WattError("the prompt is empty; send at least one token")
+        budget = generation_budget(self._name, len(prompt_tokens), self._n_ctx, params.max_tokens)
+        if params.max_tokens == 0:
+            budget = 0
+        with self._lock:
+            llm = self._load()
+            llm.reset()
+            llm.eval(prompt_tokens)
+            entries: list[tuple[int, float | None, dict[str, float] | None]] = []  # (token, logprob, top)
+            if echo:
+                entries.append((prompt_tokens[0], None, None))
+                for start in range(0, len(prompt_tokens) - 1, _ROWS):
+                    rows = log_softmax(llm.scores[start : min(start + _ROWS, len(prompt_tokens) - 1)])
+                    for offset, row in enumerate(rows):
+                        token = prompt_tokens[start + offset + 1]
+                        entries.append((token, float(row[token]), self._top(row, token, top_n)))
+            sampler = TokenSampler(params, prompt_tokens)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            stops = StopMatcher(params.stop)
+            generated_text: list[str] = []
+            finish: FinishReason = "length"
+            produced = 0
+            while produced < budget:
+                logits = llm.scores[llm.n_tokens - 1]  # (n_vocab,)
+                token = sampler.sample(logits)
+                if self._is_eog(token) and not params.ignore_eos:
+                    finish = "stop"
+                    break
+                row = log_softmax(logits[None, :])[0]
+                entries.append((token, float(row[token]), self._top(row, token, top_n)))
+                sampler.accept(token)
+                produced += 1
+                generated_text.append(stops.push(decoder.decode(llm.detokenize([token]))))
+                if stops.matched:
+                    finish = "stop"
+                    break
+                if produced < budget:
+                    llm.eval([token])
+            if not stops.matched:
+                generated_text.append(stops.push(decoder.decode(b"", final=True)))
+                generated_text.append(stops.flush())
+            pieces = [self._piece(llm, token) for token, _, _ in entries]
+        generated = "".join(generated_text)
+        text = prompt_text + generated if echo else generated
+        offsets, position = [], 0 if echo else len(prompt_text)
+        for piece in pieces:
+            offsets.append(position)
+            position += len(piece)
+        return LogprobCompletion(
+            text=text,
+            tokens=pieces,
+            token_logprobs=[logprob for _, logprob, _ in entries],
+            top_logprobs=[top for _, _, top in entries],
+            text_offset=offsets,
+            finish_reason=finish,
+            prompt_tokens=len(prompt_tokens),
+            completion_tokens=produced,
+        )
+
+    def _top(self, row: np.ndarray, token: int, n: int) -> dict[str, float]:
+        """The n most likely tokens at a position plus the token actually there, by text."""
+        llm = self._llm
+        assert llm is not None
+        best = np.argpartition(row, -n)[-n:] if n > 0 else np.array([], dtype=np.int64)
+        chosen = sorted({*map(int, best), token}, key=lambda t: -row[t])
+        return {self._piece(llm, t): float(row[t]) for t in chosen}
+
+    @staticmethod
+    def _piece(llm: Llama, token: int) -> str:
+        return llm.detokenize([token]).decode("utf-8", errors="replace")
