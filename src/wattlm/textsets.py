@@ -15,18 +15,10 @@ def dataset_texts(dataset: Artifact, split: str) -> Iterator[str]:
     if dataset.format == "text":
         yield from read_texts(dataset.path)
         return
-    folder = dataset.path / split
-    shards = sorted(folder.glob("*.jsonl"))
-    if not shards:
-        raise NotFound(f"dataset {dataset.name} ({dataset.id}) has no {split!r} split at {folder}")
-    for shard in shards:
-        with open(shard, encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)["text"]
-                    except (json.JSONDecodeError, KeyError):
-                        raise WattError(f"{shard}:{line_no}: expected a JSON object with a 'text' field") from None
+    from wattlm.data.textset import read_split_texts
+
+    # JSONL or Parquet shards, whichever the data stage wrote (one reader, owned by the data stage).
+    yield from read_split_texts(dataset.path / split)
 
 
 def read_texts(path: Path) -> Iterator[str]:

@@ -34,6 +34,8 @@ def data_build(
     from wattlm.data.config import DataConfig
     from wattlm.data.pipeline import build_corpus
 
+    if output_format not in ("jsonl", "parquet"):
+        raise typer.BadParameter(f"{output_format!r}: expected jsonl or parquet", param_hint="--format")
     config = DataConfig(heldout_fraction=heldout_fraction, seed=seed, min_chars=min_chars, scrub_pii=pii,
                         near_dedup=near_dedup, near_dup_threshold=near_dup_threshold, quality_filters=quality_filters,
                         output_format=output_format, workers=workers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +32,7 @@ from wattlm.data.executor import (
     resolve_workers,
     run_phase,
     shard_files,
+    worker_pool,
 )
 from wattlm.data.extract import HtmlExtractor
 from wattlm.data.filters import EmptyFilter, MinCharsFilter
@@ -118,13 +119,13 @@ def build_corpus(
     config_json = config.model_dump_json()
     shards = shard_files(files)
 
-    with _progress_bar(progress) as bar:
+    with _progress_bar(progress) as bar, worker_pool(workers) as pool:
         task_id = bar.add_task("reading files", total=len(files)) if bar is not None else None
         read_tasks = [ShardTask("read", i, str(work_dir), config_json,
                                 files=tuple((str(f.path), f.source) for f in shard))
                       for i, shard in enumerate(shards)]
         on_read = (lambda task: bar.advance(task_id, len(task.files))) if bar is not None else None
-        run_phase(read_tasks, workers, on_read)
+        run_phase(read_tasks, pool, on_read)
         for task in read_tasks:
             state = load_state(task)
             source.merge_stats(state["source"])
@@ -135,16 +136,23 @@ def build_corpus(
         remover = next((step for step in clean_steps if isinstance(step, BoilerplateRemover)), None)
         tables: list[dict[str, set[str]] | None] = [None] * len(shards)
         if remover is not None:
-            shard_groups = [{source_group(doc.source) for doc in load_docs(task.output)} for task in read_tasks]
-            table = remover.repeated_lines(doc for task in read_tasks for doc in load_docs(task.output))
+            shard_groups: list[set[str]] = [set() for _ in read_tasks]
+
+            def read_docs() -> Iterator[Document]:  # one pass: the count, and each shard's groups
+                for task in read_tasks:
+                    for doc in load_docs(task.output):
+                        shard_groups[task.index].add(source_group(doc.source))
+                        yield doc
+
+            table = remover.repeated_lines(read_docs())
             tables = [{group: table[group] for group in groups if group in table} for groups in shard_groups]
         clean_tasks = [ShardTask("clean", i, str(work_dir), config_json, table=tables[i])
                        for i in range(len(shards))]
         if bar is not None:
             clean_id = bar.add_task("cleaning shards", total=len(clean_tasks))
-            run_phase(clean_tasks, workers, lambda task: bar.advance(clean_id))
+            run_phase(clean_tasks, pool, lambda task: bar.advance(clean_id))
         else:
-            run_phase(clean_tasks, workers)
+            run_phase(clean_tasks, pool)
         for task in clean_tasks:
             for step, step_state in zip(clean_steps, load_state(task)["steps"], strict=True):
                 step.merge_stats(step_state)
