@@ -41,7 +41,8 @@ def corpus_dataset(registry: Registry, recipe: Recipe, progress: bool) -> tuple[
 
     inputs = _check_inputs(recipe)
     config = recipe.data.data_config()
-    key = fingerprint("data", files_fingerprint(inputs), config.model_dump())
+    # Worker count changes speed, not output (the executor is deterministic): not part of the key.
+    key = fingerprint("data", files_fingerprint(inputs), config.model_dump(exclude={"workers"}))
     cached = registry.find(key)
     if cached is not None:
         return cached, True
