@@ -16,36 +16,26 @@ from typing import TYPE_CHECKING
 
 from wattlm.errors import WattError
 from wattlm.serve.engine import PromptTooLong
+from wattlm.serve.lazy_llama import LazyLlama
 
 if TYPE_CHECKING:
-    from llama_cpp import Llama
+    pass
 
 
 class Embedder:
     def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, name: str) -> None:
-        self._path = Path(gguf_path)
         self._n_ctx = n_ctx
-        self._n_threads = n_threads
         self._name = name
         self._lock = threading.Lock()
-        self._llm: Llama | None = None
-
-    def _load(self) -> Llama:
-        if self._llm is None:
-            import llama_cpp
-
-            threads = {} if self._n_threads is None else {"n_threads": self._n_threads, "n_threads_batch": self._n_threads}
-            self._llm = llama_cpp.Llama(
-                model_path=str(self._path), n_ctx=self._n_ctx, n_batch=self._n_ctx, n_ubatch=self._n_ctx,
-                embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, verbose=False, **threads,
-            )
-        return self._llm
+        self._context = LazyLlama(gguf_path, n_ctx, n_threads, options=lambda llama_cpp: {
+            "n_batch": n_ctx, "n_ubatch": n_ctx, "embedding": True, "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+        })
 
     def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
         """One normalised vector per text, and the number of tokens read."""
         vectors, used = [], 0
         with self._lock:
-            llm = self._load()
+            llm = self._context.get()
             for text in texts:
                 count = len(llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
                 if not text:

@@ -84,6 +84,20 @@ class TokenizerInfo:
     add_bos_token: bool
     chat_template: str | None
 
+    @classmethod
+    def describe(cls, vocab_size: int, bos: int, eos: int, token_text, add_bos: bool,
+                 chat_template: str | None) -> TokenizerInfo:
+        """From llama.cpp's ids (-1 = none) and a token -> text function; one wording for every engine."""
+        return cls(
+            vocab_size=vocab_size,
+            bos_token=token_text(bos) or None,
+            bos_token_id=bos if bos >= 0 else None,
+            eos_token=token_text(eos) or None,
+            eos_token_id=eos if eos >= 0 else None,
+            add_bos_token=add_bos,
+            chat_template=chat_template,
+        )
+
 
 @dataclass(frozen=True)
 class LogprobCompletion:

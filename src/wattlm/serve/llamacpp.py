@@ -35,6 +35,7 @@ from wattlm.serve.engine import (
     generation_budget,
     no_chat_template_message,
 )
+from wattlm.serve.lazy_llama import thread_args
 from wattlm.serve.scoring import Scorer
 from wattlm.serve.stops import StopMatcher
 
@@ -62,9 +63,8 @@ class LlamaCppEngine:
             raise NotFound(f"GGUF file not found: {gguf_path}")
         import llama_cpp
 
-        thread_args = {} if n_threads is None else {"n_threads": n_threads, "n_threads_batch": n_threads}
         try:
-            self._llm: Llama = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=n_ctx, verbose=False, **thread_args)
+            self._llm: Llama = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=n_ctx, verbose=False, **thread_args(n_threads))
         except ValueError as error:  # llama-cpp-python reports an unreadable model as ValueError
             raise WattError(f"cannot load GGUF {gguf_path}: {error}") from error
         vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
@@ -117,16 +117,8 @@ class LlamaCppEngine:
         return self._llm.detokenize(ids, special=True).decode("utf-8", errors="replace")
 
     def tokenizer_info(self) -> TokenizerInfo:
-        bos, eos = self._llm.token_bos(), self._llm.token_eos()
-        return TokenizerInfo(
-            vocab_size=self._llm.n_vocab(),
-            bos_token=self._token_text(bos) or None,
-            bos_token_id=bos if bos >= 0 else None,
-            eos_token=self._token_text(eos) or None,
-            eos_token_id=eos if eos >= 0 else None,
-            add_bos_token=self._add_bos,
-            chat_template=self._template_source,
-        )
+        return TokenizerInfo.describe(self._llm.n_vocab(), self._llm.token_bos(), self._llm.token_eos(),
+                                      self._token_text, self._add_bos, self._template_source)
 
     def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
         return self._embedder.embed(texts)

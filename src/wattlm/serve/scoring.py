@@ -21,6 +21,7 @@ import numpy as np
 
 from wattlm.errors import WattError
 from wattlm.serve.engine import FinishReason, LogprobCompletion, SamplingParams, generation_budget
+from wattlm.serve.lazy_llama import LazyLlama
 from wattlm.serve.stops import StopMatcher
 
 if TYPE_CHECKING:
@@ -40,23 +41,11 @@ class Scorer:
     """Prompt and generation logprobs on a lazily created `Llama(logits_all=True)`."""
 
     def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, name: str, is_end_of_generation) -> None:
-        self._path = Path(gguf_path)
         self._n_ctx = n_ctx
-        self._n_threads = n_threads
         self._name = name
         self._is_eog = is_end_of_generation
         self._lock = threading.Lock()
-        self._llm: Llama | None = None
-
-    def _load(self) -> Llama:
-        if self._llm is None:
-            import llama_cpp
-
-            threads = {} if self._n_threads is None else {"n_threads": self._n_threads, "n_threads_batch": self._n_threads}
-            self._llm = llama_cpp.Llama(
-                model_path=str(self._path), n_ctx=self._n_ctx, logits_all=True, verbose=False, **threads
-            )
-        return self._llm
+        self._context = LazyLlama(gguf_path, n_ctx, n_threads, options=lambda llama_cpp: {"logits_all": True})
 
     def complete(
         self, prompt_text: str, prompt_tokens: list[int], params: SamplingParams, top_n: int, echo: bool
@@ -69,7 +58,7 @@ class Scorer:
         if params.max_tokens == 0:
             budget = 0
         with self._lock:
-            llm = self._load()
+            llm = self._context.get()
             llm.reset()
             llm.eval(prompt_tokens)
             entries: list[tuple[int, float | None, dict[str, float] | None]] = []  # (token, logprob, top)
@@ -125,7 +114,7 @@ class Scorer:
 
     def _top(self, row: np.ndarray, token: int, n: int) -> dict[str, float]:
         """The n most likely tokens at a position plus the token actually there, by text."""
-        llm = self._llm
+        llm = self._context.llm
         assert llm is not None
         best = np.argpartition(row, -n)[-n:] if n > 0 else np.array([], dtype=np.int64)
         chosen = sorted({*map(int, best), token}, key=lambda t: -row[t])

@@ -127,16 +127,10 @@ class LlamaCppBatchEngine:
         return self._model.detokenize(check_token_ids(tokens, self._model.n_vocab))
 
     def tokenizer_info(self) -> TokenizerInfo:
-        bos, eos = self._model.bos, self._model.eos
-        return TokenizerInfo(
-            vocab_size=self._model.n_vocab,
-            bos_token=self._model.token_text(bos) or None,
-            bos_token_id=bos if bos >= 0 else None,
-            eos_token=self._model.token_text(eos) or None,
-            eos_token_id=eos if eos >= 0 else None,
-            add_bos_token=self._model.tokenize("") == [bos] if bos >= 0 else False,
-            chat_template=self._template_source,
-        )
+        bos = self._model.bos
+        add_bos = self._model.tokenize("") == [bos] if bos >= 0 else False
+        return TokenizerInfo.describe(self._model.n_vocab, bos, self._model.eos, self._model.token_text, add_bos,
+                                      self._template_source)
 
     def embed(self, texts: Seq[str]) -> tuple[list[list[float]], int]:
         return self._embedder.embed(texts)

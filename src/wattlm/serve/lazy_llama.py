@@ -1,0 +1,32 @@
+"""llama.cpp contexts on a served GGUF: thread settings in one place, extra contexts made on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # llama_cpp is heavy: imported when a context is built, not at import time
+    from llama_cpp import Llama
+
+
+def thread_args(n_threads: int | None) -> dict[str, int]:
+    """Llama(...) thread options: the same count for decode and prompt processing, or llama.cpp's own."""
+    return {} if n_threads is None else {"n_threads": n_threads, "n_threads_batch": n_threads}
+
+
+class LazyLlama:
+    """A second context (scoring with logits_all, embeddings) that costs nothing until a request needs it."""
+
+    def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, options=lambda llama_cpp: {}) -> None:
+        # `options(llama_cpp)` gives the extra Llama(...) arguments; a function, so they may name
+        # llama_cpp's constants without importing it before a context is needed.
+        self.path, self.n_ctx, self.n_threads, self.options = Path(gguf_path), n_ctx, n_threads, options
+        self.llm: Llama | None = None
+
+    def get(self) -> Llama:
+        if self.llm is None:
+            import llama_cpp
+
+            self.llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.n_ctx, verbose=False,
+                                       **thread_args(self.n_threads), **self.options(llama_cpp))
+        return self.llm
