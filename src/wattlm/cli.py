@@ -12,7 +12,7 @@ import typer
 from wattlm.cli_common import AsJson, Home, Quiet, emit, err_console, print_rich, registry_from
 from wattlm.data.cli import data_app
 from wattlm.errors import WattError
-from wattlm.serve.cli import serve_command
+from wattlm.serve.cli import keys_app, serve_command
 
 app = typer.Typer(
     help="wattlm: raw documents + a general model -> an evaluated, compressed, served industry model.",
@@ -21,6 +21,7 @@ app = typer.Typer(
 models_app = typer.Typer(help="Register and inspect models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
+app.add_typer(keys_app, name="keys")
 app.command("serve")(serve_command)
 
 # -- models ------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ class FakeEngine:
         self._chat = chat
         self._context_length = context_length
         self.prompts: list[str] = []  # what generate() received, for assertions
+        self.params: list[SamplingParams] = []  # the sampling settings of each generate() call
         self.closed = 0  # generations closed (finished or aborted)
 
     @property
@@ -92,6 +93,7 @@ class FakeEngine:
         if not isinstance(prompt, str):
             prompt = self.detokenize(prompt)
         self.prompts.append(prompt)
+        self.params.append(params)
         prompt_tokens = self.count_tokens(prompt)
         if prompt_tokens >= self._context_length:
             raise PromptTooLong(f"prompt is {prompt_tokens} tokens; the context window is {self._context_length}")

@@ -198,7 +198,7 @@ def test_unknown_model_is_404(client, path):
     ("path", "body", "param", "words"),
     [
         ("/v1/completions", {"model": "fake-base", "prompt": "x", "max_tokens": "abc"}, "max_tokens", ["integer"]),
-        ("/v1/completions", {"model": "fake-base", "prompt": "x", "n": 2}, "n", ["n must be 1"]),
+        ("/v1/completions", {"model": "fake-base", "prompt": "x", "n": 0}, "n", ["greater than or equal to 1"]),
         ("/v1/completions", {"model": "fake-base", "prompt": "x", "temperature": 7}, "temperature", []),
         ("/v1/completions", {"model": "fake-base", "prompt": "x", "max_tokens": 0}, None, ["echo"]),
         ("/v1/completions", {"model": "fake-base", "prompt": "x", "logprobs": 21}, "logprobs", []),
@@ -209,9 +209,9 @@ def test_unknown_model_is_404(client, path):
         ("/v1/chat/completions", {"model": "fake-chat", "messages": []}, "messages", []),
         (
             "/v1/chat/completions",
-            {"model": "fake-chat", "messages": [{"role": "user", "content": "x"}], "n": 3},
+            {"model": "fake-chat", "messages": [{"role": "user", "content": "x"}], "n": 17},
             "n",
-            ["n must be 1"],
+            ["less than or equal to 16"],
         ),
         (
             "/v1/chat/completions",

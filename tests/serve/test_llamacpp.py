@@ -135,7 +135,7 @@ def test_unknown_model_and_bad_request(api):
     with pytest.raises(openai.NotFoundError):
         api.completions.create(model="gpt-4", prompt="x", max_tokens=1)
     with pytest.raises(openai.BadRequestError):
-        api.completions.create(model=CHAT, prompt="x", max_tokens=1, n=2)
+        api.completions.create(model=CHAT, prompt="x", max_tokens=1, n=17)  # at most 16 choices
 
 
 def test_concurrent_requests_get_the_answers_they_would_get_alone(api):

@@ -1,7 +1,7 @@
 """wattlm.serve: an OpenAI-compatible API over registered models.
 
 Three layers, as in vLLM: `routes` (HTTP) -> `serving` + `protocol` (OpenAI semantics) -> `Engine`
-(a backend). Only `llamacpp` and `batching` import a backend, and only when an engine is built.
+(a backend). Only `llamacpp`, `batching` and `hf_engine` import a backend, and only when an engine is built.
 """
 
 from importlib import import_module
@@ -17,6 +17,7 @@ _EXPORTS = {
     "SamplingParams": "wattlm.serve.engine",
     "LlamaCppEngine": "wattlm.serve.llamacpp",
     "LlamaCppBatchEngine": "wattlm.serve.batching.engine",
+    "TransformersEngine": "wattlm.serve.hf_engine",
     "EngineOverloaded": "wattlm.serve.engine",
     "running_server": "wattlm.serve.server",
     "serve": "wattlm.serve.server",
@@ -39,6 +40,7 @@ __all__ = [
     "NoChatTemplate",
     "PromptTooLong",
     "SamplingParams",
+    "TransformersEngine",
     "create_app",
     "running_server",
     "serve",

@@ -10,7 +10,8 @@ FastAPI's own 422 for a malformed body becomes a 400, as OpenAI answers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +21,8 @@ from starlette.exceptions import HTTPException
 
 from wattlm import __version__
 from wattlm.errors import NotFound, WattError
-from wattlm.serve.catalog import ServedModels
+from wattlm.serve.auth import ApiKeyMiddleware, KeyAuth
+from wattlm.serve.catalog import Discover, Loader, ServedModels
 from wattlm.serve.engine import Engine, EngineOverloaded
 from wattlm.serve.limits import BodySizeLimit, Limits, ParameterTooLarge, RequestTimedOut
 from wattlm.serve.protocol import ErrorInfo, ErrorResponse
@@ -33,17 +35,33 @@ def create_app(
     engines: Mapping[str, Engine],
     model_cards: Sequence[Mapping[str, Any]] | None = None,
     limits: Limits | None = None,
+    auth: KeyAuth | None = None,
+    loaders: Mapping[str, Loader] | None = None,
+    keep_alive: float | None = None,
+    discover: Discover | None = None,
 ) -> FastAPI:
     """An OpenAI-compatible app serving `engines`, keyed by the model id clients send.
 
     `model_cards` add metadata to /v1/models entries: each is a dict with the model's `id` and any
     extra keys (tier, parent, created, ...). `limits` caps body size, max_tokens and request time.
+    `auth` checks API keys and rate limits (`wattlm.serve.auth`); None: no keys are checked.
+    `loaders` build engines on demand (a model may have both a loaded engine and a loader); loaded
+    models idle for `keep_alive` seconds are unloaded; `discover` finds models not listed (see catalog).
     """
     limits = limits or Limits()
-    app = FastAPI(title="wattlm", version=__version__)
-    app.state.served_models = ServedModels(engines, model_cards or ())
+    served_models = ServedModels(engines, model_cards or (), loaders=loaders, keep_alive=keep_alive, discover=discover)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        served_models.close()
+
+    app = FastAPI(title="wattlm", version=__version__, lifespan=lifespan)
+    app.state.served_models = served_models
     app.state.limits = limits
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_request_bytes)
+    if auth is not None:  # added last = runs first: an unauthenticated body is never read
+        app.add_middleware(ApiKeyMiddleware, auth=auth)
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)

@@ -1,50 +1,258 @@
-"""The models one server answers for: engines keyed by the id clients send, plus their cards."""
+"""The models one server answers for: engines keyed by the id clients send, loaded and unloaded on demand.
+
+A model is served either by an engine built before the app (always loaded), or by a *loader* (a
+function that builds its engine). Loaded models whose last request ended more than `keep_alive`
+seconds ago are unloaded (their engine closed, its memory freed) and loaded again by the next request
+for them. With `discover`, a model id that is not served yet is looked up (in the registry) and
+loaded on first use.
+
+Routes get a `PooledEngine`: the `Engine` interface over whichever engine is loaded, counting the
+calls and generations in flight, so a model is never unloaded under a running request.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from wattlm.errors import NotFound, WattError
 from wattlm.serve.engine import Engine
 from wattlm.serve.protocol import ModelCard, now
 
+log = logging.getLogger(__name__)
+
+Loader = Callable[[], Engine]
+Discover = Callable[[str], "tuple[Loader, Mapping[str, Any]] | None"]  # model id -> (loader, card) or None
+
+
+class _Entry:
+    """One served model: its card, its engine when loaded, and how busy it is."""
+
+    def __init__(self, model_id: str, card: ModelCard, engine: Engine | None, load: Loader | None, clock) -> None:
+        self.model_id, self.card, self.engine, self.load = model_id, card, engine, load
+        self.active = 0  # calls and generations in flight
+        self.last_used = clock()
+        self.lock = threading.Lock()  # one load or unload at a time
+        self._clock = clock
+
+    def acquire(self) -> Engine:
+        with self.lock:
+            if self.engine is None:
+                assert self.load is not None  # an entry without a loader is never unloaded
+                log.info("loading model %s", self.model_id)
+                self.engine = self.load()
+            self.active += 1
+            self.last_used = self._clock()
+            return self.engine
+
+    def release(self) -> None:
+        with self.lock:
+            self.active -= 1
+            self.last_used = self._clock()
+
+    def unload_if_idle(self, keep_alive: float) -> bool:
+        with self.lock:
+            if self.engine is None or self.load is None or self.active or self._clock() - self.last_used < keep_alive:
+                return False
+            engine, self.engine = self.engine, None
+        log.info("unloading model %s after %.0f s idle", self.model_id, keep_alive)
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+        return True
+
+
+class PooledEngine:
+    """The `Engine` interface of a served model; loads it when needed, counts work in flight."""
+
+    def __init__(self, entry: _Entry) -> None:
+        self._entry = entry
+
+    @contextmanager
+    def _using(self) -> Iterator[Engine]:
+        engine = self._entry.acquire()
+        try:
+            yield engine
+        finally:
+            self._entry.release()
+
+    def load(self) -> None:
+        """Load the model now if it is not (blocking)."""
+        with self._using():
+            pass
+
+    @property
+    def name(self) -> str:
+        return self._entry.model_id
+
+    @property
+    def context_length(self) -> int:
+        with self._using() as engine:
+            return engine.context_length
+
+    @property
+    def has_chat_template(self) -> bool:
+        with self._using() as engine:
+            return engine.has_chat_template
+
+    def generate(self, prompt, params):
+        with self._using() as engine:  # held until the generation is finished or closed
+            yield from engine.generate(prompt, params)
+
+    def generate_with_logprobs(self, prompt, params, top_logprobs: int, echo: bool):
+        with self._using() as engine:
+            return engine.generate_with_logprobs(prompt, params, top_logprobs, echo)
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        with self._using() as engine:
+            return engine.tokenize(text, add_special)
+
+    def detokenize(self, tokens):
+        with self._using() as engine:
+            return engine.detokenize(tokens)
+
+    def tokenizer_info(self):
+        with self._using() as engine:
+            return engine.tokenizer_info()
+
+    def embed(self, texts):
+        with self._using() as engine:
+            return engine.embed(texts)
+
+    def render_chat(self, messages):
+        with self._using() as engine:
+            return engine.render_chat(messages)
+
+    def count_tokens(self, text: str) -> int:
+        with self._using() as engine:
+            return engine.count_tokens(text)
+
 
 class ServedModels:
-    """Look up an engine by model id; describe every served model for /v1/models."""
+    """Look up an engine by model id; describe every served model for /v1/models; unload idle ones."""
 
-    def __init__(self, engines: Mapping[str, Engine], model_cards: Sequence[Mapping[str, Any]] = ()) -> None:
-        if not engines:
+    def __init__(
+        self,
+        engines: Mapping[str, Engine],
+        model_cards: Sequence[Mapping[str, Any]] = (),
+        loaders: Mapping[str, Loader] | None = None,
+        keep_alive: float | None = None,
+        discover: Discover | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        loaders = dict(loaders or {})
+        if not engines and not loaders and discover is None:
             raise WattError("serve needs at least one model")
-        self._engines = dict(engines)
-        started = now()
+        if keep_alive is not None and keep_alive <= 0:
+            raise WattError(f"keep-alive must be positive seconds, got {keep_alive}")
+        self._clock = clock
+        self._keep_alive = keep_alive
+        self._discover = discover
+        self._started = now()
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()  # guards _entries while a model is discovered
+        ids = list(dict.fromkeys([*engines, *loaders]))
         extra_by_id = {}
         for card in model_cards:
             model_id = card.get("id")
-            if model_id not in self._engines:
+            if model_id not in ids:
                 # A card without an engine is a wiring mistake; listing it would invite 404s.
-                raise WattError(f"model card '{model_id}' names no served model; served: {self._names()}")
+                raise WattError(f"model card '{model_id}' names no served model; served: {', '.join(sorted(ids))}")
             extra_by_id[model_id] = dict(card)
-        self._cards = {
-            model_id: ModelCard(**{"id": model_id, "created": started, **extra_by_id.get(model_id, {})})
-            for model_id in self._engines
-        }
+        for model_id in ids:
+            self._add(model_id, engines.get(model_id), loaders.get(model_id), extra_by_id.get(model_id, {}))
+        self._reaper: threading.Thread | None = None
+        self._stop = threading.Event()
 
-    def engine(self, model_id: str) -> Engine:
-        try:
-            return self._engines[model_id]
-        except KeyError:
-            raise NotFound(f"model '{model_id}' is not served here; served: {self._names()}") from None
+    def _add(self, model_id: str, engine: Engine | None, load: Loader | None, extra: Mapping[str, Any]) -> _Entry:
+        card = ModelCard(**{"id": model_id, "created": self._started, **extra})
+        entry = _Entry(model_id, card, engine, load, self._clock)
+        self._entries[model_id] = entry
+        return entry
+
+    # ---- lookups -----------------------------------------------------------------------------
+
+    def engine(self, model_id: str) -> PooledEngine:
+        """The engine of a served (or discoverable) model; blocking: it may look the model up."""
+        entry = self._entries.get(model_id) or self._discovered(model_id)
+        entry.last_used = self._clock()  # a request is about to use it: not idle
+        return PooledEngine(entry)
+
+    async def get(self, model_id: str) -> PooledEngine:
+        """`engine`, with discovery and loading done in a worker thread (a load takes seconds)."""
+        self._start_reaper()
+        entry = self._entries.get(model_id)
+        if entry is None or entry.engine is None:
+            pooled = await asyncio.to_thread(self.engine, model_id)
+            await asyncio.to_thread(pooled.load)
+            return pooled
+        return self.engine(model_id)
+
+
+    def _discovered(self, model_id: str) -> _Entry:
+        if self._discover is not None:
+            with self._lock:
+                if model_id in self._entries:  # another request found it meanwhile
+                    return self._entries[model_id]
+                found = self._discover(model_id)
+                if found is not None:
+                    load, card = found
+                    return self._add(model_id, None, load, {key: value for key, value in card.items() if key != "id"})
+        raise NotFound(f"model '{model_id}' is not served here; served: {self._names()}")
 
     def engines(self) -> dict[str, Engine]:
-        return dict(self._engines)
+        """The engines loaded now (metrics come from them)."""
+        return {model_id: entry.engine for model_id, entry in self._entries.items() if entry.engine is not None}
 
     def card(self, model_id: str) -> ModelCard:
-        self.engine(model_id)  # same 404 as a generation request
-        return self._cards[model_id]
+        entry = self._entries.get(model_id)
+        if entry is None:
+            raise NotFound(f"model '{model_id}' is not served here; served: {self._names()}")
+        return self._described(entry)
 
     def cards(self) -> list[ModelCard]:
-        return list(self._cards.values())
+        return [self._described(entry) for entry in list(self._entries.values())]
+
+    def _described(self, entry: _Entry) -> ModelCard:
+        if entry.load is None:  # always loaded: nothing to say
+            return entry.card
+        return entry.card.model_copy(update={"loaded": entry.engine is not None})
+
+    def is_loaded(self, model_id: str) -> bool:
+        entry = self._entries.get(model_id)
+        return entry is not None and entry.engine is not None
 
     def _names(self) -> str:
-        return ", ".join(sorted(self._engines))
+        return ", ".join(sorted(self._entries))
+
+    # ---- keep-alive ---------------------------------------------------------------------------
+
+    def unload_idle(self) -> list[str]:
+        """Unload every model idle for longer than the keep-alive; the ids unloaded."""
+        if self._keep_alive is None:
+            return []
+        return [entry.model_id for entry in list(self._entries.values()) if entry.unload_if_idle(self._keep_alive)]
+
+    def _start_reaper(self) -> None:
+        if self._keep_alive is None or self._reaper is not None:
+            return
+        interval = min(max(self._keep_alive / 4, 0.05), 5.0)
+
+        def reap() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.unload_idle()
+                except Exception:  # noqa: BLE001 -- a failed close must not stop later unloads
+                    log.exception("unloading an idle model failed")
+
+        self._reaper = threading.Thread(target=reap, name="wattlm-keep-alive", daemon=True)
+        self._reaper.start()
+
+    def close(self) -> None:
+        """Stop the keep-alive thread (engines given by the caller stay the caller's to close)."""
+        self._stop.set()

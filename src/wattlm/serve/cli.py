@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from wattlm.cli_common import Home, registry_from
+from wattlm.cli_common import AsJson, Home, emit, registry_from
+from wattlm.errors import WattError
 
 
 class EngineChoice(str, Enum):
     batch = "batch"
     simple = "simple"
+    transformers = "transformers"
 
 
 def serve_command(
-    model: Annotated[list[str], typer.Option("--model", help="Model or export name/id (repeatable).")],
+    model: Annotated[list[str] | None, typer.Option("--model", help="Model or export name/id (repeatable).")] = None,
     host: Annotated[str, typer.Option(envvar="WATT_HOST", help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="WATT_PORT", help="Port.")] = 8000,
     n_ctx: Annotated[int, typer.Option(help="Context length of each request.")] = 2048,
     engine: Annotated[
-        EngineChoice, typer.Option(help="batch: continuous batching; simple: one request at a time.")
+        EngineChoice, typer.Option(help="batch: continuous batching; simple: one request at a time (both llama.cpp on the GGUF "
+                                "export); transformers: the HF model, for models not exported yet.")
     ] = EngineChoice.batch,
     max_seqs: Annotated[int, typer.Option(min=1, help="Requests decoded together (batch engine).")] = 8,
     max_waiting: Annotated[
@@ -37,6 +41,18 @@ def serve_command(
     request_timeout: Annotated[
         float | None, typer.Option(min=0.0, help="Seconds before a request is aborted (0: never).")
     ] = 300.0,
+    keep_alive: Annotated[
+        float | None, typer.Option(min=0.0, envvar="WATT_KEEP_ALIVE",
+                                   help="Unload a model idle this many seconds; the next request reloads it "
+                                        "(default/0: keep models loaded).")
+    ] = None,
+    load_on_demand: Annotated[
+        bool, typer.Option(help="Load any registry model a request names in its `model` field.")
+    ] = False,
+    lora: Annotated[
+        list[str] | None, typer.Option("--lora", help="NAME=ADAPTER.gguf: serve a llama.cpp LoRA adapter over the "
+                                       "first --model as model NAME (repeatable; batch engine).")
+    ] = None,
     home: Home = None,
 ) -> None:
     """Serve models through an OpenAI-compatible API (llama.cpp on the exported GGUF)."""
@@ -45,5 +61,83 @@ def serve_command(
 
     limits = Limits(max_request_bytes=max_request_bytes, max_tokens=max_tokens,
                     request_timeout=request_timeout or None)
-    launch(registry_from(home), model, host=host, port=port, n_ctx=n_ctx, engine=engine.value,
-           max_seqs=max_seqs, max_waiting=max_waiting, n_threads=threads, limits=limits)
+    if not model and not load_on_demand:
+        raise WattError("give at least one --model, or --load-on-demand to load models as requests name them")
+    loras = {}
+    for item in lora or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise WattError(f"--lora '{item}' must be NAME=PATH (e.g. --lora grid-qa=adapters/qa.gguf)")
+        loras[name] = Path(path)
+    launch(registry_from(home), model or [], host=host, port=port, n_ctx=n_ctx, engine=engine.value,
+           max_seqs=max_seqs, max_waiting=max_waiting, n_threads=threads, limits=limits,
+           keep_alive=keep_alive or None, load_on_demand=load_on_demand, loras=loras)
+
+
+# ---- watt keys -----------------------------------------------------------------------------------
+
+keys_app = typer.Typer(help="API keys for `watt serve` (required by the server once any key exists).",
+                       no_args_is_help=True)
+
+
+def _key_store(home):
+    from wattlm.serve.keys import KeyStore
+
+    return KeyStore.of_home(registry_from(home).home)  # opening the registry creates the workspace
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="A name for the key (who or what uses it).")],
+    rate_limit: Annotated[
+        str | None, typer.Option("--rate-limit", help="Requests allowed per key, e.g. 60/min, 2/s, 1000/h.")
+    ] = None,
+    home: Home = None,
+    as_json: AsJson = False,
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    from wattlm.serve.keys import parse_rate_limit
+
+    limit = parse_rate_limit(rate_limit) if rate_limit is not None else None
+    key, record = _key_store(home).create(name, limit)
+    payload = {**record.to_dict(), "key": key}
+
+    def render(row: dict) -> None:
+        limit_text = f", {row['rate_limit']:g} requests/min" if row["rate_limit"] else ""
+        print(f"created key '{row['name']}'{limit_text}. Store it now; it cannot be shown again:")
+        print(row["key"])
+
+    emit(payload, as_json, render)
+
+
+@keys_app.command("list")
+def keys_list(home: Home = None, as_json: AsJson = False) -> None:
+    """List keys (name, prefix, created, revoked, rate limit); the keys themselves are not stored."""
+    rows = [record.to_dict() for record in _key_store(home).list()]
+
+    def render(rows: list[dict]) -> None:
+        if not rows:
+            print("no API keys: the server answers without one (`watt keys create NAME` to require keys)")
+            return
+        from datetime import datetime
+
+        def when(stamp: float | None) -> str:
+            return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M") if stamp else ""
+
+        for row in rows:
+            state = f"revoked {when(row['revoked'])}" if row["revoked"] else "active"
+            limit_text = f"{row['rate_limit']:g}/min" if row["rate_limit"] else "unlimited"
+            print(f"{row['name']}\t{row['prefix']}...\tcreated {when(row['created'])}\t{limit_text}\t{state}")
+
+    emit(rows, as_json, render)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ref: Annotated[str, typer.Argument(help="The key's name or its shown prefix (watt-xxxxxxx).")],
+    home: Home = None,
+    as_json: AsJson = False,
+) -> None:
+    """Revoke a key; a running server refuses it within seconds."""
+    record = _key_store(home).revoke(ref)
+    emit(record.to_dict(), as_json, lambda row: print(f"revoked key '{row['name']}' ({row['prefix']}...)"))

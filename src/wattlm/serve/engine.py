@@ -47,6 +47,13 @@ class EngineOverloaded(WattError):
 
 
 @dataclass(frozen=True)
+class JsonConstraint:
+    """The answer must be JSON (`response_format`): any object, or a document valid under `schema`."""
+
+    schema: str | None = None  # a JSON schema as JSON text (hashable, so grammars can be cached)
+
+
+@dataclass(frozen=True)
 class SamplingParams:
     """How to sample one completion; defaults follow the OpenAI API, not llama.cpp."""
 
@@ -60,6 +67,7 @@ class SamplingParams:
     top_k: int = 0  # 0: off (OpenAI has no top_k; vLLM and llama.cpp clients send it)
     repetition_penalty: float = 1.0  # 1: off
     ignore_eos: bool = False  # keep generating past end-of-generation tokens (load generators ask for it)
+    response_json: JsonConstraint | None = None  # None: free text; engines that cannot constrain raise WattError
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,7 @@ class LogprobCompletion:
     finish_reason: FinishReason
     prompt_tokens: int
     completion_tokens: int
+    token_bytes: list[bytes] | None = None  # each token's exact bytes (`tokens` may hold U+FFFD for a partial character)
 
 
 Prompt = str | Sequence[int]  # text, or token ids (as evaluation harnesses send them)
@@ -200,6 +209,10 @@ def no_chat_template_message(model: str) -> str:
 
 def generation_budget(model: str, prompt_tokens: int, context_length: int, max_tokens: int | None) -> int:
     """Tokens a request may generate: what it asked for, capped by the room left in the context."""
+    if prompt_tokens == 0:
+        # "" tokenizes to nothing on models that add no BOS; llama.cpp cannot start from nothing (the
+        # simple engine asserts, the batch engine's decode fails and takes the whole batch down with it).
+        raise WattError("the prompt is empty; send at least one token")
     room = context_length - prompt_tokens
     if room <= 0:
         raise PromptTooLong(

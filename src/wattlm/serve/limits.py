@@ -79,7 +79,13 @@ async def stream_within_deadline(chunks: AsyncIterator[T], deadline: float | Non
                 return
             yield item
     finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+        try:
+            await chunks.aclose()  # type: ignore[attr-defined]
+        except RuntimeError as error:
+            # The client left while `anext(chunks)` was still running inside wait_for's inner task:
+            # that task is being cancelled, and its cancellation unwinds and closes `chunks` itself.
+            if "already running" not in str(error):
+                raise
 
 
 def deadline_for(limits: Limits) -> float | None:

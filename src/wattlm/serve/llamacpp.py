@@ -143,6 +143,13 @@ class LlamaCppEngine:
         llm = self._llm
         prompt_tokens = self._prompt(prompt)[1]
         max_tokens = generation_budget(self._name, len(prompt_tokens), self.context_length, params.max_tokens)
+        grammar = None
+        if params.response_json is not None:
+            from llama_cpp import LlamaGrammar
+
+            from wattlm.serve.grammar import json_grammar
+
+            grammar = LlamaGrammar.from_string(json_grammar(params.response_json))
         llm.set_seed(params.seed if params.seed is not None else random.getrandbits(32))
         # Samplers off unless asked for: OpenAI semantics are plain temperature + top_p sampling,
         # while llama.cpp's defaults add top_k=40 and min_p=0.05.
@@ -156,6 +163,7 @@ class LlamaCppEngine:
             repeat_penalty=params.repetition_penalty,
             presence_penalty=params.presence_penalty,
             frequency_penalty=params.frequency_penalty,
+            grammar=grammar,
         )
         # Tokens can end inside a multi-byte character (CJK text, byte-fallback tokens); the
         # incremental decoder holds those bytes until the character is complete.

@@ -2,7 +2,7 @@
 /v1/chat/completions, as pydantic models.
 
 Requests ignore fields they do not know, so newer clients keep working. A field we know but cannot
-honour (n > 1, logprobs, tools, ...) is rejected with a 400 instead: silently ignoring it would hand the
+honour (best_of > 1, logit_bias, tools, ...) is rejected with a 400 instead: silently ignoring it would hand the
 client a different answer from the one it asked for.
 """
 
@@ -39,7 +39,7 @@ class _Request(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     seed: int | None = None
-    n: int = 1
+    n: int = Field(1, ge=1, le=16)  # choices per prompt, each an independent sequence
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     logit_bias: dict[str, float] | None = None
@@ -47,13 +47,6 @@ class _Request(BaseModel):
     top_k: int = Field(0, ge=-1)  # 0 or -1: off
     repetition_penalty: float = Field(1.0, gt=0.0, le=10.0)
     ignore_eos: bool = False
-
-    @field_validator("n")
-    @classmethod
-    def _one_choice(cls, n: int) -> int:
-        if n != 1:
-            raise ValueError("wattlm generates one choice per request; n must be 1")
-        return n
 
     @field_validator("logit_bias")
     @classmethod
@@ -136,10 +129,29 @@ class ChatMessage(BaseModel):
         return "".join(part.text or "" for part in self.content)
 
 
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    name: str | None = None
+    json_schema: dict[str, Any] = Field(alias="schema")  # `schema` would shadow a BaseModel attribute
+    strict: bool | None = None
+
+
 class ResponseFormat(BaseModel):
+    """`text`, `json_object` (any JSON object) or `json_schema` (JSON valid under a schema)."""
+
     model_config = ConfigDict(extra="ignore")
 
     type: str = "text"
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type not in ("text", "json_object", "json_schema"):
+            raise _unsupported(f"response_format '{self.type}'")
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("response_format of type json_schema needs json_schema.schema")
+        return self
 
 
 class ChatCompletionRequest(_Request):
@@ -148,18 +160,16 @@ class ChatCompletionRequest(_Request):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)  # the newer name of max_tokens
     logprobs: bool | None = None
-    top_logprobs: int | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     tools: list[dict[str, Any]] | None = None
     response_format: ResponseFormat | None = None
 
     @model_validator(mode="after")
     def _supported(self) -> ChatCompletionRequest:
-        if self.logprobs or self.top_logprobs:
-            raise _unsupported("logprobs")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs=true")
         if self.tools:
             raise _unsupported("tool calling")
-        if self.response_format and self.response_format.type != "text":
-            raise _unsupported(f"response_format '{self.response_format.type}'")
         for message in self.messages:
             message.text  # noqa: B018 -- raises now (a 400) on image or audio parts
         return self
@@ -242,10 +252,27 @@ class AssistantMessage(BaseModel):
     content: str
 
 
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None  # UTF-8 bytes of the token (a token may hold part of a character)
+
+
+class ChatTokenLogprob(TopLogprob):
+    top_logprobs: list[TopLogprob]  # the `top_logprobs` most likely tokens at this position, best first
+
+
+class ChatLogprobs(BaseModel):
+    """The chat logprobs object: one entry per generated token."""
+
+    content: list[ChatTokenLogprob] | None
+    refusal: None = None
+
+
 class ChatChoice(BaseModel):
     index: int = 0
     message: AssistantMessage
-    logprobs: None = None
+    logprobs: ChatLogprobs | None = None
     finish_reason: FinishReason
 
 
@@ -271,7 +298,7 @@ class DeltaMessage(BaseModel):
 class ChatChunkChoice(BaseModel):
     index: int = 0
     delta: DeltaMessage
-    logprobs: None = None
+    logprobs: ChatLogprobs | None = None
     finish_reason: FinishReason | None = None
 
 

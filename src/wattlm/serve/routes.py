@@ -79,7 +79,7 @@ async def _answer(response: Any, stream: bool, limits: Limits) -> Any:
 
 @router.post("/v1/completions", response_model=None)
 async def completions(request: CompletionRequest, models: Models, limits: ServerLimits) -> CompletionResponse | Any:
-    engine = models.engine(request.model)
+    engine = await models.get(request.model)
     explicit = "max_tokens" in request.model_fields_set
     request.max_tokens = capped_max_tokens(request.max_tokens, explicit, "max_tokens", limits, engine.context_length)
     if request.stream:
@@ -91,7 +91,7 @@ async def completions(request: CompletionRequest, models: Models, limits: Server
 async def chat_completions(
     request: ChatCompletionRequest, models: Models, limits: ServerLimits
 ) -> ChatCompletionResponse | Any:
-    engine = models.engine(request.model)
+    engine = await models.get(request.model)
     param = "max_completion_tokens" if request.max_completion_tokens is not None else "max_tokens"
     budget = capped_max_tokens(request.completion_budget, True, param, limits, engine.context_length)
     request.max_completion_tokens = budget
@@ -105,19 +105,19 @@ async def chat_completions(
 
 @router.post("/tokenize")
 async def tokenize(request: TokenizeRequest, models: Models) -> TokenizeResponse:
-    engine = models.engine(request.model)
+    engine = await models.get(request.model)
     tokens = await asyncio.to_thread(engine.tokenize, request.prompt, request.add_special_tokens)
     return TokenizeResponse(tokens=tokens, count=len(tokens), max_model_len=engine.context_length)
 
 
 @router.post("/detokenize")
 async def detokenize(request: DetokenizeRequest, models: Models) -> DetokenizeResponse:
-    engine = models.engine(request.model)
+    engine = await models.get(request.model)
     return DetokenizeResponse(prompt=await asyncio.to_thread(engine.detokenize, request.tokens))
 
 
-def _tokenizer_info(model: str, models: ServedModels) -> TokenizerInfoResponse:
-    engine = models.engine(model)
+async def _tokenizer_info(model: str, models: ServedModels) -> TokenizerInfoResponse:
+    engine = await models.get(model)
     info = engine.tokenizer_info()
     return TokenizerInfoResponse(
         model=model,
@@ -135,17 +135,17 @@ def _tokenizer_info(model: str, models: ServedModels) -> TokenizerInfoResponse:
 
 @router.get("/tokenizer_info")
 async def tokenizer_info(models: Models, model: Annotated[str, Query()]) -> TokenizerInfoResponse:
-    return _tokenizer_info(model, models)
+    return await _tokenizer_info(model, models)
 
 
 @router.post("/tokenizer_info")
 async def tokenizer_info_post(request: TokenizerInfoRequest, models: Models) -> TokenizerInfoResponse:
-    return _tokenizer_info(request.model, models)
+    return await _tokenizer_info(request.model, models)
 
 
 @router.post("/v1/embeddings")
 async def embeddings(request: EmbeddingRequest, models: Models, limits: ServerLimits) -> EmbeddingResponse:
-    engine = models.engine(request.model)
+    engine = await models.get(request.model)
     vectors, tokens = await within_deadline(asyncio.to_thread(engine.embed, request.texts), deadline_for(limits), limits)
     data = [
         Embedding(index=index, embedding=_encode(vector, request.encoding_format))

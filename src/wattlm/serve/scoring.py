@@ -21,6 +21,7 @@ import numpy as np
 
 from wattlm.errors import WattError
 from wattlm.serve.engine import FinishReason, LogprobCompletion, SamplingParams, generation_budget
+from wattlm.serve.grammar import grammar_constraint
 from wattlm.serve.lazy_llama import LazyLlama
 from wattlm.serve.stops import StopMatcher
 
@@ -40,12 +41,14 @@ def log_softmax(rows: np.ndarray) -> np.ndarray:
 class Scorer:
     """Prompt and generation logprobs on a lazily created `Llama(logits_all=True)`."""
 
-    def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, name: str, is_end_of_generation) -> None:
+    def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, name: str, is_end_of_generation,
+                 lora_path: Path | None = None) -> None:
         self._n_ctx = n_ctx
         self._name = name
         self._is_eog = is_end_of_generation
         self._lock = threading.Lock()
-        self._context = LazyLlama(gguf_path, n_ctx, n_threads, options=lambda llama_cpp: {"logits_all": True})
+        lora = {"lora_path": str(lora_path)} if lora_path is not None else {}
+        self._context = LazyLlama(gguf_path, n_ctx, n_threads, options=lambda llama_cpp: {"logits_all": True, **lora})
 
     def complete(
         self, prompt_text: str, prompt_tokens: list[int], params: SamplingParams, top_n: int, echo: bool
@@ -69,7 +72,10 @@ class Scorer:
                     for offset, row in enumerate(rows):
                         token = prompt_tokens[start + offset + 1]
                         entries.append((token, float(row[token]), self._top(row, token, top_n)))
-            sampler = TokenSampler(params, prompt_tokens)
+            import llama_cpp
+
+            vocab = llama_cpp.llama_model_get_vocab(llm.model)
+            sampler = TokenSampler(params, prompt_tokens, grammar_constraint(vocab, params))
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             stops = StopMatcher(params.stop)
             generated_text: list[str] = []
@@ -94,7 +100,8 @@ class Scorer:
             if not stops.matched:
                 generated_text.append(stops.push(decoder.decode(b"", final=True)))
                 generated_text.append(stops.flush())
-            pieces = [self._piece(llm, token) for token, _, _ in entries]
+            token_bytes = [llm.detokenize([token]) for token, _, _ in entries]
+        pieces = [data.decode("utf-8", errors="replace") for data in token_bytes]
         generated = "".join(generated_text)
         text = prompt_text + generated if echo else generated
         offsets, position = [], 0 if echo else len(prompt_text)
@@ -110,6 +117,7 @@ class Scorer:
             finish_reason=finish,
             prompt_tokens=len(prompt_tokens),
             completion_tokens=produced,
+            token_bytes=token_bytes,
         )
 
     def _top(self, row: np.ndarray, token: int, n: int) -> dict[str, float]:

@@ -8,10 +8,11 @@ chunks; they await the first engine chunk before returning, so request errors st
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
-from wattlm.serve.bridge import start_generation
-from wattlm.serve.engine import ChatTurn, Engine, GenerationChunk, SamplingParams
+from wattlm.serve.engine import ChatTurn, Engine, JsonConstraint, LogprobCompletion, SamplingParams
+from wattlm.serve.fanout import choice_params, collect_all, merge, start_choices
 from wattlm.serve.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -19,11 +20,14 @@ from wattlm.serve.protocol import (
     ChatCompletionChunk,
     ChatCompletionRequest,
     ChatCompletionResponse,
+    ChatLogprobs,
+    ChatTokenLogprob,
     CompletionChoice,
     CompletionLogprobs,
     CompletionRequest,
     CompletionResponse,
     DeltaMessage,
+    TopLogprob,
     Usage,
     new_id,
     now,
@@ -42,7 +46,18 @@ def sampling_params(request: CompletionRequest | ChatCompletionRequest, max_toke
         top_k=max(request.top_k, 0),
         repetition_penalty=request.repetition_penalty,
         ignore_eos=request.ignore_eos,
+        response_json=_json_constraint(request),
     )
+
+
+def _json_constraint(request: CompletionRequest | ChatCompletionRequest) -> JsonConstraint | None:
+    response_format = getattr(request, "response_format", None)  # chat only
+    if response_format is None or response_format.type == "text":
+        return None
+    if response_format.type == "json_object":
+        return JsonConstraint()
+    # Key order is kept: the grammar writes properties in the order the schema lists them.
+    return JsonConstraint(schema=json.dumps(response_format.json_schema.json_schema))
 
 
 def chat_prompt(engine: Engine, request: ChatCompletionRequest) -> str:
@@ -60,17 +75,6 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
         completion_tokens=completion_tokens,
         total_tokens=prompt_tokens + completion_tokens,
     )
-
-
-async def _collect(chunks: AsyncIterator[GenerationChunk]) -> tuple[str, GenerationChunk]:
-    """All text of a generation and its last chunk (finish reason and final counts)."""
-    pieces: list[str] = []
-    last: GenerationChunk | None = None
-    async for chunk in chunks:
-        pieces.append(chunk.text)
-        last = chunk
-    assert last is not None  # start_generation guarantees at least one chunk
-    return "".join(pieces), last
 
 
 # ---- /v1/completions ---------------------------------------------------------------------------
@@ -99,18 +103,23 @@ async def complete(engine: Engine, request: CompletionRequest) -> CompletionResp
     params = sampling_params(request, request.max_tokens)
     choices: list[CompletionChoice] = []
     prompt_tokens = completion_tokens = 0
-    # A list of prompts gives one choice per prompt, in order (OpenAI's batch form of the endpoint).
-    for index, prompt in enumerate(request.prompts):
+    # A list of prompts gives n choices per prompt, in order (OpenAI's batch form of the endpoint);
+    # a prompt's tokens count once however many choices it has.
+    for prompt_index, prompt in enumerate(request.prompts):
+        first = prompt_index * request.n
         if request.wants_logprobs:
-            choice, n_prompt, n_completion = await _scored_choice(engine, request, index, prompt, params)
-            choices.append(choice)
+            for choice in range(request.n):
+                scored, n_prompt, n_completion = await _scored_choice(
+                    engine, request, first + choice, prompt, choice_params(params, choice))
+                choices.append(scored)
+                completion_tokens += n_completion
             prompt_tokens += n_prompt
-            completion_tokens += n_completion
             continue
-        text, last = await _collect(await start_generation(engine, prompt, params))
-        choices.append(CompletionChoice(index=index, text=text, finish_reason=last.finish_reason))
-        prompt_tokens += last.prompt_tokens
-        completion_tokens += last.completion_tokens
+        answers = await collect_all(await start_choices(engine, prompt, params, request.n))
+        for choice, (text, last) in enumerate(answers):
+            choices.append(CompletionChoice(index=first + choice, text=text, finish_reason=last.finish_reason))
+            completion_tokens += last.completion_tokens
+        prompt_tokens += answers[0][1].prompt_tokens
     return CompletionResponse(
         id=new_id("cmpl"),
         created=now(),
@@ -125,7 +134,7 @@ async def stream_completion(engine: Engine, request: CompletionRequest) -> Async
         return await _stream_scored(engine, request)
     params = sampling_params(request, request.max_tokens)
     prompts = request.prompts
-    first_generation = await start_generation(engine, prompts[0], params)
+    first_generations = await start_choices(engine, prompts[0], params, request.n)
     response_id, created = new_id("cmpl"), now()
 
     def chunk(index: int, text: str, finish: str | None) -> CompletionResponse:
@@ -134,14 +143,19 @@ async def stream_completion(engine: Engine, request: CompletionRequest) -> Async
 
     async def events() -> AsyncIterator[CompletionResponse]:
         prompt_tokens = completion_tokens = 0
-        for index, prompt in enumerate(prompts):
-            generation = first_generation if index == 0 else await start_generation(engine, prompt, params)
-            async for piece in generation:
+        for prompt_index, prompt in enumerate(prompts):
+            generations = (first_generations if prompt_index == 0
+                           else await start_choices(engine, prompt, params, request.n))
+            counted_prompt = False
+            async for choice, piece in merge(generations):
+                index = prompt_index * request.n + choice
                 if piece.text or piece.finish_reason:
                     yield chunk(index, piece.text, piece.finish_reason)
                 if piece.finish_reason:
-                    prompt_tokens += piece.prompt_tokens
                     completion_tokens += piece.completion_tokens
+                    if not counted_prompt:
+                        prompt_tokens += piece.prompt_tokens
+                        counted_prompt = True
         if request.include_usage:
             yield CompletionResponse(
                 id=response_id,
@@ -170,45 +184,105 @@ async def _stream_scored(engine: Engine, request: CompletionRequest) -> AsyncIte
 # ---- /v1/chat/completions ----------------------------------------------------------------------
 
 
+def chat_logprobs(result: LogprobCompletion, top_n: int) -> ChatLogprobs:
+    """The chat logprobs object from an engine's per-token logprobs (generated tokens only)."""
+    entries = []
+    token_bytes = result.token_bytes or [token.encode("utf-8") for token in result.tokens]
+    for token, data, logprob, top in zip(result.tokens, token_bytes, result.token_logprobs, result.top_logprobs,
+                                         strict=True):
+        # The engine's top map holds the top_n best plus the chosen token: the chat shape wants the best top_n.
+        best = sorted((top or {}).items(), key=lambda item: -item[1])[:top_n]
+        alternatives = [TopLogprob(token=text, logprob=value, bytes=list(text.encode("utf-8"))) for text, value in best]
+        entries.append(ChatTokenLogprob(token=token, logprob=logprob if logprob is not None else 0.0,
+                                        bytes=list(data), top_logprobs=alternatives))
+    return ChatLogprobs(content=entries)
+
+
+async def _chat_with_logprobs(engine: Engine, request: ChatCompletionRequest, prompt: str) -> ChatCompletionResponse:
+    """Chat choices through the engine's logprobs path, one after another (whole answers)."""
+    params = sampling_params(request, request.completion_budget)
+    top_n = request.top_logprobs or 0
+    choices, completion_tokens, prompt_tokens = [], 0, 0
+    for index in range(request.n):
+        result = await asyncio.to_thread(engine.generate_with_logprobs, prompt, choice_params(params, index), top_n, False)
+        choices.append(ChatChoice(index=index, message=AssistantMessage(content=result.text),
+                                  logprobs=chat_logprobs(result, top_n), finish_reason=result.finish_reason))
+        completion_tokens += result.completion_tokens
+        prompt_tokens = result.prompt_tokens
+    return ChatCompletionResponse(id=new_id("chatcmpl"), created=now(), model=request.model, choices=choices,
+                                  usage=_usage(prompt_tokens, completion_tokens))
+
+
 async def chat(engine: Engine, request: ChatCompletionRequest) -> ChatCompletionResponse:
     prompt = chat_prompt(engine, request)
-    generation = await start_generation(engine, prompt, sampling_params(request, request.completion_budget))
-    text, last = await _collect(generation)
+    if request.logprobs:
+        return await _chat_with_logprobs(engine, request, prompt)
+    generations = await start_choices(engine, prompt, sampling_params(request, request.completion_budget), request.n)
+    answers = await collect_all(generations)
+    choices = [
+        ChatChoice(index=index, message=AssistantMessage(content=text), finish_reason=last.finish_reason)
+        for index, (text, last) in enumerate(answers)
+    ]
+    completion_tokens = sum(last.completion_tokens for _, last in answers)
     return ChatCompletionResponse(
         id=new_id("chatcmpl"),
         created=now(),
         model=request.model,
-        choices=[ChatChoice(message=AssistantMessage(content=text), finish_reason=last.finish_reason)],
-        usage=_usage(last.prompt_tokens, last.completion_tokens),
+        choices=choices,
+        usage=_usage(answers[0][1].prompt_tokens, completion_tokens),
     )
 
 
 async def stream_chat(engine: Engine, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
     prompt = chat_prompt(engine, request)
-    generation = await start_generation(engine, prompt, sampling_params(request, request.completion_budget))
+    if request.logprobs:
+        return await _stream_chat_scored(request, await _chat_with_logprobs(engine, request, prompt))
+    generations = await start_choices(engine, prompt, sampling_params(request, request.completion_budget), request.n)
     response_id, created = new_id("chatcmpl"), now()
 
-    def chunk(delta: DeltaMessage, finish: str | None = None) -> ChatCompletionChunk:
-        choice = ChatChunkChoice(delta=delta, finish_reason=finish)
+    def chunk(index: int, delta: DeltaMessage, finish: str | None = None) -> ChatCompletionChunk:
+        choice = ChatChunkChoice(index=index, delta=delta, finish_reason=finish)
         return ChatCompletionChunk(id=response_id, created=created, model=request.model, choices=[choice])
 
     async def events() -> AsyncIterator[ChatCompletionChunk]:
-        # The role comes first and alone, as OpenAI sends it; clients build the message from it.
-        yield chunk(DeltaMessage(role="assistant", content=""))
-        last = GenerationChunk("", None, 0, 0)
-        async for piece in generation:
+        # The role comes first and alone, as OpenAI sends it; clients build each message from it.
+        for index in range(len(generations)):
+            yield chunk(index, DeltaMessage(role="assistant", content=""))
+        prompt_tokens = completion_tokens = 0
+        async for index, piece in merge(generations):
             if piece.text:
-                yield chunk(DeltaMessage(content=piece.text))
+                yield chunk(index, DeltaMessage(content=piece.text))
             if piece.finish_reason:
-                yield chunk(DeltaMessage(), piece.finish_reason)
-            last = piece
+                yield chunk(index, DeltaMessage(), piece.finish_reason)
+                prompt_tokens = piece.prompt_tokens
+                completion_tokens += piece.completion_tokens
         if request.include_usage:
             yield ChatCompletionChunk(
                 id=response_id,
                 created=created,
                 model=request.model,
                 choices=[],
-                usage=_usage(last.prompt_tokens, last.completion_tokens),
+                usage=_usage(prompt_tokens, completion_tokens),
             )
+
+    return events()
+
+
+async def _stream_chat_scored(request: ChatCompletionRequest, response: ChatCompletionResponse
+                              ) -> AsyncIterator[ChatCompletionChunk]:
+    """Chat logprobs while streaming: each choice, computed whole, as role, content (+logprobs), finish."""
+
+    def chunk(choice: ChatChunkChoice) -> ChatCompletionChunk:
+        return ChatCompletionChunk(id=response.id, created=response.created, model=response.model, choices=[choice])
+
+    async def events() -> AsyncIterator[ChatCompletionChunk]:
+        for choice in response.choices:
+            yield chunk(ChatChunkChoice(index=choice.index, delta=DeltaMessage(role="assistant", content="")))
+            yield chunk(ChatChunkChoice(index=choice.index, delta=DeltaMessage(content=choice.message.content),
+                                        logprobs=choice.logprobs))
+            yield chunk(ChatChunkChoice(index=choice.index, delta=DeltaMessage(), finish_reason=choice.finish_reason))
+        if request.include_usage:
+            yield ChatCompletionChunk(id=response.id, created=response.created, model=response.model, choices=[],
+                                      usage=response.usage)
 
     return events()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from collections.abc import Sequence as Seq
 from pathlib import Path
 
+from wattlm.errors import WattError
 from wattlm.serve.batching.model import GgufModel
 from wattlm.serve.batching.sampler import TokenSampler
 from wattlm.serve.batching.scheduler import Scheduler
@@ -32,6 +33,7 @@ from wattlm.serve.engine import (
     generation_budget,
     no_chat_template_message,
 )
+from wattlm.serve.grammar import grammar_constraint
 from wattlm.serve.metrics import EngineMetrics
 from wattlm.serve.scoring import Scorer
 from wattlm.serve.stops import StopMatcher
@@ -56,15 +58,24 @@ class LlamaCppBatchEngine:
         max_seqs: int = 8,
         max_waiting: int = 32,
         prefill_chunk: int = 128,
+        lora_path: Path | None = None,
+        share_weights_with: LlamaCppBatchEngine | None = None,
     ) -> None:
-        self._model = GgufModel(Path(gguf_path))
+        # A LoRA engine over weights another engine already holds shares them (only its context and
+        # KV cache are new); each engine closes its share.
+        self._model = share_weights_with._model.share() if share_weights_with is not None else GgufModel(Path(gguf_path))
+        if Path(self._model.path) != Path(gguf_path):
+            self._model.close()
+            raise WattError(f"cannot share weights: {share_weights_with.name} serves {self._model.path}, not {gguf_path}")
+        self.lora_path = Path(lora_path) if lora_path is not None else None
         self._name = name or Path(gguf_path).stem
         self._eog = frozenset(token for token in range(self._model.n_vocab) if self._model.is_end_of_generation(token))
         template = chat_template or self._model.metadata.get("tokenizer.chat_template") or None
         self._template_source = template
         # echo/logprobs requests run outside the batch loop, on their own context created on first use.
-        self._scorer = Scorer(Path(gguf_path), n_ctx, n_threads, self._name, self._model.is_end_of_generation)
-        self._embedder = Embedder(Path(gguf_path), n_ctx, n_threads, self._name)
+        self._scorer = Scorer(Path(gguf_path), n_ctx, n_threads, self._name, self._model.is_end_of_generation,
+                              self.lora_path)
+        self._embedder = Embedder(Path(gguf_path), n_ctx, n_threads, self._name, self.lora_path)
         self._template = (
             ChatTemplate(template, self._model.token_text(self._model.bos), self._model.token_text(self._model.eos), self._name)
             if template
@@ -72,7 +83,8 @@ class LlamaCppBatchEngine:
         )
         self.metrics = EngineMetrics()
         try:
-            self._scheduler = Scheduler(self._model, n_ctx, max_seqs, max_waiting, prefill_chunk, n_threads)
+            self._scheduler = Scheduler(self._model, n_ctx, max_seqs, max_waiting, prefill_chunk, n_threads,
+                                        self.lora_path)
         except BaseException:
             self._model.close()
             raise
@@ -154,7 +166,7 @@ class LlamaCppBatchEngine:
             params=params,
             max_tokens=generation_budget(self._name, len(prompt_tokens), self.context_length, params.max_tokens),
             end_of_generation=frozenset() if params.ignore_eos else self._eog,
-            sampler=TokenSampler(params, prompt_tokens),
+            sampler=TokenSampler(params, prompt_tokens, grammar_constraint(self._model.vocab, params)),
         )
         self._scheduler.submit(sequence)  # may raise EngineOverloaded before anything is streamed
         self.metrics.started()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import threading
 from pathlib import Path
 
 from wattlm.errors import NotFound, WattError
@@ -41,6 +42,17 @@ class GgufModel:
         self.eos = llama_cpp.llama_vocab_eos(self.vocab)
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
         self.metadata = self._read_metadata()
+        self.path = gguf_path
+        self._users = 1  # engines sharing these weights (a base model and its LoRA adapters)
+        self._users_lock = threading.Lock()
+
+    def share(self) -> GgufModel:
+        """The same weights for one more engine; each user calls `close()` once."""
+        with self._users_lock:
+            if not self.handle:
+                raise WattError(f"the weights of {self.path} were already freed")
+            self._users += 1
+        return self
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         llama_cpp = self._llama
@@ -79,9 +91,13 @@ class GgufModel:
         return bool(self._llama.llama_vocab_is_eog(self.vocab, token))
 
     def close(self) -> None:
-        if self.handle:
-            self._llama.llama_model_free(self.handle)
-            self.handle = None
+        """Free the weights (and the LoRA adapters loaded on them) once their last user closes."""
+        with self._users_lock:
+            self._users -= 1
+            if self._users > 0 or not self.handle:
+                return
+            handle, self.handle = self.handle, None
+        self._llama.llama_model_free(handle)
 
     def _read_metadata(self) -> dict[str, str]:
         llama_cpp = self._llama

@@ -18,8 +18,10 @@ from wattlm.serve.engine import SamplingParams
 class TokenSampler:
     """Pick the next token of one sequence from its logits row."""
 
-    def __init__(self, params: SamplingParams, prompt_tokens: list[int]) -> None:
+    def __init__(self, params: SamplingParams, prompt_tokens: list[int], constraint=None) -> None:
+        # `constraint`: a `wattlm.serve.grammar.GrammarConstraint` (response_format), or None.
         self._params = params
+        self._constraint = constraint
         seed = params.seed if params.seed is not None else random.getrandbits(32)
         self._rng = np.random.default_rng(seed)
         self._counts: dict[int, int] = {}  # generated token -> times generated
@@ -29,11 +31,19 @@ class TokenSampler:
         """Record a generated token (penalties depend on what was generated so far)."""
         self._counts[token] = self._counts.get(token, 0) + 1
         self._seen.add(token)
+        if self._constraint is not None:
+            self._constraint.accept(token)
 
     def sample(self, logits: np.ndarray) -> int:
         """logits: (n_vocab,) float32, read-only (a view into llama.cpp's output buffer)."""
-        params = self._params
         logits = self._penalised(logits)
+        token = self._pick(logits)
+        if self._constraint is not None and not self._constraint.allows(token):
+            token = self._pick(self._constraint.masked(logits))  # the grammar refused it: pick among allowed
+        return token
+
+    def _pick(self, logits: np.ndarray) -> int:
+        params = self._params
         if params.temperature == 0:
             return int(np.argmax(logits))
         scaled = logits.astype(np.float64) / params.temperature  # (n_vocab,)

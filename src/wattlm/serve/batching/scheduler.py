@@ -15,9 +15,11 @@ seq-id order and new requests take the lowest free slot, which keeps the busy sl
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 
@@ -44,6 +46,7 @@ class Scheduler:
         max_waiting: int,
         prefill_chunk: int,
         n_threads: int | None,
+        lora: Path | None = None,
     ) -> None:
         import llama_cpp
 
@@ -66,6 +69,8 @@ class Scheduler:
         self._ctx = llama_cpp.llama_init_from_model(model.handle, params)
         if not self._ctx:
             raise WattError(f"llama.cpp could not create a context of {params.n_ctx} cells for {max_seqs} sequences")
+        if lora is not None:
+            self._apply_lora(lora)
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._batch = llama_cpp.llama_batch_init(self._capacity, 0, 1)
         self._slots = [Slot(seq_id) for seq_id in range(max_seqs)]
@@ -77,6 +82,23 @@ class Scheduler:
         self.counters = {"steps": 0, "prompt_tokens": 0, "reused_prompt_tokens": 0, "generated_tokens": 0}
         self._thread = threading.Thread(target=self._run, name="wattlm-scheduler", daemon=True)
         self._thread.start()
+
+    def _apply_lora(self, lora: Path) -> None:
+        """Set a LoRA adapter on this context: every sequence decoded here uses it.
+
+        llama.cpp keeps adapters per context (`llama_set_adapters_lora`), not per sequence, so one
+        context serves one adapter; the adapter is freed with the model's weights.
+        """
+        llama_cpp = self._llama
+        adapter = llama_cpp.llama_adapter_lora_init(self._model.handle, str(lora).encode("utf-8"))
+        if not adapter:
+            llama_cpp.llama_free(self._ctx)
+            raise WattError(f"cannot load LoRA adapter {lora}: llama.cpp rejected it (not a GGUF LoRA of this model?)")
+        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+        scales = (ctypes.c_float * 1)(1.0)
+        if llama_cpp.llama_set_adapters_lora(self._ctx, adapters, 1, scales) != 0:
+            llama_cpp.llama_free(self._ctx)
+            raise WattError(f"llama.cpp could not apply LoRA adapter {lora}")
 
     # ---- request-thread side -------------------------------------------------------------------
 

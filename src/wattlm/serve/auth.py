@@ -1,0 +1,177 @@
+"""API-key checks and per-key rate limits, as ASGI middleware in front of the app.
+
+Keys are required as soon as one active key exists in the registry (`watt keys create`); with none,
+the server stays open (a local, loopback-only server by default). Every route but `/health`,
+`/metrics` and the OpenAPI docs then needs `Authorization: Bearer <key>`; the tokenizer endpoints are
+included because they run the model's tokenizer (lm-eval's remote tokenizer sends the header too).
+
+Answers, in OpenAI's error shape, match what the official clients expect: 401 (AuthenticationError)
+for a missing, unknown or revoked key, 429 with Retry-After (RateLimitError, which the client waits
+out and retries) when a key exceeds its requests per minute.
+
+Database reads are cached for `cache_seconds` (2 s): a revoked key stops working within that time and
+a burst of requests costs one SQLite read, not one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from wattlm.serve.keys import KeyRecord, KeyStore, hash_key
+
+OPEN_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+_MAX_CACHED_KEYS = 10_000  # bounds memory when clients send many random keys
+
+
+@dataclass
+class TokenBucket:
+    """`rate_per_minute` requests per minute, with bursts of up to a minute's worth (at least one)."""
+
+    rate_per_minute: float
+    tokens: float
+    updated: float
+
+    @property
+    def capacity(self) -> float:
+        return max(self.rate_per_minute, 1.0)
+
+    def take(self, now: float) -> float:
+        """Spend one request; 0.0 if allowed, else the seconds until one is available."""
+        per_second = self.rate_per_minute / 60.0
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * per_second)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / per_second
+
+
+class KeyAuth:
+    """Decides whether a presented key may make a request now."""
+
+    def __init__(self, store: KeyStore, cache_seconds: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._required: tuple[float, bool] | None = None  # (read at, any active key)
+        self._records: dict[str, tuple[float, KeyRecord | None]] = {}  # key hash -> (read at, record)
+        self._buckets: dict[str, TokenBucket] = {}  # key hash -> its bucket
+
+    def cached_required(self) -> bool | None:
+        """`keys_required()` if its cached answer is fresh, else None (no database read)."""
+        with self._lock:
+            if self._required and self._clock() - self._required[0] < self._cache_seconds:
+                return self._required[1]
+        return None
+
+    def cached_record(self, key: str) -> tuple[bool, KeyRecord | None]:
+        """(fresh?, record) from the cache only."""
+        digest = hash_key(key)
+        with self._lock:
+            cached = self._records.get(digest)
+            if cached and self._clock() - cached[0] < self._cache_seconds:
+                return True, cached[1]
+        return False, None
+
+    def keys_required(self) -> bool:
+        now = self._clock()
+        cached = self.cached_required()
+        if cached is not None:
+            return cached
+        required = self._store.any_active()
+        with self._lock:
+            self._required = (now, required)
+        return required
+
+    def record(self, key: str) -> KeyRecord | None:
+        """The active record of `key` (None: unknown or revoked), at most `cache_seconds` old."""
+        digest, now = hash_key(key), self._clock()
+        with self._lock:
+            cached = self._records.get(digest)
+            if cached and now - cached[0] < self._cache_seconds:
+                return cached[1]
+        record = self._store.lookup(key)
+        with self._lock:
+            if len(self._records) >= _MAX_CACHED_KEYS:
+                self._records.clear()
+            self._records[digest] = (now, record)
+        return record
+
+    def wait_seconds(self, record: KeyRecord) -> float:
+        """0.0 if `record` may make a request now (and count it), else seconds to wait."""
+        if record.rate_limit is None:
+            return 0.0
+        now = self._clock()
+        with self._lock:
+            bucket = self._buckets.get(record.hash)
+            if bucket is None or bucket.rate_per_minute != record.rate_limit:
+                bucket = TokenBucket(record.rate_limit, max(record.rate_limit, 1.0), now)
+                self._buckets[record.hash] = bucket
+            return bucket.take(now)
+
+
+class ApiKeyMiddleware:
+    """ASGI middleware: 401 without a valid key (when keys exist), 429 over a key's rate limit."""
+
+    def __init__(self, app: Any, auth: KeyAuth) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path", "") in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        # SQLite reads may wait on a writer's lock: keep them off the event loop (cache hits stay on it).
+        required = self.auth.cached_required()
+        if required is None:
+            required = await asyncio.to_thread(self.auth.keys_required)
+        if not required:
+            await self.app(scope, receive, send)
+            return
+        key = _bearer(scope)
+        if key is None:
+            await _send_error(send, 401, "missing API key: send the header 'Authorization: Bearer <key>' "
+                              "(keys come from `watt keys create`)", "invalid_request_error", "missing_api_key",
+                              {"www-authenticate": "Bearer"})
+            return
+        fresh, record = self.auth.cached_record(key)
+        if not fresh:
+            record = await asyncio.to_thread(self.auth.record, key)
+        if record is None:
+            await _send_error(send, 401, f"invalid API key '{key[:12]}...': unknown or revoked",
+                              "invalid_request_error", "invalid_api_key", {"www-authenticate": "Bearer"})
+            return
+        wait = self.auth.wait_seconds(record)
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            await _send_error(send, 429, f"rate limit of {record.rate_limit:g} requests/min reached for key "
+                              f"'{record.name}'; retry in {retry_after} s", "requests", "rate_limit_exceeded",
+                              {"retry-after": str(retry_after)})
+            return
+        await self.app(scope, receive, send)
+
+
+def _bearer(scope: dict) -> str | None:
+    for name, value in scope.get("headers") or []:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None
+
+
+async def _send_error(send: Any, status: int, message: str, type_: str, code: str, headers: dict[str, str]) -> None:
+    payload = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    data = json.dumps(payload).encode()
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    raw_headers += [(name.encode(), value.encode()) for name, value in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": data})
