@@ -12,6 +12,7 @@ import typer
 from wattlm.cli_common import AsJson, Home, Quiet, emit, err_console, print_rich, registry_from
 from wattlm.data.cli import data_app
 from wattlm.errors import WattError
+from wattlm.eval.cli import eval_app
 from wattlm.serve.cli import keys_app, serve_command
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 models_app = typer.Typer(help="Register and inspect models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
+app.add_typer(eval_app, name="eval")
 app.add_typer(keys_app, name="keys")
 app.command("serve")(serve_command)
 
@@ -102,59 +104,45 @@ def train(
     seq_len: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 4,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-4,
-    method: Annotated[str, typer.Option(help="cpt (documents) or sft (chat examples: messages / prompt+response).")] = "cpt",
+    method: Annotated[str, typer.Option(help="cpt (documents), sft (chat examples: messages / prompt+response) or "
+                                             "distill (learn a teacher's logits).")] = "cpt",
     chat_template: Annotated[Optional[str], typer.Option(help="sft: chatml, gemma or Jinja text, if the parent has none.")] = None,
     replay: Annotated[Optional[Path], typer.Option(help="General text mixed in against forgetting.")] = None,
     replay_ratio: Annotated[float, typer.Option(help="Share of sequences drawn from --replay.")] = 0.0,
+    teacher: Annotated[Optional[str], typer.Option(
+        help="distill: teacher model name/id, packaged name or HF folder (same tokenizer).")] = None,
+    kd_alpha: Annotated[float, typer.Option(help="distill: weight of the KL term; CE gets 1 - it.")] = 0.5,
+    kd_temperature: Annotated[float, typer.Option(help="distill: softmax temperature T (KL scaled by T^2).")] = 2.0,
+    kd_data: Annotated[str, typer.Option(help="distill: text (documents, like cpt) or chat (examples, like sft).")] = "text",
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
-    """Continued pretraining (LoRA, merged) of a model on a dataset -> a model of the next tier."""
+    """Train a model on a dataset (cpt, sft or distill; LoRA merged) -> a model of the next tier."""
     from wattlm.models.store import resolve_model
+    from wattlm.run.pipeline import text_dataset
     from wattlm.train.config import TrainConfig
+    from wattlm.train.dist import context
     from wattlm.train.stage import train_model
 
     registry = registry_from(home)
-    from wattlm.run.pipeline import text_dataset
-
     try:
         config = TrainConfig(steps=steps, seq_len=seq_len, batch_size=batch_size, lr=lr, replay_ratio=replay_ratio,
-                             method=method, chat_template=chat_template)
+                             method=method, chat_template=chat_template, teacher=teacher, kd_alpha=kd_alpha,
+                             kd_temperature=kd_temperature, kd_data=kd_data)
     except ValueError as exc:
-        raise WattError(f"invalid training option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
-    replay_set = text_dataset(registry, replay.resolve(), replay.name) if replay else None
-    path = Path(data)
-    dataset = text_dataset(registry, path.resolve(), path.name) if path.exists() else registry.get(data, kind="dataset")
-    art, reused = train_model(registry, resolve_model(registry, model), dataset, config, name,
-                              progress=not quiet, replay=replay_set)
+        first = exc.errors()[0]
+        raise WattError(f"invalid training option: {'.'.join(map(str, first['loc'])) or 'train'}: {first['msg']}") from None
+    dist = context()
+    # Under torchrun every process runs this verb: rank 0 registers inputs first, the others find them.
+    with dist.main_first():
+        replay_set = text_dataset(registry, replay.resolve(), replay.name) if replay else None
+        path = Path(data)
+        dataset = text_dataset(registry, path.resolve(), path.name) if path.exists() else registry.get(data, kind="dataset")
+        parent = resolve_model(registry, model)
+    art, reused = train_model(registry, parent, dataset, config, name, progress=not quiet, replay=replay_set)
+    if not dist.is_main:
+        return
     emit({**_model_row(art), "reused": reused, "metrics": art.metrics}, as_json,
           lambda r: print(f"{'reused' if reused else 'trained'} {r['name']} ({r['id']}, {r['tier']}): {r['metrics']}"))
-
-
-@app.command("eval")
-def eval_(
-    model: Annotated[str, typer.Option("--model", help="Model name or id.")],
-    text: Annotated[Optional[Path], typer.Option("--text", help="A file or folder of text (.txt/.md/.jsonl).")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="A registered dataset (its held-out split).")] = None,
-    seq_len: Annotated[int, typer.Option(help="Tokens per window.")] = 512,
-    max_tokens: Annotated[int, typer.Option(help="Cap on evaluated tokens.")] = 20000,
-    home: Home = None, as_json: AsJson = False,
-) -> None:
-    """Perplexity of a model on any text; the score is stored on the model artifact."""
-    from wattlm.eval.stage import perplexity_on
-    from wattlm.models.store import resolve_model
-    from wattlm.run.pipeline import text_dataset
-
-    if (text is None) == (data is None):
-        raise WattError("give exactly one of --text PATH or --data DATASET")
-    registry = registry_from(home)
-    art = resolve_model(registry, model)
-    if text is not None:
-        textset, split = text_dataset(registry, text.resolve(), text.name), "all"
-    else:
-        textset, split = registry.get(data, kind="dataset"), "heldout"
-    score, _ = perplexity_on(registry, art, textset, split, seq_len=seq_len, max_tokens=max_tokens)
-    payload = {"model": art.name, "model_id": art.id, "text": textset.name, "split": split, **score}
-    emit(payload, as_json, lambda p: print(f"{p['model']} on {p['text']}: perplexity {p['ppl']:.3f} over {p['tokens']} tokens"))
 
 
 @app.command()

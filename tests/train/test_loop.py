@@ -27,3 +27,18 @@ def test_full_finetune_with_bf16_autocast(tiny_model_dir, tmp_path):
     config = TrainConfig(steps=12, seq_len=32, batch_size=2, lr=3e-3, warmup_steps=1, bf16=True, lora=None)
     result = train(tiny_model_dir, TEXTS, tmp_path, config, progress=False)
     assert result.metrics()["train_loss_end"] < result.metrics()["train_loss_start"]
+
+
+def test_training_report_and_log(tiny_model_dir, tmp_path, capsys):
+    config = TrainConfig(steps=10, seq_len=32, batch_size=2, lr=3e-3, warmup_steps=1, bf16=False, lora=None)
+    train(tiny_model_dir, TEXTS, tmp_path, config, progress=True)
+    log = json.loads((tmp_path / "train_log.json").read_text())
+    assert len(log["losses"]) == len(log["step_seconds"]) == 10
+    assert log["data"]["blocks"] > 0 and log["processes"] == 1 and log["train_tokens_per_s"] > 0
+    report = (tmp_path / "train_report.html").read_text()
+    curve = report.split('aria-label="training loss"')[1].split("</svg>")[0]
+    assert curve.count(",") == 10  # one x,y point per step in the loss polyline
+    assert "step time" in report and "tokens/s" in report and "seq_len" in report and "blocks" in report
+    # Without a terminal the progress is plain lines with loss, throughput and the time left.
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train step")]
+    assert lines[-1].startswith("train step 10/10 loss") and "tok/s eta 0:00" in lines[-1]

@@ -1,16 +1,20 @@
 """Quality gates: a recipe states what a child model must achieve against its parent, or the run fails.
 
-A gate that fails stops the run before export, so a model that forgot its general language or did not
-learn its domain is never shipped as a GGUF. Results are kept in the run report either way.
+A gate that fails stops the run before export, so a model that forgot its general language, did not
+learn its domain, or answers worse than its parent is never shipped. Results are kept in the run report
+either way. Perplexities are lower-is-better (`max_ratio`, `max_value`); task scores in points (0-100)
+are higher-is-better (`min_delta`: child >= parent + delta points, `min_value`). Which models are child
+and parent is the caller's choice (industry vs foundation, task vs industry).
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from wattlm.errors import WattError
+
+LOWER_IS_BETTER = ("domain_ppl", "general_ppl")
+HIGHER_IS_BETTER = ("mc_acc", "mc_acc_norm", "qa_exact_match", "qa_char_f1", "qa_rouge_l")
 
 
 class GateFailed(WattError):
@@ -20,15 +24,55 @@ class GateFailed(WattError):
 class Gate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    metric: Literal["domain_ppl", "general_ppl"] = Field(description="Score compared between child and parent.")
-    max_ratio: float | None = Field(None, gt=0, description="child <= max_ratio x parent (lower is better).")
-    max_value: float | None = Field(None, gt=0, description="child <= max_value, whatever the parent scored.")
+    metric: str = Field(description=f"Score compared: one of {', '.join(LOWER_IS_BETTER + HIGHER_IS_BETTER)}.")
+    task: str | None = Field(None, description="Eval set a task score comes from (needed when several sets have it).")
+    max_ratio: float | None = Field(None, gt=0, description="child <= max_ratio x parent (perplexity).")
+    max_value: float | None = Field(None, gt=0, description="child <= max_value, whatever the parent scored (perplexity).")
+    min_delta: float | None = Field(None, description="child >= parent + min_delta points (task scores).")
+    min_value: float | None = Field(None, ge=0, description="child >= min_value points, whatever the parent scored (task scores).")
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        if metric not in LOWER_IS_BETTER + HIGHER_IS_BETTER:
+            raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(LOWER_IS_BETTER + HIGHER_IS_BETTER)}")
+        return metric
 
     @model_validator(mode="after")
     def _one_limit(self) -> Gate:
-        if (self.max_ratio is None) == (self.max_value is None):
-            raise ValueError("a gate needs exactly one of max_ratio or max_value")
+        limits = {"max_ratio": self.max_ratio, "max_value": self.max_value, "min_delta": self.min_delta,
+                  "min_value": self.min_value}
+        given = [name for name, value in limits.items() if value is not None]
+        allowed = ("max_ratio", "max_value") if self.lower_is_better else ("min_delta", "min_value")
+        if len(given) != 1 or given[0] not in allowed:
+            raise ValueError(f"a gate on {self.metric} needs exactly one of {' or '.join(allowed)}")
+        if self.task is not None and self.lower_is_better:
+            raise ValueError(f"task only applies to task scores, not {self.metric}")
         return self
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric in LOWER_IS_BETTER
+
+
+def _lookup(gate: Gate, role_scores: dict[str, float], role: str) -> float | None:
+    """A role's value for the gate's metric: `domain`/`general` perplexity, or a stored task score."""
+    if gate.lower_is_better:
+        return role_scores.get(gate.metric.removesuffix("_ppl"))
+    kind, score = gate.metric.split("_", 1)
+    matches = {k: v for k, v in role_scores.items() if k.startswith(f"{kind}:") and k.endswith(f":{score}")
+               and (gate.task is None or k == f"{kind}:{gate.task}:{score}")}
+    if len(matches) > 1:
+        raise WattError(f"gate on {gate.metric}: {role} has it for several eval sets ({', '.join(sorted(matches))}); "
+                        "name one with task: <set name>")
+    return next(iter(matches.values()), None)
+
+
+def _missing(gate: Gate, role: str) -> WattError:
+    if gate.metric == "general_ppl":
+        return WattError(f"gate on {gate.metric} needs the general score of {role}; add eval.general to the recipe")
+    where = f" on eval set {gate.task!r}" if gate.task else ""
+    return WattError(f"gate on {gate.metric}: no {gate.metric} score{where} for {role}")
 
 
 def check_gates(gates: list[Gate], scores: dict[str, dict[str, float]], child: str = "industry",
@@ -36,18 +80,27 @@ def check_gates(gates: list[Gate], scores: dict[str, dict[str, float]], child: s
     """One result per gate: the numbers, the limit, passed or not, and a sentence a person can read."""
     results = []
     for gate in gates:
-        label = gate.metric.removesuffix("_ppl")
-        got = scores.get(child, {}).get(label)
-        base = scores.get(parent, {}).get(label)
-        if got is None or (gate.max_ratio is not None and base is None):
-            raise WattError(f"gate on {gate.metric} needs the {label} score of {child} and {parent}; "
-                            f"add eval.general to the recipe" if label == "general" else f"gate on {gate.metric}: no score")
-        limit = gate.max_ratio * base if gate.max_ratio is not None else gate.max_value
-        passed = got <= limit
-        rule = f"{gate.max_ratio} x {parent} {base:.2f}" if gate.max_ratio is not None else f"{gate.max_value}"
+        got = _lookup(gate, scores.get(child, {}), child)
+        needs_parent = gate.max_ratio is not None or gate.min_delta is not None
+        base = _lookup(gate, scores.get(parent, {}), parent)  # shown in the report even when not needed
+        if got is None:
+            raise _missing(gate, child)
+        if needs_parent and base is None:
+            raise _missing(gate, parent)
+        if gate.max_ratio is not None:
+            limit = gate.max_ratio * base
+            rule = f"{gate.max_ratio} x {parent} {base:.2f}"
+        elif gate.max_value is not None:
+            limit, rule = gate.max_value, f"{gate.max_value}"
+        elif gate.min_delta is not None:
+            limit, rule = base + gate.min_delta, f"{parent} {base:.2f} + {gate.min_delta:g}"
+        else:
+            limit, rule = gate.min_value, f"{gate.min_value:g}"
+        passed = got <= limit if gate.lower_is_better else got >= limit
+        ok, bad = ("<=", ">") if gate.lower_is_better else (">=", "<")
         results.append({
-            "metric": gate.metric, "child": got, "parent": base, "limit": round(limit, 4),
-            "ratio": round(got / base, 4) if base else None, "passed": passed,
-            "message": f"{child} {gate.metric} {got:.2f} {'<=' if passed else '>'} {rule} = {limit:.2f}",
+            "metric": gate.metric, "task": gate.task, "child": got, "parent": base, "limit": round(limit, 4),
+            "ratio": round(got / base, 4) if base else None, "delta": round(got - base, 4) if base is not None else None,
+            "passed": passed, "message": f"{child} {gate.metric} {got:.2f} {ok if passed else bad} {rule} = {limit:.2f}",
         })
     return results

@@ -40,8 +40,6 @@ def perplexity(
     import torch
 
     from wattlm.models.hf import load_causal_lm, load_tokenizer
-    from wattlm.train.loss import causal_lm_nll
-    from wattlm.train.packing import eval_windows, tokenize_stream
 
     if threads:
         torch.set_num_threads(threads)
@@ -50,6 +48,23 @@ def perplexity(
     start = time.perf_counter()
     tokenizer = load_tokenizer(model_dir)
     model = load_causal_lm(model_dir)
+    result = perplexity_of(model, tokenizer, texts, seq_len=seq_len, batch_size=batch_size,
+                           max_tokens=max_tokens, loss_chunk=loss_chunk)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def perplexity_of(model, tokenizer, texts: Sequence[str], seq_len: int = 512, batch_size: int = 4,
+                  max_tokens: int | None = 20000, loss_chunk: int = 1024) -> PerplexityResult:
+    """The same measurement on an already loaded model (tasks share one load across a run)."""
+    import torch
+
+    from wattlm.train.loss import causal_lm_nll
+    from wattlm.train.packing import eval_windows, tokenize_stream
+
+    if not texts:
+        raise WattError("no texts to evaluate")
+    start = time.perf_counter()
     ids = tokenize_stream(tokenizer, texts)
     if max_tokens:
         ids = ids[:max_tokens]

@@ -1,7 +1,7 @@
 """Training checkpoints: enough state to continue a killed run to the same final step.
 
 Only trainable tensors are saved (the LoRA adapters, or every weight in a full fine-tune), with the
-optimizer, the RNG states and the loss history. The batch order is a function of the seed, so
+optimizer, the RNG states (one per process) and the per-step history. The batch order is a function of the seed, so
 resuming replays the sampler to the saved step instead of storing it. Each checkpoint is written to a
 temp file and renamed, so a kill during a save leaves the previous checkpoint intact.
 """
@@ -16,8 +16,9 @@ from wattlm.errors import WattError
 CHECKPOINT = "checkpoint.pt"
 
 
-def save_checkpoint(folder: Path, model, optimizer, step: int, losses: list[float], tokens: int,
-                    seconds: float) -> None:
+def save_checkpoint(folder: Path, model, optimizer, step: int, history: dict, tokens: int, seconds: float,
+                    rng_states: list) -> None:
+    """`history`: per-step series (losses, step times, loss parts); `rng_states`: one per process."""
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -25,8 +26,8 @@ def save_checkpoint(folder: Path, model, optimizer, step: int, losses: list[floa
         "step": step,
         "trainable": {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad},
         "optimizer": optimizer.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "losses": list(losses),
+        "torch_rng": rng_states,
+        "history": history,
         "tokens": tokens,
         "seconds": seconds,
     }
@@ -35,7 +36,7 @@ def save_checkpoint(folder: Path, model, optimizer, step: int, losses: list[floa
     os.replace(tmp, folder / CHECKPOINT)
 
 
-def load_checkpoint(folder: Path | None, model, optimizer) -> dict | None:
+def load_checkpoint(folder: Path | None, model, optimizer, rank: int = 0) -> dict | None:
     """Restore model/optimizer/RNG from `folder` if it holds a checkpoint; returns its counters."""
     if folder is None or not (folder / CHECKPOINT).exists():
         return None
@@ -51,5 +52,9 @@ def load_checkpoint(folder: Path | None, model, optimizer) -> dict | None:
         for name, tensor in state["trainable"].items():
             params[name].copy_(tensor)
     optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["torch_rng"])
-    return {k: state[k] for k in ("step", "losses", "tokens", "seconds")}
+    if "history" not in state:
+        raise WattError(f"checkpoint in {folder} was written by an older wattlm; delete that folder to start afresh")
+    rng = state["torch_rng"]
+    # Each process continues its own dropout stream; with a different process count the streams differ.
+    torch.set_rng_state(rng[rank] if rank < len(rng) else rng[0])
+    return {k: state[k] for k in ("step", "history", "tokens", "seconds")}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class LoraSettings(BaseModel):
@@ -21,11 +21,13 @@ class LoraSettings(BaseModel):
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["cpt", "sft"] = Field(
-        "cpt", description="cpt: continued pretraining on documents; sft: chat examples, loss on the answer."
+    method: Literal["cpt", "sft", "distill"] = Field(
+        "cpt",
+        description="cpt: continued pretraining on documents; sft: chat examples, loss on the answer; "
+        "distill: learn a teacher model's next-token distributions (see teacher, kd_*).",
     )
     chat_template: str | None = Field(
-        None, description="sft: 'chatml', 'gemma' or Jinja text, for parents without a template; saved with the model."
+        None, description="sft (and distill on chat data): 'chatml', 'gemma' or Jinja text, for parents without a template; saved with the model."
     )
     steps: int = Field(40, ge=1, description="Optimizer steps (the step budget).")
     seq_len: int = Field(256, ge=8, description="Tokens per packed training sequence.")
@@ -46,5 +48,26 @@ class TrainConfig(BaseModel):
         10, ge=0, description="Checkpoint every N steps (0: never); a rerun resumes from the last one."
     )
     loss_chunk: int = Field(
-        1024, ge=16, description="Positions per chunk when computing the loss (bounds logits memory)."
+        1024, ge=16, description="Positions per chunk when computing the loss (bounds logits memory); "
+        "distill uses a quarter of it, as it holds about four logit buffers (teacher and student) per chunk."
     )
+    teacher: str | None = Field(
+        None, description="distill: the teacher model (registered name or id, packaged model name, or HF folder); "
+        "its tokenizer must be the student's."
+    )
+    kd_temperature: float = Field(
+        2.0, gt=0, description="distill: softmax temperature for both distributions; the KL term is scaled by T^2."
+    )
+    kd_alpha: float = Field(
+        0.5, ge=0, le=1, description="distill: weight of the KL term; the usual cross-entropy gets 1 - kd_alpha."
+    )
+    kd_data: Literal["text", "chat"] = Field(
+        "text", description="distill: 'text' = documents packed like cpt, KL on every position; "
+        "'chat' = examples like sft (chat template), KL and CE on the answer tokens only."
+    )
+
+    @model_validator(mode="after")
+    def _distill_needs_teacher(self) -> TrainConfig:
+        if self.method == "distill" and not self.teacher:
+            raise ValueError("method distill needs a teacher (train.teacher: a model name, id or HF folder)")
+        return self

@@ -1,8 +1,9 @@
 """The one training loop. Methods differ by how they build batches and compute the loss (a hook).
 
 A method (`train/methods/`) turns examples into batches and a batch into a loss: `cpt` (packed
-documents) and `sft` (chat-formatted examples, loss on the answer only). The optimizer, schedule,
-autocast, checkpoints, progress and saving live here, once.
+documents), `sft` (chat-formatted examples, loss on the answer only) and `distill` (a teacher's
+softened distributions). The optimizer, schedule, autocast, data parallelism (`dist.py`), checkpoints,
+progress, saving and the training report live here, once.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wattlm.errors import WattError
 from wattlm.train.config import TrainConfig
-from wattlm.train.methods import METHODS
 
 
 @dataclass
@@ -25,15 +26,21 @@ class TrainResult:
     seconds: float
     losses: list[float] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)  # wall time of each step (benchmarks skip warm-up)
+    parts: dict[str, list[float]] = field(default_factory=dict)  # per-step loss parts, e.g. distill's kl and ce
+    data_stats: dict = field(default_factory=dict)
+    processes: int = 1
 
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
 
+    def history(self) -> dict:
+        return {"losses": self.losses, "step_seconds": self.step_seconds, "parts": self.parts}
+
     def metrics(self) -> dict:
         head = self.losses[: max(1, len(self.losses) // 10)]
         tail = self.losses[-max(1, len(self.losses) // 10) :]
-        return {
+        metrics = {
             "train_steps": self.steps,
             "train_tokens": self.tokens,
             "train_seconds": round(self.seconds, 1),
@@ -41,8 +48,10 @@ class TrainResult:
             "train_loss_start": round(sum(head) / len(head), 4),
             "train_loss_end": round(sum(tail) / len(tail), 4),
         }
-
-
+        for name, values in self.parts.items():
+            window = values[-max(1, len(values) // 10) :]
+            metrics[f"train_{name}_end"] = round(sum(window) / len(window), 4)
+        return metrics
 
 
 def _lr_at(step: int, config: TrainConfig) -> float:
@@ -52,26 +61,45 @@ def _lr_at(step: int, config: TrainConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def _build_method(config: TrainConfig, tokenizer, examples, replay_texts, teacher_dir: Path | None):
+    from wattlm.train.methods import method_class
+
+    cls = method_class(config.method)
+    if config.method == "distill":
+        if teacher_dir is None and config.teacher and (Path(config.teacher) / "config.json").exists():
+            teacher_dir = Path(config.teacher)  # a plain HF folder works without the registry
+        return cls(tokenizer, examples, config, replay_texts, teacher_dir=teacher_dir)
+    return cls(tokenizer, examples, config, replay_texts)
+
+
 def train(
     model_dir: Path,
     examples: Sequence,
-    out_dir: Path,
+    out_dir: Path | None,
     config: TrainConfig,
     progress: bool = True,
     checkpoint_dir: Path | None = None,
     replay_texts: Sequence[str] = (),
+    teacher_dir: Path | None = None,
 ) -> TrainResult:
     """Train the model in `model_dir` on `examples` (texts for cpt, chat records for sft); write the
-    merged HF model to `out_dir`.
+    merged HF model, its train_log.json and train_report.html to `out_dir`.
 
     With `checkpoint_dir`, state is saved every `config.save_every` steps and a later call with the
-    same folder continues from the last checkpoint to the same final step.
+    same folder continues from the last checkpoint to the same final step. `teacher_dir` is the HF
+    folder of the distillation teacher. Under torchrun every process calls this; only rank 0 writes
+    (checkpoints and `out_dir`, which other ranks may pass as None).
     """
     import torch
 
     from wattlm.models.hf import load_causal_lm, load_tokenizer
     from wattlm.train.checkpoint import load_checkpoint, save_checkpoint
+    from wattlm.train.dist import context
 
+    dist = context()
+    if config.batch_size < dist.world:
+        raise WattError(f"train.batch_size {config.batch_size} is smaller than the {dist.world} processes: "
+                        "each process needs at least one row of every batch")
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -88,53 +116,75 @@ def train(
             ),
         )
     model.train()
-    method = METHODS[config.method](tokenizer, examples, config, replay_texts)
+    method = _build_method(config, tokenizer, examples, replay_texts, teacher_dir)
     params = [p for p in model.parameters() if p.requires_grad]
+    dist.broadcast_parameters(params)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
-    result = TrainResult(steps=0, tokens=0, seconds=0.0)
+    result = TrainResult(steps=0, tokens=0, seconds=0.0, data_stats=method.data_stats(), processes=dist.world)
     batches = method.batches()
-    resumed = load_checkpoint(checkpoint_dir, model, optimizer)
+    resumed = load_checkpoint(checkpoint_dir, model, optimizer, rank=dist.rank)
     if resumed:
-        result = TrainResult(steps=resumed["step"], tokens=resumed["tokens"], seconds=resumed["seconds"],
-                             losses=resumed["losses"])
+        history = resumed["history"]
+        result.steps, result.tokens, result.seconds = resumed["step"], resumed["tokens"], resumed["seconds"]
+        result.losses, result.step_seconds, result.parts = history["losses"], history["step_seconds"], history["parts"]
         for _ in range(result.steps):  # replay the seeded sampler to where the run stopped
             next(batches)
     start = time.perf_counter() - result.seconds
-    with _progress(progress, config.steps, done=result.steps) as bar:
+    with _progress(progress and dist.is_main, config.steps, done=result.steps) as bar:
         for step in range(result.steps, config.steps):
             step_start = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, config)
-            batch = next(batches)
+            shard = dist.shard(next(batches))  # every process draws the same global batch, keeps its rows
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-                loss, n_tokens = method.loss(model, batch)
-            loss.backward()
+                step_loss = method.loss(model, shard)
+            names = sorted(step_loss.parts)
+            n_scored, n_tokens, loss_sum, *part_sums = dist.sum(
+                [step_loss.n_scored, step_loss.n_tokens, step_loss.total.item()]
+                + [step_loss.parts[name].item() for name in names])
+            n_scored = max(1.0, n_scored)
+            # Normalise by the whole global batch's scored count, so summed gradients equal one process's.
+            (step_loss.total / n_scored).backward()
+            dist.sum_gradients(params)
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             result.steps += 1
-            result.tokens += n_tokens
-            result.losses.append(loss.item())
+            result.tokens += int(n_tokens)
+            result.losses.append(loss_sum / n_scored)
+            for name, value in zip(names, part_sums, strict=True):
+                result.parts.setdefault(name, []).append(value / n_scored)
             result.seconds = time.perf_counter() - start
             result.step_seconds.append(time.perf_counter() - step_start)
             bar(step, result.losses[-1], result.tokens_per_s)
             if checkpoint_dir and config.save_every and result.steps % config.save_every == 0 \
                     and result.steps < config.steps:
-                save_checkpoint(checkpoint_dir, model, optimizer, result.steps, result.losses, result.tokens,
-                                result.seconds)
+                rng_states = dist.gather_objects(torch.get_rng_state())
+                if dist.is_main:
+                    save_checkpoint(checkpoint_dir, model, optimizer, result.steps, result.history(), result.tokens,
+                                    result.seconds, rng_states)
+
+    if dist.is_main and out_dir is not None:
+        _save(model, tokenizer, out_dir, config, result)
+    return result
+
+
+def _save(model, tokenizer, out_dir: Path, config: TrainConfig, result: TrainResult) -> None:
+    from wattlm.train.report import render_train_report
 
     if config.lora is not None:
         model = model.merge_and_unload()
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    log = {**result.history(), **result.metrics(), "data": result.data_stats, "processes": result.processes}
     (out_dir / "train_config.json").write_text(json.dumps(config.model_dump(), indent=2))
-    (out_dir / "train_log.json").write_text(json.dumps({"losses": result.losses, **result.metrics()}, indent=2))
-    return result
+    (out_dir / "train_log.json").write_text(json.dumps(log, indent=2))
+    (out_dir / "train_report.html").write_text(render_train_report(config.model_dump(), log), encoding="utf-8")
 
 
 class _progress:
-    """A rich progress bar with loss and tokens/s; plain log lines when stderr is not a terminal
+    """A rich progress bar with loss, tokens/s, elapsed time and ETA; plain log lines when stderr is not a terminal
     (CI logs, `make demo | tee`), so long runs still show they are alive; nothing when disabled."""
 
     def __init__(self, enabled: bool, total: int, done: int = 0):
@@ -151,9 +201,14 @@ class _progress:
         if not console.is_terminal:
             every = max(1, self.total // 10)
 
+            started, first = time.perf_counter(), self.done
+
             def log(step, loss, tps):
                 if (step + 1) % every == 0 or step + 1 == self.total:
-                    console.print(f"train step {step + 1}/{self.total} loss {loss:.3f} {tps:.0f} tok/s")
+                    per_step = (time.perf_counter() - started) / max(1, step + 1 - first)
+                    eta = per_step * (self.total - step - 1)
+                    console.print(f"train step {step + 1}/{self.total} loss {loss:.3f} {tps:.0f} tok/s "
+                                  f"eta {int(eta // 60)}:{int(eta % 60):02d}")
             return log
         self._bar = Progress(
             TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from wattlm.train.config import TrainConfig
+from wattlm.train.methods import StepLoss
 
 
 class CptMethod:
@@ -53,8 +54,14 @@ class CptMethod:
             rows += [self.replay[next(replay)] for _ in range(n_replay)]
             yield torch.stack(rows)
 
-    def loss(self, model, batch) -> tuple:
+    def data_stats(self) -> dict:
+        stats = {"blocks": self.blocks.size(0), "block_tokens": self.blocks.numel()}
+        if self.replay is not None:
+            stats.update(replay_blocks=self.replay.size(0), replay_ratio=self.config.replay_ratio)
+        return stats
+
+    def loss(self, model, batch) -> StepLoss:
         from wattlm.train.loss import causal_lm_nll
 
-        nll, n_tokens = causal_lm_nll(model, batch, chunk=self.config.loss_chunk)
-        return nll / n_tokens, batch.numel()
+        nll, n_scored = causal_lm_nll(model, batch, chunk=self.config.loss_chunk)
+        return StepLoss(nll, n_scored, batch.numel())

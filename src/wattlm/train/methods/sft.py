@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from wattlm.errors import WattError
 from wattlm.train.config import TrainConfig
+from wattlm.train.methods import StepLoss
 from wattlm.train.templates import resolve_template
 
 IGNORE = -100
@@ -63,22 +64,32 @@ class SftMethod:
     def batches(self) -> Iterator:
         import torch
 
-        while True:
-            order = torch.randperm(len(self.rows), generator=self.generator).tolist()
-            for start in range(0, len(order), self.config.batch_size):
-                chosen = [self.rows[i] for i in order[start : start + self.config.batch_size]]
-                width = max(len(ids) for ids, _ in chosen)
-                # Right padding: a causal model's earlier positions never see it, and its labels are ignored.
-                ids = torch.full((len(chosen), width), self.pad_id, dtype=torch.long)  # (batch, width)
-                labels = torch.full((len(chosen), width), IGNORE, dtype=torch.long)  # (batch, width)
-                for row, (row_ids, row_labels) in enumerate(chosen):
-                    ids[row, : len(row_ids)] = torch.tensor(row_ids)
-                    labels[row, : len(row_labels)] = torch.tensor(row_labels)
-                yield ids, labels
+        def indices():  # every epoch visits each example once, in a seeded order
+            while True:
+                yield from torch.randperm(len(self.rows), generator=self.generator).tolist()
 
-    def loss(self, model, batch) -> tuple:
+        order = indices()
+        while True:
+            # Always full batches (the epoch boundary falls inside one): every step weighs the same, and
+            # data-parallel processes always get rows to work on.
+            chosen = [self.rows[next(order)] for _ in range(self.config.batch_size)]
+            width = max(len(ids) for ids, _ in chosen)
+            # Right padding: a causal model's earlier positions never see it, and its labels are ignored.
+            ids = torch.full((len(chosen), width), self.pad_id, dtype=torch.long)  # (batch, width)
+            labels = torch.full((len(chosen), width), IGNORE, dtype=torch.long)  # (batch, width)
+            for row, (row_ids, row_labels) in enumerate(chosen):
+                ids[row, : len(row_ids)] = torch.tensor(row_ids)
+                labels[row, : len(row_labels)] = torch.tensor(row_labels)
+            yield ids, labels
+
+    def data_stats(self) -> dict:
+        return {"examples": len(self.rows), "tokens": sum(len(ids) for ids, _ in self.rows),
+                "answer_tokens": sum(sum(label != IGNORE for label in labels) for _, labels in self.rows),
+                "truncated_to_seq_len": sum(len(ids) == self.config.seq_len for ids, _ in self.rows)}
+
+    def loss(self, model, batch) -> StepLoss:
         from wattlm.train.loss import causal_lm_nll
 
         ids, labels = batch
         nll, n_targets = causal_lm_nll(model, ids, chunk=self.config.loss_chunk, labels=labels)
-        return nll / max(1, n_targets), ids.numel()  # throughput counts every processed position
+        return StepLoss(nll, n_targets, ids.numel())  # throughput counts every processed position

@@ -1,0 +1,102 @@
+"""`watt eval compare`: the scores stored on several models side by side, as a table, HTML and JSON.
+
+The HTML page is self-contained (inline SVG bars, no scripts) so it opens offline and can be attached
+to a review; the JSON holds the same numbers for scripts. Both are written to a temp file and renamed.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from pathlib import Path
+
+from wattlm.registry import Artifact, Registry
+
+_SCALAR = re.compile(r"^(mc|qa|ppl):[^:]+:[a-z0-9_]+$")
+_LEGACY_PPL = re.compile(r"^ppl:(?P<set>[^@]+)@")  # the run pipeline's `ppl:<set>/<split>@<id>` records
+_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2")
+LOWER_IS_BETTER = ("ppl",)
+
+
+def model_scores(model: Artifact) -> dict[str, float]:
+    """Every task score on an artifact under its stable name (pipeline perplexities included)."""
+    scores = {}
+    for key, value in model.metrics.items():
+        if _SCALAR.match(key) and isinstance(value, (int, float)):
+            scores[key] = float(value)
+        elif (m := _LEGACY_PPL.match(key)) and isinstance(value, dict) and "ppl" in value:
+            scores[f"ppl:{m['set']}:ppl"] = float(value["ppl"])
+    return scores
+
+
+def comparison(registry: Registry, models: list[Artifact]) -> dict:
+    """{"models": [{id, name, tier}], "metrics": [names], "scores": {model id: {metric: value}}}."""
+    scores = {m.id: model_scores(registry.get(m.id)) for m in models}
+    metrics = sorted({k for s in scores.values() for k in s})
+    return {"models": [{"id": m.id, "name": m.name, "tier": m.tier} for m in models], "metrics": metrics,
+            "scores": scores}
+
+
+def render_table(payload: dict):
+    from rich.table import Table
+
+    table = Table("metric", *(f"{m['name']}\n{m['id']}" for m in payload["models"]))
+    for metric in payload["metrics"]:
+        cells = [payload["scores"][m["id"]].get(metric) for m in payload["models"]]
+        table.add_row(metric, *("-" if v is None else f"{v:.2f}" for v in cells))
+    return table
+
+
+def _bars(title: str, values: dict[str, float], width: int = 460, row: int = 22) -> str:
+    """Horizontal bars, one per model, for one metric (value labels at the bar ends)."""
+    top = max([*values.values(), 1e-9])
+    label_w, height = 170, row * len(values) + 28
+    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
+             f'<text x="0" y="14" font-weight="bold">{html.escape(title)}</text>']
+    for i, (name, value) in enumerate(values.items()):
+        y = 24 + i * row
+        w = (width - label_w - 60) * value / top
+        parts.append(f'<text x="0" y="{y + 14}">{html.escape(name[:24])}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{_COLORS[i % len(_COLORS)]}"/>')
+        parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 14}">{value:.2f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(payload: dict) -> str:
+    models = payload["models"]
+    names = [m["name"] for m in models]
+    # Two versions of one model name (a retrained model) get their ids so their bars stay apart.
+    labels = [n if names.count(n) == 1 else f"{n} {m['id']}" for n, m in zip(names, models, strict=True)]
+    head = "".join(f"<th>{html.escape(m['name'])}<br><small>{m['id']} {m['tier'] or ''}</small></th>" for m in models)
+    rows = []
+    charts = []
+    for metric in payload["metrics"]:
+        cells_by_model = [payload["scores"][m["id"]].get(metric) for m in models]
+        values = {label: v for label, v in zip(labels, cells_by_model, strict=True) if v is not None}
+        cells = "".join(f"<td>{'' if v is None else f'{v:.2f}'}</td>" for v in cells_by_model)
+        rows.append(f"<tr><th>{html.escape(metric)}</th>{cells}</tr>")
+        direction = "lower is better" if metric.startswith(LOWER_IS_BETTER) else "higher is better"
+        charts.append(_bars(f"{metric} ({direction})", values))
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>wattlm eval compare</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}svg{display:block;margin:1em 0}</style>"
+            f"</head><body><h1>Model comparison</h1><table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+            f"<p>Scores in points (0-100) except perplexity.</p>{''.join(charts)}</body></html>")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_comparison(payload: dict, html_path: Path) -> tuple[Path, Path]:
+    """The HTML page and a JSON file beside it (same stem)."""
+    json_path = html_path.with_suffix(".json")
+    write_atomic(html_path, render_html(payload))
+    write_atomic(json_path, json.dumps(payload, indent=2, ensure_ascii=False))
+    return html_path, json_path

@@ -1,0 +1,48 @@
+"""Generative QA: greedy one-line answers scored by exact match, character F1 and ROUGE-L.
+
+Open-book items carry their passage in the prompt, and few-shot examples are already in front of it
+(the loader renders both); a model with a chat template gets the template around the whole prompt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from wattlm.eval.lm import greedy_generate
+from wattlm.eval.scoring import score_answer
+from wattlm.eval.task import Task
+
+
+@dataclass
+class QAItem:
+    prompt: str  # rendered question (and passage), ending where the answer starts
+    answers: list[str]  # accepted answers; each score takes the best one
+
+
+class GenerativeQATask(Task):
+    kind = "qa"
+
+    def __init__(self, name: str, items: list[QAItem], max_new_tokens: int = 32, batch_size: int = 8,
+                 stop: tuple[str, ...] = ()):
+        super().__init__(name)
+        self.items = items
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.stop = stop  # extra strings an answer is cut at (it always ends at a newline)
+        self.predictions: list[str] = []  # from the last evaluate(), for reports and debugging
+
+    def content(self) -> object:
+        return {"items": [asdict(i) for i in self.items], "max_new_tokens": self.max_new_tokens,
+                "stop": list(self.stop)}
+
+    def evaluate(self, model, tokenizer) -> dict[str, float]:
+        answers = greedy_generate(model, tokenizer, [i.prompt for i in self.items],
+                                  max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
+        for stop in self.stop:
+            answers = [a.split(stop, 1)[0].strip() for a in answers]
+        self.predictions = answers
+        return self.score(answers)
+
+    def score(self, predictions: list[str]) -> dict[str, float]:
+        per_item = [score_answer(p, item.answers) for p, item in zip(predictions, self.items, strict=True)]
+        return {name: sum(s[name] for s in per_item) / len(per_item) for name in per_item[0]}
