@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from wattlm.registry import Registry
 
 
@@ -23,6 +25,8 @@ def _brief_metrics(metrics: dict) -> str:
     for key, value in metrics.items():
         if key.startswith("ppl:") and isinstance(value, dict):
             parts.append(f"ppl[{key[4:].split('@')[0]}]={value.get('ppl', 0):.2f}")
+        elif re.fullmatch(r"(mc|qa):[^:]+:[a-z0-9_]+", key) and isinstance(value, (int, float)):
+            parts.append(f"{key}={value:.1f}")  # task scores, in points (wattlm.eval)
         elif key in ("train_tokens", "train_loss_end", "docs_in", "docs_kept", "size_mb", "decode_tok_s", "greedy_match"):
             parts.append(f"{key}={value}")
     return "; ".join(parts)
