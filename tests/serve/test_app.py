@@ -380,3 +380,11 @@ def test_embeddings_in_openai_shape_as_floats_and_base64(client):
 )
 def test_embedding_errors(client, body, status, words):
     assert_openai_error(client.post("/v1/embeddings", json=body), status, *words)
+
+
+def test_tokenizer_endpoints_default_to_the_only_served_model():
+    """lm-eval's remote tokenizer names no model; with one model served, that one answers."""
+    with TestClient(create_app({"solo": FakeEngine()})) as solo:
+        assert solo.post("/tokenize", json={"prompt": "one two"}).json()["tokens"]
+        assert solo.get("/tokenizer_info").json()["model"] == "solo"
+        assert solo.post("/detokenize", json={"tokens": [2, 3]}).json() == {"prompt": "one two"}

@@ -193,6 +193,13 @@ class ServedModels:
             return pooled
         return self.engine(model_id)
 
+    def named_or_only(self, model_id: str | None) -> str:
+        """`model_id`, or the one model served when a request names none (tokenizer endpoints)."""
+        if model_id is not None:
+            return model_id
+        if len(self._entries) == 1:
+            return next(iter(self._entries))
+        raise WattError(f"name the model: several are served ({self._names()})")
 
     def _discovered(self, model_id: str) -> _Entry:
         if self._discover is not None:

@@ -329,6 +329,11 @@ class TransformersEngine:
             while produced < budget:
                 token = sampler.sample(logits)
                 if token in self._eog and not params.ignore_eos:
+                    if echo:
+                        # lm-eval sends max_tokens=1 and drops the last entry as "the generated token":
+                        # without the stop token's entry it would drop the prompt's last token instead.
+                        row = log_softmax(logits[None, :])[0]
+                        entries.append((token, float(row[token]), self._top(row, token, top_logprobs)))
                     finish = "stop"
                     break
                 row = log_softmax(logits[None, :])[0]

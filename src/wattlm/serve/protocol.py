@@ -366,7 +366,7 @@ class EmbeddingResponse(BaseModel):
 class TokenizeRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    model: str
+    model: str | None = None  # optional: lm-eval's remote tokenizer sends none (one model served)
     prompt: str
     add_special_tokens: bool = True
 
@@ -380,7 +380,7 @@ class TokenizeResponse(BaseModel):
 class DetokenizeRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    model: str
+    model: str | None = None  # optional: lm-eval's remote tokenizer sends none (one model served)
     tokens: list[int]
 
 
@@ -391,7 +391,7 @@ class DetokenizeResponse(BaseModel):
 class TokenizerInfoRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    model: str
+    model: str | None = None  # optional: lm-eval's remote tokenizer sends none (one model served)
 
 
 class TokenizerInfoResponse(BaseModel):

@@ -105,18 +105,19 @@ async def chat_completions(
 
 @router.post("/tokenize")
 async def tokenize(request: TokenizeRequest, models: Models) -> TokenizeResponse:
-    engine = await models.get(request.model)
+    engine = await models.get(models.named_or_only(request.model))
     tokens = await asyncio.to_thread(engine.tokenize, request.prompt, request.add_special_tokens)
     return TokenizeResponse(tokens=tokens, count=len(tokens), max_model_len=engine.context_length)
 
 
 @router.post("/detokenize")
 async def detokenize(request: DetokenizeRequest, models: Models) -> DetokenizeResponse:
-    engine = await models.get(request.model)
+    engine = await models.get(models.named_or_only(request.model))
     return DetokenizeResponse(prompt=await asyncio.to_thread(engine.detokenize, request.tokens))
 
 
-async def _tokenizer_info(model: str, models: ServedModels) -> TokenizerInfoResponse:
+async def _tokenizer_info(model: str | None, models: ServedModels) -> TokenizerInfoResponse:
+    model = models.named_or_only(model)
     engine = await models.get(model)
     info = engine.tokenizer_info()
     return TokenizerInfoResponse(
@@ -134,7 +135,7 @@ async def _tokenizer_info(model: str, models: ServedModels) -> TokenizerInfoResp
 
 
 @router.get("/tokenizer_info")
-async def tokenizer_info(models: Models, model: Annotated[str, Query()]) -> TokenizerInfoResponse:
+async def tokenizer_info(models: Models, model: Annotated[str | None, Query()] = None) -> TokenizerInfoResponse:
     return await _tokenizer_info(model, models)
 
 

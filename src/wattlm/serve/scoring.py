@@ -85,6 +85,12 @@ class Scorer:
                 logits = llm.scores[llm.n_tokens - 1]  # (n_vocab,)
                 token = sampler.sample(logits)
                 if self._is_eog(token) and not params.ignore_eos:
+                    if echo:
+                        # lm-eval sends max_tokens=1 and drops the last entry as "the generated token":
+                        # without the stop token's entry it would drop the prompt's last token instead
+                        # (its text is empty and it is not counted in completion_tokens).
+                        row = log_softmax(logits[None, :])[0]
+                        entries.append((token, float(row[token]), self._top(row, token, top_n)))
                     finish = "stop"
                     break
                 row = log_softmax(logits[None, :])[0]
