@@ -14,6 +14,7 @@ from wattlm.data.cli import data_app
 from wattlm.errors import WattError
 from wattlm.eval.cli import eval_app
 from wattlm.serve.cli import keys_app, serve_command
+from wattlm.synth.cli import synth_command
 
 app = typer.Typer(
     help="wattlm: raw documents + a general model -> an evaluated, compressed, served industry model.",
@@ -25,6 +26,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
 app.add_typer(keys_app, name="keys")
 app.command("serve")(serve_command)
+app.command("synth")(synth_command)
 
 # -- models ------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wattlm.data.config import DataConfig
 from wattlm.errors import NotFound, WattError
 from wattlm.eval.gates import Gate
+from wattlm.synth.config import SynthConfig
 from wattlm.train.config import TrainConfig
 
 
@@ -51,6 +52,40 @@ class EvalSection(BaseModel):
     seq_len: int = Field(512, ge=8, description="Tokens per evaluation window.")
     batch_size: int = Field(4, ge=1, description="Windows per forward pass.")
     max_tokens: int | None = Field(20000, ge=16, description="Cap on evaluated tokens per text set.")
+    tasks: list[Path] = Field(
+        default_factory=list,
+        description="Task files (multiple-choice / QA JSONL, lm-eval YAML) scored on the industry model beside its foundation.",
+    )
+    batch_size_tasks: int = Field(8, ge=1, description="Items per forward pass or generate call in task evaluation.")
+    max_new_tokens: int = Field(32, ge=1, description="Cap on generated tokens per QA answer.")
+
+
+def _sft_default() -> TrainSection:
+    return TrainSection(method="sft", steps=24, lr=2e-4)
+
+
+class TaskSection(BaseModel):
+    """The third tier: a teacher writes grounded QA from the corpus, the industry model learns it (sft)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    teacher: str = Field(
+        "industry", description="'industry' (this run's industry model, from its GGUF export), or a registered "
+                                "model/export name served locally through llama.cpp.",
+    )
+    teacher_url: str | None = Field(None, description="An OpenAI-compatible endpoint instead (its key: WATT_TEACHER_API_KEY).")
+    teacher_model: str | None = Field(None, description="The model name that endpoint serves.")
+    synth: SynthConfig = Field(default_factory=SynthConfig, description="Synthesis settings (docs/synth.md).")
+    train: TrainSection = Field(default_factory=_sft_default, description="Training of the task model (method sft).")
+    eval: list[Path] = Field(default_factory=list, description="Task files scored on the task model beside the industry model.")
+    gates: list[Gate] = Field(default_factory=list, description="Gates of the task model against the industry model.")
+    export: bool = Field(True, description="Export the task model to GGUF with the recipe's export settings.")
+
+    @model_validator(mode="after")
+    def _teacher_given_once(self) -> TaskSection:
+        if self.teacher_url is not None and not self.teacher_model:
+            raise ValueError("teacher_url needs teacher_model (the name the endpoint serves)")
+        return self
 
 
 class ExportSection(BaseModel):
@@ -81,6 +116,7 @@ class Recipe(BaseModel):
     eval: EvalSection = Field(default_factory=EvalSection)
     export: ExportSection | None = Field(default_factory=ExportSection, description="null skips export.")
     gates: list[Gate] = Field(default_factory=list, description="Quality gates checked after eval, before export.")
+    task: TaskSection | None = Field(None, description="Optional task tier built on the industry model.")
 
     # Set by load_recipe: the folder relative paths are resolved against.
     base_dir: Path = Field(Path("."), exclude=True)

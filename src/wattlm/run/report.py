@@ -64,30 +64,52 @@ def _table(rows: list[dict]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def render_html(summary: dict, losses: list[float]) -> str:
+def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
+    """curves: training loss per step of each tier trained in the run ({"industry": [...], "task": [...]})."""
     scores = summary.get("scores", {})
-    by_set: dict[str, dict[str, float]] = {}
-    for role, sets in scores.items():
-        for label, ppl in sets.items():
-            by_set.setdefault(f"{label} ppl", {})[role] = ppl
+    perplexity: dict[str, dict[str, float]] = {}
+    task_scores: dict[str, dict[str, float]] = {}
+    for role, values in scores.items():
+        for label, value in values.items():
+            if label in ("domain", "general"):
+                perplexity.setdefault(f"{label} ppl", {})[role] = value
+            elif isinstance(value, (int, float)):  # "<kind>:<set>:<score>" in points or 0-1
+                task_scores.setdefault(label.split(":", 1)[1], {})[role] = value
     data = summary.get("data", {})
     funnel = {"documents": {"in": data.get("docs_in", 0), "kept": data.get("docs_kept", 0),
                             "train": data.get("docs_train", 0), "held-out": data.get("docs_heldout", 0)}}
     dropped = {reason: {"dropped": n} for reason, n in (data.get("dropped") or {}).items()}
-    exports = [{k: e.get(k) for k in ("quant", "size_mb", "ppl", "decode_tok_s", "greedy_match", "greedy_total", "path")}
-               for e in summary.get("exports", [])]
+
+    def exports(rows):
+        return [{k: e.get(k) for k in ("quant", "size_mb", "ppl", "decode_tok_s", "greedy_match", "greedy_total", "path")}
+                for e in rows]
     sections = [
         f"<h1>wattlm run: {html.escape(summary.get('recipe', ''))}</h1>",
         f"<p>finished in {summary.get('seconds')} s; reused stages: "
         f"{html.escape(', '.join(k for k, v in summary.get('reused', {}).items() if v) or 'none')}</p>",
-        "<h2>Perplexity: foundation vs industry (lower is better)</h2>", bar_chart("perplexity", by_set),
-        "<h2>Quality gates</h2>", _table([{k: g[k] for k in ("metric", "child", "parent", "limit", "passed", "message")}
+        "<h2>Perplexity by tier (lower is better)</h2>", bar_chart("perplexity", perplexity),
+    ]
+    if task_scores:
+        sections += ["<h2>Task scores by tier (higher is better)</h2>", bar_chart("task scores", task_scores, width=760)]
+    sections += [
+        "<h2>Quality gates</h2>", _table([{k: g.get(k) for k in ("tier", "metric", "child", "parent", "limit", "passed", "message")}
                                           for g in summary.get("gates", [])]),
-        "<h2>Training loss</h2>", line_chart("loss per step", losses),
+        "<h2>Training loss</h2>", *(line_chart(f"{role}: loss per step", losses) for role, losses in curves.items()),
         _table([summary.get("train", {})]),
+    ]
+    if summary.get("task_train"):
+        sections.append(_table([summary["task_train"]]))
+    sections += [
         "<h2>Data</h2>", bar_chart("documents through the pipeline", funnel),
         bar_chart("drop reasons", dropped) if dropped else "<p>nothing dropped</p>",
-        "<h2>GGUF exports</h2>", _table(exports),
+    ]
+    if summary.get("synth"):
+        synth = summary["synth"]
+        sections += ["<h2>Synthesized task data</h2>", _table([{k: v for k, v in synth.items() if not isinstance(v, dict)}]),
+                     _table([{"dropped": k, "count": v} for k, v in (synth.get("dropped") or {}).items()])]
+    sections += [
+        "<h2>GGUF exports</h2>", _table(exports(summary.get("exports", []))),
+        *(["<h3>task model</h3>", _table(exports(summary["task_exports"]))] if summary.get("task_exports") else []),
         "<h2>Artifacts</h2>", _table([{"role": k, "id": v} for k, v in summary.get("artifacts", {}).items()]),
         "<details><summary>raw JSON</summary><pre>"
         + html.escape(json.dumps(summary, indent=2, ensure_ascii=False)) + "</pre></details>",

@@ -21,13 +21,29 @@ def print_summary(summary: dict, console) -> None:
         f, i = scores.get("foundation", {}).get(label), scores.get("industry", {}).get(label)
         if f is not None and i is not None:
             table.add_row(f"{label} perplexity", f"foundation {f:.2f} -> industry {i:.2f} ({(i / f - 1) * 100:+.1f}%)")
+    by_label: dict[str, list[str]] = {}
+    for role, values in scores.items():
+        for label, value in values.items():
+            if ":" in label and isinstance(value, (int, float)):  # task scores: "<kind>:<set>:<score>"
+                by_label.setdefault(label.split(":", 1)[1], []).append(f"{role} {value:.2f}")
+    for label, parts in by_label.items():
+        table.add_row(label, " -> ".join(parts))
+    synth = summary.get("synth") or {}
+    if synth:
+        table.add_row("synthesized QA", f"{synth.get('examples')} from {synth.get('chunks')} chunks "
+                      f"({synth.get('examples_per_minute')}/min, grounding {synth.get('mean_grounding')})")
+    task_train = summary.get("task_train") or {}
+    if task_train:
+        table.add_row("task tokens trained", f"{task_train.get('train_tokens')} in {task_train.get('train_steps')} steps "
+                      f"(loss {task_train.get('train_loss_start')} -> {task_train.get('train_loss_end')})")
     for gate in summary.get("gates", []):
-        table.add_row(f"gate {gate['metric']}", ("pass: " if gate["passed"] else "FAIL: ") + gate["message"])
-    for export in summary.get("exports", []):
+        table.add_row(f"gate {gate.get('tier', '')} {gate['metric']}".replace("  ", " "),
+                      ("pass: " if gate["passed"] else "FAIL: ") + gate["message"])
+    for export in summary.get("exports", []) + summary.get("task_exports", []):
         ppl = f"domain ppl {export['ppl']:.2f}, " if export.get("ppl") else ""
         table.add_row(f"GGUF {export.get('quant')}", f"{export.get('size_mb')} MB, {ppl}{export.get('decode_tok_s')} tok/s, "
                       f"greedy {export.get('greedy_match')}/{export.get('greedy_total')} = transformers; {export['path']}")
-    table.add_row("industry model", summary["model_path"])
+    table.add_row("task model" if summary.get("task_train") else "industry model", summary["model_path"])
     table.add_row("report", f"{summary['report_html']} (+ report.json)")
     reused = [k for k, v in summary.get("reused", {}).items() if v]
     table.add_row("reused stages", ", ".join(reused) or "none")

@@ -1,0 +1,261 @@
+"""`synthesize`: corpus -> chunks -> teacher -> parsed, filtered, deduplicated SFT examples -> dataset.
+
+The dataset folder holds `train/shard-00000.jsonl` and `heldout/shard-00000.jsonl` (the layout every
+other JSONL dataset has, so `watt train --method sft --data <it>` reads it) plus `stats.json`, which
+counts every request, every teacher failure and every dropped item by reason. The artifact's parents
+are the corpus (role "source") and, when it is registered, the teacher model (role "teacher"); its
+cache key covers the corpus, the teacher, the prompt files and the settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from wattlm.cache import fingerprint
+from wattlm.data.writer import atomic_write_text
+from wattlm.errors import WattError
+from wattlm.registry import Artifact, Registry
+from wattlm.synth.chunking import Chunk, chunk_document
+from wattlm.synth.config import SynthConfig
+from wattlm.synth.corpus import corpus_documents
+from wattlm.synth.filters import QuestionDedup, answer_context, check_item, grounding
+from wattlm.synth.parsing import Item, parse_question, parse_reply, parse_verdict
+from wattlm.synth.prompts import load_prompt, prompts_digest
+from wattlm.synth.records import sft_record
+from wattlm.synth.spans import answer_spans
+from wattlm.synth.teachers.base import Teacher, TeacherPrompt
+
+
+@dataclass
+class Job:
+    """One teacher request: a chunk, what to ask for, and which sample of it this is."""
+
+    chunk: Chunk
+    kind: str
+    sample: int
+    answer: str | None = None  # answer-first QA: the passage clause the teacher writes a question for
+    reply: str | None = None
+
+
+@dataclass
+class Candidate:
+    job: Job
+    item: Item
+    grounding: float
+
+
+@dataclass
+class Tally:
+    dropped: Counter = field(default_factory=Counter)
+    kept: Counter = field(default_factory=Counter)
+
+
+def _lang(chunk: Chunk, config: SynthConfig) -> str:
+    return chunk.lang if config.language == "auto" else config.language
+
+
+def _seed(config: SynthConfig, *parts: object) -> int:
+    """A per-request seed: reruns sample the same replies; different samples of a chunk differ."""
+    blob = json.dumps([config.seed, *parts]).encode()
+    return int(hashlib.sha1(blob).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+
+def select_chunks(corpus: Artifact, config: SynthConfig, tally: Tally) -> list[Chunk]:
+    max_chars = {"zh": config.chunk_chars_cjk, "en": config.chunk_chars_latin}
+    min_chars = {"zh": config.min_chunk_chars_cjk, "en": config.min_chunk_chars_latin}
+    chunks: list[Chunk] = []
+    for doc_id, text, split in corpus_documents(corpus, config.heldout_fraction):
+        for chunk in chunk_document(doc_id, text, split, max_chars, min_chars):
+            if isinstance(chunk, str):
+                tally.dropped[chunk] += 1
+            else:
+                chunks.append(chunk)
+    if config.max_chunks is not None and len(chunks) > config.max_chunks:
+        # A seeded sample across all documents (not the first N), so both splits stay represented.
+        chunks = random.Random(config.seed).sample(chunks, config.max_chunks)
+        chunks.sort(key=lambda c: (c.split, c.doc_id, c.index))
+    return chunks
+
+
+def plan_jobs(chunks: list[Chunk], config: SynthConfig, style: str, tally: Tally) -> list[Job]:
+    """Chat teachers write all QA pairs of a chunk in one reply. A few-shot QA prompt asks for one
+    question per request: for a clause of the passage (answer-first), or freely sampled."""
+    jobs = []
+    for chunk in chunks:
+        for kind in config.kinds:
+            if kind != "qa" or style != "completion":
+                jobs.append(Job(chunk, kind, 0))
+            elif load_prompt(kind, _lang(chunk, config), style).reply == "question":
+                spans = answer_spans(chunk.text, _lang(chunk, config), config.questions_per_chunk,
+                                     _seed(config, chunk.id, "spans"))
+                if not spans:
+                    tally.dropped["no_answer_span"] += 1
+                jobs.extend(Job(chunk, kind, sample, answer=span) for sample, span in enumerate(spans))
+            else:
+                jobs.extend(Job(chunk, kind, sample) for sample in range(config.questions_per_chunk))
+    return jobs
+
+
+def _prompt(job: Job, config: SynthConfig, style: str) -> TeacherPrompt:
+    template = load_prompt(job.kind, _lang(job.chunk, config), style)
+    # Answer-first: the small teacher sees only the sentence holding its answer, like its one-sentence
+    # examples (on Gemma 3 270M: 6 of 20 questions kept vs 2 of 20 with the whole chunk). The SFT
+    # example still carries the whole chunk.
+    passage = answer_context(job.chunk.text, job.answer) if job.answer is not None else job.chunk.text
+    return TeacherPrompt(
+        text=template.render(passage=passage, n=config.questions_per_chunk, answer=job.answer or ""),
+        max_tokens=config.max_tokens, temperature=config.temperature, stop=template.stop,
+        seed=_seed(config, job.chunk.id, job.kind, job.sample),
+    )
+
+
+def ask(teacher: Teacher, jobs: list[Job], config: SynthConfig, progress, task_id) -> None:
+    """Fill `job.reply` for every job, a few batches of `concurrency` at a time (for the progress bar)."""
+    step = config.concurrency * 2
+    for start in range(0, len(jobs), step):
+        batch = jobs[start : start + step]
+        style = teacher.style
+        replies = teacher.complete([_prompt(job, config, style) for job in batch])
+        if teacher.style != style:  # an "auto" endpoint turned out to serve a base model: ask again
+            replies = teacher.complete([_prompt(job, config, teacher.style) for job in batch])
+        for job, reply in zip(batch, replies, strict=True):
+            job.reply = reply
+        if progress is not None:
+            progress.advance(task_id, len(batch))
+
+
+def screen(jobs: list[Job], config: SynthConfig, style: str, tally: Tally) -> list[Candidate]:
+    """Parse every reply and apply the per-item filters and the dataset-wide question dedup."""
+    dedup = QuestionDedup(config.dedup_threshold)
+    kept: list[Candidate] = []
+    for job in jobs:
+        if job.reply is None:
+            tally.dropped["teacher_failed"] += 1
+            continue
+        template = load_prompt(job.kind, _lang(job.chunk, config), style)
+        if template.reply == "question" and job.answer is not None:
+            items, reason = parse_question(job.reply, job.answer)
+        else:
+            items, reason = parse_reply(template.reply_prefix + job.reply, job.kind, template.reply)
+        if reason:
+            tally.dropped[reason] += 1
+        for item in items:
+            reason = check_item(item, job.chunk.text, job.kind, config, answer_first=job.answer is not None,
+                                examples=template.examples)
+            if reason is None and item.question is not None and dedup.seen(item.question):
+                reason = "duplicate_question"
+            if reason:
+                tally.dropped[reason] += 1
+            else:
+                kept.append(Candidate(job, item, grounding(item.answer, job.chunk.text)))
+    return kept
+
+
+def judge(teacher: Teacher, candidates: list[Candidate], config: SynthConfig, tally: Tally) -> list[Candidate]:
+    """Ask the teacher whether each answer is supported by its passage; keep only the "yes" ones."""
+    prompts = []
+    for cand in candidates:
+        template = load_prompt("judge", _lang(cand.job.chunk, config), teacher.style)
+        text = template.render(passage=cand.job.chunk.text, question=cand.item.question or "-",
+                               answer=cand.item.answer)
+        prompts.append(TeacherPrompt(text, max_tokens=4, temperature=0.0, stop=template.stop))
+    verdicts = []
+    for start in range(0, len(prompts), config.concurrency * 2):
+        verdicts.extend(teacher.complete(prompts[start : start + config.concurrency * 2]))
+    kept = []
+    for cand, reply in zip(candidates, verdicts, strict=True):
+        verdict = parse_verdict(reply)
+        if verdict:
+            kept.append(cand)
+        else:
+            tally.dropped["judge_rejected" if verdict is False else "judge_unparseable"] += 1
+    return kept
+
+
+def synth_key(corpus: Artifact, teacher: Teacher, config: SynthConfig) -> str:
+    return fingerprint("synth", corpus.id, teacher.describe(), prompts_digest(), config.cache_fields())
+
+
+def synthesize(registry: Registry, corpus: Artifact, teacher: Teacher, config: SynthConfig,
+               name: str | None = None, progress: bool = True) -> tuple[Artifact, bool]:
+    """Synthesize a grounded SFT dataset from `corpus` with `teacher`; (artifact, reused from cache)."""
+    key = synth_key(corpus, teacher, config)
+    cached = registry.find(key)
+    if cached is not None:
+        return cached, True
+    started = time.monotonic()
+    tally = Tally()
+    chunks = select_chunks(corpus, config, tally)
+    if not chunks:
+        raise WattError(f"dataset {corpus.name} ({corpus.id}) has no chunk long enough to ask about "
+                        f"(min_chunk_chars_cjk={config.min_chunk_chars_cjk}, "
+                        f"min_chunk_chars_latin={config.min_chunk_chars_latin})")
+    teacher.prepare()
+    failures_before = Counter(teacher.failures)
+    jobs = plan_jobs(chunks, config, teacher.style, tally)
+    _run_teacher(teacher, jobs, config, progress)
+    candidates = screen(jobs, config, teacher.style, tally)
+    if config.judge and candidates:
+        candidates = judge(teacher, candidates, config, tally)
+    teacher_failures = teacher.failures - failures_before
+    if not candidates:
+        reasons = ", ".join(f"{k}={v}" for k, v in (tally.dropped + teacher_failures).most_common(5))
+        raise WattError(f"synthesis kept no examples from {len(jobs)} teacher requests ({reasons}); "
+                        f"see the teacher's replies with a smaller --max-chunks")
+    seconds = time.monotonic() - started
+    splits: dict[str, list[dict]] = {"train": [], "heldout": []}
+    for cand in candidates:
+        lang = _lang(cand.job.chunk, config)
+        splits[cand.job.chunk.split].append(sft_record(cand.job.chunk, lang, cand.job.kind, cand.item,
+                                                       teacher.name, cand.grounding))
+        tally.kept[cand.job.kind] += 1
+    stats = {
+        "chunks": len(chunks),
+        "docs": len({c.doc_id for c in chunks}),
+        "requests": len(jobs),
+        "style": teacher.style,
+        "teacher": teacher.describe(),
+        "teacher_failures": dict(teacher_failures),
+        "dropped": dict(tally.dropped.most_common()),
+        "kept": dict(tally.kept),
+        "examples": {split: len(rows) for split, rows in splits.items()},
+        "mean_grounding": round(sum(c.grounding for c in candidates) / len(candidates), 3),
+        "seconds": round(seconds, 2),
+        "examples_per_minute": round(len(candidates) / max(seconds, 1e-9) * 60, 2),
+    }
+    with registry.staging() as staged:
+        for split, rows in splits.items():
+            atomic_write_text(staged / split / "shard-00000.jsonl",
+                              "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        atomic_write_text(staged / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+        parents = [(corpus.id, "source")]
+        if teacher.registry_id:
+            parents.append((teacher.registry_id, "teacher"))
+        metrics = {k: stats[k] for k in ("chunks", "requests", "examples", "kept", "dropped", "teacher_failures",
+                                         "mean_grounding", "examples_per_minute")}
+        art = registry.register(
+            "dataset", name or f"{corpus.name}-synth", staged=staged, format="jsonl", parents=parents,
+            recipe={"synth": config.model_dump(mode="json")}, metrics=metrics,
+            meta={"teacher": teacher.describe(), "teacher_name": teacher.name, "prompts": prompts_digest(),
+                  "kind": "sft"},
+            cache_key=key,
+        )
+    return art, False
+
+
+def _run_teacher(teacher: Teacher, jobs: list[Job], config: SynthConfig, progress: bool) -> None:
+    if not progress:
+        ask(teacher, jobs, config, None, None)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task_id = bar.add_task("teacher", total=len(jobs))
+        ask(teacher, jobs, config, bar, task_id)
