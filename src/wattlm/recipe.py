@@ -60,8 +60,13 @@ class EvalSection(BaseModel):
     max_new_tokens: int = Field(32, ge=1, description="Cap on generated tokens per QA answer.")
 
 
+# The task tier's training defaults; a partial `task.train:` block is merged over them, so writing only
+# `steps:` does not silently fall back to TrainConfig's cpt.
+TASK_TRAIN_DEFAULTS = {"method": "sft", "steps": 24, "lr": 2e-4}
+
+
 def _sft_default() -> TrainSection:
-    return TrainSection(method="sft", steps=24, lr=2e-4)
+    return TrainSection(**TASK_TRAIN_DEFAULTS)
 
 
 class TaskSection(BaseModel):
@@ -69,9 +74,9 @@ class TaskSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    teacher: str = Field(
-        "industry", description="'industry' (this run's industry model, from its GGUF export), or a registered "
-                                "model/export name served locally through llama.cpp.",
+    teacher: str | None = Field(
+        None, description="'industry' (this run's industry model, from its GGUF export; the default when no "
+                          "teacher_url is given), or a registered model/export name served locally through llama.cpp.",
     )
     teacher_url: str | None = Field(None, description="An OpenAI-compatible endpoint instead (its key: WATT_TEACHER_API_KEY).")
     teacher_model: str | None = Field(None, description="The model name that endpoint serves.")
@@ -81,10 +86,26 @@ class TaskSection(BaseModel):
     gates: list[Gate] = Field(default_factory=list, description="Gates of the task model against the industry model.")
     export: bool = Field(True, description="Export the task model to GGUF with the recipe's export settings.")
 
+    @field_validator("train", mode="before")
+    @classmethod
+    def _task_defaults(cls, value):
+        return {**TASK_TRAIN_DEFAULTS, **value} if isinstance(value, dict) else value
+
     @model_validator(mode="after")
     def _teacher_given_once(self) -> TaskSection:
-        if self.teacher_url is not None and not self.teacher_model:
-            raise ValueError("teacher_url needs teacher_model (the name the endpoint serves)")
+        if self.teacher_url is not None:
+            if not self.teacher_model:
+                raise ValueError("teacher_url needs teacher_model (the name the endpoint serves)")
+            if self.teacher is not None:
+                raise ValueError("give teacher (a local model) or teacher_url (an endpoint), not both")
+        elif self.teacher is None:
+            self.teacher = "industry"
+        for gate in self.gates:
+            if gate.lower_is_better:
+                raise ValueError(f"task.gates: {gate.metric} is not measured on the task model; "
+                                 "use task scores (qa_*, mc_*) from task.eval")
+        if any(not g.lower_is_better for g in self.gates) and not self.eval:
+            raise ValueError("task.gates on task scores need task.eval files")
         return self
 
 
@@ -120,6 +141,18 @@ class Recipe(BaseModel):
 
     # Set by load_recipe: the folder relative paths are resolved against.
     base_dir: Path = Field(Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _checkable(self) -> Recipe:
+        """What would otherwise fail only after hours of training fails here, at load."""
+        if any(not g.lower_is_better for g in self.gates) and not self.eval.tasks:
+            raise ValueError("gates on task scores (mc_*, qa_*) need eval.tasks files")
+        if any(g.metric == "general_ppl" for g in self.gates) and self.eval.general is None:
+            raise ValueError("a general_ppl gate needs eval.general")
+        if self.task is not None and self.task.teacher == "industry" and self.export is None:
+            raise ValueError("task.teacher 'industry' runs the industry model's GGUF export; set export:, "
+                             "or name another teacher (task.teacher / task.teacher_url)")
+        return self
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.base_dir / path).resolve()

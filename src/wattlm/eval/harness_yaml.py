@@ -84,7 +84,10 @@ class _Renderer:
         import jinja2
 
         self.path = path
-        self.env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        # A task YAML may come from anywhere: its templates must not reach Python internals.
+        self.env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
     def __call__(self, spec, doc: dict, field: str, where: str):
         import jinja2

@@ -187,7 +187,11 @@ def load_task(path: Path, settings: TaskSettings | None = None, name: str | None
     if path.suffix in (".yaml", ".yml"):
         from wattlm.eval.harness_yaml import yaml_task
 
-        return yaml_task(path, settings, name)
-    if path.suffix == ".jsonl":
-        return jsonl_task(path, settings, name)
-    return text_task(path, settings, name)
+        task = yaml_task(path, settings, name)
+    elif path.suffix == ".jsonl":
+        task = jsonl_task(path, settings, name)
+    else:
+        task = text_task(path, settings, name)
+    if settings.limit is not None:  # a quick check's scores must not pass for the full set's
+        task.name = f"{task.name}@{settings.limit}"
+    return task

@@ -180,8 +180,13 @@ def _task_scores(registry: Registry, recipe: Recipe, summary: RunSummary, paths:
     from wattlm.eval.loaders import TaskSettings, load_task
     from wattlm.eval.runner import evaluate_model
 
-    settings = TaskSettings(batch_size=recipe.eval.batch_size_tasks, max_new_tokens=recipe.eval.max_new_tokens)
+    settings = TaskSettings(batch_size=recipe.eval.batch_size_tasks, max_new_tokens=recipe.eval.max_new_tokens,
+                            seq_len=recipe.eval.seq_len, max_tokens=recipe.eval.max_tokens)
     tasks = [load_task(recipe.resolve(path), settings) for path in paths]
+    names = [t.name for t in tasks]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # scores are stored under the task name: two files of one name would overwrite each other
+        raise WattError(f"two eval task files are both named {twice[0]!r}; rename one (recipe: {', '.join(map(str, paths))})")
     reused = True
     for role, model in models:
         for result in evaluate_model(registry, registry.get(model.id), tasks, say=lambda m: say(f"[bold]eval[/] {m}")):
@@ -231,9 +236,6 @@ def _task_tier(registry: Registry, recipe: Recipe, summary: RunSummary, corpus: 
     if task.teacher_url is not None:
         teacher = make_teacher(registry, task.synth, url=task.teacher_url, model=task.teacher_model)
     else:
-        if task.teacher == "industry" and recipe.export is None:
-            raise WattError("task.teacher 'industry' runs the industry model's GGUF export; set export: in the "
-                            "recipe, or name another teacher (task.teacher / task.teacher_url)")
         teacher = make_teacher(registry, task.synth, local=industry.id if task.teacher == "industry" else task.teacher)
     try:
         say(f"[bold]synth[/] teacher {teacher.name}")

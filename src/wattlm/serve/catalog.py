@@ -261,5 +261,10 @@ class ServedModels:
         self._reaper.start()
 
     def close(self) -> None:
-        """Stop the keep-alive thread (engines given by the caller stay the caller's to close)."""
+        """Stop the keep-alive thread and close the engines we loaded (engines given by the caller stay theirs)."""
         self._stop.set()
+        for entry in list(self._entries.values()):
+            engine = entry.engine if entry.load is not None else None
+            if engine is not None and getattr(engine, "close", None) is not None:
+                entry.engine = None
+                engine.close()

@@ -136,7 +136,7 @@ class KeyStore:
                 "SELECT * FROM keys WHERE revoked IS NULL AND (name = ? OR prefix = ?)", (ref, ref)
             ).fetchall()
             if not rows:
-                raise NotFound(f"no active key named or starting with '{ref}'; see `watt keys list`")
+                raise NotFound(f"no active key with name or prefix '{ref}' (the 12 characters `watt keys list` shows)")
             if len(rows) > 1:
                 raise WattError(f"'{ref}' matches {len(rows)} active keys; give the name or the full prefix")
             revoked = time.time()

@@ -214,6 +214,9 @@ def synthesize(registry: Registry, corpus: Artifact, teacher: Teacher, config: S
         splits[cand.job.chunk.split].append(sft_record(cand.job.chunk, lang, cand.job.kind, cand.item,
                                                        teacher.name, cand.grounding))
         tally.kept[cand.job.kind] += 1
+    if not splits["train"]:
+        raise WattError(f"synthesis kept {len(candidates)} examples, all from held-out documents: nothing to train on; "
+                        f"raise --max-chunks or lower the corpus' held-out fraction")
     stats = {
         "chunks": len(chunks),
         "docs": len({c.doc_id for c in chunks}),

@@ -30,6 +30,7 @@ class LocalTeacher(TeacherBase):
         if style == "auto":
             style = "chat" if self.engine.has_chat_template else "completion"
         elif style == "chat" and not self.engine.has_chat_template:
+            self.engine.close()
             raise WattError(f"teacher {name} has no chat template (a base model); use style completion or auto")
         self.style = style
 
