@@ -22,7 +22,8 @@ def test_ngram_fractions():
     assert duplicate_ngram_fraction(toks, 2) == 4 / 5
     assert duplicate_ngram_fraction(["x", "y", "z"], 2) == 0.0
     chars, scale = tokens("变电站，变电站", "zh")
-    assert chars == list("变电站变电站") and scale == 2
+    assert chars == "变电站变电站" and scale == 2
+    assert duplicate_ngram_fraction(chars, 3) == 1.0 and top_ngram_fraction(chars, 3) == 1.0
     assert tokens("The relay, the RELAY.", "en") == (["the", "relay", "the", "relay"], 1)
 
 

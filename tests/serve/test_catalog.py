@@ -130,7 +130,8 @@ def test_discovered_models_are_added_on_demand():
         cards = {card["id"]: card for card in client.get("/v1/models").json()["data"]}
         assert cards["late"]["tier"] == "task" and cards["late"]["loaded"] is True
         assert_openai_error(ask(client, "other"), 404, "other")
-    assert log == ["load late"]
+        assert log == ["load late"]
+    assert log == ["load late", "close late"]  # shutdown closes what the server loaded itself
 
 
 def test_a_loader_that_fails_is_an_error_and_later_requests_retry():

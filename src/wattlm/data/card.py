@@ -88,6 +88,36 @@ def _length_label(row: dict[str, int]) -> str:
     return f"≥{short(row['min_chars'])}" if row["max_chars"] < 0 else f"{short(row['min_chars'])}–{short(row['max_chars'])}"
 
 
+def _bin_label(row: dict) -> str:
+    def short(x: float) -> str:
+        return f"{x:g}" if x < 1000 else f"{x / 1000:g}k"
+
+    return f"≥{short(row['lo'])}" if row["hi"] < 0 else f"{short(row['lo'])}–{short(row['hi'])}"
+
+
+def _learned_filter_sections(report: DataReport) -> list[str]:
+    """Decontamination, quality-classifier and perplexity sections, for the filters that ran."""
+    sections: list[str] = []
+    contamination = report.contamination
+    if contamination:
+        ngram = contamination["ngram"]
+        sections += [
+            f"<h2>Eval contamination ({ngram['words']}-word / {ngram['hanzi']}-hanzi n-grams, "
+            f"{contamination['eval_ngrams']:,} eval n-grams)</h2>",
+            _table(["eval set", "items", "documents dropped"],
+                   [(name, row["items"], row["docs_dropped"]) for name, row in contamination["eval_sets"].items()]),
+            _table(["dropped document", "eval set", "shared n-gram"],
+                   [(e["source"], e["eval_set"], e["ngram"]) for e in contamination["examples"]]),
+        ]
+    if report.quality_score_histogram:
+        sections += ["<h2>Quality-classifier scores (all scored documents)</h2>",
+                     vbar_chart([(_bin_label(row), row["docs"]) for row in report.quality_score_histogram])]
+    if report.perplexity_histogram:
+        sections += ["<h2>Perplexity under the reference model (all scored documents)</h2>",
+                     vbar_chart([(_bin_label(row), row["docs"]) for row in report.perplexity_histogram])]
+    return sections
+
+
 def render_card(report: DataReport, title: str = "Dataset quality card") -> str:
     kpis = [("documents in", report.docs_in), ("kept", report.docs_kept), ("train", report.docs_train),
             ("held-out", report.docs_heldout), ("characters kept", report.chars_kept),
@@ -114,6 +144,7 @@ def render_card(report: DataReport, title: str = "Dataset quality card") -> str:
         f"<h2>Top removed boilerplate lines ({report.boilerplate_lines_removed:,} lines removed; "
         f"{report.paragraphs_removed:,} repeated paragraphs removed)</h2>",
         _table(["line (digits shown as 0)", "documents"], [(b["line"], b["docs"]) for b in report.boilerplate_top]),
+        *_learned_filter_sections(report),
         "<h2>Samples kept</h2>",
         _table(["source", "lang", "text (start)"], [(s["source"], s["lang"], s["text"]) for s in report.samples.get("kept", [])]),
         "<h2>Samples dropped</h2>",

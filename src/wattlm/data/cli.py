@@ -27,6 +27,14 @@ def data_build(
                                                   help="Gopher-style ratio and repetition filters.")] = True,
     output_format: Annotated[str, typer.Option("--format", help="Shard format: jsonl or parquet.")] = "jsonl",
     workers: Annotated[int, typer.Option(help="Worker processes (0 = all cores); the output does not depend on it.")] = 1,
+    executor: Annotated[str, typer.Option(help="Where shards run: local (process pool) or ray.")] = "local",
+    quality_model: Annotated[Optional[Path], typer.Option(help="Quality classifier from `watt data train-quality`.")] = None,
+    quality_threshold: Annotated[float, typer.Option(help="Minimum quality score to keep a document.")] = 0.5,
+    eval_set: Annotated[Optional[list[Path]], typer.Option(
+        "--eval-set", help="Eval set (JSONL or text) to decontaminate against; repeat for several.")] = None,
+    perplexity_model: Annotated[Optional[str], typer.Option(
+        help="GGUF file or packaged model name for the perplexity filter (off by default).")] = None,
+    max_perplexity: Annotated[float, typer.Option(help="Drop documents above this perplexity.")] = 1000.0,
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
     """Clean, deduplicate, scrub and split documents into JSONL shards, report.json and report.html;
@@ -36,9 +44,13 @@ def data_build(
 
     if output_format not in ("jsonl", "parquet"):
         raise typer.BadParameter(f"{output_format!r}: expected jsonl or parquet", param_hint="--format")
+    if executor not in ("local", "ray"):
+        raise typer.BadParameter(f"{executor!r}: expected local or ray", param_hint="--executor")
     config = DataConfig(heldout_fraction=heldout_fraction, seed=seed, min_chars=min_chars, scrub_pii=pii,
                         near_dedup=near_dedup, near_dup_threshold=near_dup_threshold, quality_filters=quality_filters,
-                        output_format=output_format, workers=workers)
+                        output_format=output_format, workers=workers, executor=executor,
+                        quality_model=quality_model, quality_threshold=quality_threshold, eval_sets=eval_set or [],
+                        perplexity_model=perplexity_model, max_perplexity=max_perplexity)
     report = build_corpus(inputs, out, config, progress=not quiet)
     summary = report.to_dict() if hasattr(report, "to_dict") else report.model_dump()
     art = registry_from(home).register(
@@ -55,3 +67,41 @@ def data_build(
     emit(summary, as_json, render)
     if summary.get("files_failed"):
         raise typer.Exit(1)
+
+
+@data_app.command("train-quality")
+def data_train_quality(
+    out: Annotated[Path, typer.Option("--out", help="Model file to write (.joblib); its card goes beside it (.json).")],
+    examples: Annotated[Optional[Path], typer.Option(
+        help="JSONL of labelled examples: {text, label}; label 'high' (or 'good') is the class kept, any others "
+        "(low, ad, ...) are dropped.")] = None,
+    good: Annotated[Optional[Path], typer.Option(help="Folder of good documents (label 'good').")] = None,
+    bad: Annotated[Optional[Path], typer.Option(help="Folder of bad documents (label 'bad').")] = None,
+    text_field: Annotated[str, typer.Option(help="Text field of the JSONL examples.")] = "text",
+    label_field: Annotated[str, typer.Option(help="Label field of the JSONL examples.")] = "label",
+    heldout: Annotated[float, typer.Option(help="Share of examples held out to measure precision/recall.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out split and the solver.")] = 0,
+    as_json: AsJson = False,
+) -> None:
+    """Fit the quality classifier (hashed character n-grams + logistic regression) from labelled examples,
+    print held-out precision/recall, and save it for `quality_model:` / `--quality-model`."""
+    from wattlm.data.labelled import read_examples
+    from wattlm.data.quality_model import train_quality_model
+
+    if not 0.0 < heldout < 0.5:
+        raise typer.BadParameter(f"{heldout}: expected 0 < x < 0.5", param_hint="--heldout")
+    texts, labels = read_examples(examples, good, bad, text_field, label_field)
+    card = train_quality_model(texts, labels, out, seed=seed, heldout=heldout)
+    card["path"] = str(out)
+
+    def render(c):
+        metrics = c["heldout"]
+        print(f"{c['examples']} examples {c['labels']}; held out {metrics['heldout_examples']}, "
+              f"accuracy {metrics['accuracy']:.3f}")
+        for label, row in metrics["per_label"].items():
+            print(f"  {label:>8}: precision {row['precision']:.3f}  recall {row['recall']:.3f}  (n={row['support']})")
+        keep = metrics["keep"]
+        print(f"  keep ('{c['positive_label']}' score >= {keep['threshold']}): precision {keep['precision']:.3f}  "
+              f"recall {keep['recall']:.3f}")
+        print(f"model: {c['path']} (card: {Path(c['path']).with_suffix('.json')})")
+    emit(card, as_json, render)

@@ -27,7 +27,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from wattlm.data.base import PipelineStep
 from wattlm.data.config import DataConfig
@@ -71,7 +73,7 @@ class ShardTask:
     index: int
     work_dir: str
     config_json: str
-    files: tuple[tuple[str, str], ...] = ()  # (path, source) for the read phase
+    files: tuple[tuple[str, str, int, int, int], ...] = ()  # (path, source, start, end, first line): read phase
     table: dict[str, set[str]] | None = None  # boilerplate lines of the shard's groups, for the clean phase
 
     @property
@@ -99,7 +101,8 @@ def run_shard(task: ShardTask) -> None:
     """Run one phase of one shard and write its documents, then its marker. In a worker process."""
     config = DataConfig.model_validate_json(task.config_json)
     if task.phase == "read":
-        source = FileSource([InputFile(Path(path), src) for path, src in task.files], config.text_field)
+        source = FileSource([InputFile(Path(path), src, start, end, line) for path, src, start, end, line in task.files],
+                            config.text_field)
         steps = read_phase_steps(config)
         docs: Iterator[Document] = source.run()
     else:
@@ -111,6 +114,8 @@ def run_shard(task: ShardTask) -> None:
         docs = load_docs(Path(task.work_dir) / "read" / task.output.name)
     for step in steps:
         docs = step(docs)
+    if task.phase == "clean" and config.near_dedup:
+        docs = _with_sketches(docs, config)
     lines = [dump_doc(doc) for doc in docs]
     atomic_write_text(task.output, "".join(line + "\n" for line in lines))
     state = {"source": source.stats_state() if source is not None else None,
@@ -118,14 +123,31 @@ def run_shard(task: ShardTask) -> None:
     atomic_write_text(task.marker, json.dumps(state, ensure_ascii=False))
 
 
+@lru_cache(maxsize=2)
+def _sketcher(threshold: float, num_perm: int) -> Any:
+    """One per process: building a MinHashLSH costs 50 ms (scipy integrates its band parameters)."""
+    from wattlm.data.neardup import NearDedup
+
+    return NearDedup(threshold, num_perm)
+
+
+def _with_sketches(docs: Iterator[Document], config: DataConfig) -> Iterator[Document]:
+    """Compute each kept document's MinHash here, in parallel, rather than in the serial dedup pass."""
+    sketcher = _sketcher(config.near_dup_threshold, config.near_dup_num_perm)
+    for doc in docs:
+        sketcher.attach_sketch(doc)
+        yield doc
+
+
 def fingerprint(config: DataConfig, files: Sequence[InputFile]) -> str:
     """What the intermediate outputs depend on: the settings of the per-document steps and the inputs."""
-    settings = config.model_dump(mode="json", exclude={"workers", "output_format", "shard_docs",
-                                                      "heldout_fraction", "seed"})
+    settings = config.cache_settings()  # incl. the content hashes of a quality model or eval sets
+    for key in ("output_format", "shard_docs", "heldout_fraction", "seed"):
+        settings.pop(key)
     entries = []
     for file in files:
         stat = file.path.stat()
-        entries.append([str(file.path.resolve()), file.source, stat.st_size, stat.st_mtime_ns])
+        entries.append([str(file.path.resolve()), file.source, stat.st_size, stat.st_mtime_ns, file.start, file.end])
     blob = json.dumps({"config": settings, "files": entries, "max_shards": MAX_SHARDS}, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -156,9 +178,19 @@ def worker_pool(workers: int) -> AbstractContextManager[ProcessPoolExecutor | No
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
-def run_phase(tasks: Sequence[ShardTask], pool: ProcessPoolExecutor | None,
+def shard_pool(config: DataConfig, workers: int) -> AbstractContextManager[Any]:
+    """Where the shard tasks run: a process pool (or this process), or Ray (`executor: ray`)."""
+    if config.executor == "ray":
+        from wattlm.data.ray_executor import ray_pool
+
+        return ray_pool(workers, config.ray_address)
+    return worker_pool(workers)
+
+
+def run_phase(tasks: Sequence[ShardTask], pool: Any,
               on_done: Callable[[ShardTask], None] | None = None) -> int:
-    """Run the tasks whose marker is missing, in `pool` or (None) in this process; returns how many ran."""
+    """Run the tasks whose marker is missing, in `pool` (anything with an Executor's `submit`: a process
+    pool or a RayPool) or (None) in this process; returns how many ran."""
     pending = [task for task in tasks if not (task.marker.exists() and task.output.exists())]
     for task in tasks:
         if task not in pending and on_done is not None:

@@ -10,6 +10,7 @@ below it). The first document of a cluster in input order is kept, so reruns kee
 
 from __future__ import annotations
 
+import base64
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -21,6 +22,7 @@ from wattlm.data.document import Document
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 EXAMPLE_CHARS = 160
+SKETCH_KEY = "minhash"  # meta key of a precomputed sketch
 MAX_REPORTED_CLUSTERS = 50
 
 
@@ -81,14 +83,38 @@ class NearDedup(PipelineStep):
         self._sketches: dict[str, Any] = {}  # kept document id -> its MinHash
         self._docs: dict[str, tuple[str, str]] = {}  # kept document id -> (source, example)
         self.clusters: dict[str, Cluster] = {}
+        self._perms: Any = None
 
     def sketch(self, doc: Document) -> Any:
+        """The document's MinHash; taken from `meta["minhash"]` when a worker computed it (see
+        `attach_sketch`), so the serial dedup pass only queries the index."""
+        import numpy as np
         from datasketch import MinHash
 
-        sketch = MinHash(num_perm=self.num_perm, seed=self.seed)
+        encoded = doc.meta.pop(SKETCH_KEY, None)
+        if encoded is not None:
+            values = np.frombuffer(base64.b64decode(encoded), dtype=np.uint64)
+            return MinHash(num_perm=self.num_perm, seed=self.seed, hashvalues=values, **self._template())
+        sketch = MinHash(num_perm=self.num_perm, seed=self.seed, **self._template())
         grams = shingles(doc.text, doc.meta.get("lang", "zh"), self.char_n, self.word_n)
         sketch.update_batch([gram.encode("utf-8") for gram in grams])
         return sketch
+
+    def attach_sketch(self, doc: Document) -> None:
+        """Store the sketch in the document (base64 of the uint64 hash values) for the dedup pass; run in
+        the shard workers, where it costs no serial time."""
+        values = self.sketch(doc).hashvalues
+        doc.meta[SKETCH_KEY] = base64.b64encode(values.astype("<u8").tobytes()).decode("ascii")
+
+    def _template(self) -> dict[str, Any]:
+        # Made once: MinHash(seed=...) would redraw the same 2 x num_perm random numbers per document.
+        # The scheme is the default one, named because datasketch requires it with given permutations.
+        if self._perms is None:
+            from datasketch import MinHash
+
+            template = MinHash(num_perm=self.num_perm, seed=self.seed)
+            self._perms = {"permutations": template.permutations, "scheme": template.scheme}
+        return self._perms
 
     def run(self, docs: Iterable[Document]) -> Iterator[Document]:
         for doc in docs:

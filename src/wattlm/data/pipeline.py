@@ -19,6 +19,7 @@ from wattlm.data.base import PipelineStep
 from wattlm.data.boilerplate import BoilerplateRemover, source_group
 from wattlm.data.card import write_card
 from wattlm.data.config import DataConfig
+from wattlm.data.decontaminate import Decontaminator
 from wattlm.data.dedup import ExactDedup
 from wattlm.data.document import Document
 from wattlm.data.executor import (
@@ -32,7 +33,7 @@ from wattlm.data.executor import (
     resolve_workers,
     run_phase,
     shard_files,
-    worker_pool,
+    shard_pool,
 )
 from wattlm.data.extract import HtmlExtractor
 from wattlm.data.filters import EmptyFilter, MinCharsFilter
@@ -40,12 +41,15 @@ from wattlm.data.lang import LanguageTagger
 from wattlm.data.neardup import NearDedup
 from wattlm.data.normalize import Normalizer
 from wattlm.data.paragraph_dedup import ParagraphDedup
+from wattlm.data.perplexity import PerplexityFilter
 from wattlm.data.pii import PiiScrubber
 from wattlm.data.quality import DigitRatioFilter, EndPunctuationFilter, ScriptRatioFilter, SymbolRatioFilter
+from wattlm.data.quality_classifier import QualityClassifier
 from wattlm.data.repetition import RepeatedLinesFilter, RepeatedNgramsFilter
 from wattlm.data.report import DataReport, StepStats
 from wattlm.data.source import FileSource, list_input_files
 from wattlm.data.split import split_documents
+from wattlm.data.split_input import split_large_files
 from wattlm.data.stats import kept_samples, length_histogram
 from wattlm.data.writer import atomic_write_text, write_shards
 from wattlm.errors import WattError
@@ -72,6 +76,17 @@ def per_document_steps(config: DataConfig) -> list[PipelineStep]:
             RepeatedLinesFilter(config.max_duplicate_lines, config.max_duplicate_line_chars),
             RepeatedNgramsFilter(config.repetition_scale),
         ]
+    # Costlier judges last, so they see only what the cheap filters kept: an n-gram lookup per
+    # document, then a linear model, then a language-model forward pass.
+    if config.eval_sets:
+        steps.append(Decontaminator(config.eval_sets, config.contamination_words, config.contamination_chars,
+                                    config.to_simplified))
+    if config.quality_model is not None:
+        steps.append(QualityClassifier(config.quality_model, config.quality_threshold))
+    if config.perplexity_model is not None:
+        # One llama.cpp thread per worker process; parallelism comes from `workers`. On a shared 2-core
+        # machine two spinning OpenMP threads made a 17-token eval take 15 s instead of 1.4 s.
+        steps.append(PerplexityFilter(config.perplexity_model, config.max_perplexity, config.perplexity_tokens, 1))
     return steps
 
 
@@ -105,24 +120,28 @@ def build_corpus(
     `config.workers` processes with completion markers under `out_dir/.work` (see executor.py): a
     rerun after a crash skips the finished shards, and the output never depends on the worker count.
     """
-    config = config or DataConfig()
+    # Files named in the config (quality model, eval sets) made absolute: shard tasks may run elsewhere.
+    config = (config or DataConfig()).with_paths_under(Path.cwd())
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise WattError(f"output path is a file, not a folder: {out_dir}")
-    files = list_input_files([Path(path) for path in inputs], exclude=out_dir)
+    # Large JSONL / text files become line-aligned byte ranges, so the workers share them.
+    files = split_large_files(list_input_files([Path(path) for path in inputs], exclude=out_dir), config.split_bytes)
     source = FileSource(files, text_field=config.text_field)  # receives the shards' counts
     doc_steps, dedup_steps = per_document_steps(config), corpus_steps(config)
     read_steps, clean_steps = doc_steps[:READ_PHASE_STEPS], doc_steps[READ_PHASE_STEPS:]
     workers = resolve_workers(config.workers)
-    work_dir = out_dir / WORK_DIR
+    # Absolute paths in the tasks: a Ray worker (or a remote node) does not share our working directory.
+    work_dir = out_dir.resolve() / WORK_DIR
     prepare_work_dir(work_dir, fingerprint(config, files))
     config_json = config.model_dump_json()
     shards = shard_files(files)
 
-    with _progress_bar(progress) as bar, worker_pool(workers) as pool:
+    with _progress_bar(progress) as bar, shard_pool(config, workers) as pool:
         task_id = bar.add_task("reading files", total=len(files)) if bar is not None else None
         read_tasks = [ShardTask("read", i, str(work_dir), config_json,
-                                files=tuple((str(f.path), f.source) for f in shard))
+                                files=tuple((str(f.path.resolve()), f.source, f.start, f.end, f.first_line)
+                                            for f in shard))
                       for i, shard in enumerate(shards)]
         on_read = (lambda task: bar.advance(task_id, len(task.files))) if bar is not None else None
         run_phase(read_tasks, pool, on_read)

@@ -78,9 +78,10 @@ class JsonlReader(BaseReader):
     def __init__(self, text_field: str = "text") -> None:
         self.text_field = text_field
 
-    def read(self, text: str, source: str) -> Iterator[Document | BadRecord]:
+    def read(self, text: str, source: str, first_line: int = 1) -> Iterator[Document | BadRecord]:
+        """`first_line`: the line number of the text's first line (a piece of a split file)."""
         # Split on '\n' only: str.splitlines() also breaks on U+2028 and U+0085, which JSON leaves unescaped.
-        for line_no, line in enumerate(text.split("\n"), start=1):
+        for line_no, line in enumerate(text.split("\n"), start=first_line):
             if not line.strip():
                 continue  # blank lines (often a trailing newline) are not records
             try:

@@ -57,6 +57,18 @@ class DataReport(BaseModel):
         default_factory=list, description="Kept documents per length bin: {min_chars, max_chars, docs} "
         "(max_chars exclusive; -1 = open)."
     )
+    quality_score_histogram: list[dict[str, float | int]] = Field(
+        default_factory=list, description="Documents per quality-classifier score bin {lo, hi, docs} (kept and "
+        "dropped; empty without a quality_model)."
+    )
+    perplexity_histogram: list[dict[str, float | int]] = Field(
+        default_factory=list, description="Documents per perplexity bin {lo, hi, docs} (hi = -1: open); empty "
+        "without a perplexity_model."
+    )
+    contamination: dict[str, Any] = Field(
+        default_factory=dict, description="Decontamination: per eval set its items and the documents dropped, "
+        "the n-gram lengths, and examples of shared n-grams; empty without eval_sets."
+    )
     samples: dict[str, list[dict[str, str]]] = Field(
         default_factory=dict, description="A few kept documents and a few dropped ones per reason (truncated)."
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from wattlm.data.document import BadRecord, Document
+from wattlm.data.document import BadRecord, Document, doc_id
 from wattlm.data.encoding import UndecodableError, decode_bytes
 from wattlm.data.readers import ReadError, make_readers
 from wattlm.data.report import FileError
@@ -23,6 +23,23 @@ from wattlm.errors import NotFound
 class InputFile:
     path: Path
     source: str  # relative to its input root, POSIX separators: the basis of document ids
+    # A piece of a large file (split_input.py): bytes [start, end), its first line's number. end -1: whole.
+    start: int = 0
+    end: int = -1
+    first_line: int = 1
+
+    @property
+    def is_piece(self) -> bool:
+        return self.end >= 0
+
+
+def read_piece(file: InputFile) -> bytes:
+    """The file's bytes, or the piece's byte range."""
+    if not file.is_piece:
+        return file.path.read_bytes()
+    with open(file.path, "rb") as handle:
+        handle.seek(file.start)
+        return handle.read(file.end - file.start)
 
 
 def list_input_files(inputs: Sequence[Path], exclude: Path | None = None) -> list[InputFile]:
@@ -83,7 +100,7 @@ class FileSource:
 
     def run(self, on_file_done: Callable[[], None] | None = None) -> Iterator[Document]:
         for file in self.files:
-            self.files_seen += 1
+            self.files_seen += file.start == 0  # a file cut into pieces is one file
             yield from self._read_file(file)
             if on_file_done is not None:
                 on_file_done()
@@ -94,18 +111,18 @@ class FileSource:
             self.skipped["unsupported_type"] += 1
             return
         try:
-            data = file.path.read_bytes()
+            data = read_piece(file)
             if reader.binary:
                 if not data:
                     raise UndecodableError("empty file")
                 items, encoding = reader.read_bytes(data, file.source), "binary"
             else:
                 text, encoding = decode_bytes(data)
-                items = reader.read(text, file.source)
+                items = self._read_text(reader, text, file)
         except (UndecodableError, OSError) as err:
             self._fail(file, str(err) if isinstance(err, UndecodableError) else err.strerror or str(err))
             return
-        if not reader.binary:  # `encodings` counts text encodings only
+        if not reader.binary and file.start == 0:  # `encodings` counts text files (not pieces) only
             self.encodings[encoding] += 1
         try:
             for item in items:
@@ -118,6 +135,15 @@ class FileSource:
                 yield item
         except ReadError as err:
             self._fail(file, str(err))
+
+    @staticmethod
+    def _read_text(reader, text: str, file: InputFile):
+        if not file.is_piece:
+            return reader.read(text, file.source)
+        if file.path.suffix.lower() == ".jsonl":
+            return reader.read(text, file.source, first_line=file.first_line)
+        source = f"{file.source}@{file.start}"  # a text piece is a document of its own
+        return [Document(id=doc_id(source), text=text, source=source, meta={"format": "text"})]
 
     def stats_state(self) -> dict[str, object]:
         """The counts as JSON, for a shard's completion marker (see PipelineStep.stats_state)."""
@@ -133,5 +159,6 @@ class FileSource:
         self.errors += [FileError(**error) for error in state["errors"]]
 
     def _fail(self, file: InputFile, message: str) -> None:
-        self.files_failed += 1
-        self.errors.append(FileError(file=file.source, error=message))
+        self.files_failed += file.start == 0
+        where = f" (bytes {file.start}-{file.end})" if file.is_piece else ""
+        self.errors.append(FileError(file=file.source, error=message + where))

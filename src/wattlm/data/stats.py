@@ -32,3 +32,15 @@ def kept_samples(docs: Sequence[Document], count: int = 3) -> list[dict[str, str
     picks = sorted({round(i * (len(docs) - 1) / max(count - 1, 1)) for i in range(count)})
     return [{"source": docs[i].source, "lang": docs[i].meta.get("lang", "other"), "text": docs[i].text[:SAMPLE_CHARS]}
             for i in picks]
+
+
+def bin_index(value: float, edges: Sequence[float]) -> int:
+    """Index of the bin [edges[i], edges[i+1]) holding `value`; values past either end go to the end bins."""
+    return max(0, min(len(edges) - 2, sum(value >= edge for edge in edges[1:-1])))
+
+
+def histogram_rows(counts: Sequence[int], edges: Sequence[float]) -> list[dict[str, float]]:
+    """[{lo, hi, docs}] rows for the report, one per bin of `edges` (len(counts) == len(edges) - 1);
+    an infinite last edge is written as hi = -1 (JSON has no infinity)."""
+    return [{"lo": lo, "hi": hi if hi != float("inf") else -1, "docs": int(n)}
+            for lo, hi, n in zip(edges, edges[1:], counts, strict=False)]

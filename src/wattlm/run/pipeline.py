@@ -43,9 +43,10 @@ def corpus_dataset(registry: Registry, recipe: Recipe, progress: bool) -> tuple[
     from wattlm.data.pipeline import build_corpus
 
     inputs = _check_inputs(recipe)
-    config = recipe.data.data_config()
-    # Worker count changes speed, not output (the executor is deterministic): not part of the key.
-    key = fingerprint("data", files_fingerprint(inputs), config.model_dump(exclude={"workers"}))
+    config = recipe.data.data_config().with_paths_under(recipe.base_dir)
+    # Workers and executor change speed, not output (the executors are deterministic): not in the key;
+    # files the settings name (quality model, eval sets, perplexity GGUF) are, by content.
+    key = fingerprint("data", files_fingerprint(inputs), config.cache_settings())
     cached = registry.find(key)
     if cached is not None:
         return cached, True
@@ -72,6 +73,9 @@ def _check_inputs(recipe: Recipe) -> list[Path]:
         raise NotFound(f"replay text not found: {recipe.resolve(recipe.train.replay)} (recipe field train.replay)")
     if recipe.eval.general is not None and not recipe.resolve(recipe.eval.general).exists():
         raise NotFound(f"general text not found: {recipe.resolve(recipe.eval.general)} (recipe field eval.general)")
+    for path in recipe.data.data_config().with_paths_under(recipe.base_dir).referenced_files():
+        if not path.exists():
+            raise NotFound(f"file named in the data section not found: {path}")
     task_files = [(p, f"eval.tasks[{i}]") for i, p in enumerate(recipe.eval.tasks)]
     if recipe.task is not None:
         task_files += [(p, f"task.eval[{i}]") for i, p in enumerate(recipe.task.eval)]

@@ -33,6 +33,9 @@ class Embedder:
             **({"lora_path": str(lora_path)} if lora_path is not None else {}),
         })
 
+    def close(self) -> None:
+        self._context.close()
+
     def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
         """One normalised vector per text, and the number of tokens read."""
         vectors, used = [], 0

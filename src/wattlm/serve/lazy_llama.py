@@ -30,3 +30,9 @@ class LazyLlama:
             self.llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.n_ctx, verbose=False,
                                        **thread_args(self.n_threads), **self.options(llama_cpp))
         return self.llm
+
+    def close(self) -> None:
+        """Free the context now (keep-alive unloading), instead of whenever it is garbage-collected."""
+        llm, self.llm = self.llm, None
+        if llm is not None:
+            llm.close()

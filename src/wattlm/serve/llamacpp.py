@@ -83,6 +83,13 @@ class LlamaCppEngine:
         )
 
     @property
+    def close(self) -> None:
+        """Free the llama.cpp contexts now (keep-alive unloading, shutdown)."""
+        with self._lock:
+            self._scorer.close()
+            self._embedder.close()
+            self._llm.close()
+
     def name(self) -> str:
         return self._name
 

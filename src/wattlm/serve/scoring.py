@@ -50,6 +50,9 @@ class Scorer:
         lora = {"lora_path": str(lora_path)} if lora_path is not None else {}
         self._context = LazyLlama(gguf_path, n_ctx, n_threads, options=lambda llama_cpp: {"logits_all": True, **lora})
 
+    def close(self) -> None:
+        self._context.close()
+
     def complete(
         self, prompt_text: str, prompt_tokens: list[int], params: SamplingParams, top_n: int, echo: bool
     ) -> LogprobCompletion:

@@ -130,6 +130,8 @@ class LlamaCppBatchEngine:
 
     def close(self) -> None:
         self._scheduler.close()
+        self._scorer.close()
+        self._embedder.close()
         self._model.close()
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
