@@ -112,3 +112,18 @@ def test_embeddings_rank_similar_sentences_higher(api):
     similar, unrelated = vectors[0] @ vectors[1], vectors[0] @ vectors[2]
     assert similar > unrelated, (similar, unrelated)
     assert body["usage"]["prompt_tokens"] > 30
+
+
+@pytest.mark.parametrize("model", ["simple", "batch"])
+def test_echo_keeps_the_entry_of_a_generated_end_of_sequence(api, reference, smollm2_engine, model):
+    """lm-eval drops the last logprob entry as "the generated token"; when that token is the end of
+    sequence, the entry must still be there, or the continuation's last token is dropped instead."""
+    prompt = ("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n"
+              "<|im_start|>assistant\nThe capital of France is Paris.")  # greedy next: <|im_end|>
+    tokens = smollm2_engine.tokenize(prompt)
+    request = {"model": model, "prompt": [tokens], "max_tokens": 1, "echo": True, "logprobs": 1, "temperature": 0}
+    answer = api.post("/v1/completions", json=request).json()["choices"][0]
+    assert answer["text"].endswith("Paris.")  # greedy ended the turn: the generated token has no text
+    logprobs = answer["logprobs"]
+    assert len(logprobs["token_logprobs"]) == len(tokens) + 1
+    assert logprobs["token_logprobs"][len(tokens) - 1] == pytest.approx(reference(tokens)[-1], abs=2e-3)
