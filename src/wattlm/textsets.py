@@ -37,14 +37,19 @@ def dataset_records(dataset: Artifact, split: str) -> Iterator[dict]:
     if not files:
         raise NotFound(f"dataset {dataset.name} ({dataset.id}) has no JSONL records for split {split!r}")
     for file in files:
-        with open(file, encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    raise WattError(f"{file}:{line_no}: not valid JSON") from None
-                if not isinstance(record, dict):
-                    raise WattError(f"{file}:{line_no}: expected a JSON object")
-                yield record
+        yield from jsonl_records(file)
+
+
+def jsonl_records(file: Path) -> Iterator[dict]:
+    """The JSON objects of one JSONL file; blank lines skipped, anything else is an error naming the line."""
+    with open(file, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise WattError(f"{file}:{line_no}: not valid JSON") from None
+            if not isinstance(record, dict):
+                raise WattError(f"{file}:{line_no}: expected a JSON object")
+            yield record

@@ -14,7 +14,6 @@ generation_kwargs.until / max_gen_toks) is read with its dataset from local file
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -47,18 +46,9 @@ def _chinese(text: str) -> bool:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    records = []
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise WattError(f"{path}:{line_no}: not valid JSON") from None
-            if not isinstance(record, dict):
-                raise WattError(f"{path}:{line_no}: expected a JSON object")
-            records.append(record)
+    from wattlm.textsets import jsonl_records
+
+    records = list(jsonl_records(path))
     if not records:
         raise WattError(f"{path}: no records")
     return records
