@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -159,17 +157,10 @@ def card_path(model_path: Path) -> Path:
 def _atomic_dump(payload: dict[str, Any], out: Path) -> None:
     import joblib
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    from wattlm.data.writer import atomic_path
+
+    with atomic_path(out) as tmp_name:
         joblib.dump(payload, tmp_name)
-        with open(tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def file_sha256(path: Path) -> str:

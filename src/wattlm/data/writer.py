@@ -11,7 +11,8 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from wattlm.data.document import Document
@@ -20,6 +21,23 @@ _SHARD_NAME = re.compile(r"shard-\d{5}\.(jsonl|parquet)")
 SHARD_FORMATS = ("jsonl", "parquet")
 # Column order and types of a shard; the same in both formats.
 COLUMNS = ("id", "text", "source", "lang", "chars")
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[str]:
+    """A temporary file name beside `path` for a library that writes by name (pyarrow, joblib); on success
+    it is synced and renamed onto `path`, on any error removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp_name
+        with open(tmp_name, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -44,17 +62,8 @@ def atomic_write_parquet(path: Path, records: Sequence[dict[str, object]]) -> No
     schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
                         ("lang", pa.string()), ("chars", pa.int64())])
     table = pa.Table.from_pylist(list(records), schema=schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp_name:
         pq.write_table(table, tmp_name)
-        with open(tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def write_shards(docs: Sequence[Document], folder: Path, shard_docs: int, fmt: str = "jsonl") -> list[Path]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from pathlib import Path
 
@@ -87,16 +86,11 @@ def render_html(payload: dict) -> str:
             f"<p>Scores in points (0-100) except perplexity.</p>{''.join(charts)}</body></html>")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_comparison(payload: dict, html_path: Path) -> tuple[Path, Path]:
     """The HTML page and a JSON file beside it (same stem)."""
     json_path = html_path.with_suffix(".json")
-    write_atomic(html_path, render_html(payload))
-    write_atomic(json_path, json.dumps(payload, indent=2, ensure_ascii=False))
+    from wattlm.data.writer import atomic_write_text
+
+    atomic_write_text(html_path, render_html(payload))
+    atomic_write_text(json_path, json.dumps(payload, indent=2, ensure_ascii=False))
     return html_path, json_path
