@@ -38,23 +38,6 @@ def bar_chart(title: str, groups: dict[str, dict[str, float]], width: int = 520,
     return "".join(parts)
 
 
-def line_chart(title: str, values: list[float], width: int = 520, height: int = 220) -> str:
-    if len(values) < 2:
-        return ""
-    pad = 40
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    points = " ".join(
-        f"{pad + i * (width - pad - 10) / (len(values) - 1):.1f},{20 + (height - 50) * (hi - v) / span:.1f}"
-        for i, v in enumerate(values)
-    )
-    return (f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">'
-            f'<text x="{pad}" y="14" font-weight="bold">{html.escape(title)}</text>'
-            f'<polyline fill="none" stroke="{_COLORS[0]}" stroke-width="2" points="{points}"/>'
-            f'<text x="2" y="24" font-size="11">{hi:.2f}</text><text x="2" y="{height - 30}" font-size="11">{lo:.2f}</text>'
-            f'<text x="{width / 2:.0f}" y="{height - 8}" font-size="11" text-anchor="middle">step (1..{len(values)})</text></svg>')
-
-
 def _table(rows: list[dict]) -> str:
     if not rows:
         return "<p>none</p>"
@@ -66,6 +49,8 @@ def _table(rows: list[dict]) -> str:
 
 def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
     """curves: training loss per step of each tier trained in the run ({"industry": [...], "task": [...]})."""
+    from wattlm.train.report import line_chart  # the training report's chart: one SVG style for both
+
     scores = summary.get("scores", {})
     perplexity: dict[str, dict[str, float]] = {}
     task_scores: dict[str, dict[str, float]] = {}
@@ -94,7 +79,8 @@ def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
     sections += [
         "<h2>Quality gates</h2>", _table([{k: g.get(k) for k in ("tier", "metric", "child", "parent", "limit", "passed", "message")}
                                           for g in summary.get("gates", [])]),
-        "<h2>Training loss</h2>", *(line_chart(f"{role}: loss per step", losses) for role, losses in curves.items()),
+        "<h2>Training loss</h2>", *(line_chart(f"{role}: loss per step", {"loss": losses}, "loss per scored token")
+                                      for role, losses in curves.items()),
         _table([summary.get("train", {})]),
     ]
     if summary.get("task_train"):
