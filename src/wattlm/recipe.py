@@ -76,7 +76,8 @@ class TaskSection(BaseModel):
 
     teacher: str | None = Field(
         None, description="'industry' (this run's industry model, from its GGUF export; the default when no "
-                          "teacher_url is given), or a registered model/export name served locally through llama.cpp.",
+                          "teacher_url is given), 'foundation' (the recipe's foundation), or a registered "
+                          "model/export name served locally through llama.cpp.",
     )
     teacher_url: str | None = Field(None, description="An OpenAI-compatible endpoint instead (its key: WATT_TEACHER_API_KEY).")
     teacher_model: str | None = Field(None, description="The model name that endpoint serves.")

@@ -64,6 +64,9 @@ class ScriptedEndpoint:
         if "fully supported by the passage" in prompt:  # the judge prompt: approve alpha only
             verdict = "yes" if marker == "alpha" else "No."
             return 200, json.dumps({"choices": [{"message": {"content": verdict}}]}).encode()
+        if "Reply with the short words of the passage" in prompt:  # the round-trip prompt: alpha answers right
+            answer = "tested every six months" if marker == "alpha" else "the night shift"
+            return 200, json.dumps({"choices": [{"message": {"content": answer}}]}).encode()
         with self.lock:
             self.paths[path] += 1
             self.hits[marker] += 1

@@ -96,6 +96,18 @@ def test_judge_drops_what_the_teacher_does_not_confirm(corpus):
     assert "alpha" in row["messages"][1]["content"]
 
 
+def test_roundtrip_drops_a_pair_whose_question_the_teacher_answers_differently(corpus):
+    registry, docs = corpus
+    with scripted_server(ScriptedEndpoint()) as url:
+        art, _ = synthesize(registry, docs, teacher_for(url), CONFIG.model_copy(update={"roundtrip": True}),
+                            progress=False)
+    stats = json.loads((art.path / "stats.json").read_text())
+    # alpha's answer comes back as a part of the pair's answer (F1 0.67); delta's comes back as another fact
+    assert stats["dropped"]["roundtrip_mismatch"] == 1 and stats["examples"]["train"] == 1
+    row = json.loads((art.path / "train" / "shard-00000.jsonl").read_text())
+    assert "alpha" in row["messages"][1]["content"]
+
+
 def test_nothing_kept_is_a_clear_error_and_registers_nothing(corpus):
     registry, docs = corpus
     with scripted_server(ScriptedEndpoint()) as url:

@@ -57,3 +57,11 @@ def test_verdicts():
     assert parse_verdict(" 是") is True and parse_verdict("Yes, it is.") is True
     assert parse_verdict("否") is False and parse_verdict("no") is False
     assert parse_verdict("maybe") is None and parse_verdict(None) is None
+
+
+def test_roundtrip_answer_is_the_first_line_without_its_label():
+    from wattlm.synth.parsing import parse_answer
+
+    assert parse_answer(" 答案：50Hz。\n问题：…") == "50Hz"
+    assert parse_answer("Answer: once a quarter.") == "once a quarter"
+    assert parse_answer("  \n") is None and parse_answer(None) is None

@@ -6,7 +6,7 @@ from wattlm.errors import WattError
 from wattlm.synth.prompts import PROMPT_DIR, load_prompt, parse_template, prompts_digest
 
 
-@pytest.mark.parametrize("task", ["qa", "summary", "extract", "judge"])
+@pytest.mark.parametrize("task", ["qa", "summary", "extract", "judge", "answer"])
 @pytest.mark.parametrize("lang", ["zh", "en"])
 @pytest.mark.parametrize("style", ["chat", "completion"])
 def test_shipped_prompts_render(task, lang, style):

@@ -14,7 +14,6 @@ generation_kwargs.until / max_gen_toks) is read with its dataset from local file
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,8 +23,7 @@ from wattlm.eval.generative_qa import GenerativeQATask, QAItem
 from wattlm.eval.multiple_choice import ChoiceItem, MultipleChoiceTask
 from wattlm.eval.task import Task
 from wattlm.eval.text_perplexity import PerplexityTask
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
+from wattlm.qa_format import is_chinese, qa_prompt
 
 
 class TaskSettings(BaseModel):
@@ -39,10 +37,6 @@ class TaskSettings(BaseModel):
     limit: int | None = Field(None, ge=1, description="Use only the first N items (quick checks).")
     seq_len: int = Field(512, ge=8, description="Perplexity window in tokens.")
     max_tokens: int | None = Field(20000, ge=16, description="Perplexity: cap on evaluated tokens.")
-
-
-def _chinese(text: str) -> bool:
-    return bool(_CJK.search(text))
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -69,7 +63,7 @@ def with_fewshot(prompts: list[str], targets: list[str], delimiters: list[str], 
 # -- our JSONL formats ---------------------------------------------------------------------------
 
 def _mc_prompt(record: dict) -> tuple[str, str]:
-    zh = _chinese(record["question"])
+    zh = is_chinese(record["question"])
     passage = record.get("context")
     if zh:
         head = f"阅读材料：{passage}\n" if passage else ""
@@ -79,14 +73,7 @@ def _mc_prompt(record: dict) -> tuple[str, str]:
 
 
 def _qa_prompt(record: dict) -> tuple[str, str]:
-    passage = record.get("context")
-    if _chinese(record["question"]):
-        if passage:
-            return f"阅读材料，用简短的词语回答问题。\n材料：{passage}\n问题：{record['question']}\n答案：", ""
-        return f"问题：{record['question']}\n答案：", ""
-    if passage:
-        return f"Read the passage and answer briefly.\nPassage: {passage}\nQuestion: {record['question']}\nAnswer:", " "
-    return f"Question: {record['question']}\nAnswer:", " "
+    return qa_prompt(record["question"], record.get("context"))
 
 
 def _gold_index(answer, choices: list[str], where: str) -> int:

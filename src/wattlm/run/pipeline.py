@@ -122,7 +122,7 @@ def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool 
 
     final = industry
     if recipe.task is not None:
-        final = _task_tier(registry, recipe, summary, corpus, industry, say, progress, start)
+        final = _task_tier(registry, recipe, summary, corpus, foundation, industry, say, progress, start)
         summary.model_path = str(final.path)
 
     summary.seconds = round(time.perf_counter() - start, 1)
@@ -229,8 +229,8 @@ def _export(registry: Registry, recipe: Recipe, model: Artifact, corpus: Artifac
     return [{"id": e.id, "path": str(e.path / e.meta["file"]), **e.metrics} for e in exports]
 
 
-def _task_tier(registry: Registry, recipe: Recipe, summary: RunSummary, corpus: Artifact, industry: Artifact,
-               say, progress: bool, start: float) -> Artifact:
+def _task_tier(registry: Registry, recipe: Recipe, summary: RunSummary, corpus: Artifact, foundation: Artifact,
+               industry: Artifact, say, progress: bool, start: float) -> Artifact:
     """Teacher -> grounded QA from the corpus -> sft of the industry model -> task model, judged against it."""
     from wattlm.synth.stage import synthesize
     from wattlm.synth.teachers.resolve import make_teacher
@@ -240,7 +240,8 @@ def _task_tier(registry: Registry, recipe: Recipe, summary: RunSummary, corpus: 
     if task.teacher_url is not None:
         teacher = make_teacher(registry, task.synth, url=task.teacher_url, model=task.teacher_model)
     else:
-        teacher = make_teacher(registry, task.synth, local=industry.id if task.teacher == "industry" else task.teacher)
+        local = {"industry": industry.id, "foundation": foundation.id}.get(task.teacher, task.teacher)
+        teacher = make_teacher(registry, task.synth, local=local)
     try:
         say(f"[bold]synth[/] teacher {teacher.name}")
         qa, summary.reused["synth"] = synthesize(registry, corpus, teacher, task.synth, name=f"{recipe.name}-synth",

@@ -29,6 +29,8 @@ def synth_command(
     style: Annotated[str, typer.Option(help="auto, chat (JSON replies) or completion (few-shot, base models).")] = "auto",
     language: Annotated[str, typer.Option(help="Prompt language: auto (per chunk), zh or en.")] = "auto",
     min_grounding: Annotated[float, typer.Option(help="Share of answer n-grams that must occur in the chunk.")] = 0.6,
+    roundtrip: Annotated[bool, typer.Option("--roundtrip", help="Keep a pair only if the teacher, asked its question, "
+                                            "gives its answer back.")] = False,
     judge: Annotated[bool, typer.Option("--judge", help="Also ask the teacher to confirm each answer.")] = False,
     threads: Annotated[Optional[int], typer.Option(min=1, help="llama.cpp threads of a local teacher.")] = None,
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
@@ -43,7 +45,8 @@ def synth_command(
     try:
         config = SynthConfig(kinds=kind or ["qa"], max_chunks=max_chunks, questions_per_chunk=questions,
                              temperature=temperature, max_tokens=max_tokens, concurrency=concurrency, style=style,
-                             language=language, min_grounding=min_grounding, judge=judge)
+                             language=language, min_grounding=min_grounding, roundtrip=roundtrip,
+                             judge=judge)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "synth"

@@ -18,6 +18,10 @@ class SynthConfig(BaseModel):
     questions_per_chunk: int = Field(
         2, ge=1, le=16, description="QA pairs asked per chunk (chat: in one reply; completion: one sample each)."
     )
+    answer_span: Literal["phrase", "clause"] = Field(
+        "phrase", description="Few-shot QA: answers are short phrases of the passage first (quantities, terms), "
+        "or whole clauses first.",
+    )
     temperature: float = Field(0.7, ge=0, le=2, description="Teacher sampling temperature.")
     max_tokens: int = Field(160, ge=8, description="Cap on each teacher reply.")
     concurrency: int = Field(4, ge=1, le=64, description="Teacher requests in flight at once.")
@@ -32,6 +36,12 @@ class SynthConfig(BaseModel):
         0.3, ge=0, le=1,
         description="Answer-first QA: share of the question's n-grams found in the sentence holding its answer.",
     )
+    roundtrip: bool = Field(
+        False, description="Round-trip check: the teacher answers each kept question from its passage, and the "
+        "pair is kept only if that answer matches (character F1, min_roundtrip_f1).",
+    )
+    min_roundtrip_f1: float = Field(0.5, ge=0, le=1, description="Round-trip: least character F1 between the "
+                                    "teacher's answer and the pair's answer.")
     judge: bool = Field(False, description="Also ask the teacher whether each kept answer is supported.")
     chunk_chars_cjk: int = Field(360, ge=50, description="Largest chunk of Chinese text, in characters.")
     chunk_chars_latin: int = Field(1000, ge=100, description="Largest chunk of Latin-script text, in characters.")

@@ -179,3 +179,11 @@ def parse_verdict(text: str | None) -> bool | None:
     if head.startswith(("否", "no", "不", "false")):
         return False
     return None
+
+
+def parse_answer(text: str | None) -> str | None:
+    """A round-trip reply: the first line, without an "答案：" / "Answer:" label; None when empty."""
+    if not text or not text.strip():
+        return None
+    answer = _ANSWER_LABEL.sub("", text.strip().splitlines()[0]).strip().rstrip("。.")
+    return answer or None

@@ -1,6 +1,6 @@
 """Teacher prompts, kept as files under `prompts/`: `<task>.<lang>.<form>.txt`.
 
-task: qa, summary, extract, judge; lang: zh, en; form: `chat` (an instruction for instruct teachers,
+task: qa, summary, extract, judge, answer (the round-trip check); lang: zh, en; form: `chat` (an instruction for instruct teachers,
 answered in JSON) or `fewshot` (worked examples a *base* model continues, answered in labelled lines).
 A file opens with `## key: <JSON>` header lines: `reply` (json, lines, verdict or question: how to
 parse the answer) and, for few-shot prompts, `stop` (strings that end the continuation before the model starts
@@ -21,8 +21,9 @@ from wattlm.errors import NotFound, WattError
 PROMPT_DIR = Path(__file__).parent / "prompts"
 FORMS = {"chat": "chat", "completion": "fewshot"}  # teacher style -> prompt form
 # json / lines: the teacher writes items; verdict: yes or no; question: the stage gives the answer (a
-# clause of the passage, see `spans`) and the teacher writes only the question it answers.
-REPLY_FORMS = ("json", "lines", "verdict", "question")
+# span of the passage, see `spans`) and the teacher writes only the question it answers; answer: a short
+# answer to a given question (the round-trip check).
+REPLY_FORMS = ("json", "lines", "verdict", "question", "answer")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from wattlm.synth.chunking import Chunk, chunk_document
 from wattlm.synth.config import SynthConfig
 from wattlm.synth.corpus import corpus_documents
 from wattlm.synth.filters import QuestionDedup, answer_context, check_item, grounding
-from wattlm.synth.parsing import Item, parse_question, parse_reply, parse_verdict
+from wattlm.synth.parsing import Item, parse_answer, parse_question, parse_reply, parse_verdict
 from wattlm.synth.prompts import load_prompt, prompts_digest
 from wattlm.synth.records import sft_record
 from wattlm.synth.spans import answer_spans
@@ -92,7 +92,7 @@ def plan_jobs(chunks: list[Chunk], config: SynthConfig, style: str, tally: Tally
                 jobs.append(Job(chunk, kind, 0))
             elif load_prompt(kind, _lang(chunk, config), style).reply == "question":
                 spans = answer_spans(chunk.text, _lang(chunk, config), config.questions_per_chunk,
-                                     _seed(config, chunk.id, "spans"))
+                                     _seed(config, chunk.id, "spans"), prefer=config.answer_span)
                 if not spans:
                     tally.dropped["no_answer_span"] += 1
                 jobs.extend(Job(chunk, kind, sample, answer=span) for sample, span in enumerate(spans))
@@ -156,6 +156,38 @@ def screen(jobs: list[Job], config: SynthConfig, style: str, tally: Tally) -> li
     return kept
 
 
+def _ask_all(teacher: Teacher, prompts: list[TeacherPrompt], config: SynthConfig) -> list[str | None]:
+    replies: list[str | None] = []
+    for start in range(0, len(prompts), config.concurrency * 2):
+        replies.extend(teacher.complete(prompts[start : start + config.concurrency * 2]))
+    return replies
+
+
+def roundtrip(teacher: Teacher, candidates: list[Candidate], config: SynthConfig, tally: Tally) -> list[Candidate]:
+    """Round-trip consistency (Alberti et al., ACL 2019): the teacher answers each question from the whole
+    passage the SFT example will carry; a pair survives only if that answer matches its own. A question
+    that does not single out its answer in the passage (a frequent failure of small teachers) is dropped,
+    whatever the lexical filters said. Questions without a fixed answer (summaries) pass untouched."""
+    from wattlm.eval.scoring import char_f1
+
+    asked = [c for c in candidates if c.item.question is not None]
+    prompts = []
+    for cand in asked:
+        template = load_prompt("answer", _lang(cand.job.chunk, config), teacher.style)
+        text = template.render(passage=cand.job.chunk.text, question=cand.item.question)
+        prompts.append(TeacherPrompt(text, max_tokens=32, temperature=0.0, stop=template.stop))
+    verdicts = {}
+    for cand, reply in zip(asked, _ask_all(teacher, prompts, config), strict=True):
+        answer = parse_answer(reply)
+        if answer is None:
+            verdicts[id(cand)] = "roundtrip_unanswered"
+        elif char_f1(answer, cand.item.answer) < 100 * config.min_roundtrip_f1:
+            verdicts[id(cand)] = "roundtrip_mismatch"
+    for reason in verdicts.values():
+        tally.dropped[reason] += 1
+    return [c for c in candidates if id(c) not in verdicts]
+
+
 def judge(teacher: Teacher, candidates: list[Candidate], config: SynthConfig, tally: Tally) -> list[Candidate]:
     """Ask the teacher whether each answer is supported by its passage; keep only the "yes" ones."""
     prompts = []
@@ -164,11 +196,8 @@ def judge(teacher: Teacher, candidates: list[Candidate], config: SynthConfig, ta
         text = template.render(passage=cand.job.chunk.text, question=cand.item.question or "-",
                                answer=cand.item.answer)
         prompts.append(TeacherPrompt(text, max_tokens=4, temperature=0.0, stop=template.stop))
-    verdicts = []
-    for start in range(0, len(prompts), config.concurrency * 2):
-        verdicts.extend(teacher.complete(prompts[start : start + config.concurrency * 2]))
     kept = []
-    for cand, reply in zip(candidates, verdicts, strict=True):
+    for cand, reply in zip(candidates, _ask_all(teacher, prompts, config), strict=True):
         verdict = parse_verdict(reply)
         if verdict:
             kept.append(cand)
@@ -177,8 +206,13 @@ def judge(teacher: Teacher, candidates: list[Candidate], config: SynthConfig, ta
     return kept
 
 
+# Bumped whenever the same replies would become different examples (record wording, span choice).
+RECORDS_VERSION = 2
+
+
 def synth_key(corpus: Artifact, teacher: Teacher, config: SynthConfig) -> str:
-    return fingerprint("synth", corpus.id, teacher.describe(), prompts_digest(), config.cache_fields())
+    return fingerprint("synth", RECORDS_VERSION, corpus.id, teacher.describe(), prompts_digest(),
+                       config.cache_fields())
 
 
 def synthesize(registry: Registry, corpus: Artifact, teacher: Teacher, config: SynthConfig,
@@ -200,6 +234,8 @@ def synthesize(registry: Registry, corpus: Artifact, teacher: Teacher, config: S
     jobs = plan_jobs(chunks, config, teacher.style, tally)
     _run_teacher(teacher, jobs, config, progress)
     candidates = screen(jobs, config, teacher.style, tally)
+    if config.roundtrip and candidates:
+        candidates = roundtrip(teacher, candidates, config, tally)
     if config.judge and candidates:
         candidates = judge(teacher, candidates, config, tally)
     teacher_failures = teacher.failures - failures_before

@@ -104,7 +104,13 @@ def causal_lm_nll(
     hidden = backbone(input_ids=input_ids).last_hidden_state  # (batch, seq, dim)
     hidden = hidden[:, :-1].reshape(-1, hidden.size(-1))  # (batch*(seq-1), dim)
     targets = (input_ids if labels is None else labels)[:, 1:].reshape(-1)  # (batch*(seq-1),)
-    n_scored = targets.numel() if labels is None else int((targets != -100).sum())
+    n_scored = targets.numel()
+    if labels is not None:
+        # Only scored positions go through the head: an SFT batch scores its answers, often under a tenth
+        # of the positions, and with Gemma's 262k vocabulary the head is most of a step's work.
+        scored = targets != -100
+        hidden, targets = hidden[scored], targets[scored]
+        n_scored = targets.numel()
     if not torch.is_grad_enabled():
         return _nll_no_grad(hidden, head.weight, targets, chunk, softcap), n_scored
     return linear_cross_entropy(hidden, head.weight, targets, chunk, softcap), n_scored
