@@ -98,7 +98,7 @@ def models_shrink(
     registry = registry_from(home)
     parent = resolve_model(registry, model)
     art, reused = shrink_model(registry, parent, layers, name or f"{parent.name}-{layers}l",
-                               progress=None if as_json else lambda m: err_console.print(f"[bold]shrink[/] {m}"))
+                               progress=None if as_json else lambda m: err_console().print(f"[bold]shrink[/] {m}"))
     row = {**_model_row(art), "reused": reused, **art.metrics}
     emit(row, as_json, lambda r: print(f"registered {r['name']} as {r['id']}: {r['layers']} of {r['parent_layers']} "
                                        f"layers, {r['parameters'] / 1e6:.1f}M parameters"))

@@ -64,3 +64,36 @@ def test_shrunk_student_keeps_its_teachers_weights_and_runs(tiny_gemma, tmp_path
 
     again, reused = shrink_model(registry, teacher, 2, "student")
     assert reused and again.id == student.id
+
+
+def test_cli_shrinks_then_distills_from_the_parent(tiny_gemma, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    home = tmp_path / "ws"
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(4):
+        (raw / f"doc{i}.txt").write_text(f"Feeder {i} tripped on overcurrent and the crew restored supply. " * 4)
+
+    def watt(*args, as_json=True):
+        cmd = [sys.executable, "-m", "wattlm.cli", *args, "--home", str(home)] + (["--json"] if as_json else [])
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if as_json else done.stdout + done.stderr
+
+    watt("models", "add", str(tiny_gemma), "--name", "big")
+    said = watt("models", "shrink", "big", "--layers", "2", as_json=False)
+    assert "big-2l" in said and "2 of 4 layers" in said
+    again = watt("models", "shrink", "big", "--layers", "2")
+    assert again["reused"] and again["name"] == "big-2l" and again["layers"] == 2
+    watt("data", "build", str(raw), "--out", str(tmp_path / "corpus"), "--name", "feeders", "--heldout-fraction",
+         "0.25", "--no-quality-filters", "--no-near-dedup", "--min-chars", "20")
+    student = watt("train", "--model", "big-2l", "--data", "feeders", "--name", "small", "--method", "distill",
+                   "--teacher", "big", "--steps", "2", "--seq-len", "32", "--batch-size", "2")
+    assert student["metrics"]["train_steps"] == 2
+    chain = {a["name"]: a for a in watt("lineage", "small")["chain"]}
+    roles = {(p["id"], p["role"]) for p in chain["small"]["parents"]}
+    assert (chain["big"]["id"], "teacher") in roles and (chain["big-2l"]["id"], "parent") in roles
+    assert chain["big-2l"]["parents"] == [{"id": chain["big"]["id"], "role": "init"}]

@@ -154,3 +154,29 @@ def test_recipe_errors_caught_at_load(tmp_path, teacher_url):
         (tmp_path / "bad.yaml").write_text(text)
         with pytest.raises(WattError, match=message):
             load_recipe(tmp_path / "bad.yaml")
+
+
+def test_foundation_and_industry_teachers_are_this_runs_models(tmp_path, tiny_model_dir, teacher_url, monkeypatch):
+    """`teacher: foundation` / `industry` name this run's own models; anything else is a registry name."""
+    import wattlm.synth.teachers.resolve as resolve
+
+    registry = Registry(tmp_path / "ws")
+    add_model(registry, str(tiny_model_dir), name="tiny-base")
+    recipe = _recipe(tmp_path, teacher_url, "[]", "null")
+    asked = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_make_teacher(registry, config, url=None, model=None, local=None, **kw):
+        asked.append(local)
+        raise Stop
+
+    monkeypatch.setattr(resolve, "make_teacher", fake_make_teacher)
+    for teacher in ("foundation", "industry", "some-registered-gguf"):
+        recipe = recipe.model_copy(update={"task": recipe.task.model_copy(
+            update={"teacher": teacher, "teacher_url": None, "teacher_model": None})})
+        with pytest.raises(Stop):
+            run_recipe(recipe, registry, progress=False)
+    foundation, industry = registry.get("tiny-base"), registry.get("tiny-industry", kind="model")
+    assert asked == [foundation.id, industry.id, "some-registered-gguf"]

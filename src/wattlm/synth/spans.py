@@ -9,7 +9,7 @@ Two sizes of span. Clauses (between punctuation marks) are easy to ask about but
 reading-comprehension answers usually are (SQuAD's are mostly entities, numbers and short noun
 phrases): a quantity with its unit ("50Hz", "每两小时"), a Latin term ("AGC"), a quoted term, or the
 short object of a clause after a verb such as 为/由/采用 ("由AGC系统" -> "AGC系统"). A task model
-trained on clause answers answers in clauses, so phrases come first by default. Within each size, spans
+trained on clause answers answers in clauses, so by default answers are phrases or short clauses only. Within each size, spans
 with a number come first: they make questions with one clear answer.
 """
 
@@ -50,6 +50,10 @@ _EN_PHRASES = (
 )
 
 
+# The longest clause that still counts as a short answer: characters (zh) or words (en).
+SHORT_CLAUSE = {"zh": 14, "en": 6}
+
+
 def candidate_spans(passage: str, lang: str) -> list[str]:
     """Clauses of `passage` of a size a question can be about, in passage order."""
     spans: list[str] = []
@@ -87,9 +91,12 @@ def phrase_spans(passage: str, lang: str) -> list[str]:
 def answer_spans(passage: str, lang: str, n: int, seed: int, prefer: SpanSize = "phrase") -> list[str]:
     """Up to `n` distinct spans of `passage`; seeded, `prefer`red size first, facts with digits first."""
     rng = random.Random(seed)
-    groups = [phrase_spans(passage, lang), candidate_spans(passage, lang)]
-    if prefer == "clause":
-        groups.reverse()
+    clauses = candidate_spans(passage, lang)
+    if prefer == "phrase":  # short answers only: a long clause would teach the task model to answer at length
+        clauses = [c for c in clauses if (len(c) if lang == "zh" else len(c.split())) <= SHORT_CLAUSE[lang]]
+        groups = [phrase_spans(passage, lang), clauses]
+    else:
+        groups = [clauses, phrase_spans(passage, lang)]
     chosen: list[str] = []
     for group in groups:
         rng.shuffle(group)
