@@ -242,9 +242,13 @@ def _task_tier(registry: Registry, recipe: Recipe, summary: RunSummary, corpus: 
     else:
         local = {"industry": industry.id, "foundation": foundation.id}.get(task.teacher, task.teacher)
         teacher = make_teacher(registry, task.synth, local=local)
+    # The task eval's own questions are kept out of the training data (eval_overlap), with any the recipe names.
+    eval_sets = [recipe.resolve(p) for p in task.synth.eval_sets]
+    eval_sets += [recipe.resolve(p) for p in task.eval if p.suffix == ".jsonl" and recipe.resolve(p) not in eval_sets]
+    synth_config = task.synth.model_copy(update={"eval_sets": eval_sets})
     try:
         say(f"[bold]synth[/] teacher {teacher.name}")
-        qa, summary.reused["synth"] = synthesize(registry, corpus, teacher, task.synth, name=f"{recipe.name}-synth",
+        qa, summary.reused["synth"] = synthesize(registry, corpus, teacher, synth_config, name=f"{recipe.name}-synth",
                                                  progress=progress)
     finally:
         teacher.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,6 +23,16 @@ class SynthConfig(BaseModel):
         "phrase", description="Few-shot QA: answers are short phrases of the passage first (quantities, terms), "
         "or whole clauses first.",
     )
+    insitu_fallback: bool = Field(
+        False, description="Chinese answer-first QA: when the teacher's question is dropped, ask in place instead "
+        "(the answer's clause with the answer replaced by 多少/多久/什么; synth/insitu.py).",
+    )
+    eval_sets: list[Path] = Field(
+        [], description="Eval files (JSONL with a question field): pairs whose question is near one of theirs are "
+        "dropped as eval_overlap.",
+    )
+    eval_overlap: float = Field(0.5, gt=0, le=1, description="Character-trigram Jaccard at which a question is "
+                                "too near an eval question.")
     temperature: float = Field(0.7, ge=0, le=2, description="Teacher sampling temperature.")
     max_tokens: int = Field(160, ge=8, description="Cap on each teacher reply.")
     concurrency: int = Field(4, ge=1, le=64, description="Teacher requests in flight at once.")
@@ -70,4 +81,4 @@ class SynthConfig(BaseModel):
 
     def cache_fields(self) -> dict:
         """Settings that change the output; concurrency and timeouts only change the speed."""
-        return self.model_dump(mode="json", exclude={"concurrency", "timeout", "retries"})
+        return self.model_dump(mode="json", exclude={"concurrency", "timeout", "retries", "eval_sets"})

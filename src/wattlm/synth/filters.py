@@ -146,17 +146,42 @@ class QuestionDedup:
         norm = normalize(text)
         return {norm[i : i + 3] for i in range(max(1, len(norm) - 2))}
 
-    def seen(self, question: str) -> bool:
-        """True if a near-identical question was already added; otherwise remember this one."""
+    def matches(self, question: str) -> bool:
+        """True if a near-identical question was added before."""
         grams = self.shingles(question)
         shared: dict[int, int] = defaultdict(int)
         for gram in grams:
             for other in self.index.get(gram, ()):
                 shared[other] += 1
-        for other, common in shared.items():
-            if common / (len(grams) + len(self.kept[other]) - common) >= self.threshold:
-                return True
+        return any(common / (len(grams) + len(self.kept[other]) - common) >= self.threshold
+                   for other, common in shared.items())
+
+    def add(self, question: str) -> None:
+        grams = self.shingles(question)
         for gram in grams:
             self.index[gram].append(len(self.kept))
         self.kept.append(grams)
+
+    def seen(self, question: str) -> bool:
+        """True if a near-identical question was already added; otherwise remember this one."""
+        if self.matches(question):
+            return True
+        self.add(question)
         return False
+
+
+def eval_question_index(paths: list, threshold: float) -> QuestionDedup | None:
+    """The questions of eval files (JSONL records with a "question" field), for the eval-overlap check."""
+    if not paths:
+        return None
+    from wattlm.errors import WattError
+    from wattlm.textsets import jsonl_records
+
+    index = QuestionDedup(threshold)
+    for path in paths:
+        questions = [r["question"] for r in jsonl_records(path) if isinstance(r.get("question"), str)]
+        if not questions:
+            raise WattError(f"{path}: eval_sets need JSONL records with a 'question' field")
+        for question in questions:
+            index.add(question)
+    return index

@@ -19,7 +19,8 @@ _USER = {
 }
 
 
-def sft_record(chunk: Chunk, lang: str, kind: str, item: Item, teacher: str, grounding: float) -> dict:
+def sft_record(chunk: Chunk, lang: str, kind: str, item: Item, teacher: str, grounding: float,
+               question_source: str = "teacher") -> dict:
     if kind == "qa":
         user = qa_prompt(item.question or "", chunk.text, lang)[0]
     else:
@@ -31,4 +32,5 @@ def sft_record(chunk: Chunk, lang: str, kind: str, item: Item, teacher: str, gro
         "teacher": teacher,
         "kind": kind,
         "grounding": round(grounding, 3),
+        "question_source": question_source,
     }

@@ -35,7 +35,7 @@ _ZH_PHRASES = (
                r"(?:以[上下内]|左右)?"),
     re.compile(rf"(?<![0-9０-９]){_ZH_BOUND}[一二两三四五六七八九十百千半]+{_ZH_TIME}(?:以[上下内]|左右)?"),
     re.compile(r"每(?:年|月|周|天|日|季度|班|半年)"),
-    re.compile(r"[A-Za-z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*"),  # AGC, SF6, FLISR: a capital or digit inside
+    re.compile(r"(?<![0-9A-Za-z.])[A-Za-z][A-Za-z0-9]*[A-Z0-9][A-Za-z0-9]*"),  # AGC, SF6, FLISR (not the kV of 35kV)
     re.compile(r"(?<=[“「《\"])[^”」》\"\n]{2,12}(?=[”」》\"])"),  # a quoted or titled term
 )
 # The object of a clause after a verb that introduces what the sentence is about.

@@ -15,6 +15,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from wattlm.cache import fingerprint
 from wattlm.data.writer import atomic_write_text
@@ -23,7 +24,8 @@ from wattlm.registry import Artifact, Registry
 from wattlm.synth.chunking import Chunk, chunk_document
 from wattlm.synth.config import SynthConfig
 from wattlm.synth.corpus import corpus_documents
-from wattlm.synth.filters import QuestionDedup, answer_context, check_item, grounding
+from wattlm.synth.filters import QuestionDedup, answer_context, check_item, eval_question_index, grounding
+from wattlm.synth.insitu import insitu_question
 from wattlm.synth.parsing import Item, parse_answer, parse_question, parse_reply, parse_verdict
 from wattlm.synth.prompts import load_prompt, prompts_digest
 from wattlm.synth.records import sft_record
@@ -47,6 +49,7 @@ class Candidate:
     job: Job
     item: Item
     grounding: float
+    source: str = "teacher"  # who wrote the question: the teacher, or the in-situ rule (insitu.py)
 
 
 @dataclass
@@ -129,30 +132,56 @@ def ask(teacher: Teacher, jobs: list[Job], config: SynthConfig, progress, task_i
             progress.advance(task_id, len(batch))
 
 
-def screen(jobs: list[Job], config: SynthConfig, style: str, tally: Tally) -> list[Candidate]:
-    """Parse every reply and apply the per-item filters and the dataset-wide question dedup."""
+def _check(job: Job, item: Item, examples: str, config: SynthConfig, dedup: QuestionDedup,
+           eval_questions: QuestionDedup | None) -> str | None:
+    """The reason to drop `item`, or None (which also records its question for the dedup)."""
+    reason = check_item(item, job.chunk.text, job.kind, config, answer_first=job.answer is not None,
+                        examples=examples)
+    if reason is None and item.question is not None:
+        if eval_questions is not None and eval_questions.matches(item.question):
+            reason = "eval_overlap"  # near an eval question: training on it would inflate the eval
+        elif dedup.seen(item.question):
+            reason = "duplicate_question"
+    return reason
+
+
+def screen(jobs: list[Job], config: SynthConfig, style: str, tally: Tally,
+           eval_questions: QuestionDedup | None = None) -> list[Candidate]:
+    """Parse every reply and apply the per-item filters, the eval overlap check and the dataset-wide
+    question dedup. With `insitu_fallback`, a Chinese answer-first job whose teacher question was
+    dropped gets an in-situ question instead (`insitu.py`); its drops are counted as `insitu_<reason>`."""
     dedup = QuestionDedup(config.dedup_threshold)
     kept: list[Candidate] = []
     for job in jobs:
-        if job.reply is None:
-            tally.dropped["teacher_failed"] += 1
-            continue
         template = load_prompt(job.kind, _lang(job.chunk, config), style)
-        if template.reply == "question" and job.answer is not None:
+        if job.reply is None:
+            items, reason = [], "teacher_failed"
+        elif template.reply == "question" and job.answer is not None:
             items, reason = parse_question(job.reply, job.answer)
         else:
             items, reason = parse_reply(template.reply_prefix + job.reply, job.kind, template.reply)
         if reason:
             tally.dropped[reason] += 1
+        found = 0
         for item in items:
-            reason = check_item(item, job.chunk.text, job.kind, config, answer_first=job.answer is not None,
-                                examples=template.examples)
-            if reason is None and item.question is not None and dedup.seen(item.question):
-                reason = "duplicate_question"
+            reason = _check(job, item, template.examples, config, dedup, eval_questions)
             if reason:
                 tally.dropped[reason] += 1
             else:
                 kept.append(Candidate(job, item, grounding(item.answer, job.chunk.text)))
+                found += 1
+        if found or job.answer is None or not config.insitu_fallback or _lang(job.chunk, config) != "zh":
+            continue
+        question = insitu_question(job.chunk.text, job.answer)
+        if question is None:
+            tally.dropped["insitu_no_question"] += 1
+            continue
+        item = Item(question, job.answer)
+        reason = _check(job, item, template.examples, config, dedup, eval_questions)
+        if reason:
+            tally.dropped[f"insitu_{reason}"] += 1
+        else:
+            kept.append(Candidate(job, item, grounding(item.answer, job.chunk.text), source="insitu"))
     return kept
 
 
@@ -207,12 +236,13 @@ def judge(teacher: Teacher, candidates: list[Candidate], config: SynthConfig, ta
 
 
 # Bumped whenever the same replies would become different examples (record wording, span choice).
-RECORDS_VERSION = 2
+RECORDS_VERSION = 3
 
 
 def synth_key(corpus: Artifact, teacher: Teacher, config: SynthConfig) -> str:
+    eval_digests = [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in config.eval_sets]
     return fingerprint("synth", RECORDS_VERSION, corpus.id, teacher.describe(), prompts_digest(),
-                       config.cache_fields())
+                       config.cache_fields(), eval_digests)
 
 
 def synthesize(registry: Registry, corpus: Artifact, teacher: Teacher, config: SynthConfig,
@@ -233,7 +263,7 @@ def synthesize(registry: Registry, corpus: Artifact, teacher: Teacher, config: S
     failures_before = Counter(teacher.failures)
     jobs = plan_jobs(chunks, config, teacher.style, tally)
     _run_teacher(teacher, jobs, config, progress)
-    candidates = screen(jobs, config, teacher.style, tally)
+    candidates = screen(jobs, config, teacher.style, tally, eval_question_index(config.eval_sets, config.eval_overlap))
     if config.roundtrip and candidates:
         candidates = roundtrip(teacher, candidates, config, tally)
     if config.judge and candidates:
@@ -248,7 +278,7 @@ def synthesize(registry: Registry, corpus: Artifact, teacher: Teacher, config: S
     for cand in candidates:
         lang = _lang(cand.job.chunk, config)
         splits[cand.job.chunk.split].append(sft_record(cand.job.chunk, lang, cand.job.kind, cand.item,
-                                                       teacher.name, cand.grounding))
+                                                       teacher.name, cand.grounding, cand.source))
         tally.kept[cand.job.kind] += 1
     if not splits["train"]:
         raise WattError(f"synthesis kept {len(candidates)} examples, all from held-out documents: nothing to train on; "
@@ -262,6 +292,7 @@ def synthesize(registry: Registry, corpus: Artifact, teacher: Teacher, config: S
         "teacher_failures": dict(teacher_failures),
         "dropped": dict(tally.dropped.most_common()),
         "kept": dict(tally.kept),
+        "question_source": dict(Counter(c.source for c in candidates if c.item.question is not None)),
         "examples": {split: len(rows) for split, rows in splits.items()},
         "mean_grounding": round(sum(c.grounding for c in candidates) / len(candidates), 3),
         "seconds": round(seconds, 2),
@@ -275,7 +306,8 @@ def synthesize(registry: Registry, corpus: Artifact, teacher: Teacher, config: S
         parents = [(corpus.id, "source")]
         if teacher.registry_id:
             parents.append((teacher.registry_id, "teacher"))
-        metrics = {k: stats[k] for k in ("chunks", "requests", "examples", "kept", "dropped", "teacher_failures",
+        metrics = {k: stats[k] for k in ("chunks", "requests", "examples", "kept", "question_source", "dropped",
+                                         "teacher_failures",
                                          "mean_grounding", "examples_per_minute")}
         art = registry.register(
             "dataset", name or f"{corpus.name}-synth", staged=staged, format="jsonl", parents=parents,
