@@ -89,15 +89,18 @@ def models_shrink(
     layers: Annotated[int, typer.Option(min=1, help="Transformer layers the student keeps (evenly spread, "
                                                     "first and last included).")],
     name: Annotated[Optional[str], typer.Option(help="Registry name (default: <model>-<layers>l).")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Calibration dataset: drop the block of layers that changes "
+                                                     "its hidden states least (without it: keep layers spread evenly).")] = None,
     home: Home = None, as_json: AsJson = False,
 ) -> None:
     """Make a smaller student from a model's own layers, ready for `watt train --method distill`."""
-    from wattlm.models.shrink import shrink_model
+    from wattlm.models.shrink import calibration_ids, shrink_model
     from wattlm.models.store import resolve_model
 
     registry = registry_from(home)
     parent = resolve_model(registry, model)
-    art, reused = shrink_model(registry, parent, layers, name or f"{parent.name}-{layers}l",
+    calibration = calibration_ids(registry, parent, registry.get(data)) if data else None
+    art, reused = shrink_model(registry, parent, layers, name or f"{parent.name}-{layers}l", calibration=calibration,
                                progress=None if as_json else lambda m: err_console().print(f"[bold]shrink[/] {m}"))
     row = {**_model_row(art), "reused": reused, **art.metrics}
     emit(row, as_json, lambda r: print(f"registered {r['name']} as {r['id']}: {r['layers']} of {r['parent_layers']} "

@@ -97,3 +97,26 @@ def test_cli_shrinks_then_distills_from_the_parent(tiny_gemma, tmp_path):
     roles = {(p["id"], p["role"]) for p in chain["small"]["parents"]}
     assert (chain["big"]["id"], "teacher") in roles and (chain["big-2l"]["id"], "parent") in roles
     assert chain["big-2l"]["parents"] == [{"id": chain["big"]["id"], "role": "init"}]
+
+
+def test_calibrated_shrink_drops_the_block_that_changes_least(tiny_gemma, tmp_path):
+    from wattlm.models.shrink import block_to_drop
+
+    # Layers 1 and 2 write nothing into the residual stream: the block to drop.
+    model = load_causal_lm(tiny_gemma)
+    for index in (1, 2):
+        layer = model.model.layers[index]
+        torch.nn.init.zeros_(layer.self_attn.o_proj.weight)
+        torch.nn.init.zeros_(layer.mlp.down_proj.weight)
+    folder = tmp_path / "idle-middle"
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_gemma).save_pretrained(folder)
+    ids = torch.randint(0, 300, (2, 16), generator=torch.Generator().manual_seed(0))
+    assert block_to_drop(model, ids, 2) == 1
+
+    registry = Registry(tmp_path / "ws")
+    parent = add_model(registry, str(folder), name="idle", tier="industry")
+    student, _ = shrink_model(registry, parent, 2, "idle-2l", calibration=ids)
+    assert student.meta["kept_layers"] == [0, 3] and student.meta["selection"] == "least-change block"
+    with torch.no_grad():  # the dropped layers did nothing, so the student computes what its parent did
+        assert torch.allclose(load_causal_lm(student.path)(ids).logits, model(ids).logits, atol=1e-4)
