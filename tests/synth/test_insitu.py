@@ -35,6 +35,9 @@ def test_questions_are_made_in_place():
     assert insitu_question(P, "3月") == "雷雨季节前（一般几月至4月）要全面检查防雷设施？"
     assert insitu_question(P, "DTU") is None  # a gloss in brackets
     assert insitu_question(P, "不在资料里") is None
+    assert insitu_question("本规定自2024年起在全省各供电公司执行。", "2024年") == "本规定自哪一年起在全省各供电公司执行？"
+    assert insitu_question("10千伏配网带电作业安全要点。", "10千伏") is None  # a heading, not a fact
+    assert insitu_question("缺陷记录：| 5月18日 | 220千伏澄东站 | 风扇电机烧毁 |", "5月") is None  # a table row
 
 
 def _job(answer, reply):

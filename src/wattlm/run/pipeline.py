@@ -253,8 +253,8 @@ def _task_tier(registry: Registry, recipe: Recipe, summary: RunSummary, corpus: 
     finally:
         teacher.close()
     summary.artifacts["synth"] = qa.id
-    summary.synth = {k: qa.metrics.get(k) for k in ("chunks", "requests", "examples", "dropped", "teacher_failures",
-                                                    "mean_grounding", "examples_per_minute")}
+    summary.synth = {k: qa.metrics.get(k) for k in ("chunks", "requests", "examples", "question_source", "dropped",
+                                                    "teacher_failures", "mean_grounding", "examples_per_minute")}
     say(f"[bold]synth[/] {qa.name}: {qa.metrics.get('examples')} examples{' (cached)' if summary.reused['synth'] else ''}")
 
     replay = None

@@ -92,6 +92,7 @@ def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
     if summary.get("synth"):
         synth = summary["synth"]
         sections += ["<h2>Synthesized task data</h2>", _table([{k: v for k, v in synth.items() if not isinstance(v, dict)}]),
+                     _table([{"question written by": k, "pairs": v} for k, v in (synth.get("question_source") or {}).items()]),
                      _table([{"dropped": k, "count": v} for k, v in (synth.get("dropped") or {}).items()])]
     sections += [
         "<h2>GGUF exports</h2>", _table(exports(summary.get("exports", []))),

@@ -24,6 +24,7 @@ _NUMBER = re.compile(r"[0-9０-９一二两三四五六七八九十百千半]")
 _DIGITS = re.compile(r"^[0-9０-９]")
 _HAN_AMOUNT = re.compile(r"^[一二两三四五六七八九十百千半]+(?:个)?(?:分钟|小时|天|日|周|星期|月|年|季度|秒|倍|次)")
 _DATE = re.compile(r"^[0-9０-９]+(月|日|号)$")
+_YEAR = re.compile(r"^[0-9０-９]{4}年$")
 
 
 def question_word(answer: str) -> tuple[str, str] | None:
@@ -32,6 +33,8 @@ def question_word(answer: str) -> tuple[str, str] | None:
     core = answer[bound.end():] if bound else answer
     if answer.startswith("每"):
         return "多久", answer
+    if _YEAR.match(core):
+        return "哪一年", core
     date = _DATE.match(core)
     if date:
         return "几" + date.group(1), core
@@ -62,6 +65,8 @@ def insitu_question(passage: str, answer: str) -> str | None:
         before = passage[prev:start - 1] + "，" + before
     before = re.sub(r"^\s*(?:[0-9]+[.．、)]|[一二三四五六七八九十]+、)\s*", "", before).strip()
     question = f"{before}{word}{after.strip()}"
-    if len(_HAN.findall(before + after)) < 5:
+    # A question word first ("多少配网带电作业安全要点") comes from a heading or an attribute, not a statement
+    # of fact; table rows are not sentences either.
+    if len(_HAN.findall(before)) < 2 or len(_HAN.findall(before + after)) < 5 or "|" in question:
         return None
     return question.rstrip("。.，,") + "？"

@@ -235,8 +235,8 @@ def judge(teacher: Teacher, candidates: list[Candidate], config: SynthConfig, ta
     return kept
 
 
-# Bumped whenever the same replies would become different examples (record wording, span choice).
-RECORDS_VERSION = 3
+# Bumped whenever the same replies would become different examples (record wording, spans, in-situ rules).
+RECORDS_VERSION = 4
 
 
 def synth_key(corpus: Artifact, teacher: Teacher, config: SynthConfig) -> str:
