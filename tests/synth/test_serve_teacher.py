@@ -51,7 +51,8 @@ def test_synthesis_with_watt_serve_as_teacher(tmp_path, smollm2_path):
     assert rows and len(rows) == stats["examples"]["train"]
     for row in rows:
         user, assistant = row["messages"]
-        assert user["content"].startswith("Passage:\n") and assistant["content"]
+        assert user["content"].startswith("Read the passage and answer briefly.\nPassage: ") and assistant["content"]
+        assert user["content"].endswith("\nAnswer:") and row["question_source"] == "teacher"
         assert row["teacher"] == "smollm2" and row["grounding"] >= 0.5
     # every request is accounted for: kept, or dropped/failed under a named reason
     assert stats["kept"]["qa"] + sum(stats["dropped"].values()) >= stats["requests"]
