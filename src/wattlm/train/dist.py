@@ -183,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     if dist.is_main:
         print(json.dumps({"id": model.id, "name": model.name, "tier": model.tier, "reused": reused,
                           "path": str(model.path), "metrics": model.metrics}))
+    if dist.world > 1:
+        # Leave together: a rank that tears gloo down while another still holds a connection made the
+        # other abort at exit ("terminate called without an active exception"), seen once in CI.
+        import torch.distributed
+
+        dist.barrier()
+        torch.distributed.destroy_process_group()
     return 0
 
 
