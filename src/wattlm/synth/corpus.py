@@ -9,12 +9,12 @@ documents are divided by a hash of their id.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from wattlm.errors import WattError
 from wattlm.registry import Artifact
+from wattlm.textsets import jsonl_records
 
 
 def _shard_docs(folder: Path) -> Iterator[tuple[str, str]]:
@@ -26,15 +26,10 @@ def _shard_docs(folder: Path) -> Iterator[tuple[str, str]]:
             table = pq.read_table(shard, columns=["id", "text"])
             yield from zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True)
             continue
-        with open(shard, encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    yield str(record["id"]), record["text"]
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    raise WattError(f"{shard}:{line_no}: expected a JSON object with 'id' and 'text'") from None
+        for number, record in enumerate(jsonl_records(shard), 1):  # it names the line of invalid JSON
+            if "id" not in record or "text" not in record:
+                raise WattError(f"{shard}: record {number}: expected a JSON object with 'id' and 'text'")
+            yield str(record["id"]), record["text"]
 
 
 def _hash_fraction(key: str) -> float:
