@@ -16,7 +16,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,6 +225,39 @@ class Registry:
             what = kind or "artifact"
             raise NotFound(f"unknown {what}: {ref!r} (see `watt models list`)")
         return self._from_row(row)
+
+    @contextmanager
+    def key_lock(self, cache_key: str) -> Iterator[None]:
+        """An exclusive inter-process lock on one cache key, held while a stage checks and produces it.
+
+        Two `watt run` on one workspace that reach the same stage queue here: the second finds the
+        first's artifact instead of computing (and registering) it again.
+        """
+        import fcntl
+
+        locks = self.home / "locks"
+        locks.mkdir(exist_ok=True)
+        with open(locks / f"{cache_key}.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def find_or_produce(self, cache_key: str, produce: Callable[[Path], dict]) -> tuple[Artifact, bool]:
+        """The one cache path of every stage: find the key's artifact, or produce and register it.
+
+        `produce(staged)` fills the staging folder and returns the keyword arguments of `register`
+        (kind, name, tier, format, parents, recipe, metrics, meta). Returns (artifact, reused).
+        """
+        with self.key_lock(cache_key):
+            found = self.find(cache_key)
+            if found is not None:
+                return found, True
+            with self.staging() as staged:
+                fields = produce(staged)
+                kind, name = fields.pop("kind"), fields.pop("name")
+                return self.register(kind, name, staged=staged, cache_key=cache_key, **fields), False
 
     def find(self, cache_key: str) -> Artifact | None:
         """The newest artifact produced from exactly these inputs and settings, if any."""
