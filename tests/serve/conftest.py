@@ -43,7 +43,7 @@ def gemma_path(tmp_path_factory) -> Path:
 def smollm2_engine(smollm2_path):
     """The simple engine (one request at a time): the reference the batching engine must match."""
     pytest.importorskip("llama_cpp")
-    from wattlm.serve import LlamaCppEngine
+    from wattlm.engines.llamacpp import LlamaCppEngine
 
     return LlamaCppEngine(smollm2_path, n_ctx=1024, n_threads=2)
 
@@ -52,7 +52,7 @@ def smollm2_engine(smollm2_path):
 def batch_engine(smollm2_path):
     """The continuous-batching engine, small chunks so prompts are read over several steps."""
     pytest.importorskip("llama_cpp")
-    from wattlm.serve import LlamaCppBatchEngine
+    from wattlm.engines.batching.engine import LlamaCppBatchEngine
 
     engine = LlamaCppBatchEngine(smollm2_path, n_ctx=512, n_threads=2, max_seqs=4, prefill_chunk=16)
     yield engine

@@ -5,17 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 
-from wattlm.serve.engine import (
-    ChatTurn,
-    GenerationChunk,
-    LogprobCompletion,
-    NoChatTemplate,
-    PromptTooLong,
-    SamplingParams,
-    TokenizerInfo,
-    check_token_ids,
-)
-from wattlm.serve.stops import StopMatcher
+from wattlm.engines.base import NoChatTemplate, PromptTooLong, check_token_ids
+from wattlm.engines.params import ChatTurn, GenerationChunk, LogprobCompletion, SamplingParams, TokenizerInfo
+from wattlm.engines.stops import StopMatcher
 
 SCRIPT = ["Hello", " from", " the", " fake", " engine", "."]
 VOCAB = ["<s>", "</s>", "one", "two", "three", "four", "x", "hi"]  # token id = index; other words: id 7
@@ -46,6 +38,9 @@ class FakeEngine:
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
+
+    def close(self) -> None:
+        pass  # a fake holds no model memory
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         ids = [VOCAB.index(word) if word in VOCAB else len(VOCAB) - 1 for word in text.split()]

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.integration
 
 pytest.importorskip("llama_cpp")
 
-from wattlm.serve import EngineOverloaded, LlamaCppBatchEngine  # noqa: E402
-from wattlm.serve.engine import SamplingParams  # noqa: E402
+from wattlm.engines.base import EngineOverloaded  # noqa: E402
+from wattlm.engines.batching.engine import LlamaCppBatchEngine  # noqa: E402
+from wattlm.engines.params import SamplingParams  # noqa: E402
 
 GREEDY = SamplingParams(max_tokens=16, temperature=0)
 # Longer than the 16-token prefill chunk of the engine below, so it is read over several steps.
@@ -76,7 +77,7 @@ def test_stop_strings_cut_the_text(batch_engine, smollm2_engine):
 
 
 def test_chat_ends_on_end_of_turn_unless_eos_is_ignored(batch_engine, smollm2_engine):
-    from wattlm.serve.engine import ChatTurn
+    from wattlm.engines.params import ChatTurn
 
     prompt = batch_engine.render_chat([ChatTurn("user", "What is 2+2?")])
     assert prompt == smollm2_engine.render_chat([ChatTurn("user", "What is 2+2?")])

@@ -7,8 +7,9 @@ import threading
 
 import pytest
 
+from wattlm.engines.base import PromptTooLong
+from wattlm.engines.params import SamplingParams
 from wattlm.serve.bridge import iterate_in_thread, start_generation
-from wattlm.serve.engine import PromptTooLong, SamplingParams
 
 from .fakes import FakeEngine
 

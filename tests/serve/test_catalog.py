@@ -7,10 +7,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from wattlm.engines.params import SamplingParams
 from wattlm.errors import WattError
 from wattlm.serve import create_app
 from wattlm.serve.catalog import ServedModels
-from wattlm.serve.engine import SamplingParams
 
 from .fakes import FakeEngine
 from .test_app import assert_openai_error

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from wattlm.engines.base import EngineOverloaded
 from wattlm.serve import create_app
-from wattlm.serve.engine import EngineOverloaded
 
 from .fakes import SCRIPT, FakeEngine
 from .test_app import assert_openai_error, sse_events

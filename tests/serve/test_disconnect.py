@@ -19,9 +19,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from wattlm.engines.metrics import EngineMetrics
+from wattlm.engines.params import GenerationChunk, SamplingParams
 from wattlm.serve import create_app, running_server
-from wattlm.serve.engine import GenerationChunk, SamplingParams
-from wattlm.serve.metrics import EngineMetrics
 
 from .fakes import FakeEngine
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
+from wattlm.engines.base import generation_budget
 from wattlm.serve import create_app
-from wattlm.serve.engine import generation_budget
 from wattlm.serve.limits import Limits
 
 from .fakes import FakeEngine

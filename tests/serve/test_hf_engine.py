@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 pytest.importorskip("transformers")
 
+from wattlm.engines.hf_engine import TransformersEngine  # noqa: E402
+from wattlm.engines.params import ChatTurn, SamplingParams  # noqa: E402
 from wattlm.serve import create_app  # noqa: E402
-from wattlm.serve.engine import ChatTurn, SamplingParams  # noqa: E402
-from wattlm.serve.hf_engine import TransformersEngine  # noqa: E402
 
 PROMPTS = ["The grid", "Water boils at a temperature of", "Hello"]
 
@@ -103,7 +103,7 @@ def test_chat_stop_strings_and_refused_json_mode(client, engine):
     assert cut["text"] == text[: text.index(stop)] and cut["finish_reason"] == "stop"
     refused = client.post("/v1/chat/completions", json={"model": "tiny", "messages": messages,
                                                          "response_format": {"type": "json_object"}})
-    assert refused.status_code == 400 and "llama.cpp engine" in refused.json()["error"]["message"]
+    assert refused.status_code == 400 and "JsonOutput" in refused.json()["error"]["message"]
 
 
 def test_a_closed_generation_frees_its_row(engine):

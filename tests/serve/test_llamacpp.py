@@ -16,8 +16,9 @@ pytestmark = pytest.mark.integration
 openai = pytest.importorskip("openai")
 pytest.importorskip("llama_cpp")
 
-from wattlm.serve import LlamaCppEngine, create_app, running_server  # noqa: E402
-from wattlm.serve.engine import ChatTurn, SamplingParams  # noqa: E402
+from wattlm.engines.llamacpp import LlamaCppEngine  # noqa: E402
+from wattlm.engines.params import ChatTurn, SamplingParams  # noqa: E402
+from wattlm.serve import create_app, running_server  # noqa: E402
 
 CHAT = "smollm2"
 BASE = "gemma3-base"

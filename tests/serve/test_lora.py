@@ -15,8 +15,8 @@ import pytest
 pytest.importorskip("llama_cpp")
 pytest.importorskip("peft")
 
+from wattlm.engines.params import SamplingParams  # noqa: E402
 from wattlm.errors import WattError  # noqa: E402
-from wattlm.serve.engine import SamplingParams  # noqa: E402
 
 GREEDY = SamplingParams(max_tokens=12, temperature=0, ignore_eos=True)
 PROMPT = "The grid operator said"
@@ -55,7 +55,7 @@ def answer(engine, prompt: str = PROMPT) -> str:
 def test_adapter_engine_answers_like_llama_cpp_with_the_adapter(base_and_adapter):
     from llama_cpp import Llama
 
-    from wattlm.serve import LlamaCppBatchEngine
+    from wattlm.engines.batching.engine import LlamaCppBatchEngine
 
     base_path, adapter = base_and_adapter
     base = LlamaCppBatchEngine(base_path, n_ctx=128, n_threads=2, max_seqs=2, name="base")
@@ -81,7 +81,7 @@ def test_adapter_engine_answers_like_llama_cpp_with_the_adapter(base_and_adapter
 
 
 def test_bad_adapter_and_mismatched_sharing_are_clear_errors(base_and_adapter, tmp_path, smollm2_path):
-    from wattlm.serve import LlamaCppBatchEngine
+    from wattlm.engines.batching.engine import LlamaCppBatchEngine
 
     base_path, _ = base_and_adapter
     junk = tmp_path / "junk.gguf"

@@ -4,9 +4,11 @@ from collections.abc import Iterator
 
 from fastapi.testclient import TestClient
 
-from wattlm.serve import EngineOverloaded, create_app
-from wattlm.serve.engine import GenerationChunk, SamplingParams
-from wattlm.serve.metrics import EngineMetrics, render
+from wattlm.engines.base import EngineOverloaded
+from wattlm.engines.metrics import EngineMetrics
+from wattlm.engines.params import GenerationChunk, SamplingParams
+from wattlm.serve import create_app
+from wattlm.serve.metrics import render
 
 from .fakes import FakeEngine
 
@@ -58,7 +60,7 @@ def test_overload_is_503_with_retry_after_streaming_or_not():
 
 
 def test_extension_fields_reach_the_engine():
-    from wattlm.serve.protocol import CompletionRequest
+    from wattlm.serve.protocol.completions import CompletionRequest
     from wattlm.serve.serving import sampling_params
 
     request = CompletionRequest(model="m", prompt="x", top_k=-1, repetition_penalty=1.2, ignore_eos=True)

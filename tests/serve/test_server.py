@@ -11,9 +11,10 @@ from itertools import islice
 import httpx
 import pytest
 
+from wattlm.engines.llamacpp import LlamaCppEngine
+from wattlm.engines.params import GenerationChunk, SamplingParams
 from wattlm.errors import NotFound
-from wattlm.serve import LlamaCppEngine, create_app, running_server
-from wattlm.serve.engine import GenerationChunk, SamplingParams
+from wattlm.serve import create_app, running_server
 
 from .fakes import FakeEngine
 

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.integration
 pytest.importorskip("llama_cpp")
 jsonschema = pytest.importorskip("jsonschema")
 
+from wattlm.engines.params import JsonConstraint, SamplingParams  # noqa: E402
 from wattlm.serve import create_app  # noqa: E402
-from wattlm.serve.engine import JsonConstraint, SamplingParams  # noqa: E402
 
 PERSON = {
     "type": "object",

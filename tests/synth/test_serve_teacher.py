@@ -16,10 +16,11 @@ ENGLISH = ["transformer_maintenance_checklist_en.txt", "vegetation_management_en
 
 
 def test_synthesis_with_watt_serve_as_teacher(tmp_path, smollm2_path):
+    from wattlm.engines.batching.engine import LlamaCppBatchEngine
     from wattlm.models.store import add_model
     from wattlm.registry import Registry
     from wattlm.run.pipeline import text_dataset
-    from wattlm.serve import LlamaCppBatchEngine, create_app, running_server
+    from wattlm.serve import create_app, running_server
     from wattlm.synth.config import SynthConfig
     from wattlm.synth.stage import synthesize
     from wattlm.synth.teachers.resolve import make_teacher

@@ -40,14 +40,14 @@ def gguf_file(model: str) -> Path:
 @lru_cache(maxsize=1)
 def _llama(path: str, n_ctx: int, n_threads: int | None) -> Any:
     """One llama.cpp context per process, reused by every shard it runs."""
-    from wattlm.serve.lazy_llama import LazyLlama
+    from wattlm.engines.lazy_llama import LazyLlama
 
     return LazyLlama(Path(path), n_ctx, n_threads, options=lambda llama_cpp: {"logits_all": True}).get()
 
 
 def perplexity(llm: Any, text: str, max_tokens: int) -> float:
     """exp(mean negative log-probability) of the first `max_tokens` tokens of `text` (after BOS)."""
-    from wattlm.serve.scoring import log_softmax
+    from wattlm.engines.scoring import log_softmax
 
     tokens = llm.tokenize(text.encode("utf-8"), add_bos=True)[:max_tokens]
     if len(tokens) < 2:

@@ -55,19 +55,3 @@ def _register(registry: Registry, model: Artifact, staged, quant: str, check: di
         parents=[(model.id, "parent")], metrics=check,
         meta={"file": f"model-{quant}.gguf", "quant": quant, "export_key": key},
     )
-
-
-def best_export(registry: Registry, model: Artifact, tolerance: float = 0.05):
-    """The export a server should load for `model`: the smallest file whose measured perplexity is
-    within `tolerance` of the f16 file's (q4_k_m costs a 270M model ~30 %, so it is not a given),
-    falling back to size order q4_k_m, q8_0, f16 when no perplexity was measured. None if no export."""
-    exports = [a for a in registry.children(model.id) if a.kind == "export" and (a.path / a.meta["file"]).exists()]
-    if not exports:
-        return None
-    reference = next((a.metrics.get("ppl") for a in exports if a.meta.get("quant") == "f16"), None)
-    if reference:
-        good = [a for a in exports if a.metrics.get("ppl") and a.metrics["ppl"] <= reference * (1 + tolerance)]
-        if good:
-            return min(good, key=lambda a: a.metrics.get("size_mb") or float("inf"))
-    order = {"q4_k_m": 0, "q8_0": 1, "f16": 2}
-    return min(exports, key=lambda a: order.get(a.meta.get("quant"), 3))

@@ -1,7 +1,8 @@
 """wattlm.serve: an OpenAI-compatible API over registered models.
 
-Three layers, as in vLLM: `routes` (HTTP) -> `serving` + `protocol` (OpenAI semantics) -> `Engine`
-(a backend). Only `llamacpp`, `batching` and `hf_engine` import a backend, and only when an engine is built.
+Three layers, as in vLLM: `routes` (HTTP) -> `serving` + `protocol` (OpenAI semantics) -> an engine
+from `wattlm.engines` (the backends live there, below the stages, so stages such as synth can run
+them without HTTP). Nothing here imports a backend; `launch` builds engines through the engine table.
 """
 
 from importlib import import_module
@@ -9,16 +10,6 @@ from importlib import import_module
 # Lazy exports (PEP 562): `watt --help` mounts the serve command without importing FastAPI or llama.cpp.
 _EXPORTS = {
     "create_app": "wattlm.serve.app",
-    "ChatTurn": "wattlm.serve.engine",
-    "Engine": "wattlm.serve.engine",
-    "GenerationChunk": "wattlm.serve.engine",
-    "NoChatTemplate": "wattlm.serve.engine",
-    "PromptTooLong": "wattlm.serve.engine",
-    "SamplingParams": "wattlm.serve.engine",
-    "LlamaCppEngine": "wattlm.serve.llamacpp",
-    "LlamaCppBatchEngine": "wattlm.serve.batching.engine",
-    "TransformersEngine": "wattlm.serve.hf_engine",
-    "EngineOverloaded": "wattlm.serve.engine",
     "running_server": "wattlm.serve.server",
     "serve": "wattlm.serve.server",
 }
@@ -30,18 +21,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'wattlm.serve' has no attribute {name!r}")
 
 
-__all__ = [
-    "ChatTurn",
-    "Engine",
-    "EngineOverloaded",
-    "GenerationChunk",
-    "LlamaCppBatchEngine",
-    "LlamaCppEngine",
-    "NoChatTemplate",
-    "PromptTooLong",
-    "SamplingParams",
-    "TransformersEngine",
-    "create_app",
-    "running_server",
-    "serve",
-]
+__all__ = ["create_app", "running_server", "serve"]

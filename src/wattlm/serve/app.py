@@ -20,12 +20,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from wattlm import __version__
+from wattlm.engines.base import Engine, EngineOverloaded, MissingCapability
 from wattlm.errors import NotFound, WattError
 from wattlm.serve.auth import ApiKeyMiddleware, KeyAuth
 from wattlm.serve.catalog import Discover, Loader, ServedModels
-from wattlm.serve.engine import Engine, EngineOverloaded
 from wattlm.serve.limits import BodySizeLimit, Limits, ParameterTooLarge, RequestTimedOut
-from wattlm.serve.protocol import ErrorInfo, ErrorResponse
+from wattlm.serve.protocol.common import ErrorInfo, ErrorResponse
 from wattlm.serve.routes import router
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,8 @@ async def _watt_error(request: Request, error: WattError) -> JSONResponse:
         return error_response(400, str(error), "invalid_request_error", param=error.param, code="parameter_too_large")
     if isinstance(error, RequestTimedOut):
         return error_response(504, str(error), "server_error", code="request_timeout")
+    if isinstance(error, MissingCapability):
+        return error_response(400, str(error), "invalid_request_error", code="unsupported_capability")
     if isinstance(error, NotFound):
         return error_response(404, str(error), "invalid_request_error", param="model", code="model_not_found")
     return error_response(400, str(error), "invalid_request_error")

@@ -12,7 +12,8 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypeVar
 
-from wattlm.serve.engine import Engine, GenerationChunk, SamplingParams
+from wattlm.engines.base import Engine
+from wattlm.engines.params import GenerationChunk, SamplingParams
 
 T = TypeVar("T")
 

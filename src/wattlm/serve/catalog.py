@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from wattlm.engines.base import Engine
 from wattlm.errors import NotFound, WattError
-from wattlm.serve.engine import Engine
-from wattlm.serve.protocol import ModelCard, now
+from wattlm.serve.protocol.common import ModelCard, now
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,16 @@ class _Entry:
                 return False
             engine, self.engine = self.engine, None
         log.info("unloading model %s after %.0f s idle", self.model_id, keep_alive)
-        close = getattr(engine, "close", None)
-        if close is not None:
-            close()
+        engine.close()
         return True
 
 
 class PooledEngine:
-    """The `Engine` interface of a served model; loads it when needed, counts work in flight."""
+    """The `Engine` interface of a served model; loads it when needed, counts work in flight.
+
+    It forwards every capability's methods; `supports` says which ones the loaded engine really has
+    (serving asks `wattlm.engines.base.supports`, which defers to it).
+    """
 
     def __init__(self, entry: _Entry) -> None:
         self._entry = entry
@@ -85,6 +87,10 @@ class PooledEngine:
         """Load the model now if it is not (blocking)."""
         with self._using():
             pass
+
+    def supports(self, capability: type) -> bool:
+        with self._using() as engine:
+            return isinstance(engine, capability)
 
     @property
     def name(self) -> str:
@@ -128,9 +134,12 @@ class PooledEngine:
         with self._using() as engine:
             return engine.render_chat(messages)
 
-    def count_tokens(self, text: str) -> int:
+    def check_json(self, constraint) -> None:
         with self._using() as engine:
-            return engine.count_tokens(text)
+            engine.check_json(constraint)
+
+    def close(self) -> None:
+        """Nothing to free: the catalog closes the engine when it unloads the model."""
 
 
 class ServedModels:
@@ -265,6 +274,6 @@ class ServedModels:
         self._stop.set()
         for entry in list(self._entries.values()):
             engine = entry.engine if entry.load is not None else None
-            if engine is not None and getattr(engine, "close", None) is not None:
+            if engine is not None:
                 entry.engine = None
                 engine.close()

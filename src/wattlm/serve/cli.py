@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from wattlm.cli_common import AsJson, Home, emit, registry_from
+from wattlm.engines.table import ENGINES
 from wattlm.errors import WattError
 
 
-class EngineChoice(str, Enum):
-    batch = "batch"
-    simple = "simple"
-    transformers = "transformers"
+def engine_name(value: str) -> str:
+    """`--engine`: a name in the engine table (read when the option is parsed, so new rows count)."""
+    if value not in ENGINES:
+        raise typer.BadParameter(f"'{value}' is not an engine; choose one of: {', '.join(ENGINES)}")
+    return value
+
+
+ENGINE_HELP = "; ".join(f"{name}: {spec.summary}" for name, spec in ENGINES.items()) + "."
 
 
 def serve_command(
@@ -24,9 +28,8 @@ def serve_command(
     port: Annotated[int, typer.Option(envvar="WATT_PORT", help="Port.")] = 8000,
     n_ctx: Annotated[int, typer.Option(help="Context length of each request.")] = 2048,
     engine: Annotated[
-        EngineChoice, typer.Option(help="batch: continuous batching; simple: one request at a time (both llama.cpp on the GGUF "
-                                "export); transformers: the HF model, for models not exported yet.")
-    ] = EngineChoice.batch,
+        str, typer.Option(parser=engine_name, metavar="[" + "|".join(ENGINES) + "]", help=ENGINE_HELP)
+    ] = "batch",
     max_seqs: Annotated[int, typer.Option(min=1, help="Requests decoded together (batch engine).")] = 8,
     max_waiting: Annotated[
         int, typer.Option(min=0, help="Requests queued beyond max-seqs before answering 503 (batch engine).")
@@ -69,7 +72,7 @@ def serve_command(
         if not sep or not name or not path:
             raise WattError(f"--lora '{item}' must be NAME=PATH (e.g. --lora grid-qa=adapters/qa.gguf)")
         loras[name] = Path(path)
-    launch(registry_from(home), model or [], host=host, port=port, n_ctx=n_ctx, engine=engine.value,
+    launch(registry_from(home), model or [], host=host, port=port, n_ctx=n_ctx, engine=engine,
            max_seqs=max_seqs, max_waiting=max_waiting, n_threads=threads, limits=limits,
            keep_alive=keep_alive or None, load_on_demand=load_on_demand, loras=loras)
 

@@ -11,8 +11,9 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 
+from wattlm.engines.base import Engine
+from wattlm.engines.params import GenerationChunk, Prompt, SamplingParams
 from wattlm.serve.bridge import start_generation
-from wattlm.serve.engine import Engine, GenerationChunk, Prompt, SamplingParams
 
 _DONE = object()
 

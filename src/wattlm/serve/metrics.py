@@ -1,55 +1,15 @@
 """Prometheus metrics in the text exposition format, hand-rolled (prometheus_client is not a dependency).
 
-An engine that keeps an `EngineMetrics` as its `metrics` attribute is reported by `/metrics`; the
-latency histograms are observed by the request threads, the token and queue figures come from the
-engine itself (`running`, `waiting`, `counters`).
+An engine with the `Metered` capability (an `EngineMetrics` as its `metrics`, plus `running`,
+`waiting` and `counters`) is reported by `/metrics`; engines without it are not listed.
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
 from collections.abc import Mapping
 
-# Seconds. CPU serving: first tokens take tens of ms to seconds, later tokens 5-500 ms.
-TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-ITL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
-
-
-class Histogram:
-    def __init__(self, buckets: tuple[float, ...]) -> None:
-        self.buckets = buckets
-        self.counts = [0] * (len(buckets) + 1)  # the last one is +Inf
-        self.total = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.total += value
-
-
-class EngineMetrics:
-    """Request and latency figures of one engine, safe to update from many request threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests = 0
-        self.in_flight = 0
-        self.ttft = Histogram(TTFT_BUCKETS)
-        self.itl = Histogram(ITL_BUCKETS)
-
-    def started(self) -> None:
-        with self._lock:
-            self.requests += 1
-            self.in_flight += 1
-
-    def ended(self) -> None:
-        with self._lock:
-            self.in_flight -= 1
-
-    def token(self, seconds_since_previous: float, first: bool) -> None:
-        """A token reached its request: `first` ones measure TTFT (from arrival), others ITL."""
-        with self._lock:
-            (self.ttft if first else self.itl).observe(seconds_since_previous)
+from wattlm.engines.base import Metered
+from wattlm.engines.metrics import Histogram
 
 
 def render(engines: Mapping[str, object]) -> str:
@@ -60,12 +20,12 @@ def render(engines: Mapping[str, object]) -> str:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
 
-    measured = {model: engine for model, engine in engines.items() if isinstance(getattr(engine, "metrics", None), EngineMetrics)}
+    measured = {model: engine for model, engine in engines.items() if isinstance(engine, Metered)}
     simple = [
         ("wattlm_requests_total", "counter", "Generation requests admitted.", lambda e: e.metrics.requests),
         ("wattlm_requests_in_flight", "gauge", "Requests being answered (queued or running).", lambda e: e.metrics.in_flight),
-        ("wattlm_requests_running", "gauge", "Sequences holding a batch slot.", lambda e: getattr(e, "running", 0)),
-        ("wattlm_queue_depth", "gauge", "Requests waiting for a slot.", lambda e: getattr(e, "waiting", 0)),
+        ("wattlm_requests_running", "gauge", "Sequences holding a batch slot.", lambda e: e.running),
+        ("wattlm_queue_depth", "gauge", "Requests waiting for a slot.", lambda e: e.waiting),
         ("wattlm_prompt_tokens_total", "counter", "Prompt tokens admitted.", lambda e: _counter(e, "prompt_tokens")),
         ("wattlm_prompt_tokens_reused_total", "counter", "Prompt tokens served from the prefix cache.",
          lambda e: _counter(e, "reused_prompt_tokens")),
@@ -93,8 +53,8 @@ def render(engines: Mapping[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _counter(engine: object, key: str) -> int:
-    return getattr(engine, "counters", {}).get(key, 0)
+def _counter(engine: Metered, key: str) -> int:
+    return engine.counters.get(key, 0)
 
 
 def _escape(value: str) -> str:

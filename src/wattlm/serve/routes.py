@@ -8,22 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
+from wattlm.engines.base import ChatTemplates, Embeddings, Vocabulary, require, supports
 from wattlm.serve import metrics, serving
 from wattlm.serve.catalog import ServedModels
 from wattlm.serve.limits import Limits, capped_max_tokens, deadline_for, stream_within_deadline, within_deadline
-from wattlm.serve.protocol import (
-    ChatCompletionRequest,
-    ChatCompletionResponse,
-    CompletionRequest,
-    CompletionResponse,
+from wattlm.serve.protocol.chat import ChatCompletionRequest, ChatCompletionResponse
+from wattlm.serve.protocol.common import ModelCard, ModelList
+from wattlm.serve.protocol.completions import CompletionRequest, CompletionResponse
+from wattlm.serve.protocol.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage
+from wattlm.serve.protocol.tokenizer import (
     DetokenizeRequest,
     DetokenizeResponse,
-    Embedding,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    EmbeddingUsage,
-    ModelCard,
-    ModelList,
     TokenizeRequest,
     TokenizeResponse,
     TokenizerInfoRequest,
@@ -113,12 +108,14 @@ async def tokenize(request: TokenizeRequest, models: Models) -> TokenizeResponse
 @router.post("/detokenize")
 async def detokenize(request: DetokenizeRequest, models: Models) -> DetokenizeResponse:
     engine = await models.get(models.named_or_only(request.model))
+    require(engine, Vocabulary, "/detokenize")
     return DetokenizeResponse(prompt=await asyncio.to_thread(engine.detokenize, request.tokens))
 
 
 async def _tokenizer_info(model: str | None, models: ServedModels) -> TokenizerInfoResponse:
     model = models.named_or_only(model)
     engine = await models.get(model)
+    require(engine, Vocabulary, "/tokenizer_info")
     info = engine.tokenizer_info()
     return TokenizerInfoResponse(
         model=model,
@@ -129,7 +126,7 @@ async def _tokenizer_info(model: str | None, models: ServedModels) -> TokenizerI
         eos_token=info.eos_token,
         eos_token_id=info.eos_token_id,
         add_bos_token=info.add_bos_token,
-        has_chat_template=engine.has_chat_template,
+        has_chat_template=supports(engine, ChatTemplates) and engine.has_chat_template,
         chat_template=info.chat_template,
     )
 
@@ -147,6 +144,7 @@ async def tokenizer_info_post(request: TokenizerInfoRequest, models: Models) -> 
 @router.post("/v1/embeddings")
 async def embeddings(request: EmbeddingRequest, models: Models, limits: ServerLimits) -> EmbeddingResponse:
     engine = await models.get(request.model)
+    require(engine, Embeddings, "/v1/embeddings")
     vectors, tokens = await within_deadline(asyncio.to_thread(engine.embed, request.texts), deadline_for(limits), limits)
     data = [
         Embedding(index=index, embedding=_encode(vector, request.encoding_format))

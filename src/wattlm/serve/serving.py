@@ -11,9 +11,11 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from wattlm.serve.engine import ChatTurn, Engine, JsonConstraint, LogprobCompletion, SamplingParams
+from wattlm.engines.base import ChatTemplates, Engine, JsonOutput, Scoring, require, supports
+from wattlm.engines.chat_template import plain_transcript
+from wattlm.engines.params import ChatTurn, JsonConstraint, LogprobCompletion, SamplingParams
 from wattlm.serve.fanout import choice_params, collect_all, merge, start_choices
-from wattlm.serve.protocol import (
+from wattlm.serve.protocol.chat import (
     AssistantMessage,
     ChatChoice,
     ChatChunkChoice,
@@ -22,15 +24,15 @@ from wattlm.serve.protocol import (
     ChatCompletionResponse,
     ChatLogprobs,
     ChatTokenLogprob,
+    DeltaMessage,
+    TopLogprob,
+)
+from wattlm.serve.protocol.common import Usage, new_id, now
+from wattlm.serve.protocol.completions import (
     CompletionChoice,
     CompletionLogprobs,
     CompletionRequest,
     CompletionResponse,
-    DeltaMessage,
-    TopLogprob,
-    Usage,
-    new_id,
-    now,
 )
 
 
@@ -66,7 +68,19 @@ def chat_prompt(engine: Engine, request: ChatCompletionRequest) -> str:
         ChatTurn(role="system" if message.role == "developer" else message.role, content=message.text)
         for message in request.messages
     ]
-    return engine.render_chat(turns)
+    if supports(engine, ChatTemplates):
+        return engine.render_chat(turns)
+    return plain_transcript(turns)  # an engine that knows no templates (a toy, a remote text backend)
+
+
+async def chat_params(engine: Engine, request: ChatCompletionRequest) -> SamplingParams:
+    """The request's sampling settings; a `response_format` the engine cannot honour is a 400 now."""
+    params = sampling_params(request, request.completion_budget)
+    if params.response_json is not None:
+        require(engine, JsonOutput, "response_format")
+        # Building a grammar from a large schema takes a while: not on the event loop.
+        await asyncio.to_thread(engine.check_json, params.response_json)
+    return params
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
@@ -101,6 +115,8 @@ async def _scored_choice(
 
 async def complete(engine: Engine, request: CompletionRequest) -> CompletionResponse:
     params = sampling_params(request, request.max_tokens)
+    if request.wants_logprobs:
+        require(engine, Scoring, "echo/logprobs")
     choices: list[CompletionChoice] = []
     prompt_tokens = completion_tokens = 0
     # A list of prompts gives n choices per prompt, in order (OpenAI's batch form of the endpoint);
@@ -200,7 +216,8 @@ def chat_logprobs(result: LogprobCompletion, top_n: int) -> ChatLogprobs:
 
 async def _chat_with_logprobs(engine: Engine, request: ChatCompletionRequest, prompt: str) -> ChatCompletionResponse:
     """Chat choices through the engine's logprobs path, one after another (whole answers)."""
-    params = sampling_params(request, request.completion_budget)
+    require(engine, Scoring, "logprobs")
+    params = await chat_params(engine, request)
     top_n = request.top_logprobs or 0
     choices, completion_tokens, prompt_tokens = [], 0, 0
     for index in range(request.n):
@@ -217,7 +234,7 @@ async def chat(engine: Engine, request: ChatCompletionRequest) -> ChatCompletion
     prompt = chat_prompt(engine, request)
     if request.logprobs:
         return await _chat_with_logprobs(engine, request, prompt)
-    generations = await start_choices(engine, prompt, sampling_params(request, request.completion_budget), request.n)
+    generations = await start_choices(engine, prompt, await chat_params(engine, request), request.n)
     answers = await collect_all(generations)
     choices = [
         ChatChoice(index=index, message=AssistantMessage(content=text), finish_reason=last.finish_reason)
@@ -237,7 +254,7 @@ async def stream_chat(engine: Engine, request: ChatCompletionRequest) -> AsyncIt
     prompt = chat_prompt(engine, request)
     if request.logprobs:
         return await _stream_chat_scored(request, await _chat_with_logprobs(engine, request, prompt))
-    generations = await start_choices(engine, prompt, sampling_params(request, request.completion_budget), request.n)
+    generations = await start_choices(engine, prompt, await chat_params(engine, request), request.n)
     response_id, created = new_id("chatcmpl"), now()
 
     def chunk(index: int, delta: DeltaMessage, finish: str | None = None) -> ChatCompletionChunk:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from wattlm.errors import WattError
 from wattlm.serve.limits import RequestTimedOut
-from wattlm.serve.protocol import ErrorInfo, ErrorResponse
+from wattlm.serve.protocol.common import ErrorInfo, ErrorResponse
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ class LocalTeacher(TeacherBase):
     def __init__(self, gguf: Path, name: str, style: str = "auto", concurrency: int = 4, n_ctx: int = 2048,
                  n_threads: int | None = None, registry_id: str | None = None) -> None:
         super().__init__()
-        from wattlm.serve.launch import build_engine
+        from wattlm.engines.table import build_engine
 
         self.gguf, self._name, self._registry_id = Path(gguf), name, registry_id
         self.concurrency = concurrency
@@ -60,7 +60,8 @@ class LocalTeacher(TeacherBase):
         return replies
 
     def _complete_one(self, prompt: TeacherPrompt) -> str | None:
-        from wattlm.serve.engine import ChatTurn, EngineOverloaded, PromptTooLong, SamplingParams
+        from wattlm.engines.base import EngineOverloaded, PromptTooLong
+        from wattlm.engines.params import ChatTurn, SamplingParams
 
         text = prompt.text if self.style == "completion" else self.engine.render_chat([ChatTurn("user", prompt.text)])
         params = SamplingParams(max_tokens=prompt.max_tokens, temperature=prompt.temperature, stop=prompt.stop,

@@ -29,7 +29,7 @@ def make_teacher(registry: Registry, config: SynthConfig, url: str | None = None
 
         return OpenAITeacher(url, model, style=config.style, concurrency=config.concurrency, timeout=config.timeout,
                              retries=config.retries, registry_id=_registered(registry, model))
-    from wattlm.serve.launch import served_file
+    from wattlm.engines.model_files import served_file
     from wattlm.synth.teachers.local import LocalTeacher
 
     art, gguf = served_file(registry, local)  # a GGUF model, an export, or a model's best export

@@ -12,8 +12,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from wattlm.serve.batching.sampler import TokenSampler
-from wattlm.serve.engine import SamplingParams
+from wattlm.engines.batching.sampler import TokenSampler
+from wattlm.engines.params import SamplingParams
 
 FINISHED = object()  # the last event of a sequence the scheduler ended (EOG or max_tokens)
 

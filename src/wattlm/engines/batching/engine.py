@@ -7,36 +7,36 @@ for one request at a time; greedy answers of the two engines are the same.
 
 from __future__ import annotations
 
-import codecs
 import time
 from collections.abc import Iterator
 from collections.abc import Sequence as Seq
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from wattlm.errors import WattError
-from wattlm.serve.batching.model import GgufModel
-from wattlm.serve.batching.sampler import TokenSampler
-from wattlm.serve.batching.scheduler import Scheduler
-from wattlm.serve.batching.sequence import FINISHED, Sequence
-from wattlm.serve.chat_template import ChatTemplate
-from wattlm.serve.embeddings import Embedder
-from wattlm.serve.engine import (
+from wattlm.engines.base import NoChatTemplate, check_token_ids, generation_budget, no_chat_template_message
+from wattlm.engines.batching.model import GgufModel
+from wattlm.engines.batching.sampler import TokenSampler
+from wattlm.engines.batching.scheduler import Scheduler
+from wattlm.engines.batching.sequence import FINISHED, Sequence
+from wattlm.engines.chat_template import ChatTemplate
+from wattlm.engines.embeddings import Embedder
+from wattlm.engines.grammar import grammar_constraint, json_grammar
+from wattlm.engines.metrics import EngineMetrics
+from wattlm.engines.params import (
     ChatTurn,
-    FinishReason,
     GenerationChunk,
+    JsonConstraint,
     LogprobCompletion,
-    NoChatTemplate,
     Prompt,
     SamplingParams,
     TokenizerInfo,
-    check_token_ids,
-    generation_budget,
-    no_chat_template_message,
 )
-from wattlm.serve.grammar import grammar_constraint
-from wattlm.serve.metrics import EngineMetrics
-from wattlm.serve.scoring import Scorer
-from wattlm.serve.stops import StopMatcher
+from wattlm.engines.scoring import Scorer
+from wattlm.engines.textstream import ByteDecoder, stream_text
+from wattlm.errors import WattError
+
+if TYPE_CHECKING:
+    from wattlm.engines.table import EngineSettings
 
 
 class LlamaCppBatchEngine:
@@ -89,6 +89,11 @@ class LlamaCppBatchEngine:
             self._model.close()
             raise
 
+    @classmethod
+    def from_settings(cls, source: Path, name: str, settings: EngineSettings) -> LlamaCppBatchEngine:
+        return cls(source, n_ctx=settings.n_ctx, n_threads=settings.n_threads, name=name, max_seqs=settings.max_seqs,
+                   max_waiting=settings.max_waiting)
+
     @property
     def name(self) -> str:
         return self._name
@@ -119,6 +124,9 @@ class LlamaCppBatchEngine:
     def counters(self) -> dict[str, int]:
         """Scheduler totals: steps, prompt_tokens, reused_prompt_tokens, generated_tokens."""
         return dict(self._scheduler.counters)
+
+    def check_json(self, constraint: JsonConstraint) -> None:
+        json_grammar(constraint)  # raises for a schema the grammar cannot hold answers to; cached for generate
 
     def render_chat(self, messages: Seq[ChatTurn]) -> str:
         if self._template is None:
@@ -179,37 +187,20 @@ class LlamaCppBatchEngine:
             self.metrics.ended()
 
     def _text(self, sequence: Sequence) -> Iterator[GenerationChunk]:
-        n_prompt = len(sequence.prompt_tokens)
-        # Tokens can end inside a multi-byte character; the decoder holds those bytes until it is whole.
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        stops = StopMatcher(sequence.params.stop)
-        produced = 0
-        finish: FinishReason = "length"
-        last_token_at = sequence.arrived
+        # Tokens can end inside a multi-byte character; ByteDecoder holds those bytes until it is whole.
+        return stream_text(self._sampled(sequence), ByteDecoder(self._model.piece), sequence.params.stop,
+                           len(sequence.prompt_tokens), sequence.max_tokens, sequence.end_of_generation.__contains__)
+
+    def _sampled(self, sequence: Sequence) -> Iterator[int]:
+        """The token ids the scheduler sends back, timed for the latency histograms."""
+        last_token_at, first = sequence.arrived, True
         while True:
             event = sequence.events.get()
             if isinstance(event, BaseException):
                 raise event
             if event is FINISHED:
-                break
-            now = time.monotonic()
-            self.metrics.token(now - last_token_at, first=produced == 0)
-            last_token_at = now
-            if event in sequence.end_of_generation:
-                finish = "stop"  # end-of-generation tokens (eos, <|im_end|>, ...) are not counted
-                break
-            produced += 1
-            text = stops.push(decoder.decode(self._model.piece(event)))
-            if stops.matched:
-                yield GenerationChunk(text, "stop", n_prompt, produced)
                 return
-            if text:
-                yield GenerationChunk(text, None, n_prompt, produced)
-            if produced >= sequence.max_tokens:
-                break
-        tail = stops.push(decoder.decode(b"", final=True))
-        if stops.matched:
-            finish = "stop"
-        else:
-            tail += stops.flush()
-        yield GenerationChunk(tail, finish, n_prompt, produced)
+            now = time.monotonic()
+            self.metrics.token(now - last_token_at, first=first)
+            last_token_at, first = now, False
+            yield event

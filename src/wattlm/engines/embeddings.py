@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from wattlm.engines.base import PromptTooLong
+from wattlm.engines.lazy_llama import LazyLlama
 from wattlm.errors import WattError
-from wattlm.serve.engine import PromptTooLong
-from wattlm.serve.lazy_llama import LazyLlama
 
 if TYPE_CHECKING:
     pass

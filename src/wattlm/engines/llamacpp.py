@@ -1,7 +1,7 @@
 """A llama.cpp engine over one GGUF file (CPU inference through llama-cpp-python).
 
 This engine serves one request at a time: a `Llama` object owns a single KV cache, so requests queue
-on a lock. `wattlm.serve.batching.LlamaCppBatchEngine` decodes many at once behind the same interface;
+on a lock. `wattlm.engines.batching.LlamaCppBatchEngine` decodes many at once behind the same interface;
 this one stays as the simple reference (`watt serve --engine simple`) the batching engine is tested against.
 
 We drive `Llama.generate` (a token iterator) ourselves instead of `create_completion` so that
@@ -11,7 +11,6 @@ produced, and stop strings are handled the same way as by every other engine (`S
 
 from __future__ import annotations
 
-import codecs
 import functools
 import random
 import threading
@@ -19,28 +18,28 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wattlm.errors import NotFound, WattError
-from wattlm.serve.chat_template import ChatTemplate
-from wattlm.serve.embeddings import Embedder
-from wattlm.serve.engine import (
+from wattlm.engines.base import NoChatTemplate, check_token_ids, generation_budget, no_chat_template_message
+from wattlm.engines.chat_template import ChatTemplate
+from wattlm.engines.embeddings import Embedder
+from wattlm.engines.grammar import json_grammar
+from wattlm.engines.lazy_llama import thread_args
+from wattlm.engines.params import (
     ChatTurn,
-    FinishReason,
     GenerationChunk,
+    JsonConstraint,
     LogprobCompletion,
-    NoChatTemplate,
     Prompt,
     SamplingParams,
     TokenizerInfo,
-    check_token_ids,
-    generation_budget,
-    no_chat_template_message,
 )
-from wattlm.serve.lazy_llama import thread_args
-from wattlm.serve.scoring import Scorer
-from wattlm.serve.stops import StopMatcher
+from wattlm.engines.scoring import Scorer
+from wattlm.engines.textstream import ByteDecoder, stream_text
+from wattlm.errors import NotFound, WattError
 
 if TYPE_CHECKING:  # llama_cpp is heavy; it is imported when an engine is built, not at import time
     from llama_cpp import Llama
+
+    from wattlm.engines.table import EngineSettings
 
 
 class LlamaCppEngine:
@@ -82,7 +81,10 @@ class LlamaCppEngine:
             else None
         )
 
-    @property
+    @classmethod
+    def from_settings(cls, source: Path, name: str, settings: EngineSettings) -> LlamaCppEngine:
+        return cls(source, n_ctx=settings.n_ctx, n_threads=settings.n_threads, name=name)
+
     def close(self) -> None:
         """Free the llama.cpp contexts now (keep-alive unloading, shutdown)."""
         with self._lock:
@@ -90,6 +92,7 @@ class LlamaCppEngine:
             self._embedder.close()
             self._llm.close()
 
+    @property
     def name(self) -> str:
         return self._name
 
@@ -105,6 +108,9 @@ class LlamaCppEngine:
     def metadata(self) -> dict[str, str]:
         """The GGUF key/value metadata (architecture, tokenizer, ...), as strings."""
         return dict(self._llm.metadata)
+
+    def check_json(self, constraint: JsonConstraint) -> None:
+        json_grammar(constraint)  # raises for a schema the grammar cannot hold answers to; cached for generate
 
     def render_chat(self, messages: Sequence[ChatTurn]) -> str:
         if self._formatter is None:
@@ -154,8 +160,6 @@ class LlamaCppEngine:
         if params.response_json is not None:
             from llama_cpp import LlamaGrammar
 
-            from wattlm.serve.grammar import json_grammar
-
             grammar = LlamaGrammar.from_string(json_grammar(params.response_json))
         llm.set_seed(params.seed if params.seed is not None else random.getrandbits(32))
         # Samplers off unless asked for: OpenAI semantics are plain temperature + top_p sampling,
@@ -172,34 +176,14 @@ class LlamaCppEngine:
             frequency_penalty=params.frequency_penalty,
             grammar=grammar,
         )
-        # Tokens can end inside a multi-byte character (CJK text, byte-fallback tokens); the
-        # incremental decoder holds those bytes until the character is complete.
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        stops = StopMatcher(params.stop)
-        produced = 0
-        finish: FinishReason = "length"
         try:
-            for token in tokens:
-                if self._is_end_of_generation(token) and not params.ignore_eos:
-                    finish = "stop"  # end-of-generation tokens (eos, <|im_end|>, ...) are not counted
-                    break
-                produced += 1
-                text = stops.push(decoder.decode(llm.detokenize([token])))
-                if stops.matched:
-                    yield GenerationChunk(text, "stop", len(prompt_tokens), produced)
-                    return
-                if text:
-                    yield GenerationChunk(text, None, len(prompt_tokens), produced)
-                if produced >= max_tokens:
-                    break
+            # Tokens can end inside a multi-byte character (CJK text, byte-fallback tokens): ByteDecoder
+            # holds those bytes until the character is complete.
+            yield from stream_text(tokens, ByteDecoder(lambda token: llm.detokenize([token])), params.stop,
+                                   len(prompt_tokens), max_tokens,
+                                   lambda token: self._is_end_of_generation(token) and not params.ignore_eos)
         finally:
             tokens.close()
-        tail = stops.push(decoder.decode(b"", final=True))
-        if stops.matched:
-            finish = "stop"
-        else:
-            tail += stops.flush()
-        yield GenerationChunk(tail, finish, len(prompt_tokens), produced)
 
     def _tokenize(self, text: str) -> list[int]:
         llm = self._llm

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from wattlm.engines.base import generation_budget
+from wattlm.engines.grammar import grammar_constraint
+from wattlm.engines.lazy_llama import LazyLlama
+from wattlm.engines.params import FinishReason, LogprobCompletion, SamplingParams
+from wattlm.engines.stops import StopMatcher
 from wattlm.errors import WattError
-from wattlm.serve.engine import FinishReason, LogprobCompletion, SamplingParams, generation_budget
-from wattlm.serve.grammar import grammar_constraint
-from wattlm.serve.lazy_llama import LazyLlama
-from wattlm.serve.stops import StopMatcher
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -56,7 +57,7 @@ class Scorer:
     def complete(
         self, prompt_text: str, prompt_tokens: list[int], params: SamplingParams, top_n: int, echo: bool
     ) -> LogprobCompletion:
-        from wattlm.serve.batching.sampler import TokenSampler  # numpy only; shared with the batch engine
+        from wattlm.engines.batching.sampler import TokenSampler  # numpy only; shared with the batch engine
 
         if not prompt_tokens:
             raise WattError("the prompt is empty; send at least one token")

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from wattlm.engines.base import EngineOverloaded
+from wattlm.engines.batching.model import GgufModel
+from wattlm.engines.batching.sequence import FINISHED, Sequence, Slot, common_prefix
 from wattlm.errors import WattError
-from wattlm.serve.batching.model import GgufModel
-from wattlm.serve.batching.sequence import FINISHED, Sequence, Slot, common_prefix
-from wattlm.serve.engine import EngineOverloaded
 
 log = logging.getLogger(__name__)
 

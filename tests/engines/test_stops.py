@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from wattlm.serve.stops import StopMatcher
+from wattlm.engines.stops import StopMatcher
 
 
 def run(pieces: list[str], stops: list[str]) -> tuple[list[str], bool]:

@@ -24,8 +24,8 @@ import weakref
 
 import numpy as np
 
+from wattlm.engines.params import JsonConstraint
 from wattlm.errors import WattError
-from wattlm.serve.engine import JsonConstraint
 
 # Matches llama.cpp's `llama_token_data` {int32 id; float logit; float p;} (12 bytes, no padding).
 _TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from wattlm.serve.batching.sampler import TokenSampler
-from wattlm.serve.engine import SamplingParams
+from wattlm.engines.batching.sampler import TokenSampler
+from wattlm.engines.params import SamplingParams
 
 LOGITS = np.array([1.0, 3.0, 2.0, -1.0, 0.5], dtype=np.float32)
 

@@ -1,14 +1,15 @@
 """Chat templates from GGUF metadata, rendered the way transformers' `apply_chat_template` does.
 
-Shared by every llama.cpp engine so that the simple and the batching engine build the same prompt.
+Shared by every llama.cpp engine so that the simple and the batching engine build the same prompt;
+`plain_transcript` is the fallback for engines that have no templates at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from wattlm.engines.params import ChatTurn
 from wattlm.errors import WattError
-from wattlm.serve.engine import ChatTurn
 
 
 class ChatTemplate:
@@ -35,3 +36,9 @@ class ChatTemplate:
         # ValueError is the template's own raise_exception(), e.g. "roles must alternate".
         except (ValueError, TemplateError) as error:
             raise WattError(f"chat template of '{self._model_name}' rejected the messages: {error}") from error
+
+
+def plain_transcript(messages: Sequence[ChatTurn]) -> str:
+    """A conversation as plain text, for engines without the `ChatTemplates` capability: one
+    `role: content` line per turn, then `assistant:` for the reply (what a base model continues best)."""
+    return "".join(f"{turn.role}: {turn.content}\n" for turn in messages) + "assistant:"

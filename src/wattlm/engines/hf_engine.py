@@ -21,30 +21,35 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from wattlm.errors import NotFound, WattError
-from wattlm.serve.batching.sampler import TokenSampler
-from wattlm.serve.engine import (
-    ChatTurn,
+from wattlm.engines.base import (
     EngineOverloaded,
-    FinishReason,
-    GenerationChunk,
-    LogprobCompletion,
     NoChatTemplate,
-    Prompt,
-    SamplingParams,
-    TokenizerInfo,
     check_token_ids,
     generation_budget,
     no_chat_template_message,
 )
-from wattlm.serve.metrics import EngineMetrics
-from wattlm.serve.scoring import log_softmax
-from wattlm.serve.stops import StopMatcher
+from wattlm.engines.batching.sampler import TokenSampler
+from wattlm.engines.metrics import EngineMetrics
+from wattlm.engines.params import (
+    ChatTurn,
+    GenerationChunk,
+    LogprobCompletion,
+    Prompt,
+    SamplingParams,
+    TokenizerInfo,
+)
+from wattlm.engines.scoring import log_softmax
+from wattlm.engines.textstream import WholeTextDecoder, stream_text
+from wattlm.errors import NotFound, WattError
 
 _FINISHED = object()
+
+if TYPE_CHECKING:
+    from wattlm.engines.table import EngineSettings
 
 
 @dataclass(eq=False)
@@ -92,6 +97,11 @@ class TransformersEngine:
         self.counters = {"steps": 0, "prompt_tokens": 0, "reused_prompt_tokens": 0, "generated_tokens": 0}
         self._thread = threading.Thread(target=self._run, name="wattlm-transformers", daemon=True)
         self._thread.start()
+
+    @classmethod
+    def from_settings(cls, source: Path, name: str, settings: EngineSettings) -> TransformersEngine:
+        return cls(source, name=name, n_ctx=settings.n_ctx, max_batch=settings.max_seqs,
+                   max_waiting=settings.max_waiting, n_threads=settings.n_threads)
 
     # ---- the Engine interface ------------------------------------------------------------------
 
@@ -193,46 +203,27 @@ class TransformersEngine:
             self.metrics.ended()
 
     def _text(self, request: _Request) -> Iterator[GenerationChunk]:
-        n_prompt, produced, generated = len(request.prompt_tokens), 0, []
-        stops, sent = StopMatcher(request.params.stop), ""
-        finish: FinishReason = "length"
-        last_token_at = request.arrived
+        # Decode the whole answer at each token and send what is new (WholeTextDecoder): HF tokenizers
+        # only decode whole sequences right.
+        return stream_text(self._sampled(request), WholeTextDecoder(self._decode_text), request.params.stop,
+                           len(request.prompt_tokens), request.max_tokens,
+                           lambda token: token in self._eog and not request.params.ignore_eos)
+
+    def _sampled(self, request: _Request) -> Iterator[int]:
+        """The token ids the batch loop sends back, timed for the latency histograms."""
+        last_token_at, first = request.arrived, True
         while True:
             event = request.events.get()
             if isinstance(event, BaseException):
                 raise event
             if event is _FINISHED:
-                break
-            now = time.monotonic()
-            self.metrics.token(now - last_token_at, first=produced == 0)
-            last_token_at = now
-            if event in self._eog and not request.params.ignore_eos:
-                finish = "stop"
-                break
-            produced += 1
-            generated.append(event)
-            # Decode the whole answer and send what is new; a trailing U+FFFD is a character still
-            # missing bytes, held back until its next token arrives.
-            ready = self._decode_text(generated).rstrip("\ufffd")
-            text = ""
-            if len(ready) > len(sent) and ready.startswith(sent):
-                text, sent = stops.push(ready[len(sent):]), ready
-            if stops.matched:
-                yield GenerationChunk(text, "stop", n_prompt, produced)
                 return
-            if text:
-                yield GenerationChunk(text, None, n_prompt, produced)
-            if produced >= request.max_tokens:
-                break
-        decoded = self._decode_text(generated)
-        tail = stops.push(decoded[len(sent):] if decoded.startswith(sent) else "")
-        if stops.matched:
-            finish = "stop"
-        else:
-            tail += stops.flush()
-        yield GenerationChunk(tail, finish, n_prompt, produced)
+            now = time.monotonic()
+            self.metrics.token(now - last_token_at, first=first)
+            last_token_at, first = now, False
+            yield event
 
-    def _decode_text(self, tokens: list[int]) -> str:
+    def _decode_text(self, tokens: Sequence[int]) -> str:
         # No clean-up of tokenization spaces: it rewrites earlier text (" ." -> "."), and text already
         # streamed cannot be taken back.
         return self._tokenizer.decode(tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from wattlm.engines.grammar import _unenforced_keywords, json_grammar
+from wattlm.engines.params import JsonConstraint
 from wattlm.errors import WattError
-from wattlm.serve.engine import JsonConstraint
-from wattlm.serve.grammar import _unenforced_keywords, json_grammar
 
 
 def test_keywords_are_found_in_nested_schemas_but_not_in_names_or_values():
@@ -56,8 +56,8 @@ class OnlyEven:
 def test_sampler_checks_the_pick_and_masks_only_when_refused():
     import numpy as np
 
-    from wattlm.serve.batching.sampler import TokenSampler
-    from wattlm.serve.engine import SamplingParams
+    from wattlm.engines.batching.sampler import TokenSampler
+    from wattlm.engines.params import SamplingParams
 
     grammar = OnlyEven()
     sampler = TokenSampler(SamplingParams(temperature=0), [], constraint=grammar)

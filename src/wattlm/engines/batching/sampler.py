@@ -12,14 +12,14 @@ import random
 
 import numpy as np
 
-from wattlm.serve.engine import SamplingParams
+from wattlm.engines.params import SamplingParams
 
 
 class TokenSampler:
     """Pick the next token of one sequence from its logits row."""
 
     def __init__(self, params: SamplingParams, prompt_tokens: list[int], constraint=None) -> None:
-        # `constraint`: a `wattlm.serve.grammar.GrammarConstraint` (response_format), or None.
+        # `constraint`: a `wattlm.engines.grammar.GrammarConstraint` (response_format), or None.
         self._params = params
         self._constraint = constraint
         seed = params.seed if params.seed is not None else random.getrandbits(32)
