@@ -16,6 +16,7 @@ pytestmark = pytest.mark.integration
 openai = pytest.importorskip("openai")
 pytest.importorskip("llama_cpp")
 
+from wattlm.engines.base import Engine  # noqa: E402
 from wattlm.engines.llamacpp import LlamaCppEngine  # noqa: E402
 from wattlm.engines.params import ChatTurn, SamplingParams  # noqa: E402
 from wattlm.serve import create_app, running_server  # noqa: E402
@@ -46,6 +47,14 @@ def test_engines_report_their_templates(smollm2_engine, gemma_engine):
     assert smollm2_engine.context_length == 1024
     prompt = smollm2_engine.render_chat([ChatTurn("user", "hi")])
     assert prompt.rstrip().endswith("<|im_start|>assistant")
+
+
+def test_simple_engine_name_is_a_property_and_close_a_method(smollm2_path):
+    """Issue 13: `name` was a plain method (so it was no string) and `close` a property (reading it closed
+    the engine, calling it raised)."""
+    engine = LlamaCppEngine(smollm2_path, n_ctx=128, n_threads=2, name="smol")
+    assert engine.name == "smol" and isinstance(engine, Engine)
+    assert engine.close() is None  # frees the contexts; before the fix: TypeError, 'NoneType' is not callable
 
 
 def test_models_list(api):

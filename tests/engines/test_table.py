@@ -1,0 +1,54 @@
+"""The engine table: every row builds through `from_settings`, has the core protocol's members in the
+right shape (issue 13: `close` was a property and `name` a method on the simple engine), and declares
+the capabilities serving relies on."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from wattlm.engines.base import Embeddings, JsonOutput, Scoring, Vocabulary
+from wattlm.engines.table import ENGINES, EngineSettings, build_engine, engine_spec
+from wattlm.errors import WattError
+
+
+def engine_class(kind: str) -> type:
+    module, _, name = ENGINES[kind].engine_class.partition(":")
+    return getattr(__import__(module, fromlist=[name]), name)
+
+
+@pytest.mark.parametrize("kind", list(ENGINES))
+def test_every_engine_has_the_core_members_in_the_right_shape(kind):
+    cls = engine_class(kind)
+    for member in ("name", "context_length"):
+        assert isinstance(inspect.getattr_static(cls, member), property), f"{kind}.{member} must be a property"
+    for member in ("generate", "tokenize", "close"):
+        assert inspect.isfunction(inspect.getattr_static(cls, member)), f"{kind}.{member} must be a method"
+    assert isinstance(inspect.getattr_static(cls, "from_settings"), classmethod)
+
+
+# Method-only capability protocols can be checked on the class, before any model is loaded.
+EXPECTED = {
+    "batch": {Scoring, Embeddings, Vocabulary, JsonOutput},
+    "simple": {Scoring, Embeddings, Vocabulary, JsonOutput},
+    "transformers": {Scoring, Embeddings, Vocabulary},
+}
+
+
+@pytest.mark.parametrize("kind", list(ENGINES))
+def test_engines_declare_their_capabilities(kind):
+    cls = engine_class(kind)
+    assert {cap for cap in (Scoring, Embeddings, Vocabulary, JsonOutput) if issubclass(cls, cap)} == EXPECTED[kind]
+
+
+def test_an_unknown_engine_names_the_choices(tmp_path):
+    with pytest.raises(WattError, match="unknown engine 'vllm'; choose one of batch, simple, transformers"):
+        engine_spec("vllm")
+    with pytest.raises(WattError, match="unknown engine"):
+        build_engine(tmp_path / "m.gguf", "m", "vllm")
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="max_seqs"):
+        EngineSettings(max_seqs=0)
