@@ -49,8 +49,9 @@ def test_exported_model_serves_openai_clients(finished_run):
     from openai import OpenAI
 
     from wattlm.engines.llamacpp import LlamaCppEngine
+    from wattlm.engines.model_files import served_file
     from wattlm.serve import create_app, running_server
-    from wattlm.serve.launch import launch, model_card, served_file  # noqa: F401  (launch is the CLI path)
+    from wattlm.serve.launch import launch, model_card  # noqa: F401  (launch is the CLI path)
 
     registry, _ = finished_run
     art, gguf = served_file(registry, "smol-it-industry")
