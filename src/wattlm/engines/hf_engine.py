@@ -6,8 +6,8 @@ requests, left-pads their prompts, and runs one forward pass per step for the wh
 cache, sampling each row with the batch engine's numpy `TokenSampler` (same temperature/top-p/top-k/
 seed/penalty semantics as the llama.cpp engines). Requests arriving mid-batch wait for the next batch;
 a finished or abandoned row stops being reported but stays in the tensor until the batch ends (HF's
-cache cannot drop one row cheaply). Text is produced from token ids exactly like the llama.cpp
-engines do (incremental UTF-8, `StopMatcher`, exact counts).
+cache cannot drop one row cheaply). Text is produced from token ids by the same `stream_text` as
+the llama.cpp engines use (stop strings, exact counts), decoding the whole answer at each token.
 
 Left padding with an attention mask and explicit position ids gives each row the same positions as it
 would have alone, so batched greedy answers equal unbatched ones (up to float rounding).
@@ -46,10 +46,10 @@ from wattlm.engines.scoring import log_softmax
 from wattlm.engines.textstream import WholeTextDecoder, stream_text
 from wattlm.errors import NotFound, WattError
 
-_FINISHED = object()
-
 if TYPE_CHECKING:
     from wattlm.engines.table import EngineSettings
+
+_FINISHED = object()
 
 
 @dataclass(eq=False)

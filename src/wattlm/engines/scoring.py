@@ -12,7 +12,6 @@ Memory: llama-cpp-python keeps an (n_ctx, n_vocab) float32 array for `logits_all
 
 from __future__ import annotations
 
-import codecs
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,8 +21,8 @@ import numpy as np
 from wattlm.engines.base import generation_budget
 from wattlm.engines.grammar import grammar_constraint
 from wattlm.engines.lazy_llama import LazyLlama
-from wattlm.engines.params import FinishReason, LogprobCompletion, SamplingParams
-from wattlm.engines.stops import StopMatcher
+from wattlm.engines.params import LogprobCompletion, SamplingParams
+from wattlm.engines.textstream import ByteDecoder, stream_text
 from wattlm.errors import WattError
 
 if TYPE_CHECKING:
@@ -80,39 +79,35 @@ class Scorer:
 
             vocab = llama_cpp.llama_model_get_vocab(llm.model)
             sampler = TokenSampler(params, prompt_tokens, grammar_constraint(vocab, params))
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            stops = StopMatcher(params.stop)
-            generated_text: list[str] = []
-            finish: FinishReason = "length"
-            produced = 0
-            while produced < budget:
-                logits = llm.scores[llm.n_tokens - 1]  # (n_vocab,)
-                token = sampler.sample(logits)
-                if self._is_eog(token) and not params.ignore_eos:
-                    if echo:
-                        # lm-eval sends max_tokens=1 and drops the last entry as "the generated token":
-                        # without the stop token's entry it would drop the prompt's last token instead
-                        # (its text is empty and it is not counted in completion_tokens).
-                        row = log_softmax(logits[None, :])[0]
-                        entries.append((token, float(row[token]), self._top(row, token, top_n)))
-                    finish = "stop"
-                    break
-                row = log_softmax(logits[None, :])[0]
-                entries.append((token, float(row[token]), self._top(row, token, top_n)))
-                sampler.accept(token)
-                produced += 1
-                generated_text.append(stops.push(decoder.decode(llm.detokenize([token]))))
-                if stops.matched:
-                    finish = "stop"
-                    break
-                if produced < budget:
+            def is_end(token: int) -> bool:
+                return self._is_eog(token) and not params.ignore_eos
+
+            def sampled():
+                """Tokens sampled one by one, each with its logprob entry; the next is computed only when
+                `stream_text` asks for it (not after a stop string or max_tokens)."""
+                for _ in range(budget):
+                    logits = llm.scores[llm.n_tokens - 1]  # (n_vocab,)
+                    token = sampler.sample(logits)
+                    if is_end(token) and not echo:
+                        yield token
+                        return
+                    row = log_softmax(logits[None, :])[0]
+                    # With echo, an end-of-generation token keeps its entry too: lm-eval sends max_tokens=1 and
+                    # drops the last entry as "the generated token"; without it, it would drop the prompt's last
+                    # token instead (its text is empty and it is not counted in completion_tokens).
+                    entries.append((token, float(row[token]), self._top(row, token, top_n)))
+                    if is_end(token):
+                        yield token
+                        return
+                    sampler.accept(token)
+                    yield token
                     llm.eval([token])
-            if not stops.matched:
-                generated_text.append(stops.push(decoder.decode(b"", final=True)))
-                generated_text.append(stops.flush())
+
+            chunks = list(stream_text(sampled(), ByteDecoder(lambda token: llm.detokenize([token])), params.stop,
+                                      len(prompt_tokens), budget, is_end))
             token_bytes = [llm.detokenize([token]) for token, _, _ in entries]
         pieces = [data.decode("utf-8", errors="replace") for data in token_bytes]
-        generated = "".join(generated_text)
+        generated = "".join(chunk.text for chunk in chunks)
         text = prompt_text + generated if echo else generated
         offsets, position = [], 0 if echo else len(prompt_text)
         for piece in pieces:
@@ -124,9 +119,9 @@ class Scorer:
             token_logprobs=[logprob for _, logprob, _ in entries],
             top_logprobs=[top for _, _, top in entries],
             text_offset=offsets,
-            finish_reason=finish,
+            finish_reason=chunks[-1].finish_reason,
             prompt_tokens=len(prompt_tokens),
-            completion_tokens=produced,
+            completion_tokens=chunks[-1].completion_tokens,
             token_bytes=token_bytes,
         )
 
