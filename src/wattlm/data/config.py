@@ -149,5 +149,5 @@ def load_data_config(path: Path) -> DataConfig:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise WattError(f"{path}: field {where}: {first['msg']}") from None
+        raise WattError(f"{path}: field {where}: {first['msg'].removeprefix('Value error, ')}") from None
     return config.with_paths_under(path.resolve().parent)
