@@ -9,7 +9,7 @@ left out, so layout differences cannot hide a copy).
 Eval files are JSONL (lm-eval-harness-style docs: every string field -- question, context, choices,
 answer, ... -- is an item segment, and so is their concatenation in field order, which catches a page
 that copied question and answer together) or plain text (each paragraph is a segment). Both sides are
-normalized like the corpus (normalize.py), so a traditional-character copy of an item still matches.
+normalized like the corpus (transforms/normalize.py), so a traditional-character copy of an item still matches.
 """
 
 from __future__ import annotations
