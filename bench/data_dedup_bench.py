@@ -19,9 +19,9 @@ import random
 import time
 from functools import cache
 
+from wattlm.data.dedup.minhash import NearDedup
 from wattlm.data.document import Document
 from wattlm.data.transforms.language import LanguageTagger
-from wattlm.data.dedup.minhash import NearDedup
 from wattlm.data.transforms.normalize import Normalizer
 
 ZH_SUBJECTS = ["变电站运维人员", "输电线路巡视班组", "地区调度员", "配电自动化主站", "继电保护专业", "电缆运检班",

@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from wattlm.data import DataConfig, build_corpus
 from wattlm.data.card import render_card
-from wattlm.data.labelled import read_examples, read_jsonl_examples
 from wattlm.data.classifier_model import load_quality_model, text_features, train_quality_model
+from wattlm.data.labelled import read_examples, read_jsonl_examples
 from wattlm.errors import NotFound, WattError
 
 from .helpers import sentence, write

@@ -103,6 +103,7 @@ class Step(ABC):
     def prepare(self, doc: Document) -> None:
         """Per-document work of a `dedup` step that can run early, in the shard workers (after the
         `clean` steps), so the serial dedup pass does less (see NearDedup's MinHash sketches)."""
+        del doc
 
     def count_corpus(self, shards: Sequence[Iterable[Document]]) -> list[Any]:
         """For `counts_corpus` steps: count over every shard's documents, return one picklable share

@@ -91,8 +91,8 @@ def data_train_quality(
 ) -> None:
     """Fit the quality classifier (hashed character n-grams + logistic regression) from labelled examples,
     print held-out precision/recall, and save it for `quality_model:` / `--quality-model`."""
-    from wattlm.data.labelled import read_examples
     from wattlm.data.classifier_model import train_quality_model
+    from wattlm.data.labelled import read_examples
 
     if not 0.0 < heldout < 0.5:
         raise typer.BadParameter(f"{heldout}: expected 0 < x < 0.5", param_hint="--heldout")

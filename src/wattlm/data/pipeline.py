@@ -35,8 +35,8 @@ from wattlm.data.readers.source import FileSource, list_input_files
 from wattlm.data.readers.split_input import split_large_files
 from wattlm.data.report import DataReport, StepStats
 from wattlm.data.split import split_documents
-from wattlm.data.steps import build_steps
 from wattlm.data.stats import kept_samples, length_histogram
+from wattlm.data.steps import build_steps
 from wattlm.data.writer import atomic_write_text, write_shards
 from wattlm.errors import WattError
 

@@ -1,5 +1,5 @@
-from wattlm.data.document import Document
 from wattlm.data.dedup.minhash import NearDedup, shingles
+from wattlm.data.document import Document
 
 from ..helpers import ARTICLE_PARAGRAPHS, load_bench
 

@@ -1,5 +1,5 @@
-from wattlm.data.document import Document
 from wattlm.data.dedup.paragraphs import ParagraphDedup
+from wattlm.data.document import Document
 
 CLAUSE = "工作许可人应在完成施工现场的安全措施后，会同工作负责人到现场再次检查所做的安全措施。"
 

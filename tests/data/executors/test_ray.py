@@ -5,8 +5,8 @@ import pytest
 from wattlm.data import build_corpus
 from wattlm.data.executors import local as executor
 
-from .test_local import output_bytes, raw, reference  # noqa: F401  (module fixtures)
 from ..test_pipeline import CONFIG
+from .test_local import output_bytes, raw, reference  # noqa: F401  (module fixtures)
 
 pytest.importorskip("ray")
 

@@ -6,8 +6,8 @@ import pytest
 
 from wattlm.data import DataConfig, build_corpus
 from wattlm.data.card import render_card
-from wattlm.data.filters.decontaminate import Decontaminator, read_eval_items
 from wattlm.data.document import Document
+from wattlm.data.filters.decontaminate import Decontaminator, read_eval_items
 from wattlm.errors import NotFound
 
 from ..helpers import sentence, write

@@ -3,9 +3,9 @@ import io
 import pytest
 
 from wattlm.data import DataConfig
-from wattlm.data.readers.office import DocxReader, PdfReader
 from wattlm.data.pipeline import build_corpus
 from wattlm.data.readers.base import ReadError
+from wattlm.data.readers.office import DocxReader, PdfReader
 
 from ..helpers import sentence, write
 

@@ -9,8 +9,8 @@ from wattlm.data.executors import local as executor
 from wattlm.data.readers.source import InputFile, list_input_files, read_piece
 from wattlm.data.readers.split_input import file_pieces
 
-from ..helpers import sentence, write
 from ..executors.test_local import output_bytes
+from ..helpers import sentence, write
 
 CONFIG = DataConfig(min_chars=20, heldout_fraction=0.2, quality_filters=False, near_dedup=False,
                     paragraph_dedup_min_docs=0)

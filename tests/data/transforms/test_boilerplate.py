@@ -1,5 +1,5 @@
-from wattlm.data.transforms.boilerplate import BoilerplateRemover, is_debris, source_group
 from wattlm.data.document import Document
+from wattlm.data.transforms.boilerplate import BoilerplateRemover, is_debris, source_group
 
 
 def page(i: int, body: str) -> Document:

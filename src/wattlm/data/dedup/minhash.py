@@ -86,11 +86,6 @@ class NearDedup(Step):
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
-        self.threshold = self.params.threshold
-        self.num_perm = self.params.num_perm
-        self.char_n = self.params.char_n
-        self.word_n = self.params.word_n
-        self.seed = self.params.seed
         # Made on first use: building a MinHashLSH costs 50 ms (scipy integrates its band parameters),
         # and the shard workers' copies only compute sketches (`prepare`), never query an index.
         self._lsh: Any = None
@@ -108,9 +103,9 @@ class NearDedup(Step):
         encoded = doc.meta.pop(SKETCH_KEY, None)
         if encoded is not None:
             values = np.frombuffer(base64.b64decode(encoded), dtype=np.uint64)
-            return MinHash(num_perm=self.num_perm, seed=self.seed, hashvalues=values, **self._template())
-        sketch = MinHash(num_perm=self.num_perm, seed=self.seed, **self._template())
-        grams = shingles(doc.text, doc.meta.get("lang", "zh"), self.char_n, self.word_n)
+            return MinHash(num_perm=self.params.num_perm, seed=self.params.seed, hashvalues=values, **self._template())
+        sketch = MinHash(num_perm=self.params.num_perm, seed=self.params.seed, **self._template())
+        grams = shingles(doc.text, doc.meta.get("lang", "zh"), self.params.char_n, self.params.word_n)
         sketch.update_batch([gram.encode("utf-8") for gram in grams])
         return sketch
 
@@ -129,7 +124,7 @@ class NearDedup(Step):
         if self._perms is None:
             from datasketch import MinHash
 
-            template = MinHash(num_perm=self.num_perm, seed=self.seed)
+            template = MinHash(num_perm=self.params.num_perm, seed=self.params.seed)
             self._perms = {"permutations": template.permutations, "scheme": template.scheme}
         return self._perms
 
@@ -137,7 +132,7 @@ class NearDedup(Step):
         if self._lsh is None:
             from datasketch import MinHashLSH
 
-            self._lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
+            self._lsh = MinHashLSH(threshold=self.params.threshold, num_perm=self.params.num_perm)
         for doc in docs:
             sketch = self.sketch(doc)
             best_id, best_sim = None, 0.0
@@ -145,7 +140,7 @@ class NearDedup(Step):
                 similarity = sketch.jaccard(self._sketches[candidate])
                 if similarity > best_sim:
                     best_id, best_sim = candidate, similarity
-            if best_id is not None and best_sim >= self.threshold:
+            if best_id is not None and best_sim >= self.params.threshold:
                 self.drop("near_duplicate", doc)
                 self._add_to_cluster(best_id, doc, best_sim)
                 continue

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wattlm.data.document import BadRecord, Document, doc_id
-from wattlm.data.readers.encoding import UndecodableError, decode_bytes
 from wattlm.data.readers import ReadError, make_readers
+from wattlm.data.readers.encoding import UndecodableError, decode_bytes
 from wattlm.data.report import FileError
 from wattlm.errors import NotFound
 
