@@ -19,10 +19,10 @@ import random
 import time
 from functools import cache
 
+from wattlm.data.dedup.minhash import NearDedup
 from wattlm.data.document import Document
-from wattlm.data.lang import LanguageTagger
-from wattlm.data.neardup import NearDedup
-from wattlm.data.normalize import Normalizer
+from wattlm.data.transforms.language import LanguageTagger
+from wattlm.data.transforms.normalize import Normalizer
 
 ZH_SUBJECTS = ["变电站运维人员", "输电线路巡视班组", "地区调度员", "配电自动化主站", "继电保护专业", "电缆运检班",
                "营销服务中心", "新能源场站", "检修分公司", "应急指挥部", "安全监察部", "计量中心"]

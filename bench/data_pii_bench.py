@@ -17,7 +17,7 @@ import string
 from collections import Counter
 from dataclasses import dataclass
 
-from wattlm.data.pii import PLACEHOLDERS, find_pii, id_check_char, luhn_valid
+from wattlm.data.transforms.pii import PLACEHOLDERS, find_pii, id_check_char, luhn_valid
 
 KINDS = ("id", "mobile", "landline", "bankcard", "email", "ip")
 

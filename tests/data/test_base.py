@@ -1,11 +1,11 @@
 import pytest
 
-from wattlm.data.base import BaseFilter, PipelineStep
+from wattlm.data.base import Filter, Step
 from wattlm.data.document import Document
 from wattlm.errors import WattError
 
 
-class Upper(PipelineStep):
+class Upper(Step):
     name = "upper"
 
     def run(self, docs):
@@ -14,7 +14,7 @@ class Upper(PipelineStep):
             yield doc
 
 
-class NoDigits(BaseFilter):
+class NoDigits(Filter):
     name = "no_digits"
     drop_reason = "has_digits"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from wattlm.data import DataConfig, DataReport, build_corpus
-from wattlm.data.dedup import dedup_key
+from wattlm.data.dedup.exact import dedup_key
 from wattlm.errors import NotFound, WattError
 
 from .helpers import ARTICLE_PARAGRAPHS, FOOTER_TEXT, NAV_TEXT, article_html, nav_only_html, sentence, write
@@ -170,7 +170,7 @@ def test_example_power_grid_corpus(tmp_path):
     assert report.dropped.get("exact_duplicate", 0) >= 1  # the sample plants copies
     train, heldout = read_split(tmp_path / "out", "train"), read_split(tmp_path / "out", "heldout")
     for doc in train + heldout:
-        assert doc["text"].strip() and doc["chars"] >= DataConfig().min_chars
+        assert doc["text"].strip() and doc["chars"] >= DataConfig().params_of("filter_too_short").min_chars
     # No held-out text also sits in train (exact dedup runs before the split).
     assert not {dedup_key(d["text"]) for d in train} & {dedup_key(d["text"]) for d in heldout}
 

@@ -1,33 +1,64 @@
-"""The two kinds of pipeline step: a step (generator over documents) and a filter (keep or drop).
+"""The data stage's extension point: a `Step` (generator over documents) and a `Filter` (keep or drop).
 
 As in datatrove, every step counts the documents it sees and lets through, and every drop carries a
-snake_case reason, so the report can say exactly where the corpus went.
+snake_case reason, so the report can say exactly where the corpus went. A step declares its `phase`
+(where the executor runs it) and owns a small pydantic `Params` model (its settings in a recipe's
+`steps:` list); `steps.py` holds the one table from step names to classes.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from wattlm.data.document import Document
 from wattlm.errors import WattError
 
 SAMPLES_PER_REASON = 2
 SAMPLE_CHARS = 300
+# Where a step runs, in this order (docs/data.md): `read` in the shard workers before the corpus-wide
+# counts, `clean` in the shard workers after them, `dedup` in one process over all documents in input order.
+Phase = Literal["read", "clean", "dedup"]
+PHASES: tuple[Phase, ...] = ("read", "clean", "dedup")
+_SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 
 
-class PipelineStep(ABC):
-    """A stage that consumes documents and yields documents. Subclasses implement `run`."""
+def path_under(base: Path, path: Path) -> Path:
+    """`path` if absolute, else resolved against `base` (a recipe's folder, or the working directory)."""
+    return path if path.is_absolute() else (base / path).resolve()
 
-    name: str = "step"
+
+class StepParams(BaseModel):
+    """Base of a step's settings: unknown keys are errors, so a typo in a recipe is never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Step(ABC):
+    """Consumes documents and yields documents. Subclasses set `name`, `phase` and `Params`, and
+    implement `run`; `self.params` holds the validated settings."""
+
+    name: ClassVar[str] = "step"
+    phase: ClassVar[Phase] = "clean"
+    Params: ClassVar[type[StepParams]] = StepParams
     # Import names of optional packages the step needs. Checked when the step is built, so a missing
     # package fails in one line before any file is read, not with a traceback halfway through a corpus.
-    requires: tuple[str, ...] = ()
+    requires: ClassVar[tuple[str, ...]] = ()
+    # True for a `clean` step that needs counts over the whole `read` output before it can run (a
+    # barrier): the executor calls `count_corpus` once, between the phases, and hands each shard's
+    # copy its share through `use_counts`. Such a step must come first in its phase.
+    counts_corpus: ClassVar[bool] = False
 
-    def __init__(self) -> None:
-        for package in self.requires:
+    def __init__(self, **params: Any) -> None:
+        self.params = self.Params(**params)
+        for package in self.required_packages():
             if importlib.util.find_spec(package) is None:
                 raise WattError(f"the {self.name} step needs the '{package}' package: pip install {package}")
         self.docs_in = 0
@@ -38,6 +69,10 @@ class PipelineStep(ABC):
         # A few dropped documents per reason, for the quality card: a count says how much was lost,
         # an example says whether the filter is right.
         self.dropped_samples: list[dict[str, str]] = []
+
+    def required_packages(self) -> tuple[str, ...]:
+        """`requires`, unless the step's settings make a package unnecessary (see Normalizer)."""
+        return self.requires
 
     @abstractmethod
     def run(self, docs: Iterable[Document]) -> Iterator[Document]:
@@ -63,6 +98,32 @@ class PipelineStep(ABC):
             self.dropped_samples.append(
                 {"reason": reason, "source": doc.source, "text": doc.text[:SAMPLE_CHARS]}
             )
+
+    # Hooks for the executor; the defaults do nothing.
+    def prepare(self, doc: Document) -> None:
+        """Per-document work of a `dedup` step that can run early, in the shard workers (after the
+        `clean` steps), so the serial dedup pass does less (see NearDedup's MinHash sketches)."""
+        del doc
+
+    def count_corpus(self, shards: Sequence[Iterable[Document]]) -> list[Any]:
+        """For `counts_corpus` steps: count over every shard's documents, return one picklable share
+        per shard (what that shard's copy needs)."""
+        raise NotImplementedError(f"{self.name} does not count the corpus")
+
+    def use_counts(self, counts: Any) -> None:
+        """For `counts_corpus` steps: take this shard's share of `count_corpus`."""
+        raise NotImplementedError(f"{self.name} does not count the corpus")
+
+    # Files the output depends on (hashed into cache keys) and their resolution against a recipe's folder.
+    @classmethod
+    def referenced_files(cls, params: StepParams) -> list[Path]:
+        del params
+        return []
+
+    @classmethod
+    def with_paths_under(cls, params: StepParams, base: Path) -> StepParams:
+        del base
+        return params
 
     def report_extras(self) -> dict[str, object]:
         """Extra top-level keys this step adds to report.json (e.g. PII counts); none by default."""
@@ -95,10 +156,15 @@ class PipelineStep(ABC):
         del extra
 
 
-class BaseFilter(PipelineStep):
-    """A step that keeps or drops each document unchanged; one filter, one drop reason."""
+class Filter(Step):
+    """A step that keeps or drops each document unchanged; one filter, one counted drop reason."""
 
-    drop_reason: str = "filtered"
+    drop_reason: ClassVar[str] = "filtered"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not _SNAKE_CASE.fullmatch(cls.drop_reason):
+            raise TypeError(f"{cls.__name__}.drop_reason {cls.drop_reason!r} is not snake_case")
 
     @abstractmethod
     def keep(self, doc: Document) -> bool:

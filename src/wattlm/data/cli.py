@@ -35,22 +35,28 @@ def data_build(
     perplexity_model: Annotated[Optional[str], typer.Option(
         help="GGUF file or packaged model name for the perplexity filter (off by default).")] = None,
     max_perplexity: Annotated[float, typer.Option(help="Drop documents above this perplexity.")] = 1000.0,
+    config_file: Annotated[Optional[Path], typer.Option(
+        "--config", help="YAML data settings (a recipe, or its data section: `steps:` or flat keys); "
+        "used instead of the setting options above.")] = None,
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
     """Clean, deduplicate, scrub and split documents into JSONL shards, report.json and report.html;
     register the dataset."""
-    from wattlm.data.config import DataConfig
+    from wattlm.data.config import DataConfig, load_data_config
     from wattlm.data.pipeline import build_corpus
 
     if output_format not in ("jsonl", "parquet"):
         raise typer.BadParameter(f"{output_format!r}: expected jsonl or parquet", param_hint="--format")
     if executor not in ("local", "ray"):
         raise typer.BadParameter(f"{executor!r}: expected local or ray", param_hint="--executor")
-    config = DataConfig(heldout_fraction=heldout_fraction, seed=seed, min_chars=min_chars, scrub_pii=pii,
-                        near_dedup=near_dedup, near_dup_threshold=near_dup_threshold, quality_filters=quality_filters,
-                        output_format=output_format, workers=workers, executor=executor,
-                        quality_model=quality_model, quality_threshold=quality_threshold, eval_sets=eval_set or [],
-                        perplexity_model=perplexity_model, max_perplexity=max_perplexity)
+    if config_file is not None:
+        config = load_data_config(config_file)
+    else:
+        config = DataConfig(heldout_fraction=heldout_fraction, seed=seed, min_chars=min_chars, scrub_pii=pii,
+                            near_dedup=near_dedup, near_dup_threshold=near_dup_threshold,
+                            quality_filters=quality_filters, output_format=output_format, workers=workers,
+                            executor=executor, quality_model=quality_model, quality_threshold=quality_threshold,
+                            eval_sets=eval_set or [], perplexity_model=perplexity_model, max_perplexity=max_perplexity)
     report = build_corpus(inputs, out, config, progress=not quiet)
     summary = report.to_dict() if hasattr(report, "to_dict") else report.model_dump()
     art = registry_from(home).register(
@@ -85,8 +91,8 @@ def data_train_quality(
 ) -> None:
     """Fit the quality classifier (hashed character n-grams + logistic regression) from labelled examples,
     print held-out precision/recall, and save it for `quality_model:` / `--quality-model`."""
+    from wattlm.data.classifier_model import train_quality_model
     from wattlm.data.labelled import read_examples
-    from wattlm.data.quality_model import train_quality_model
 
     if not 0.0 < heldout < 0.5:
         raise typer.BadParameter(f"{heldout}: expected 0 < x < 0.5", param_hint="--heldout")

@@ -1,11 +1,23 @@
-"""Typed configuration of the data stage (the `data:` section of a recipe)."""
+"""Typed configuration of the data stage (the `data:` section of a recipe).
+
+Run-wide settings (split, shard format, workers) are fields here; what the pipeline does is `steps`, a
+list of step specs `{name, params}` checked against the table in steps.py, each step's params against
+its own `Params` model. The flat keys of earlier recipes (`min_chars: 80`, `near_dedup: false`) are
+still accepted and become steps on load (flat_keys.py).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from wattlm.data.base import PHASES
+from wattlm.data.flat_keys import FLAT_KEYS, default_step_specs, steps_from_flat_keys
+from wattlm.data.steps import StepSpec, step_class
+from wattlm.errors import NotFound, WattError
 
 # Settings that change how fast the data stage runs, never what it writes: cache keys leave them out.
 EXECUTION_FIELDS = frozenset({"workers", "executor", "ray_address"})
@@ -24,10 +36,6 @@ class DataConfig(BaseModel):
         "and the seed (0 < x < 0.5).",
     )
     seed: int = Field(0, description="Salt of the split hash: change it to draw a different held-out set.")
-    min_chars: int = Field(
-        50, ge=0, description="Documents shorter than this many characters after cleaning are dropped (too_short)."
-    )
-    to_simplified: bool = Field(True, description="Convert traditional Chinese to simplified with OpenCC (t2s).")
     text_field: str = Field("text", min_length=1, description="Field (JSONL) or column (CSV) holding the text.")
     shard_docs: int = Field(1000, ge=1, description="Maximum number of documents per output shard.")
     output_format: Literal["jsonl", "parquet"] = Field(
@@ -51,101 +59,64 @@ class DataConfig(BaseModel):
         None, description="Address of a running Ray cluster (e.g. ray://head:10001 or auto); None starts a local one."
     )
 
-    repair_text: bool = Field(
-        True, description="Undo UTF-8-read-as-Latin-1 mojibake, strip pinyin glued to hanzi (发(fā) -> 发) and "
-        "collapse repeated sentence marks (！！！ -> ！; …… is kept)."
+    steps: list[StepSpec] = Field(
+        default_factory=lambda: [StepSpec(**spec) for spec in default_step_specs()], validate_default=True,
+        description="The pipeline, in order: read steps, then clean steps, then dedup steps (docs/data.md). "
+        "Default: the full cleaning pipeline; or give the flat keys of earlier recipes instead.",
     )
-    # Cleaning (see docs/data.md for the order of the steps and why).
-    remove_boilerplate: bool = Field(
-        True, description="Remove lines repeated across a source group, and fixed Chinese web debris lines."
-    )
-    boilerplate_min_docs: int = Field(
-        3, ge=2, description="A line is boilerplate if it occurs in at least this many documents of its group ..."
-    )
-    boilerplate_min_share: float = Field(
-        0.3, gt=0.0, le=1.0, description="... and in at least this share of the group's documents."
-    )
-    scrub_pii: bool = Field(
-        True, description="Replace ID numbers, phones, bank cards, e-mails and IPs with <PII_*> placeholders."
-    )
-    # Heuristic quality filters (Gopher / C4 style); defaults keep every genuine sample document.
-    quality_filters: bool = Field(True, description="Run the ratio and repetition filters below.")
-    min_script_ratio: float = Field(
-        0.5, ge=0.0, le=1.0, description="Minimum share of hanzi/letters among visible characters (low_script_ratio)."
-    )
-    max_symbol_ratio: float = Field(
-        0.15, ge=0.0, le=1.0, description="Maximum share of markup symbols such as # | * … (too_many_symbols)."
-    )
-    max_digit_ratio: float = Field(
-        0.3, ge=0.0, le=1.0, description="Maximum share of digits among visible characters (too_many_digits)."
-    )
-    min_end_punctuation: float = Field(
-        0.12, ge=0.0, le=1.0, description="Minimum share of lines ending like a sentence (few_sentence_lines)."
-    )
-    max_duplicate_lines: float = Field(
-        0.3, ge=0.0, le=1.0, description="Maximum share of repeated lines or paragraphs (repeated_lines; Gopher 0.3)."
-    )
-    max_duplicate_line_chars: float = Field(
-        0.2, ge=0.0, le=1.0, description="Maximum share of characters in repeated lines/paragraphs (Gopher 0.2)."
-    )
-    repetition_scale: float = Field(
-        1.0, gt=0.0, description="Multiplier on Gopher's n-gram repetition limits (repeated_ngrams); 1.0 = Gopher."
-    )
-    # Dedup beyond exact copies.
-    near_dedup: bool = Field(True, description="Drop near-duplicates with MinHash LSH (near_duplicate).")
-    near_dup_threshold: float = Field(
-        0.7, gt=0.0, lt=1.0, description="Estimated Jaccard similarity of shingle sets at which two documents are "
-        "near-duplicates (Chinese: 5-character shingles; English: 3-word shingles)."
-    )
-    near_dup_num_perm: int = Field(128, ge=16, description="MinHash permutations: more is slower and more precise.")
-    paragraph_dedup_min_docs: int = Field(
-        2, ge=0, description="A paragraph found in at least this many documents is kept in the first only; 0 disables."
-    )
-    paragraph_min_chars: int = Field(
-        30, ge=1, description="Shorter paragraphs (headings, list labels) are never deduplicated."
-    )
-    # Learned and reference-based filters (off unless configured).
-    quality_model: Path | None = Field(
-        None, description="Quality classifier made by `watt data train-quality` (a .joblib file); documents scoring "
-        "below quality_threshold are dropped (quality_classifier)."
-    )
-    quality_threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="Minimum quality score (the classifier's probability of 'high'/'good')."
-    )
-    eval_sets: list[Path] = Field(
-        default_factory=list, description="Eval sets to decontaminate against: JSONL (lm-eval-harness style docs; "
-        "question/choices/answer/context... fields) or text files. A document sharing a long n-gram with any item "
-        "is dropped (eval_contamination)."
-    )
-    contamination_words: int = Field(
-        13, ge=4, description="Word n-gram length for Latin text (GPT-3's 13-gram overlap test)."
-    )
-    contamination_chars: int = Field(
-        25, ge=8, description="Character n-gram length for Chinese text (hanzi only; about 13 words of Chinese)."
-    )
-    perplexity_model: str | None = Field(
-        None, description="GGUF file, or a packaged model name (smollm2-135m, gemma3-270m), that scores each "
-        "document's perplexity with llama.cpp; None = no perplexity filter."
-    )
-    max_perplexity: float = Field(
-        1000.0, gt=1.0, description="Documents above this perplexity under perplexity_model are dropped (perplexity)."
-    )
-    perplexity_tokens: int = Field(
-        256, ge=16, description="Tokens of the start of each document that are scored (cost grows with it)."
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_keys_to_steps(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not FLAT_KEYS & set(data):
+            return data
+        flat = {key: value for key, value in data.items() if key in FLAT_KEYS}
+        if "steps" in data:
+            raise ValueError(f"give `steps` or the flat keys ({', '.join(sorted(flat))}), not both")
+        rest = {key: value for key, value in data.items() if key not in FLAT_KEYS}
+        return {**rest, "steps": steps_from_flat_keys(flat)}
+
+    @field_validator("steps")
+    @classmethod
+    def _valid_steps(cls, specs: list[StepSpec]) -> list[StepSpec]:
+        checked = []
+        for spec in specs:
+            step = step_class(spec.name)
+            try:
+                params = step.Params.model_validate(spec.params)
+            except ValidationError as err:
+                first = err.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                raise ValueError(f"step {spec.name}: param {where}: {first['msg']}") from None
+            # Stored with every default filled in: the resolved config is what a corpus records.
+            checked.append(StepSpec(name=spec.name, params=params.model_dump(mode="json")))
+        phases = [PHASES.index(step_class(spec.name).phase) for spec in checked]
+        for before, after, spec in zip(phases, phases[1:], checked[1:], strict=False):
+            if after < before:
+                raise ValueError(f"step {spec.name} ({PHASES[after]} phase) comes after a {PHASES[before]} step; "
+                                 f"order the steps {' -> '.join(PHASES)}")
+        for index, spec in enumerate(checked):
+            step = step_class(spec.name)
+            if step.counts_corpus and index > 0 and step_class(checked[index - 1].name).phase == step.phase:
+                raise ValueError(f"step {spec.name} counts the whole corpus first: put it first in its phase")
+        return checked
+
+    def step_params(self) -> list[tuple[type, Any]]:
+        """(step class, validated params) per step, in order."""
+        return [(step_class(spec.name), step_class(spec.name).Params(**spec.params)) for spec in self.steps]
+
+    def params_of(self, name: str) -> Any:
+        """The validated params of the first step called `name`, or None when the pipeline has no such step."""
+        return next((params for step, params in self.step_params() if step.name == name), None)
 
     def referenced_files(self) -> list[Path]:
         """Files whose *content* the output depends on (a path alone says nothing about a retrained model)."""
-        files = [self.quality_model] if self.quality_model is not None else []
-        files += self.eval_sets
-        if self.perplexity_model is not None and self.perplexity_model.endswith(".gguf"):
-            files.append(Path(self.perplexity_model))
-        return files
+        return [path for step, params in self.step_params() for path in step.referenced_files(params)]
 
     def cache_settings(self) -> dict[str, object]:
         """What a data cache key should hash: the settings that change the output, plus the content of the
         files they name (sha256), so a retrained quality model or an edited eval set invalidates the key."""
-        from wattlm.data.quality_model import file_sha256
+        from wattlm.data.classifier_model import file_sha256
 
         settings = self.model_dump(mode="json", exclude=set(EXECUTION_FIELDS))
         settings["file_sha256"] = {str(path): file_sha256(path) if path.is_file() else None
@@ -153,13 +124,30 @@ class DataConfig(BaseModel):
         return settings
 
     def with_paths_under(self, base: Path) -> DataConfig:
-        """A copy with relative file fields resolved against `base` (a recipe's folder)."""
-        def resolve(path: Path) -> Path:
-            return path if path.is_absolute() else (base / path).resolve()
+        """A copy with relative file params resolved against `base` (a recipe's folder)."""
+        steps = [StepSpec(name=step.name, params=step.with_paths_under(params, base).model_dump(mode="json"))
+                 for step, params in self.step_params()]
+        return self.model_copy(update={"steps": steps})
 
-        update: dict[str, object] = {"eval_sets": [resolve(path) for path in self.eval_sets]}
-        if self.quality_model is not None:
-            update["quality_model"] = resolve(self.quality_model)
-        if self.perplexity_model is not None and self.perplexity_model.endswith(".gguf"):
-            update["perplexity_model"] = str(resolve(Path(self.perplexity_model)))
-        return self.model_copy(update=update)
+
+def load_data_config(path: Path) -> DataConfig:
+    """A DataConfig from a YAML file: the `data:` section of a recipe (its `inputs` are ignored) or a file
+    of its fields alone. Relative file params are resolved against the file's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFound(f"data config not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise WattError(f"{path}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    section = raw.get("data", raw) if isinstance(raw, dict) else raw
+    if not isinstance(section, dict):
+        raise WattError(f"{path}: expected a mapping of data settings")
+    section = {key: value for key, value in section.items() if key != "inputs"}
+    try:
+        config = DataConfig.model_validate(section)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise WattError(f"{path}: field {where}: {first['msg'].removeprefix('Value error, ')}") from None
+    return config.with_paths_under(path.resolve().parent)

@@ -14,8 +14,8 @@ from wattlm.errors import NotFound, WattError
 
 def prepare(text: str) -> str:
     """What the pipeline's classifier step sees of a raw text: normalized, PII replaced."""
-    from wattlm.data.normalize import normalize_text
-    from wattlm.data.pii import scrub_pii
+    from wattlm.data.transforms.normalize import normalize_text
+    from wattlm.data.transforms.pii import scrub_pii
 
     return scrub_pii(normalize_text(text))[0]
 
@@ -46,8 +46,8 @@ def read_jsonl_examples(path: Path, text_field: str = "text", label_field: str =
 
 def read_folder_examples(folder: Path, label: str, text_field: str = "text") -> tuple[list[str], list[str]]:
     """Every document under `folder` (any format `watt data build` reads; HTML main text extracted)."""
-    from wattlm.data.extract import HtmlExtractor
-    from wattlm.data.source import FileSource, list_input_files
+    from wattlm.data.readers.source import FileSource, list_input_files
+    from wattlm.data.transforms.extract_html import HtmlExtractor
 
     if not folder.exists():
         raise NotFound(f"examples folder not found: {folder}")

@@ -1,8 +1,8 @@
 """`build_corpus`: raw files -> clean, deduplicated train / held-out shards and a report.
 
-The pipeline reads top to bottom: a file source, the per-document steps (run per input shard, possibly
-in worker processes, by executor.py), the corpus-wide dedup steps over the shards' outputs in input
-order, then the split and the writes. Only the kept documents are held at the end, because the split
+The pipeline reads top to bottom: a file source, the steps of the `read` and `clean` phases (run per
+input shard, possibly in worker processes, by executors/local.py), the `dedup` steps over the shards'
+outputs in input order, then the split and the writes. Only the kept documents are held at the end, because the split
 guarantee (at least one held-out document) needs to see them all.
 """
 
@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wattlm.data.base import PipelineStep
-from wattlm.data.boilerplate import BoilerplateRemover, source_group
+from wattlm.data.base import PHASES, Step
 from wattlm.data.card import write_card
 from wattlm.data.config import DataConfig
-from wattlm.data.decontaminate import Decontaminator
-from wattlm.data.dedup import ExactDedup
 from wattlm.data.document import Document
-from wattlm.data.executor import (
-    READ_PHASE_STEPS,
+from wattlm.data.executors.local import (
     WORK_DIR,
     ShardTask,
     fingerprint,
@@ -35,78 +31,17 @@ from wattlm.data.executor import (
     shard_files,
     shard_pool,
 )
-from wattlm.data.extract import HtmlExtractor
-from wattlm.data.filters import EmptyFilter, MinCharsFilter
-from wattlm.data.lang import LanguageTagger
-from wattlm.data.neardup import NearDedup
-from wattlm.data.normalize import Normalizer
-from wattlm.data.paragraph_dedup import ParagraphDedup
-from wattlm.data.perplexity import PerplexityFilter
-from wattlm.data.pii import PiiScrubber
-from wattlm.data.quality import DigitRatioFilter, EndPunctuationFilter, ScriptRatioFilter, SymbolRatioFilter
-from wattlm.data.quality_classifier import QualityClassifier
-from wattlm.data.repetition import RepeatedLinesFilter, RepeatedNgramsFilter
+from wattlm.data.readers.source import FileSource, list_input_files
+from wattlm.data.readers.split_input import split_large_files
 from wattlm.data.report import DataReport, StepStats
-from wattlm.data.source import FileSource, list_input_files
 from wattlm.data.split import split_documents
-from wattlm.data.split_input import split_large_files
 from wattlm.data.stats import kept_samples, length_histogram
+from wattlm.data.steps import build_steps
 from wattlm.data.writer import atomic_write_text, write_shards
 from wattlm.errors import WattError
 
 if TYPE_CHECKING:
     from rich.progress import Progress
-
-
-def per_document_steps(config: DataConfig) -> list[PipelineStep]:
-    """The steps that judge or change one document at a time (boilerplate removal too, once its line
-    table is counted): the sharded executor runs them in worker processes."""
-    steps: list[PipelineStep] = [HtmlExtractor(), Normalizer(config.to_simplified, config.repair_text)]
-    if config.remove_boilerplate:
-        steps.append(BoilerplateRemover(config.boilerplate_min_docs, config.boilerplate_min_share))
-    if config.scrub_pii:
-        steps.append(PiiScrubber())
-    steps += [LanguageTagger(), EmptyFilter(), MinCharsFilter(config.min_chars)]
-    if config.quality_filters:
-        steps += [
-            ScriptRatioFilter(config.min_script_ratio),
-            SymbolRatioFilter(config.max_symbol_ratio),
-            DigitRatioFilter(config.max_digit_ratio),
-            EndPunctuationFilter(config.min_end_punctuation),
-            RepeatedLinesFilter(config.max_duplicate_lines, config.max_duplicate_line_chars),
-            RepeatedNgramsFilter(config.repetition_scale),
-        ]
-    # Costlier judges last, so they see only what the cheap filters kept: an n-gram lookup per
-    # document, then a linear model, then a language-model forward pass.
-    if config.eval_sets:
-        steps.append(Decontaminator(config.eval_sets, config.contamination_words, config.contamination_chars,
-                                    config.to_simplified))
-    if config.quality_model is not None:
-        steps.append(QualityClassifier(config.quality_model, config.quality_threshold))
-    if config.perplexity_model is not None:
-        # One llama.cpp thread per worker process; parallelism comes from `workers`. On a shared 2-core
-        # machine two spinning OpenMP threads made a 17-token eval take 15 s instead of 1.4 s.
-        steps.append(PerplexityFilter(config.perplexity_model, config.max_perplexity, config.perplexity_tokens, 1))
-    return steps
-
-
-def corpus_steps(config: DataConfig) -> list[PipelineStep]:
-    """The dedup steps: each document is compared with all before it, so they run in one process over
-    the documents in input order."""
-    steps: list[PipelineStep] = [ExactDedup()]
-    if config.near_dedup:
-        steps.append(NearDedup(config.near_dup_threshold, config.near_dup_num_perm))
-    if config.paragraph_dedup_min_docs:
-        steps.append(ParagraphDedup(config.paragraph_dedup_min_docs, config.paragraph_min_chars, config.min_chars))
-    return steps
-
-
-def default_steps(config: DataConfig) -> list[PipelineStep]:
-    """The chain; docs/data.md explains the order. In short: clean text first (extract, normalize,
-    boilerplate, PII) so every later step judges what will be written; cheap per-document filters
-    next; dedup last, so it compares only documents that would otherwise be kept, and near-dup sees
-    copies that differed only in chrome, debris or phone numbers as the same text."""
-    return per_document_steps(config) + corpus_steps(config)
 
 
 def build_corpus(
@@ -117,7 +52,7 @@ def build_corpus(
 
     Raises NotFound before writing anything if an input does not exist; any problem with a single
     file is counted in the report instead. The per-document steps run over input shards in
-    `config.workers` processes with completion markers under `out_dir/.work` (see executor.py): a
+    `config.workers` processes with completion markers under `out_dir/.work` (see executors/local.py): a
     rerun after a crash skips the finished shards, and the output never depends on the worker count.
     """
     # Files named in the config (quality model, eval sets) made absolute: shard tasks may run elsewhere.
@@ -128,8 +63,9 @@ def build_corpus(
     # Large JSONL / text files become line-aligned byte ranges, so the workers share them.
     files = split_large_files(list_input_files([Path(path) for path in inputs], exclude=out_dir), config.split_bytes)
     source = FileSource(files, text_field=config.text_field)  # receives the shards' counts
-    doc_steps, dedup_steps = per_document_steps(config), corpus_steps(config)
-    read_steps, clean_steps = doc_steps[:READ_PHASE_STEPS], doc_steps[READ_PHASE_STEPS:]
+    # These copies only receive the shards' counts (and run the dedup phase); workers build their own.
+    steps = build_steps(config.steps)
+    read_steps, clean_steps, dedup_steps = ([step for step in steps if step.phase == phase] for phase in PHASES)
     workers = resolve_workers(config.workers)
     # Absolute paths in the tasks: a Ray worker (or a remote node) does not share our working directory.
     work_dir = out_dir.resolve() / WORK_DIR
@@ -151,21 +87,12 @@ def build_corpus(
             for step, step_state in zip(read_steps, state["steps"], strict=True):
                 step.merge_stats(step_state)
 
-        # The boilerplate count needs every document's normalized text: a barrier between the phases.
-        remover = next((step for step in clean_steps if isinstance(step, BoilerplateRemover)), None)
-        tables: list[dict[str, set[str]] | None] = [None] * len(shards)
-        if remover is not None:
-            shard_groups: list[set[str]] = [set() for _ in read_tasks]
-
-            def read_docs() -> Iterator[Document]:  # one pass: the count, and each shard's groups
-                for task in read_tasks:
-                    for doc in load_docs(task.output):
-                        shard_groups[task.index].add(source_group(doc.source))
-                        yield doc
-
-            table = remover.repeated_lines(read_docs())
-            tables = [{group: table[group] for group in groups if group in table} for groups in shard_groups]
-        clean_tasks = [ShardTask("clean", i, str(work_dir), config_json, table=tables[i])
+        # A counting step (boilerplate lines) needs every shard's `read` output first: a barrier.
+        counter = next((step for step in clean_steps if step.counts_corpus), None)
+        shard_counts: list[object] = [None] * len(shards)
+        if counter is not None:
+            shard_counts = counter.count_corpus([load_docs(task.output) for task in read_tasks])
+        clean_tasks = [ShardTask("clean", i, str(work_dir), config_json, counts=shard_counts[i])
                        for i in range(len(shards))]
         if bar is not None:
             clean_id = bar.add_task("cleaning shards", total=len(clean_tasks))
@@ -185,7 +112,7 @@ def build_corpus(
     write_shards(train, out_dir / "train", config.shard_docs, config.output_format)
     write_shards(heldout, out_dir / "heldout", config.shard_docs, config.output_format)
 
-    report = _report(source, doc_steps + dedup_steps, kept_docs, len(train), len(heldout))
+    report = _report(source, steps, kept_docs, len(train), len(heldout))
     write_card(report, out_dir / "report.html")
     # Written last: a report.json means the shards beside it are complete.
     atomic_write_text(out_dir / "report.json", report.model_dump_json(indent=2) + "\n")
@@ -194,7 +121,7 @@ def build_corpus(
 
 
 def _report(
-    source: FileSource, steps: Sequence[PipelineStep], kept_docs: Sequence[Document], n_train: int, n_heldout: int
+    source: FileSource, steps: Sequence[Step], kept_docs: Sequence[Document], n_train: int, n_heldout: int
 ) -> DataReport:
     dropped: Counter[str] = Counter(source.skipped)
     extras: dict[str, object] = {}

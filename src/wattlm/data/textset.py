@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from wattlm.data.document import BadRecord
-from wattlm.data.encoding import UndecodableError, decode_bytes
-from wattlm.data.readers import BaseReader, JsonlReader, MarkdownReader, TextReader
-from wattlm.data.source import list_input_files
+from wattlm.data.readers.base import BaseReader
+from wattlm.data.readers.encoding import UndecodableError, decode_bytes
+from wattlm.data.readers.source import list_input_files
+from wattlm.data.readers.text_formats import JsonlReader, MarkdownReader, TextReader
 from wattlm.errors import NotFound, WattError
 
 _READERS: dict[str, BaseReader] = {

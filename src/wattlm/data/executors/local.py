@@ -1,0 +1,210 @@
+"""The local sharded executor: per-document steps over input shards in worker processes, resumable.
+
+The input files are cut into shards (contiguous runs of files in input order). Two phases run per shard,
+each in up to `workers` processes:
+
+- `read`: read the files, then the steps of phase `read` (extract HTML, normalize);
+- `clean`: the steps of phase `clean` (boilerplate removal, with its line table counted over *all*
+  `read` outputs in between; PII, language, filters), then the `prepare` work of the dedup steps.
+
+Each shard's documents go to `out_dir/.work/<phase>/shard-NNNNN.jsonl` and then its completion marker
+`shard-NNNNN.done` (the step counts, as JSON), both written atomically; a rerun after a crash or kill
+skips every shard whose marker exists (datatrove-style). The corpus-wide steps (exact, near and
+paragraph dedup) then read the `clean` outputs in shard order, so the result is the same for any worker
+count and whether or not the run was interrupted. `.work/fingerprint.json` (the config and the input
+files' sizes and mtimes) makes a rerun with other inputs or settings start over instead of mixing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wattlm.data.base import Phase, Step
+from wattlm.data.config import DataConfig
+from wattlm.data.document import Document
+from wattlm.data.readers.source import FileSource, InputFile
+from wattlm.data.steps import build_steps, step_class
+from wattlm.data.writer import atomic_write_text
+
+WORK_DIR = ".work"
+MAX_SHARDS = 64  # input shards per run: enough to balance 2-16 workers, few enough to keep .work small
+
+
+def shard_files(files: Sequence[InputFile], max_shards: int = MAX_SHARDS) -> list[list[InputFile]]:
+    """Contiguous groups of files; the grouping depends on the file list only (not on the worker count),
+    so a run resumed with another number of workers finds its shards again."""
+    size = max(1, math.ceil(len(files) / max_shards))
+    return [list(files[start : start + size]) for start in range(0, len(files), size)]
+
+
+def resolve_workers(workers: int) -> int:
+    return workers if workers > 0 else (os.cpu_count() or 1)
+
+
+def dump_doc(doc: Document) -> str:
+    return json.dumps({"id": doc.id, "text": doc.text, "source": doc.source, "meta": doc.meta}, ensure_ascii=False)
+
+
+def load_docs(path: Path) -> Iterator[Document]:
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                record = json.loads(line)
+                yield Document(record["id"], record["text"], record["source"], record["meta"])
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One phase of one shard; picklable, so it can go to a worker process."""
+
+    phase: str
+    index: int
+    work_dir: str
+    config_json: str
+    files: tuple[tuple[str, str, int, int, int], ...] = ()  # (path, source, start, end, first line): read phase
+    counts: Any = None  # clean phase: this shard's share of a `counts_corpus` step's corpus counts
+
+    @property
+    def output(self) -> Path:
+        return Path(self.work_dir) / self.phase / f"shard-{self.index:05d}.jsonl"
+
+    @property
+    def marker(self) -> Path:
+        return Path(self.work_dir) / self.phase / f"shard-{self.index:05d}.done"
+
+
+def phase_steps(config: DataConfig, phase: Phase) -> list[Step]:
+    """Fresh steps of one phase, in the config's order (only those are built: a read-phase worker need
+    not load a quality model)."""
+    return build_steps([spec for spec in config.steps if step_class(spec.name).phase == phase])
+
+
+def run_shard(task: ShardTask) -> None:
+    """Run one phase of one shard and write its documents, then its marker. In a worker process."""
+    config = DataConfig.model_validate_json(task.config_json)
+    steps = phase_steps(config, task.phase)
+    if task.phase == "read":
+        source = FileSource([InputFile(Path(path), src, start, end, line) for path, src, start, end, line in task.files],
+                            config.text_field)
+        docs: Iterator[Document] = source.run()
+    else:
+        source = None
+        if task.counts is not None:
+            next(step for step in steps if step.counts_corpus).use_counts(task.counts)
+        docs = load_docs(Path(task.work_dir) / "read" / task.output.name)
+    for step in steps:
+        docs = step(docs)
+    if task.phase == "clean":
+        for dedup_step in phase_steps(config, "dedup"):
+            if type(dedup_step).prepare is not Step.prepare:  # only steps with work to do early
+                docs = _prepared(docs, dedup_step)
+    lines = [dump_doc(doc) for doc in docs]
+    atomic_write_text(task.output, "".join(line + "\n" for line in lines))
+    state = {"source": source.stats_state() if source is not None else None,
+             "steps": [step.stats_state() for step in steps]}
+    atomic_write_text(task.marker, json.dumps(state, ensure_ascii=False))
+
+
+def _prepared(docs: Iterator[Document], step: Step) -> Iterator[Document]:
+    """A dedup step's per-document work (NearDedup: the MinHash sketch) here, in parallel, rather than in
+    the serial dedup pass."""
+    for doc in docs:
+        step.prepare(doc)
+        yield doc
+
+
+def fingerprint(config: DataConfig, files: Sequence[InputFile]) -> str:
+    """What the intermediate outputs depend on: the settings of the per-document steps and the inputs."""
+    settings = config.cache_settings()  # incl. the content hashes of a quality model or eval sets
+    for key in ("output_format", "shard_docs", "heldout_fraction", "seed"):
+        settings.pop(key)
+    entries = []
+    for file in files:
+        stat = file.path.stat()
+        entries.append([str(file.path.resolve()), file.source, stat.st_size, stat.st_mtime_ns, file.start, file.end])
+    blob = json.dumps({"config": settings, "files": entries, "max_shards": MAX_SHARDS}, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def prepare_work_dir(work_dir: Path, key: str) -> None:
+    """Keep `work_dir` if it belongs to the same inputs and settings (resume), else start it afresh."""
+    stamp = work_dir / "fingerprint.json"
+    if work_dir.exists():
+        try:
+            same = json.loads(stamp.read_text("utf-8")).get("fingerprint") == key
+        except (OSError, ValueError):
+            same = False
+        if same:
+            return
+        shutil.rmtree(work_dir)
+    atomic_write_text(stamp, json.dumps({"fingerprint": key}) + "\n")
+
+
+def worker_pool(workers: int) -> AbstractContextManager[ProcessPoolExecutor | None]:
+    """A process pool for both phases (started once: each worker imports trafilatura, OpenCC and the
+    language model only once), or None for one worker. forkserver/spawn, not fork: the parent may run
+    threads (the progress bar), and forking a threaded process can deadlock. As with any such pool, a
+    script calling build_corpus with workers > 1 needs the `if __name__ == "__main__":` guard."""
+    if workers <= 1:
+        return nullcontext(None)
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def shard_pool(config: DataConfig, workers: int) -> AbstractContextManager[Any]:
+    """Where the shard tasks run: a process pool (or this process), or Ray (`executor: ray`)."""
+    if config.executor == "ray":
+        from wattlm.data.executors.ray import ray_pool
+
+        return ray_pool(workers, config.ray_address)
+    return worker_pool(workers)
+
+
+def run_phase(tasks: Sequence[ShardTask], pool: Any,
+              on_done: Callable[[ShardTask], None] | None = None) -> int:
+    """Run the tasks whose marker is missing, in `pool` (anything with an Executor's `submit`: a process
+    pool or a RayPool) or (None) in this process; returns how many ran."""
+    pending = [task for task in tasks if not (task.marker.exists() and task.output.exists())]
+    for task in tasks:
+        if task not in pending and on_done is not None:
+            on_done(task)
+    if pool is None or len(pending) <= 1:
+        for task in pending:
+            run_shard_hook(task)
+            if on_done is not None:
+                on_done(task)
+        return len(pending)
+    futures: dict[Future[None], ShardTask] = {pool.submit(run_shard, task): task for task in pending}
+    remaining = set(futures)
+    while remaining:
+        done, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                for other in remaining:
+                    other.cancel()
+                raise error
+            if on_done is not None:
+                on_done(futures[future])
+    return len(pending)
+
+
+def run_shard_hook(task: ShardTask) -> None:
+    """In-process call of `run_shard`; a seam for tests that interrupt a run after some shards."""
+    run_shard(task)
+
+
+def load_state(task: ShardTask) -> dict:
+    return json.loads(task.marker.read_text("utf-8"))

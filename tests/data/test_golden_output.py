@@ -1,0 +1,38 @@
+"""The corpus, byte for byte: fingerprints recorded with the pipeline as it was before the Step/steps
+refactor (commit 53fdb0c). A change here means the data stage writes something else than it did;
+that needs a reason (a library upgrade of trafilatura, OpenCC or py3langid can be one)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from wattlm.data import DataConfig, build_corpus
+
+from .test_pipeline import CONFIG, EXAMPLE_RAW, make_raw
+
+GENERATED_CORPUS_SHA256 = "13cc8b7399bbd5f5c5499ba7e3c2ca09494b0129d868c6db3e3be856c664b28b"
+POWER_GRID_SHA256 = "372dbf1f31283c26b1275f5cd80a1b0253b5cb4db394c53a878d40303d83ab6a"
+# examples/power-grid/recipe.yaml's data section (without inputs), in the flat keys it is written in.
+DEMO_DATA = {"heldout_fraction": 0.2, "seed": 0, "min_chars": 50}
+
+
+def corpus_sha256(out: Path) -> str:
+    """report.json and every shard, with their relative names."""
+    digest = hashlib.sha256()
+    for path in [out / "report.json", *sorted((out / "train").iterdir()), *sorted((out / "heldout").iterdir())]:
+        digest.update(path.relative_to(out).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_generated_corpus_is_unchanged(tmp_path):
+    build_corpus([make_raw(tmp_path / "raw")], tmp_path / "out", CONFIG, progress=False)
+    assert corpus_sha256(tmp_path / "out") == GENERATED_CORPUS_SHA256
+
+
+@pytest.mark.skipif(not EXAMPLE_RAW.is_dir(), reason="examples/power-grid/raw not present")
+def test_power_grid_corpus_of_the_demo_recipe_is_unchanged(tmp_path):
+    build_corpus([EXAMPLE_RAW], tmp_path / "out", DataConfig(**DEMO_DATA), progress=False)
+    assert corpus_sha256(tmp_path / "out") == POWER_GRID_SHA256
