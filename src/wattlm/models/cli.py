@@ -7,29 +7,31 @@ from typing import Annotated, Optional
 
 import typer
 
-from wattlm.cli_common import AsJson, Home, Wide, emit, err_console, model_row, print_rich, registry_from, short_id
+from wattlm.cli_common import AsJson, Home, Wide, emit, err_console, model_row, registry_from, short_id
 
 models_app = typer.Typer(help="Register and inspect models.", no_args_is_help=True)
 
 
 def models_table(rows: list[dict], wide: bool = False):
-    """The `watt models list` table. Narrow (the default) fits 80 columns: short ids, no path, and
-    tier/kind/format never wrap, so a word like `foundation` is never split across lines."""
+    """The `watt models list` table. Narrow (the default) fits 80 columns: short ids (their prefix says
+    the kind: mo-, ex-, da-), one parent per line, no path, and tier/format never wrap, so a word like
+    `foundation` is never split across lines. Wide: full ids, the kind and the path."""
     from rich import box
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     show = (lambda i: i) if wide else short_id
     table.add_column("id", no_wrap=True)
-    table.add_column("name", overflow="fold", ratio=3)
-    for column in ("tier", "kind", "format"):
+    table.add_column("name", overflow="fold")
+    table.add_column("tier", no_wrap=True, min_width=len("foundation"))
+    for column in ("kind", "format") if wide else ("format",):
         table.add_column(column, no_wrap=True)
-    table.add_column("parents", overflow="fold", ratio=2)
+    table.add_column("parents", no_wrap=True)
     if wide:
-        table.add_column("path", overflow="fold", ratio=4)
+        table.add_column("path", no_wrap=True)
     for r in rows:
-        cells = [show(r["id"]), r["name"], r["tier"] or "", r["kind"], r["format"] or "",
-                 " ".join(show(p) for p in r["parents"])]
+        cells = [show(r["id"]), r["name"], r["tier"] or "", *([r["kind"]] if wide else []), r["format"] or "",
+                 "\n".join(show(p) for p in r["parents"])]
         table.add_row(*cells, *([r["path"]] if wide else []))
     return table
 
@@ -46,7 +48,15 @@ def models_list(home: Home = None, as_json: AsJson = False, wide: Wide = False, 
         if not rows:
             print("no models yet: `watt models add gemma3-270m` or `watt run examples/power-grid/recipe.yaml`")
             return
-        print_rich(models_table(rows, wide))
+        from rich.console import Console
+        from rich.measure import Measurement
+
+        table = models_table(rows, wide)
+        console = Console()
+        if wide:  # full columns even past the terminal's edge: nothing folded or cut
+            natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+            console = Console(width=max(console.width, natural))
+        console.print(table)
     emit(rows, as_json, render)
 
 
