@@ -19,7 +19,7 @@ def models_table(rows: list[dict], wide: bool = False):
     from rich import box
     from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     show = (lambda i: i) if wide else short_id
     table.add_column("id", no_wrap=True)
     table.add_column("name", overflow="fold")
