@@ -114,14 +114,19 @@ class Registry:
         # survives a process crash, and the artifact folder itself is fsynced before its row commits.
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        with self._write():
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                self.db.execute(statement)
-            columns = {row["name"] for row in self.db.execute("PRAGMA table_info(artifacts)")}
-            if "status" not in columns:  # a workspace from before crash safety: its rows are all committed
-                self.db.execute("ALTER TABLE artifacts ADD COLUMN status TEXT NOT NULL DEFAULT 'committed'")
+        if not self._has_status_column():  # a new workspace, or one from before crash safety
+            with self._write():
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self.db.execute(statement)
+                if not self._has_status_column():  # old rows were all registered whole: committed
+                    self.db.execute("ALTER TABLE artifacts ADD COLUMN status TEXT NOT NULL DEFAULT 'committed'")
         if sweep:
             self.sweep_staging()
+
+    def _has_status_column(self) -> bool:
+        # The schema is created (or migrated) whole in one transaction, so this column marks it current;
+        # checking first keeps an ordinary open from taking the write lock.
+        return any(row["name"] == "status" for row in self.db.execute("PRAGMA table_info(artifacts)"))
 
     @contextmanager
     def _write(self) -> Iterator[None]:
