@@ -26,7 +26,8 @@ def workspace_with_one_orphan_of_each_kind(tmp_path) -> Registry:
     (reg.home / "artifacts" / "mo-00000000ff").mkdir()  # a folder no row names
     gone = staged_artifact(reg, "gone")
     shutil.rmtree(gone.path)  # a committed row whose folder was deleted by hand
-    (reg.home / "staging" / "4242-deadbeef").mkdir()  # a crashed run's temp folder
+    (reg.home / "staging" / "4242-deadbeef").mkdir()  # crashed runs' temp folders
+    (reg.home / "staging" / "4243-deadbeef").mkdir()
     (reg.home / "locks" / "some-key.lock").touch()  # a crashed run's cache-key lock
     return reg
 
@@ -35,12 +36,13 @@ def test_each_kind_of_orphan_is_found_and_cleaned(tmp_path):
     reg = workspace_with_one_orphan_of_each_kind(tmp_path)
     kept = staged_artifact(reg, "kept")
     report = check_registry(reg)
-    assert sorted(o["kind"] for o in report["found"]) == sorted(ORPHAN_KINDS) and not report["clean"]
+    assert sorted(o["kind"] for o in report["found"]) == sorted([*ORPHAN_KINDS, "stale_staging"])
+    assert not report["clean"]
     assert report["removed"] == []  # a look changes nothing
     assert check_registry(reg)["found"] == report["found"]
 
     cleaned = check_registry(reg, clean=True)
-    assert cleaned["clean"] and cleaned["remaining"] == [] and len(cleaned["removed"]) == len(ORPHAN_KINDS)
+    assert cleaned["clean"] and cleaned["remaining"] == [] and len(cleaned["removed"]) == len(ORPHAN_KINDS) + 1
     assert [a.name for a in reg.list()] == ["kept"] and (kept.path / "file.txt").exists()
     assert sorted(p.name for p in (reg.home / "artifacts").iterdir()) == [kept.id]
     assert list((reg.home / "staging").iterdir()) == [] and list((reg.home / "locks").iterdir()) == []

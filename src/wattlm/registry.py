@@ -147,18 +147,18 @@ class Registry:
 
     def sweep_staging(self) -> list[Path]:
         """Remove temp folders left by crashed runs; a live process holds its folder's lock."""
-        swept = []
-        for tmp in sorted((self.home / "staging").iterdir()):
-            if not tmp.is_dir():
-                continue
-            lock = tmp.with_name(tmp.name + ".lock")
-            handle = try_lock(lock)
-            if handle is None:
-                continue
-            shutil.rmtree(tmp, ignore_errors=True)
-            release_lock(lock, handle)
-            swept.append(tmp)
-        return swept
+        folders = sorted(p for p in (self.home / "staging").iterdir() if p.is_dir())
+        return [tmp for tmp in folders if self.remove_stale_staging(tmp)]
+
+    def remove_stale_staging(self, tmp: Path) -> bool:
+        """Remove one temp folder if its lock is free (taken while removing, so no one claims it then)."""
+        lock = tmp.with_name(tmp.name + ".lock")
+        handle = try_lock(lock)
+        if handle is None:
+            return False
+        shutil.rmtree(tmp, ignore_errors=True)
+        release_lock(lock, handle)
+        return True
 
     def close(self) -> None:
         self.db.close()

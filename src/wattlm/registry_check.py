@@ -106,7 +106,7 @@ def _remove(registry: Registry, orphan: Orphan) -> bool:
         registry.delete_rows([orphan.artifact_id])
         return True
     if orphan.kind == "stale_staging":
-        return path in registry.sweep_staging()
+        return path.exists() and registry.remove_stale_staging(path)
     if orphan.kind == "stale_lock":
         handle = try_lock(path)
         if handle is None:
