@@ -3,7 +3,8 @@
 What counts as an orphan (none of it is visible to readers, it only takes disk space or misleads):
 - `pending_row`: a row whose `register()` died before marking it committed (and its folder, if moved);
 - `unregistered_folder`: a folder under `artifacts/` that no row names;
-- `missing_folder`: a committed row of a staged artifact whose folder is gone (deleted by hand);
+- `missing_folder`: a committed row of a staged artifact whose folder is gone (deleted by hand; `find`
+  already ignores it, and cleaning drops the row with its lineage edges, so children lose that link);
 - `stale_staging`: a temp folder under `staging/` whose owner process is gone;
 - `stale_lock`: a lock file under `locks/` or `staging/` that nobody holds.
 
