@@ -6,7 +6,7 @@ import sys
 import pytest
 
 WATT = [sys.executable, "-m", "wattlm.cli"]
-VERBS = ["data", "train", "eval", "export", "serve", "run", "models", "lineage"]
+VERBS = ["models", "data", "synth", "train", "eval", "export", "run", "serve", "keys", "lineage", "registry"]
 
 
 def watt(*args, home=None):
@@ -22,7 +22,8 @@ def test_help_lists_every_verb():
 
 
 @pytest.mark.parametrize("verb", [["data", "build"], ["train"], ["eval"], ["export"], ["serve"], ["run"],
-                                  ["models", "list"], ["models", "show"], ["models", "add"], ["lineage"]])
+                                  ["models", "list"], ["models", "show"], ["models", "add"], ["lineage"],
+                                  ["registry", "check"]])
 def test_every_verb_has_help(verb):
     out = subprocess.run(WATT + verb + ["--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "Usage" in out.stdout

@@ -18,6 +18,8 @@ LAYERS: dict[str, int] = {
     "wattlm.errors": 0,
     "wattlm.shared": 0,
     "wattlm.registry": 1,
+    "wattlm.registry_locks": 1,
+    "wattlm.registry_check": 1,
     "wattlm.cache": 1,
     "wattlm.lineage": 1,
     "wattlm.datasets": 1,

@@ -1,113 +1,62 @@
-"""The `watt` command: a table from verb to plain function. Heavy imports happen inside the verbs."""
+"""The `watt` command: the table of verbs, in pipeline order.
+
+Each verb lives in its stage's `cli.py` (`models/cli.py`, `data/cli.py`, ...) as a thin wrapper over a
+plain function; this module only lists them. Heavy imports happen inside the verbs, so `watt --help`
+starts fast.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
-from wattlm.cli_common import AsJson, Home, Quiet, emit, err_console, print_rich, registry_from
+from wattlm.cli_common import AsJson, Home, Quiet, emit, registry_from
+from wattlm.cli_common import model_row as _model_row
 from wattlm.data.cli import data_app
 from wattlm.errors import WattError
 from wattlm.eval.cli import eval_app
+from wattlm.export.cli import export_command
+from wattlm.models.cli import models_app
+from wattlm.run.cli import run_command
 from wattlm.serve.cli import keys_app, serve_command
 from wattlm.synth.cli import synth_command
 
+# What `watt --help` lists, top to bottom: the order a recipe runs in, then serving and upkeep.
+VERB_ORDER = ("models", "data", "synth", "train", "eval", "export", "kb", "run", "serve", "keys", "lineage",
+              "registry")
+
+
+class PipelineOrder(TyperGroup):
+    """Lists verbs in VERB_ORDER (typer would list single commands first, then groups)."""
+
+    def list_commands(self, ctx) -> list[str]:
+        rank = {verb: i for i, verb in enumerate(VERB_ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda verb: rank.get(verb, len(VERB_ORDER)))
+
+
 app = typer.Typer(
     help="wattlm: raw documents + a general model -> an evaluated, compressed, served industry model.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, cls=PipelineOrder,
 )
-models_app = typer.Typer(help="Register and inspect models.", no_args_is_help=True)
+registry_app = typer.Typer(help="Look after the workspace's registry (crash leftovers).", no_args_is_help=True)
+
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
-app.add_typer(eval_app, name="eval")
-app.add_typer(keys_app, name="keys")
-app.command("serve")(serve_command)
 app.command("synth")(synth_command)
-
-# -- models ------------------------------------------------------------------------------------
-
-def _model_row(art) -> dict:
-    return {"id": art.id, "name": art.name, "tier": art.tier, "kind": art.kind, "format": art.format,
-            "parents": [pid for pid, _ in art.parents], "path": str(art.path)}
-
-
-@models_app.command("list")
-def models_list(home: Home = None, as_json: AsJson = False, all_kinds: Annotated[bool, typer.Option(
-        "--all", help="Include datasets, exports and reports.")] = False) -> None:
-    """List registered models (and, with --all, every artifact)."""
-    from rich.table import Table
-
-    registry = registry_from(home)
-    arts = registry.list() if all_kinds else registry.list("model") + registry.list("export")
-    rows = [_model_row(a) for a in sorted(arts, key=lambda a: a.created)]
-
-    def render(rows):
-        if not rows:
-            print("no models yet: `watt models add gemma3-270m` or `watt run examples/power-grid/recipe.yaml`")
-            return
-        table = Table()
-        for column in ("id", "name"):
-            table.add_column(column, no_wrap=True)
-        for column in ("tier", "kind", "format", "parents"):
-            table.add_column(column, overflow="fold")
-        for r in rows:
-            table.add_row(r["id"], r["name"], r["tier"] or "", r["kind"], r["format"] or "", " ".join(r["parents"]))
-        print_rich(table)
-    emit(rows, as_json, render)
+# `train` is defined below until it moves to train/cli.py.
+app.add_typer(eval_app, name="eval")
+app.command("export")(export_command)
+app.command("run")(run_command)
+app.command("serve")(serve_command)
+app.add_typer(keys_app, name="keys")
+app.add_typer(registry_app, name="registry")
 
 
-@models_app.command("show")
-def models_show(model: Annotated[str, typer.Argument(help="Model name or id.")], home: Home = None,
-                as_json: AsJson = False) -> None:
-    """Show one artifact with its metrics and recipe."""
-    art = registry_from(home).get(model)
-    emit(art.to_dict(), as_json, lambda d: print(json.dumps(d, indent=2, ensure_ascii=False)))
-
-
-@models_app.command("add")
-def models_add(
-    source: Annotated[str, typer.Argument(help="A HF model folder, a .gguf file, or a packaged name "
-                                                "(gemma3-270m, smollm2-135m).")],
-    name: Annotated[Optional[str], typer.Option(help="Registry name (default: from the source).")] = None,
-    tier: Annotated[str, typer.Option(help="foundation, industry or task.")] = "foundation",
-    home: Home = None, as_json: AsJson = False,
-) -> None:
-    """Register a model."""
-    from wattlm.models.store import add_model
-
-    art = add_model(registry_from(home), source, name=name, tier=tier)
-    emit(_model_row(art), as_json, lambda r: print(f"registered {r['name']} as {r['id']} ({r['format']}, {r['tier']})"))
-
-
-@models_app.command("shrink")
-def models_shrink(
-    model: Annotated[str, typer.Argument(help="The teacher: model name or id.")],
-    layers: Annotated[int, typer.Option(min=1, help="Transformer layers the student keeps (evenly spread, "
-                                                    "first and last included).")],
-    name: Annotated[Optional[str], typer.Option(help="Registry name (default: <model>-<layers>l).")] = None,
-    data: Annotated[Optional[str], typer.Option(help="Calibration dataset: drop the block of layers that changes "
-                                                     "its hidden states least (without it: keep layers spread evenly).")] = None,
-    home: Home = None, as_json: AsJson = False,
-) -> None:
-    """Make a smaller student from a model's own layers, ready for `watt train --method distill`."""
-    from wattlm.models.shrink import calibration_ids, shrink_model
-    from wattlm.models.store import resolve_model
-
-    registry = registry_from(home)
-    parent = resolve_model(registry, model)
-    calibration = calibration_ids(registry, parent, registry.get(data)) if data else None
-    art, reused = shrink_model(registry, parent, layers, name or f"{parent.name}-{layers}l", calibration=calibration,
-                               progress=None if as_json else lambda m: err_console().print(f"[bold]shrink[/] {m}"))
-    row = {**_model_row(art), "reused": reused, **art.metrics}
-    emit(row, as_json, lambda r: print(f"registered {r['name']} as {r['id']}: {r['layers']} of {r['parent_layers']} "
-                                       f"layers, {r['parameters'] / 1e6:.1f}M parameters"))
-
-
-# -- lineage -----------------------------------------------------------------------------------
+# -- lineage / registry ------------------------------------------------------------------------
 
 @app.command()
 def lineage(model: Annotated[str, typer.Argument(help="Artifact name or id.")], home: Home = None,
@@ -119,7 +68,34 @@ def lineage(model: Annotated[str, typer.Argument(help="Artifact name or id.")], 
     emit(chain, as_json, render_lineage)
 
 
-# -- train / eval / export / serve / run --------------------------------------------------------
+@registry_app.command("check")
+def registry_check(
+    clean: Annotated[bool, typer.Option("--clean", help="Remove the orphans found (pending rows with their "
+                                                        "folders, unlisted folders, stale temp folders and locks).")] = False,
+    home: Home = None, as_json: AsJson = False,
+) -> None:
+    """List what crashed runs left in the workspace; exit 1 while any of it remains."""
+    from wattlm.registry_check import check_registry
+
+    # sweep=False: opening the registry must not tidy up what this verb is asked to report.
+    report = check_registry(registry_from(home, sweep=False), clean=clean)
+    emit(report, as_json, _render_check)
+    if not report["clean"]:
+        raise typer.Exit(1)
+
+
+def _render_check(report: dict) -> None:
+    removed = {(o["kind"], o["path"]) for o in report["removed"]}
+    for orphan in report["found"]:
+        done = "removed " if (orphan["kind"], orphan["path"]) in removed else ""
+        print(f"{done}{orphan['kind']}: {orphan['path']}")
+    if report["clean"]:
+        print(f"registry clean: {report['home']}")
+    else:
+        print(f"{len(report['remaining'])} orphan(s) remain: `watt registry check --clean` removes them")
+
+
+# -- train (moves to train/cli.py) ---------------------------------------------------------------
 
 @app.command()
 def train(
@@ -169,51 +145,6 @@ def train(
         return
     emit({**_model_row(art), "reused": reused, "metrics": art.metrics}, as_json,
           lambda r: print(f"{'reused' if reused else 'trained'} {r['name']} ({r['id']}, {r['tier']}): {r['metrics']}"))
-
-
-@app.command()
-def export(
-    model: Annotated[str, typer.Option("--model", help="Model name or id.")],
-    quant: Annotated[Optional[list[str]], typer.Option(
-        "--quant", help="Quantized types besides f16 (repeatable; default q8_0 and q4_k_m).")] = None,
-    prompt: Annotated[str, typer.Option(help="Prompt for the llama.cpp vs transformers check.")] = "变电站巡视时，值班人员应当",
-    home: Home = None, as_json: AsJson = False,
-) -> None:
-    """Export a model to GGUF (f16 + quantized), checked against transformers in llama.cpp."""
-    from wattlm.export.stage import export_model
-    from wattlm.models.store import resolve_model
-
-    registry = registry_from(home)
-    console = err_console()
-    quants = quant or ["q8_0", "q4_k_m"]
-    exports, reused = export_model(registry, resolve_model(registry, model), quants, check_prompt=prompt,
-                                   progress=lambda m: console.print(f"export: {m}"))
-    rows = [{"id": e.id, "quant": e.meta["quant"], "path": str(e.path / e.meta["file"]), **e.metrics} for e in exports]
-
-    def render(rows):
-        from rich.table import Table
-
-        table = Table("quant", "size MB", "decode tok/s", "greedy match", "path")
-        for r in rows:
-            table.add_row(r["quant"], str(r["size_mb"]), str(r["decode_tok_s"]), f"{r['greedy_match']}/{r['greedy_total']}", r["path"])
-        print_rich(table)
-    emit(rows, as_json, render)
-
-
-@app.command()
-def run(
-    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
-    home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
-) -> None:
-    """Run a whole recipe: data -> train -> eval -> export, cached and resumable."""
-    from wattlm.recipe import load_recipe
-    from wattlm.run.pipeline import run_recipe
-    from wattlm.run.summary import print_summary
-
-    loaded = load_recipe(recipe)
-    console = err_console()
-    summary = run_recipe(loaded, registry_from(home), console=None if as_json else console, progress=not (quiet or as_json))
-    emit(summary.to_dict(), as_json, lambda s: print_summary(s, console))
 
 
 def _quiet_libraries() -> None:

@@ -1,4 +1,4 @@
-"""Pieces every CLI module shares: workspace option, --json output, progress switch."""
+"""Pieces every CLI module shares: workspace option, --json output, progress switch, 80-column output."""
 
 from __future__ import annotations
 
@@ -11,13 +11,41 @@ import typer
 
 Home = Annotated[Optional[Path], typer.Option("--home", envvar="WATT_HOME", help="Workspace folder (registry + artifacts).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+Wide = Annotated[bool, typer.Option("--wide", help="Full ids and every column (for wide terminals).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", envvar="WATT_QUIET", help="No progress bars.")]
 
 
-def registry_from(home: Path | None):
+def registry_from(home: Path | None, *, sweep: bool = True):
     from wattlm.registry import Registry
 
-    return Registry(home)
+    return Registry(home, sweep=sweep)
+
+
+def short_id(artifact_id: str) -> str:
+    """The id as tables print it ("mo-1a2b3c"): the registry resolves any unique prefix of 4+ hex digits."""
+    return artifact_id[:9]
+
+
+def model_row(art) -> dict:
+    return {"id": art.id, "name": art.name, "tier": art.tier, "kind": art.kind, "format": art.format,
+            "parents": [pid for pid, _ in art.parents], "path": str(art.path)}
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as the user can paste it: relative to the working directory when under it, else absolute."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def print_paths(console, paths: list[tuple[str, str | Path]]) -> None:
+    """Paths on their own lines, never cut: soft_wrap lets the terminal wrap a long one whole."""
+    from rich.markup import escape
+
+    for label, path in paths:
+        console.print(f"[bold]{escape(label)}:[/] {escape(shown_path(path))}", soft_wrap=True, highlight=False)
 
 
 def err_console():

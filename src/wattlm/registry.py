@@ -3,15 +3,20 @@
 An artifact is a dataset, model, report or export with a folder on disk, parents (lineage edges), the
 resolved recipe section that produced it and a metrics dict. SQLite under `WATT_HOME` holds the rows.
 
-Atomicity: a stage writes into `staging()`, a temp folder inside the workspace; `register()` renames it
-into `artifacts/<id>` and inserts the row in one transaction. A crash before that leaves only a temp
-folder (swept on the next open), never a registered half artifact.
+Crash safety: a stage writes into `staging()`, a temp folder inside the workspace guarded by a lock
+file. `register()` inserts the row as `pending`, renames the folder into `artifacts/<id>`, fsyncs it
+and its parent, then marks the row `committed`; readers see committed rows only. A `kill -9` at any
+point leaves at most a pending row, an unlisted folder or a stale temp folder, never a readable half
+artifact; `watt registry check --clean` (`wattlm.registry_check`) removes them, and every open sweeps
+temp folders whose lock nobody holds. The database runs in WAL mode so readers never wait on a writer,
+and read-modify-writes (`add_metrics`) run inside `BEGIN IMMEDIATE` so two processes never lose one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -22,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattlm.errors import NotFound, WattError
+from wattlm.registry_locks import (
+    fsync_tree, held_lock, lock_is_free, pause_for_fault_test, release_lock, try_lock,
+)
 
 KINDS = ("dataset", "model", "report", "export")
 TIERS = ("foundation", "industry", "task")
@@ -38,7 +46,8 @@ CREATE TABLE IF NOT EXISTS artifacts (
     cache_key TEXT,
     recipe TEXT NOT NULL DEFAULT '{}',
     metrics TEXT NOT NULL DEFAULT '{}',
-    meta TEXT NOT NULL DEFAULT '{}'
+    meta TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL DEFAULT 'committed'
 );
 CREATE INDEX IF NOT EXISTS artifacts_name ON artifacts(name);
 CREATE INDEX IF NOT EXISTS artifacts_key ON artifacts(cache_key);
@@ -49,16 +58,8 @@ CREATE TABLE IF NOT EXISTS edges (
     PRIMARY KEY (child, parent, role)
 );
 """
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# Readers see only rows whose folder is in place (see `register`); pending rows are work in progress.
+_COMMITTED = "status='committed'"
 
 
 def default_home() -> Path:
@@ -99,23 +100,65 @@ class Artifact:
 class Registry:
     """SQLite-backed store of artifacts and lineage edges under one workspace folder."""
 
-    def __init__(self, home: Path | None = None):
-        self.home = Path(home) if home else default_home()
+    def __init__(self, home: Path | None = None, *, sweep: bool = True):
+        # Absolute, so the paths stored in rows stay right from any working directory.
+        self.home = Path(home).resolve() if home else default_home()
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "artifacts").mkdir(exist_ok=True)
-        (self.home / "staging").mkdir(exist_ok=True)
-        self.db = sqlite3.connect(self.home / "registry.sqlite", timeout=30)
+        for sub in ("artifacts", "staging", "locks"):
+            (self.home / sub).mkdir(exist_ok=True)
+        # isolation_level=None: transactions are opened explicitly (`_write`), so a read-modify-write
+        # can take the write lock up front with BEGIN IMMEDIATE instead of upgrading half-way.
+        self.db = sqlite3.connect(self.home / "registry.sqlite", timeout=30, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        self.db.executescript(_SCHEMA)
-        self.db.commit()
-        self._sweep_staging()
+        # WAL: readers never block on a writer (two `watt run` on one workspace); NORMAL: a commit
+        # survives a process crash, and the artifact folder itself is fsynced before its row commits.
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        if not self._has_status_column():  # a new workspace, or one from before crash safety
+            with self._write():
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self.db.execute(statement)
+                if not self._has_status_column():  # old rows were all registered whole: committed
+                    self.db.execute("ALTER TABLE artifacts ADD COLUMN status TEXT NOT NULL DEFAULT 'committed'")
+        if sweep:
+            self.sweep_staging()
 
-    def _sweep_staging(self) -> None:
-        """Remove temp folders left by crashed runs (their pid no longer exists)."""
-        for tmp in (self.home / "staging").iterdir():
-            pid = tmp.name.split("-", 1)[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
-                shutil.rmtree(tmp, ignore_errors=True)
+    def _has_status_column(self) -> bool:
+        # The schema is created (or migrated) whole in one transaction, so this column marks it current;
+        # checking first keeps an ordinary open from taking the write lock.
+        return any(row["name"] == "status" for row in self.db.execute("PRAGMA table_info(artifacts)"))
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction that holds the database's write lock from its first statement."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.db.in_transaction:  # some errors (a full disk) have rolled it back already
+                self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def stale_staging(self) -> list[Path]:
+        """Temp folders whose lock nobody holds (their process ended without cleaning up)."""
+        folders = sorted(p for p in (self.home / "staging").iterdir() if p.is_dir())
+        return [tmp for tmp in folders if lock_is_free(tmp.with_name(tmp.name + ".lock"))]
+
+    def sweep_staging(self) -> list[Path]:
+        """Remove temp folders left by crashed runs; a live process holds its folder's lock."""
+        folders = sorted(p for p in (self.home / "staging").iterdir() if p.is_dir())
+        return [tmp for tmp in folders if self.remove_stale_staging(tmp)]
+
+    def remove_stale_staging(self, tmp: Path) -> bool:
+        """Remove one temp folder if its lock is free (taken while removing, so no one claims it then)."""
+        lock = tmp.with_name(tmp.name + ".lock")
+        handle = try_lock(lock)
+        if handle is None:
+            return False
+        shutil.rmtree(tmp, ignore_errors=True)
+        release_lock(lock, handle)
+        return True
 
     def close(self) -> None:
         self.db.close()
@@ -124,14 +167,21 @@ class Registry:
 
     @contextmanager
     def staging(self) -> Iterator[Path]:
-        """A private temp folder for a stage to fill; removed afterwards unless registered."""
+        """A private temp folder for a stage to fill; removed afterwards unless registered.
+
+        A lock file beside it is held for the folder's whole life: the sweep of another process
+        removes only folders whose lock it can take, so a live run's folder is never swept.
+        """
         tmp = self.home / "staging" / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir(parents=True)
+        lock = tmp.with_name(tmp.name + ".lock")
+        handle = try_lock(lock, blocking=True)
         try:
+            tmp.mkdir(parents=True)  # after the lock: a sweep never sees this folder unlocked
             yield tmp
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+            release_lock(lock, handle)
 
     def register(
         self,
@@ -152,6 +202,10 @@ class Registry:
 
         `staged` is a folder from `staging()` that is moved into the workspace; `path` points at
         something that stays where it is (a user's own GGUF file or HF folder).
+
+        A staged artifact goes pending row -> rename into `artifacts/<id>` -> fsync -> committed,
+        under a lock (`locks/register-<id>.lock`) that tells `watt registry check` the pending row
+        belongs to a live process. A crash at any step leaves nothing a reader sees.
         """
         if kind not in KINDS:
             raise WattError(f"artifact kind must be one of {KINDS}, got {kind!r}")
@@ -163,35 +217,61 @@ class Registry:
         parents = parents or []
         for pid, _ in parents:
             self.get(pid)  # raises NotFound for a dangling edge
-        if staged is not None:
-            final = self.home / "artifacts" / artifact_id
-            os.replace(staged, final)  # same filesystem: atomic
-            staged.mkdir()  # the staging context expects to remove something
-        else:
-            final = Path(path).resolve()
-        created = time.time()
-        with self.db:
+        final = self.home / "artifacts" / artifact_id if staged is not None else Path(path).resolve()
+        row = (
+            artifact_id, kind, name, tier, format, str(final), time.time(), cache_key,
+            json.dumps(recipe or {}, ensure_ascii=False), json.dumps(metrics or {}, ensure_ascii=False),
+            json.dumps(meta or {}, ensure_ascii=False),
+        )
+        if staged is None:  # nothing moves on disk: the row is complete in one transaction
+            self._insert(row, parents, "committed")
+            return self.get(artifact_id)
+        with held_lock(self.home / "locks" / f"register-{artifact_id}.lock"):
+            self._insert(row, parents, "pending")
+            try:
+                pause_for_fault_test("pending")
+                os.replace(staged, final)  # same filesystem: atomic
+                pause_for_fault_test("renamed")
+                fsync_tree(final)  # the files are on disk before a row says they exist
+                pause_for_fault_test("fsynced")
+                with self._write():
+                    self.db.execute("UPDATE artifacts SET status='committed' WHERE id=?", (artifact_id,))
+                    pause_for_fault_test("marking")  # killed here: the transaction rolls back, still pending
+            except BaseException:  # an error we see (not a kill): put things back as they were
+                if final.exists() and not staged.exists():
+                    os.replace(final, staged)
+                self.delete_rows([artifact_id])
+                raise
+        return self.get(artifact_id)
+
+    def delete_rows(self, artifact_ids: list[str]) -> None:
+        """Drop rows and every lineage edge that names them (for uncommitted or vanished artifacts)."""
+        with self._write():
+            for artifact_id in artifact_ids:
+                self.db.execute("DELETE FROM edges WHERE child=? OR parent=?", (artifact_id, artifact_id))
+                self.db.execute("DELETE FROM artifacts WHERE id=?", (artifact_id,))
+
+    def _insert(self, row: tuple, parents: list[tuple[str, str]], status: str) -> None:
+        with self._write():
             self.db.execute(
                 "INSERT INTO artifacts (id, kind, name, tier, format, path, created, cache_key, recipe,"
-                " metrics, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    artifact_id, kind, name, tier, format, str(final), created, cache_key,
-                    json.dumps(recipe or {}, ensure_ascii=False),
-                    json.dumps(metrics or {}, ensure_ascii=False),
-                    json.dumps(meta or {}, ensure_ascii=False),
-                ),
+                " metrics, meta, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*row, status),
             )
             self.db.executemany(
                 "INSERT OR IGNORE INTO edges (child, parent, role) VALUES (?,?,?)",
-                [(artifact_id, pid, role) for pid, role in parents],
+                [(row[0], pid, role) for pid, role in parents],
             )
-        return self.get(artifact_id)
 
     def add_metrics(self, artifact_id: str, metrics: dict) -> Artifact:
-        """Merge `metrics` into an artifact's metrics (evaluation adds scores to existing models)."""
-        art = self.get(artifact_id)
-        merged = {**art.metrics, **metrics}
-        with self.db:
+        """Merge `metrics` into an artifact's metrics (evaluation adds scores to existing models).
+
+        Read and write happen under one write lock, so two processes adding different scores at
+        once both keep theirs.
+        """
+        with self._write():
+            art = self.get(artifact_id)
+            merged = {**art.metrics, **metrics}
             self.db.execute(
                 "UPDATE artifacts SET metrics=? WHERE id=?", (json.dumps(merged, ensure_ascii=False), art.id)
             )
@@ -213,14 +293,19 @@ class Registry:
 
     def get(self, ref: str, kind: str | None = None) -> Artifact:
         """Look an artifact up by id, or by name (the newest one of that name)."""
-        row = self.db.execute("SELECT * FROM artifacts WHERE id=?", (ref,)).fetchone()
+        row = self.db.execute(f"SELECT * FROM artifacts WHERE id=? AND {_COMMITTED}", (ref,)).fetchone()
         if row is None:
-            query = "SELECT * FROM artifacts WHERE name=?"
+            query = f"SELECT * FROM artifacts WHERE name=? AND {_COMMITTED}"
             args: list = [ref]
             if kind:
                 query += " AND kind=?"
                 args.append(kind)
             row = self.db.execute(query + " ORDER BY created DESC LIMIT 1", args).fetchone()
+        if row is None and re.fullmatch(r"[a-z]{2}-[0-9a-f]{4,}", ref):  # a short id, as `watt models list` prints
+            rows = self.db.execute(
+                f"SELECT * FROM artifacts WHERE id LIKE ? AND {_COMMITTED} LIMIT 2", (ref + "%",)
+            ).fetchall()
+            row = rows[0] if len(rows) == 1 else None
         if row is None or (kind and row["kind"] != kind):
             what = kind or "artifact"
             raise NotFound(f"unknown {what}: {ref!r} (see `watt models list`)")
@@ -233,16 +318,8 @@ class Registry:
         Two `watt run` on one workspace that reach the same stage queue here: the second finds the
         first's artifact instead of computing (and registering) it again.
         """
-        import fcntl
-
-        locks = self.home / "locks"
-        locks.mkdir(exist_ok=True)
-        with open(locks / f"{cache_key}.lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with held_lock(self.home / "locks" / f"{cache_key}.lock"):
+            yield
 
     def find_or_produce(self, cache_key: str, produce: Callable[[Path], dict]) -> tuple[Artifact, bool]:
         """The one cache path of every stage: find the key's artifact, or produce and register it.
@@ -262,7 +339,8 @@ class Registry:
     def find(self, cache_key: str) -> Artifact | None:
         """The newest artifact produced from exactly these inputs and settings, if any."""
         row = self.db.execute(
-            "SELECT * FROM artifacts WHERE cache_key=? ORDER BY created DESC LIMIT 1", (cache_key,)
+            f"SELECT * FROM artifacts WHERE cache_key=? AND {_COMMITTED} ORDER BY created DESC LIMIT 1",
+            (cache_key,),
         ).fetchone()
         if row is None:
             return None
@@ -271,14 +349,15 @@ class Registry:
 
     def list(self, kind: str | None = None) -> list[Artifact]:
         if kind:
-            rows = self.db.execute("SELECT * FROM artifacts WHERE kind=? ORDER BY created", (kind,))
+            rows = self.db.execute(f"SELECT * FROM artifacts WHERE kind=? AND {_COMMITTED} ORDER BY created", (kind,))
         else:
-            rows = self.db.execute("SELECT * FROM artifacts ORDER BY created")
+            rows = self.db.execute(f"SELECT * FROM artifacts WHERE {_COMMITTED} ORDER BY created")
         return [self._from_row(r) for r in rows.fetchall()]
 
     def children(self, artifact_id: str) -> list[Artifact]:
         rows = self.db.execute(
-            "SELECT a.* FROM artifacts a JOIN edges e ON e.child=a.id WHERE e.parent=? ORDER BY a.created",
+            "SELECT a.* FROM artifacts a JOIN edges e ON e.child=a.id WHERE e.parent=? AND a.status='committed'"
+            " ORDER BY a.created",
             (artifact_id,),
         ).fetchall()
         return [self._from_row(r) for r in rows]

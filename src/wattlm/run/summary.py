@@ -1,15 +1,19 @@
-"""The table `watt run` prints at the end: what went in, what came out, and where it is."""
+"""What `watt run` prints at the end: a table of what went in and came out, then where it is.
+
+The paths are kept out of the table: in an 80-column terminal a table column cuts a long path with
+`…`, so `watt run` prints them below it, one per line, whole (`summary_paths`).
+"""
 
 from __future__ import annotations
 
 
-def print_summary(summary: dict, console) -> None:
+def summary_table(summary: dict):
     from rich.table import Table
 
     data, train, scores = summary["data"], summary["train"], summary["scores"]
     table = Table(title=f"wattlm run: {summary['recipe']} ({summary['seconds']} s)", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
+    table.add_column("what", style="bold", overflow="fold")
+    table.add_column("value", overflow="fold")
     table.add_row("documents in / kept", f"{data.get('docs_in')} / {data.get('docs_kept')} "
                   f"({data.get('docs_train')} train, {data.get('docs_heldout')} held-out)")
     if data.get("dropped"):
@@ -42,9 +46,16 @@ def print_summary(summary: dict, console) -> None:
     for export in summary.get("exports", []) + summary.get("task_exports", []):
         ppl = f"domain ppl {export['ppl']:.2f}, " if export.get("ppl") else ""
         table.add_row(f"GGUF {export.get('quant')}", f"{export.get('size_mb')} MB, {ppl}{export.get('decode_tok_s')} tok/s, "
-                      f"greedy {export.get('greedy_match')}/{export.get('greedy_total')} = transformers; {export['path']}")
-    table.add_row("task model" if summary.get("task_train") else "industry model", summary["model_path"])
-    table.add_row("report", f"{summary['report_html']} (+ report.json)")
+                      f"greedy {export.get('greedy_match')}/{export.get('greedy_total')} = transformers")
     reused = [k for k, v in summary.get("reused", {}).items() if v]
     table.add_row("reused stages", ", ".join(reused) or "none")
-    console.print(table)
+    return table
+
+
+def summary_paths(summary: dict) -> list[tuple[str, str]]:
+    """(label, path) of every file the run made that a user opens next: model, GGUF files, report."""
+    exports = [(f"GGUF {e.get('quant')}", e["path"]) for e in summary.get("exports", [])]
+    exports += [(f"task GGUF {e.get('quant')}", e["path"]) for e in summary.get("task_exports", [])]
+    model = ("task model" if summary.get("task_train") else "industry model", summary["model_path"])
+    report = [("report", summary["report_html"])] + ([("report json", summary["report_json"])] if summary.get("report_json") else [])
+    return [model, *exports, *report]

@@ -1,0 +1,32 @@
+"""`watt run recipe.yaml`: every stage of a recipe in order, cached and resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wattlm.cli_common import AsJson, Home, Quiet, emit, err_console, print_paths, registry_from
+
+
+def run_command(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
+    home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
+) -> None:
+    """Run a whole recipe: data -> train -> eval -> export, cached and resumable."""
+    from wattlm.recipe import load_recipe
+    from wattlm.run.pipeline import run_recipe
+
+    loaded = load_recipe(recipe)
+    console = err_console()
+    summary = run_recipe(loaded, registry_from(home), console=None if as_json else console, progress=not (quiet or as_json))
+    emit(summary.to_dict(), as_json, lambda s: print_summary(s, console))
+
+
+def print_summary(summary: dict, console) -> None:
+    """The run's table, then its files one per line, whole (never cut by a table column)."""
+    from wattlm.run.summary import summary_paths, summary_table
+
+    console.print(summary_table(summary))
+    print_paths(console, summary_paths(summary))
