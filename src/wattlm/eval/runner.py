@@ -1,10 +1,10 @@
 """Scoring registered models on tasks; every score is stored on the model artifact and reused.
 
-Stored metrics, for a task of kind `qa` named `grid-qa`:
+Stored metrics (the one scheme of `eval/stage.py`), for a task of kind `qa` named `grid-qa`:
   `qa:grid-qa:char_f1` (and each other score) -> a number, the stable name compare and gates read;
   `qa:grid-qa` -> {"key", "items", "seconds", "task_hash"}: the cache key the numbers belong to.
-The key covers the model id, the task's content hash (items, rendered prompts, generation settings) and
-the wattlm version, so a rerun with the same inputs loads nothing and recomputes nothing.
+The key covers the model's content key, the task's content hash (items, rendered prompts, generation
+settings) and the wattlm version, so a rerun with the same inputs loads nothing and recomputes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from wattlm.cache import fingerprint
+from wattlm.cache import content_key, fingerprint
 from wattlm.errors import WattError
 from wattlm.eval.task import Task
 from wattlm.registry import Artifact, Registry
@@ -31,7 +31,7 @@ class TaskResult:
 
 
 def cache_key(model: Artifact, task: Task) -> str:
-    return fingerprint("eval", model.id, task.kind, task.name, task.content_hash())
+    return fingerprint("eval", content_key(model), task.kind, task.name, task.content_hash())
 
 
 def stored_result(model: Artifact, task: Task) -> TaskResult | None:

@@ -19,7 +19,7 @@ the same way as the layers.
 
 from __future__ import annotations
 
-from wattlm.cache import fingerprint
+from wattlm.cache import content_key, fingerprint
 from wattlm.errors import WattError
 from wattlm.registry import Artifact, Registry
 
@@ -74,7 +74,7 @@ def shrink_model(registry: Registry, parent: Artifact, keep: int, name: str, cal
         else:
             first = block_to_drop(model, calibration, total - keep)
             kept = [i for i in range(total) if not first <= i < first + total - keep]
-    key = fingerprint("shrink", parent.id, kept)
+    key = fingerprint("shrink", content_key(parent), kept)
     cached = registry.find(key)
     if cached is not None:
         return cached, True
