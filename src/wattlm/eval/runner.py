@@ -57,6 +57,18 @@ def evaluate_model(registry: Registry, model: Artifact, tasks: Sequence[Task], *
                    say: Callable[[str], None] = lambda msg: None, loader=_load) -> list[TaskResult]:
     """Each task's scores for `model`: stored ones reused, the rest computed with one model load."""
     results: list[TaskResult | None] = [stored_result(model, t) for t in tasks]
+    if all(r is not None for r in results):
+        return results  # type: ignore[return-value]
+    from wattlm.eval.stage import scores_lock
+
+    with scores_lock(registry, model):  # a second run scoring this model reads what the first stored
+        model = registry.get(model.id)
+        return _evaluate(registry, model, tasks, say, loader)
+
+
+def _evaluate(registry: Registry, model: Artifact, tasks: Sequence[Task], say: Callable[[str], None],
+              loader) -> list[TaskResult]:
+    results: list[TaskResult | None] = [stored_result(model, t) for t in tasks]
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:
         say(f"loading {model.name} ({model.id})")

@@ -25,6 +25,12 @@ def metric_key(textset: Artifact, split: str) -> str:
     return f"ppl:{score_set(textset, split)}:ppl"
 
 
+def scores_lock(registry: Registry, model: Artifact):
+    """Held while a model's scores are checked, computed and stored: two runs scoring the same model
+    queue here and the second reads the first's numbers (and no merge of the metrics is lost)."""
+    return registry.key_lock(fingerprint("scores", content_key(model)))
+
+
 def perplexity_on(
     registry: Registry, model: Artifact, textset: Artifact, split: str, *, seq_len: int = 512,
     batch_size: int = 4, max_tokens: int | None = 20000,
@@ -33,16 +39,17 @@ def perplexity_on(
     settings = {"seq_len": seq_len, "max_tokens": max_tokens}
     key = fingerprint("ppl", content_key(model), content_key(textset), split, settings)
     record_name = f"ppl:{score_set(textset, split)}"
-    stored = model.metrics.get(record_name)
-    if isinstance(stored, dict) and stored.get("key") == key and "ppl" in stored:
-        return stored, True
-    from wattlm.eval.perplexity import perplexity
+    with scores_lock(registry, model):  # two runs scoring the same model queue; the second reads the first's
+        stored = registry.get(model.id).metrics.get(record_name)
+        if isinstance(stored, dict) and stored.get("key") == key and "ppl" in stored:
+            return stored, True
+        from wattlm.eval.perplexity import perplexity
 
-    result = perplexity(
-        hf_dir(registry, model), list(dataset_texts(textset, split)), seq_len=seq_len,
-        batch_size=batch_size, max_tokens=max_tokens,
-    )
-    score = {"key": key, "ppl": round(result.ppl, 4), "tokens": result.tokens, "documents": result.documents,
-             "settings": settings, "seconds": round(result.seconds, 1)}
-    registry.add_metrics(model.id, {record_name: score, metric_key(textset, split): score["ppl"]})
+        result = perplexity(
+            hf_dir(registry, model), list(dataset_texts(textset, split)), seq_len=seq_len,
+            batch_size=batch_size, max_tokens=max_tokens,
+        )
+        score = {"key": key, "ppl": round(result.ppl, 4), "tokens": result.tokens, "documents": result.documents,
+                 "settings": settings, "seconds": round(result.seconds, 1)}
+        registry.add_metrics(model.id, {record_name: score, metric_key(textset, split): score["ppl"]})
     return score, False

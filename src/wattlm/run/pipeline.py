@@ -87,15 +87,9 @@ def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool 
     say(f"[bold]data[/] {corpus.name}: {corpus.metrics.get('docs_in')} docs in, "
         f"{corpus.metrics.get('docs_kept')} kept{' (cached)' if summary.reused['data'] else ''}")
 
-    # The domain held-out (and the general text against forgetting) are read beside each industry model.
-    texts = [(corpus, "heldout", "domain")]
-    if recipe.eval.general is not None:
-        general = text_dataset(registry, recipe.resolve(recipe.eval.general), f"{recipe.name}-general")
-        summary.artifacts["general"] = general.id
-        texts.append((general, "all", "general"))
     industry = _train_tier(registry, recipe, summary, Tier(
         role="industry", parent_role="foundation", parent=foundation, data=corpus, section=recipe.train,
-        stage="", texts=texts, tasks=recipe.eval.tasks, gates=recipe.gates, export=recipe.export is not None,
+        stage="", perplexity=True, tasks=recipe.eval.tasks, gates=recipe.gates, export=recipe.export is not None,
     ), corpus, say, progress, start)
 
     final = industry
@@ -103,7 +97,7 @@ def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool 
         qa = _synth(registry, recipe, summary, corpus, foundation, industry, say, progress)
         final = _train_tier(registry, recipe, summary, Tier(
             role="task", parent_role="industry", parent=industry, data=qa, section=recipe.task.train,
-            stage="task_", texts=[], tasks=recipe.task.eval, gates=recipe.task.gates,
+            stage="task_", perplexity=False, tasks=recipe.task.eval, gates=recipe.task.gates,
             export=recipe.task.export and recipe.export is not None,
         ), corpus, say, progress, start)
 
@@ -122,7 +116,7 @@ class Tier:
     data: Artifact
     section: object  # the recipe's TrainSection for this tier
     stage: str  # prefix of the summary's stage names: "" (train, eval, export) or "task_"
-    texts: list[tuple[Artifact, str, str]]  # (text set, split, label) perplexity is measured on
+    perplexity: bool  # scored on the domain held-out and the general text (recipe.eval) beside its parent
     tasks: list[Path]  # eval task files
     gates: list
     export: bool
@@ -147,8 +141,9 @@ def _train_tier(registry: Registry, recipe: Recipe, summary: RunSummary, tier: T
         f"{' (cached)' if summary.reused[f'{tier.stage}train'] else ''}")
 
     pair = ((tier.parent_role, tier.parent), (tier.role, model))
-    if tier.texts or tier.tasks:
-        reused = _perplexities(registry, recipe, summary, tier.texts, pair, say)
+    if tier.perplexity or tier.tasks:
+        texts = _perplexity_sets(registry, recipe, summary, corpus) if tier.perplexity else []
+        reused = _perplexities(registry, recipe, summary, texts, pair, say)
         if tier.tasks:
             reused &= _task_scores(registry, recipe, summary, tier.tasks, pair, say)
         summary.reused[f"{tier.stage}eval"] = reused
@@ -158,6 +153,17 @@ def _train_tier(registry: Registry, recipe: Recipe, summary: RunSummary, tier: T
         setattr(summary, f"{tier.stage}exports", _export(registry, recipe, model, corpus, summary,
                                                          f"{tier.stage}export", say))
     return registry.get(model.id)
+
+
+def _perplexity_sets(registry: Registry, recipe: Recipe, summary: RunSummary,
+                     corpus: Artifact) -> list[tuple[Artifact, str, str]]:
+    """(text set, split, label): the domain held-out, and the general text (did the model forget?)."""
+    sets = [(corpus, "heldout", "domain")]
+    if recipe.eval.general is not None:
+        general = text_dataset(registry, recipe.resolve(recipe.eval.general), f"{recipe.name}-general")
+        summary.artifacts["general"] = general.id
+        sets.append((general, "all", "general"))
+    return sets
 
 
 def _perplexities(registry: Registry, recipe: Recipe, summary: RunSummary, texts: list[tuple[Artifact, str, str]],
