@@ -1,7 +1,10 @@
 """`watt run recipe.yaml`: every stage in order, each cached in the registry by its inputs.
 
-foundation --(data)--> corpus --(train)--> industry model --(eval)--> scores --(export)--> GGUF.
-A rerun of an unchanged recipe finds each stage's artifact by its cache key and recomputes nothing.
+foundation --(data)--> corpus --(train)--> industry model --(eval)--> scores --(export)--> GGUF
+           (--(synth)--> QA --(train)--> task model --(eval)--> scores --(export)--> GGUF).
+This module only calls the stages' `stage.py` functions in order; a tier's training path (train ->
+scores beside the parent -> gate -> export) is `_train_tier`, the same for the industry and task tiers.
+A rerun of an unchanged recipe finds each stage's artifact by its content key and recomputes nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wattlm.data.stage import text_dataset  # noqa: F401 (re-exported: the callers of `run.pipeline.text_dataset`)
+from wattlm.data.stage import text_dataset
 from wattlm.errors import NotFound, WattError
 from wattlm.recipe import Recipe
 from wattlm.registry import Artifact, Registry
