@@ -64,7 +64,8 @@ def train_model(
             teacher = resolve_teacher(registry, config.teacher)
     if config.method != "distill":
         teacher = None
-    key = _cache_key(parent, dataset, replay, teacher, config)
+    # Content keys agree across processes; rank 0's key still decides, so all agree on one run.
+    key = dist.from_main(_cache_key(parent, dataset, replay, teacher, config))
     from wattlm.train.loop import train
 
     def start_training(staged: Path | None):
