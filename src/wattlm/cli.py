@@ -120,7 +120,7 @@ def train(
 ) -> None:
     """Train a model on a dataset (cpt, sft or distill; LoRA merged) -> a model of the next tier."""
     from wattlm.models.store import resolve_model
-    from wattlm.run.pipeline import text_dataset
+    from wattlm.data.stage import text_dataset
     from wattlm.train.config import TrainConfig
     from wattlm.train.dist import context
     from wattlm.train.stage import train_model

@@ -15,7 +15,8 @@ data_app = typer.Typer(help="Build clean corpora from raw documents.", no_args_i
 @data_app.command("build")
 def data_build(
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders of raw documents.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder for shards and report.json.")],
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Also copy the registered shards and report.json to this folder.")] = None,
     heldout_fraction: Annotated[float, typer.Option(help="Share of documents held out.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
     name: Annotated[Optional[str], typer.Option(help="Registry name of the dataset.")] = None,
@@ -41,9 +42,12 @@ def data_build(
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
     """Clean, deduplicate, scrub and split documents into JSONL shards, report.json and report.html;
-    register the dataset."""
+    register the dataset (an unchanged rebuild of the same bytes and settings is found, not redone)."""
+    import json
+    import shutil
+
     from wattlm.data.config import DataConfig, load_data_config
-    from wattlm.data.pipeline import build_corpus
+    from wattlm.data.stage import build_dataset
 
     if output_format not in ("jsonl", "parquet"):
         raise typer.BadParameter(f"{output_format!r}: expected jsonl or parquet", param_hint="--format")
@@ -57,19 +61,23 @@ def data_build(
                             quality_filters=quality_filters, output_format=output_format, workers=workers,
                             executor=executor, quality_model=quality_model, quality_threshold=quality_threshold,
                             eval_sets=eval_set or [], perplexity_model=perplexity_model, max_perplexity=max_perplexity)
-    report = build_corpus(inputs, out, config, progress=not quiet)
-    summary = report.to_dict() if hasattr(report, "to_dict") else report.model_dump()
-    art = registry_from(home).register(
-        "dataset", name or out.resolve().name, path=out, format=config.output_format,
-        metrics={k: summary.get(k) for k in ("docs_in", "docs_kept", "docs_train", "docs_heldout")},
-    )
-    summary["artifact_id"] = art.id
+    default_name = out.resolve().name if out is not None else f"{Path(inputs[0]).resolve().name}-corpus"
+    art, reused = build_dataset(registry_from(home), inputs, config.with_paths_under(Path.cwd()),
+                                name or default_name, progress=not quiet)
+    if out is not None:  # the registered folder stays the source of truth; `--out` gets a copy
+        for split in ("train", "heldout"):  # no stale shards of an earlier build beside the new ones
+            shutil.rmtree(out / split, ignore_errors=True)
+        shutil.copytree(art.path, out, dirs_exist_ok=True)
+    folder = out if out is not None else art.path
+    summary = json.loads((art.path / "report.json").read_text(encoding="utf-8"))
+    summary["artifact_id"], summary["reused"] = art.id, reused
 
     def render(s):
         print(f"{s['docs_in']} documents in, {s['docs_kept']} kept ({s['docs_train']} train, "
               f"{s['docs_heldout']} held-out); dropped: {s.get('dropped') or {}}; "
               f"{s.get('files_failed', 0)} file(s) failed; PII replaced: {s.get('pii') or {}}; "
-              f"report: {out / 'report.json'} and {out / 'report.html'}; dataset {art.id}")
+              f"report: {folder / 'report.json'} and {folder / 'report.html'}; dataset {art.id}"
+              f"{' (reused)' if s['reused'] else ''}")
     emit(summary, as_json, render)
     if summary.get("files_failed"):
         raise typer.Exit(1)

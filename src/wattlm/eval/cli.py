@@ -38,7 +38,7 @@ def eval_default(
                         "see `watt eval --help`")
     from wattlm.eval.stage import perplexity_on
     from wattlm.models.store import resolve_model
-    from wattlm.run.pipeline import text_dataset
+    from wattlm.data.stage import text_dataset
 
     if (text is None) == (data is None):
         raise WattError("give exactly one of --text PATH or --data DATASET")

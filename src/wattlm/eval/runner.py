@@ -1,10 +1,10 @@
 """Scoring registered models on tasks; every score is stored on the model artifact and reused.
 
-Stored metrics, for a task of kind `qa` named `grid-qa`:
+Stored metrics (the one scheme of `eval/stage.py`), for a task of kind `qa` named `grid-qa`:
   `qa:grid-qa:char_f1` (and each other score) -> a number, the stable name compare and gates read;
   `qa:grid-qa` -> {"key", "items", "seconds", "task_hash"}: the cache key the numbers belong to.
-The key covers the model id, the task's content hash (items, rendered prompts, generation settings) and
-the wattlm version, so a rerun with the same inputs loads nothing and recomputes nothing.
+The key covers the model's content key, the task's content hash (items, rendered prompts, generation
+settings) and the wattlm version, so a rerun with the same inputs loads nothing and recomputes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from wattlm.cache import fingerprint
+from wattlm.cache import content_key, fingerprint
 from wattlm.errors import WattError
 from wattlm.eval.task import Task
 from wattlm.registry import Artifact, Registry
@@ -31,7 +31,7 @@ class TaskResult:
 
 
 def cache_key(model: Artifact, task: Task) -> str:
-    return fingerprint("eval", model.id, task.kind, task.name, task.content_hash())
+    return fingerprint("eval", content_key(model), task.kind, task.name, task.content_hash())
 
 
 def stored_result(model: Artifact, task: Task) -> TaskResult | None:
@@ -56,6 +56,18 @@ def _load(registry: Registry, model: Artifact):
 def evaluate_model(registry: Registry, model: Artifact, tasks: Sequence[Task], *,
                    say: Callable[[str], None] = lambda msg: None, loader=_load) -> list[TaskResult]:
     """Each task's scores for `model`: stored ones reused, the rest computed with one model load."""
+    results: list[TaskResult | None] = [stored_result(model, t) for t in tasks]
+    if all(r is not None for r in results):
+        return results  # type: ignore[return-value]
+    from wattlm.eval.stage import scores_lock
+
+    with scores_lock(registry, model):  # a second run scoring this model reads what the first stored
+        model = registry.get(model.id)
+        return _evaluate(registry, model, tasks, say, loader)
+
+
+def _evaluate(registry: Registry, model: Artifact, tasks: Sequence[Task], say: Callable[[str], None],
+              loader) -> list[TaskResult]:
     results: list[TaskResult | None] = [stored_result(model, t) for t in tasks]
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:

@@ -1,33 +1,55 @@
-"""`watt eval` as a registry step: scores are stored on the model artifact, so lineage shows them."""
+"""`watt eval` as a registry step: scores are stored on the model artifact, so lineage shows them.
+
+One key scheme for every stored score (perplexity here, tasks in `runner.py`), on the model's metrics:
+  `<kind>:<set>:<score>` -> a number, the stable name gates, `watt eval compare` and lineage read
+      (`ppl:power-grid-corpus/heldout:ppl`, `qa:grid-qa:char_f1`);
+  `<kind>:<set>` -> a record {"key", ...}: the content key the numbers belong to (the model's and the
+      text's content keys and the settings), so a rerun with the same inputs recomputes nothing.
+"""
 
 from __future__ import annotations
 
+from wattlm.cache import content_key, fingerprint
 from wattlm.models.store import hf_dir
 from wattlm.registry import Artifact, Registry
 from wattlm.textsets import dataset_texts
 
 
+def score_set(textset: Artifact, split: str) -> str:
+    """The `<set>` part of a perplexity's stored names: the text set's name and split."""
+    return f"{textset.name}/{split}"
+
+
 def metric_key(textset: Artifact, split: str) -> str:
-    return f"ppl:{textset.name}/{split}@{textset.id}"
+    """The stored name of the perplexity number, e.g. `ppl:tiny-corpus/heldout:ppl`."""
+    return f"ppl:{score_set(textset, split)}:ppl"
+
+
+def scores_lock(registry: Registry, model: Artifact):
+    """Held while a model's scores are checked, computed and stored: two runs scoring the same model
+    queue here and the second reads the first's numbers (and no merge of the metrics is lost)."""
+    return registry.key_lock(fingerprint("scores", content_key(model)))
 
 
 def perplexity_on(
     registry: Registry, model: Artifact, textset: Artifact, split: str, *, seq_len: int = 512,
     batch_size: int = 4, max_tokens: int | None = 20000,
 ) -> tuple[dict, bool]:
-    """Perplexity of `model` on one split of `textset`; reuses a stored score with the same settings."""
-    key = metric_key(textset, split)
+    """Perplexity of `model` on one split of `textset`; reuses a stored score with the same key."""
     settings = {"seq_len": seq_len, "max_tokens": max_tokens}
-    stored = model.metrics.get(key)
-    if stored and stored.get("settings") == settings:
-        return stored, True
-    from wattlm.eval.perplexity import perplexity
+    key = fingerprint("ppl", content_key(model), content_key(textset), split, settings)
+    record_name = f"ppl:{score_set(textset, split)}"
+    with scores_lock(registry, model):  # two runs scoring the same model queue; the second reads the first's
+        stored = registry.get(model.id).metrics.get(record_name)
+        if isinstance(stored, dict) and stored.get("key") == key and "ppl" in stored:
+            return stored, True
+        from wattlm.eval.perplexity import perplexity
 
-    result = perplexity(
-        hf_dir(registry, model), list(dataset_texts(textset, split)), seq_len=seq_len,
-        batch_size=batch_size, max_tokens=max_tokens,
-    )
-    score = {"ppl": round(result.ppl, 4), "tokens": result.tokens, "documents": result.documents,
-             "settings": settings, "seconds": round(result.seconds, 1)}
-    registry.add_metrics(model.id, {key: score})
+        result = perplexity(
+            hf_dir(registry, model), list(dataset_texts(textset, split)), seq_len=seq_len,
+            batch_size=batch_size, max_tokens=max_tokens,
+        )
+        score = {"key": key, "ppl": round(result.ppl, 4), "tokens": result.tokens, "documents": result.documents,
+                 "settings": settings, "seconds": round(result.seconds, 1)}
+        registry.add_metrics(model.id, {record_name: score, metric_key(textset, split): score["ppl"]})
     return score, False

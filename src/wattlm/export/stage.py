@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from wattlm.cache import fingerprint
+from pathlib import Path
+
+from wattlm.cache import content_key, fingerprint
 from wattlm.models.store import hf_dir
 from wattlm.registry import Artifact, Registry
+
+
+def export_key(model: Artifact, quant: str, settings: dict, ppl_set: tuple[Artifact, str] | None) -> str:
+    """One GGUF file's key: the model's content, the quant, the checks' settings and the text they read."""
+    text = (content_key(ppl_set[0]), ppl_set[1]) if ppl_set else None
+    return fingerprint("export", content_key(model), quant, settings, text)
 
 
 def export_model(
@@ -14,44 +22,52 @@ def export_model(
 ) -> tuple[list[Artifact], bool]:
     """Export `model` to GGUF f16 plus `quants`; returns (exports, reused).
 
+    Each file is registered as it is finished, under its own key: a rerun after a crash reuses the f16
+    file and every finished quantization (each quant is made from the registered f16 file).
     `ppl_set` (a dataset and split, e.g. the domain held-out) adds each file's llama.cpp perplexity to
     the table, with the windows `watt eval` uses, so quantization loss is read against transformers.
     """
-    key = fingerprint("export", model.id, sorted(quants), check_prompt, check_tokens,
-                      ppl_set[0].id if ppl_set else None, ppl_set[1] if ppl_set else None, seq_len, max_tokens)
-    existing = [a for a in registry.children(model.id) if a.kind == "export" and a.meta.get("export_key") == key]
-    if existing and len(existing) == len(quants) + 1 and all(a.path.exists() for a in existing):
-        order = ["f16", *quants]
-        return sorted(existing, key=lambda a: order.index(a.meta["quant"])), True
     from wattlm.export.gguf import check_gguf, convert_f16, hf_greedy, quantize, token_windows
     from wattlm.textsets import dataset_texts
 
     say = progress or (lambda message: None)
-    source = hf_dir(registry, model)
-    say(f"transformers greedy reference ({check_tokens} tokens)")
-    prompt_ids, reference = hf_greedy(source, check_prompt, check_tokens)
-    windows = None
-    if ppl_set is not None:
-        windows = token_windows(source, list(dataset_texts(*ppl_set)), seq_len, max_tokens)
-    exports: list[Artifact] = []
-    with registry.staging() as f16_dir:
-        say("converting to GGUF f16 (llama.cpp converter)")
-        f16 = convert_f16(source, f16_dir / "model-f16.gguf", f16_dir / "convert.log")
-        checks = {"f16": check_gguf(f16, "f16", prompt_ids, reference, windows)}
-        for quant in quants:
-            with registry.staging() as q_dir:
+    settings = {"check_prompt": check_prompt, "check_tokens": check_tokens, "seq_len": seq_len,
+                "max_tokens": max_tokens}
+    references: dict = {}
+
+    def reference() -> tuple[list[int], list[int], list[list[int]] | None]:
+        """The transformers side of the checks, computed once and only when a file must be made."""
+        if not references:
+            source = hf_dir(registry, model)
+            say(f"transformers greedy reference ({check_tokens} tokens)")
+            references["greedy"] = hf_greedy(source, check_prompt, check_tokens)
+            references["windows"] = (token_windows(source, list(dataset_texts(*ppl_set)), seq_len, max_tokens)
+                                     if ppl_set is not None else None)
+        return (*references["greedy"], references["windows"])
+
+    def make(quant: str, f16: Path | None):
+        def produce(staged: Path) -> dict:
+            prompt_ids, greedy, windows = reference()
+            target = staged / f"model-{quant}.gguf"
+            if f16 is None:
+                say("converting to GGUF f16 (llama.cpp converter)")
+                path = convert_f16(hf_dir(registry, model), target, staged / "convert.log")
+            else:
                 say(f"quantizing to {quant}")
-                path = quantize(f16, q_dir / f"model-{quant}.gguf", quant)
-                checks[quant] = check_gguf(path, quant, prompt_ids, reference, windows)
-                exports.append(_register(registry, model, q_dir, quant, checks[quant].to_dict(), key))
-        exports.insert(0, _register(registry, model, f16_dir, "f16", checks["f16"].to_dict(), key))
-    registry.add_metrics(model.id, {"export": {q: c.to_dict() for q, c in checks.items()}})
-    return exports, False
+                path = quantize(f16, target, quant)
+            check = check_gguf(path, quant, prompt_ids, greedy, windows)
+            return dict(kind="export", name=f"{model.name}-{quant}", tier=model.tier, format="gguf",
+                        parents=[(model.id, "parent")], metrics=check.to_dict(),
+                        meta={"file": target.name, "quant": quant})
+        return produce
 
-
-def _register(registry: Registry, model: Artifact, staged, quant: str, check: dict, key: str) -> Artifact:
-    return registry.register(
-        "export", f"{model.name}-{quant}", staged=staged, tier=model.tier, format="gguf",
-        parents=[(model.id, "parent")], metrics=check,
-        meta={"file": f"model-{quant}.gguf", "quant": quant, "export_key": key},
-    )
+    f16, f16_reused = registry.find_or_produce(export_key(model, "f16", settings, ppl_set), make("f16", None))
+    exports, reused = [f16], f16_reused
+    for quant in quants:
+        export, quant_reused = registry.find_or_produce(export_key(model, quant, settings, ppl_set),
+                                                        make(quant, f16.path / f16.meta["file"]))
+        exports.append(export)
+        reused &= quant_reused
+    if not reused:
+        registry.add_metrics(model.id, {"export": {a.meta["quant"]: a.metrics for a in exports}})
+    return exports, reused

@@ -19,7 +19,7 @@ the same way as the layers.
 
 from __future__ import annotations
 
-from wattlm.cache import fingerprint
+from wattlm.cache import content_key, fingerprint
 from wattlm.errors import WattError
 from wattlm.registry import Artifact, Registry
 
@@ -74,37 +74,36 @@ def shrink_model(registry: Registry, parent: Artifact, keep: int, name: str, cal
         else:
             first = block_to_drop(model, calibration, total - keep)
             kept = [i for i in range(total) if not first <= i < first + total - keep]
-    key = fingerprint("shrink", parent.id, kept)
-    cached = registry.find(key)
-    if cached is not None:
-        return cached, True
-    import torch
+    key = fingerprint("shrink", content_key(parent), kept)
 
-    before = sum(p.numel() for p in model.parameters())
-    backbone = model.get_decoder()
-    backbone.layers = torch.nn.ModuleList([backbone.layers[i] for i in kept])
-    for new_index, layer in enumerate(backbone.layers):
-        attention = getattr(layer, "self_attn", None)
-        if attention is not None and hasattr(attention, "layer_idx"):
-            attention.layer_idx = new_index  # the KV cache is indexed by position in the stack
-    config.num_hidden_layers = len(kept)
-    for field in ("layer_types",):  # per-layer lists in the config follow the kept layers
-        values = getattr(config, field, None)
-        if isinstance(values, list) and len(values) == total:
-            setattr(config, field, [values[i] for i in kept])
-    params = sum(p.numel() for p in model.parameters())
-    with registry.staging() as staged:
+    def produce(staged) -> dict:
+        import torch
+
+        before = sum(p.numel() for p in model.parameters())
+        backbone = model.get_decoder()
+        backbone.layers = torch.nn.ModuleList([backbone.layers[i] for i in kept])
+        for new_index, layer in enumerate(backbone.layers):
+            attention = getattr(layer, "self_attn", None)
+            if attention is not None and hasattr(attention, "layer_idx"):
+                attention.layer_idx = new_index  # the KV cache is indexed by position in the stack
+        config.num_hidden_layers = len(kept)
+        for field in ("layer_types",):  # per-layer lists in the config follow the kept layers
+            values = getattr(config, field, None)
+            if isinstance(values, list) and len(values) == total:
+                setattr(config, field, [values[i] for i in kept])
+        params = sum(p.numel() for p in model.parameters())
         model.save_pretrained(staged)
         load_tokenizer(source).save_pretrained(staged)
-        art = registry.register(
-            "model", name, staged=staged, tier=parent.tier, format="hf", parents=[(parent.id, "init")],
+        if progress:
+            progress(f"{len(kept)} of {total} layers ({kept}); {params / 1e6:.1f}M of {before / 1e6:.1f}M parameters")
+        return dict(
+            kind="model", name=name, tier=parent.tier, format="hf", parents=[(parent.id, "init")],
             metrics={"layers": len(kept), "parent_layers": total, "parameters": params, "parent_parameters": before},
             meta={"shrunk_from": parent.id, "kept_layers": kept,
-                  "selection": "even" if calibration is None else "least-change block"}, cache_key=key,
+                  "selection": "even" if calibration is None else "least-change block"},
         )
-    if progress:
-        progress(f"{len(kept)} of {total} layers ({kept}); {params / 1e6:.1f}M of {before / 1e6:.1f}M parameters")
-    return art, False
+
+    return registry.find_or_produce(key, produce)
 
 
 def calibration_ids(registry: Registry, model: Artifact, dataset: Artifact, sequences: int = 4, seq_len: int = 256):

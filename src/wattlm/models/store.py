@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+from wattlm.cache import files_key
 from wattlm.errors import NotFound, WattError
 from wattlm.models.packaged import PACKAGED, materialize
 from wattlm.registry import Artifact, Registry
@@ -26,12 +27,13 @@ def add_model(registry: Registry, source: str, name: str | None = None, tier: st
         _check_gguf_magic(path)
         return registry.register(
             "model", name or path.stem, path=path.parent, tier=tier, format="gguf",
-            meta={"file": path.name, "source": str(path.resolve())},
+            meta={"file": path.name, "source": str(path.resolve())}, cache_key=files_key("model", [path]),
         )
     if not (path / "config.json").exists():
         raise WattError(f"{path}: a Hugging Face model folder needs a config.json")
     return registry.register(
-        "model", name or path.name, path=path, tier=tier, format="hf", meta={"source": str(path.resolve())}
+        "model", name or path.name, path=path, tier=tier, format="hf", meta={"source": str(path.resolve())},
+        cache_key=files_key("model", [path]),
     )
 
 
@@ -46,9 +48,13 @@ def _add_packaged(registry: Registry, packaged: str, name: str) -> Artifact:
     with registry.staging() as staged:
         folder, file = materialize(packaged, staged)
         meta = {"file": file, "packaged": packaged, "package": spec.package, "description": spec.description}
+        # Keyed by the file's bytes, as a model added by path: the same weights are the same parent.
+        key = files_key("model", [folder / file])
         if folder == staged:
-            return registry.register("model", name, staged=staged, tier="foundation", format="gguf", meta=meta)
-        return registry.register("model", name, path=folder, tier="foundation", format="gguf", meta=meta)
+            return registry.register("model", name, staged=staged, tier="foundation", format="gguf", meta=meta,
+                                     cache_key=key)
+        return registry.register("model", name, path=folder, tier="foundation", format="gguf", meta=meta,
+                                 cache_key=key)
 
 
 def resolve_model(registry: Registry, ref: str) -> Artifact:
@@ -56,10 +62,15 @@ def resolve_model(registry: Registry, ref: str) -> Artifact:
     try:
         return registry.get(ref, kind="model")
     except NotFound:
-        if ref in PACKAGED:
+        if ref not in PACKAGED:
+            raise NotFound(f"unknown model {ref!r}: not in the registry and not a packaged model "
+                           f"({', '.join(sorted(PACKAGED))}); add one with `watt models add`") from None
+    # Two runs on one workspace both meeting the packaged model first: one registers, the other finds it.
+    with registry.key_lock(f"packaged-{ref}"):
+        try:
+            return registry.get(ref, kind="model")
+        except NotFound:
             return add_model(registry, ref)
-        raise NotFound(f"unknown model {ref!r}: not in the registry and not a packaged model "
-                       f"({', '.join(sorted(PACKAGED))}); add one with `watt models add`") from None
 
 
 def gguf_path(model: Artifact) -> Path:
@@ -80,6 +91,14 @@ def hf_dir(registry: Registry, model: Artifact) -> Path:
     cached = registry.home / "cache" / "hf" / model.id
     if (cached / "config.json").exists():
         return cached
+    # Two runs converting the same model queue here; the second finds the first's folder.
+    with registry.key_lock(f"hf-{model.id}"):
+        if not (cached / "config.json").exists():
+            _dequantise(model, cached)
+    return cached
+
+
+def _dequantise(model: Artifact, cached: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -103,4 +122,3 @@ def hf_dir(registry: Registry, model: Artifact) -> Path:
     tokenizer.save_pretrained(tmp)
     (tmp / "wattlm_source.json").write_text(json.dumps({"gguf": str(src), "model_id": model.id}))
     os.replace(tmp, cached)
-    return cached

@@ -1,7 +1,10 @@
 """`watt run recipe.yaml`: every stage in order, each cached in the registry by its inputs.
 
-foundation --(data)--> corpus --(train)--> industry model --(eval)--> scores --(export)--> GGUF.
-A rerun of an unchanged recipe finds each stage's artifact by its cache key and recomputes nothing.
+foundation --(data)--> corpus --(train)--> industry model --(eval)--> scores --(export)--> GGUF
+           (--(synth)--> QA --(train)--> task model --(eval)--> scores --(export)--> GGUF).
+This module only calls the stages' `stage.py` functions in order; a tier's training path (train ->
+scores beside the parent -> gate -> export) is `_train_tier`, the same for the industry and task tiers.
+A rerun of an unchanged recipe finds each stage's artifact by its content key and recomputes nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wattlm.cache import files_fingerprint, fingerprint
+from wattlm.data.stage import text_dataset
 from wattlm.errors import NotFound, WattError
 from wattlm.recipe import Recipe
 from wattlm.registry import Artifact, Registry
@@ -40,28 +43,12 @@ class RunSummary:
 
 
 def corpus_dataset(registry: Registry, recipe: Recipe, progress: bool) -> tuple[Artifact, bool]:
-    from wattlm.data.pipeline import build_corpus
+    """The recipe's data section through the data stage (the same function `watt data build` calls)."""
+    from wattlm.data.stage import build_dataset
 
-    inputs = _check_inputs(recipe)
     config = recipe.data.data_config().with_paths_under(recipe.base_dir)
-    # Workers and executor change speed, not output (the executors are deterministic): not in the key;
-    # files the settings name (quality model, eval sets, perplexity GGUF) are, by content.
-    key = fingerprint("data", files_fingerprint(inputs), config.cache_settings())
-    cached = registry.find(key)
-    if cached is not None:
-        return cached, True
-    with registry.staging() as staged:
-        report = build_corpus(inputs, staged, config, progress=progress)
-        summary = report.to_dict() if hasattr(report, "to_dict") else report.model_dump()
-        metrics = {k: summary[k] for k in ("docs_in", "docs_kept", "docs_train", "docs_heldout",
-                                           "chars_in", "chars_kept", "files_failed") if k in summary}
-        metrics["dropped"] = summary.get("dropped", {})
-        artifact = registry.register(
-            "dataset", f"{recipe.name}-corpus", staged=staged, format="jsonl",
-            recipe={"data": recipe.data.model_dump(mode="json")}, metrics=metrics,
-            meta={"inputs": [str(p) for p in inputs]}, cache_key=key,
-        )
-    return artifact, False
+    return build_dataset(registry, _check_inputs(recipe), config, f"{recipe.name}-corpus", progress=progress,
+                         recipe={"data": recipe.data.model_dump(mode="json")})
 
 
 def _check_inputs(recipe: Recipe) -> list[Path]:
@@ -85,16 +72,6 @@ def _check_inputs(recipe: Recipe) -> list[Path]:
     return inputs
 
 
-def text_dataset(registry: Registry, path: Path, name: str) -> Artifact:
-    """A folder/file of plain texts registered by reference (e.g. the general set for forgetting)."""
-    if not path.exists():
-        raise NotFound(f"text set not found: {path}")
-    key = fingerprint("textset", str(path), files_fingerprint([path]))
-    return registry.find(key) or registry.register(
-        "dataset", name, path=path, format="text", meta={"source": str(path)}, cache_key=key
-    )
-
-
 def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool = True) -> RunSummary:
     from wattlm.models.store import resolve_model
 
@@ -113,61 +90,101 @@ def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool 
     say(f"[bold]data[/] {corpus.name}: {corpus.metrics.get('docs_in')} docs in, "
         f"{corpus.metrics.get('docs_kept')} kept{' (cached)' if summary.reused['data'] else ''}")
 
-    industry = _industry_tier(registry, recipe, summary, foundation, corpus, say, progress)
-    summary.model_path = str(industry.path)
-    _gate(registry, recipe, summary, recipe.gates, "industry", "foundation", industry, say, start)
-
-    if recipe.export is not None:
-        summary.exports = _export(registry, recipe, industry, corpus, summary, "export", say)
+    industry = _train_tier(registry, recipe, summary, Tier(
+        role="industry", parent_role="foundation", parent=foundation, data=corpus, section=recipe.train,
+        stage="", perplexity=True, tasks=recipe.eval.tasks, gates=recipe.gates, export=recipe.export is not None,
+    ), corpus, say, progress, start)
 
     final = industry
     if recipe.task is not None:
-        final = _task_tier(registry, recipe, summary, corpus, foundation, industry, say, progress, start)
-        summary.model_path = str(final.path)
+        qa = _synth(registry, recipe, summary, corpus, foundation, industry, say, progress)
+        final = _train_tier(registry, recipe, summary, Tier(
+            role="task", parent_role="industry", parent=industry, data=qa, section=recipe.task.train,
+            stage="task_", perplexity=False, tasks=recipe.task.eval, gates=recipe.task.gates,
+            export=recipe.task.export and recipe.export is not None,
+        ), corpus, say, progress, start)
 
     summary.seconds = round(time.perf_counter() - start, 1)
     _write_report(registry, recipe, summary, final)
     return summary
 
 
-def _industry_tier(registry: Registry, recipe: Recipe, summary: RunSummary, foundation: Artifact, corpus: Artifact,
-                   say, progress: bool) -> Artifact:
-    """Continued pretraining on the corpus, then perplexity (and task scores) beside the foundation."""
-    from wattlm.eval.stage import perplexity_on
+@dataclass
+class Tier:
+    """One tier's training path: trained from `parent` on `data`, scored beside it, gated, exported."""
+
+    role: str  # "industry" or "task": its name in the summary, the artifact name and the gates
+    parent_role: str  # the tier it is judged against
+    parent: Artifact
+    data: Artifact
+    section: object  # the recipe's TrainSection for this tier
+    stage: str  # prefix of the summary's stage names: "" (train, eval, export) or "task_"
+    perplexity: bool  # scored on the domain held-out and the general text (recipe.eval) beside its parent
+    tasks: list[Path]  # eval task files
+    gates: list
+    export: bool
+
+
+def _train_tier(registry: Registry, recipe: Recipe, summary: RunSummary, tier: Tier, corpus: Artifact, say,
+                progress: bool, start: float) -> Artifact:
+    """train -> scores beside the parent -> gate -> export: the same path for the industry and task tiers."""
     from wattlm.train.stage import train_model
 
     replay = None
-    if recipe.train.replay is not None:
-        replay = text_dataset(registry, recipe.resolve(recipe.train.replay), f"{recipe.name}-replay")
-        summary.artifacts["replay"] = replay.id
-    industry, summary.reused["train"] = train_model(
-        registry, foundation, corpus, _train_config(recipe, recipe.train), f"{recipe.name}-industry", progress=progress,
-        recipe=recipe.model_dump(mode="json"), replay=replay,
+    if tier.section.replay is not None:
+        replay = text_dataset(registry, recipe.resolve(tier.section.replay), f"{recipe.name}-{tier.stage.replace('_', '-')}replay")
+        summary.artifacts[f"{tier.stage}replay"] = replay.id
+    model, summary.reused[f"{tier.stage}train"] = train_model(
+        registry, tier.parent, tier.data, _train_config(recipe, tier.section), f"{recipe.name}-{tier.role}",
+        progress=progress, recipe=recipe.model_dump(mode="json"), replay=replay,
     )
-    summary.artifacts["industry"] = industry.id
-    summary.train = {k: v for k, v in industry.metrics.items() if k.startswith("train_")}
-    say(f"[bold]train[/] {industry.name} ({industry.id}){' (cached)' if summary.reused['train'] else ''}")
+    summary.artifacts[tier.role] = model.id
+    setattr(summary, f"{tier.stage}train", {k: v for k, v in model.metrics.items() if k.startswith("train_")})
+    say(f"[bold]train[/] {model.name} ({model.id}, tier {model.tier})"
+        f"{' (cached)' if summary.reused[f'{tier.stage}train'] else ''}")
 
+    pair = ((tier.parent_role, tier.parent), (tier.role, model))
+    if tier.perplexity or tier.tasks:
+        texts = _perplexity_sets(registry, recipe, summary, corpus) if tier.perplexity else []
+        reused = _perplexities(registry, recipe, summary, texts, pair, say)
+        if tier.tasks:
+            reused &= _task_scores(registry, recipe, summary, tier.tasks, pair, say)
+        summary.reused[f"{tier.stage}eval"] = reused
+    summary.model_path = str(model.path)
+    _gate(registry, recipe, summary, tier.gates, tier.role, tier.parent_role, model, say, start)
+    if tier.export:
+        setattr(summary, f"{tier.stage}exports", _export(registry, recipe, model, corpus, summary,
+                                                         f"{tier.stage}export", say))
+    return registry.get(model.id)
+
+
+def _perplexity_sets(registry: Registry, recipe: Recipe, summary: RunSummary,
+                     corpus: Artifact) -> list[tuple[Artifact, str, str]]:
+    """(text set, split, label): the domain held-out, and the general text (did the model forget?)."""
     sets = [(corpus, "heldout", "domain")]
     if recipe.eval.general is not None:
         general = text_dataset(registry, recipe.resolve(recipe.eval.general), f"{recipe.name}-general")
         summary.artifacts["general"] = general.id
         sets.append((general, "all", "general"))
-    eval_reused = True
-    for role, model in (("foundation", foundation), ("industry", industry)):
-        for textset, split, label in sets:
+    return sets
+
+
+def _perplexities(registry: Registry, recipe: Recipe, summary: RunSummary, texts: list[tuple[Artifact, str, str]],
+                  models: tuple[tuple[str, Artifact], ...], say) -> bool:
+    """Each model's perplexity on each text set (stored on the artifacts); returns whether all were reused."""
+    from wattlm.eval.stage import perplexity_on
+
+    reused = True
+    for role, model in models:
+        for textset, split, label in texts:
             say(f"[bold]eval[/] {role} on {label} text")
-            score, reused = perplexity_on(
+            score, was_reused = perplexity_on(
                 registry, registry.get(model.id), textset, split, seq_len=recipe.eval.seq_len,
                 batch_size=recipe.eval.batch_size, max_tokens=recipe.eval.max_tokens,
             )
-            eval_reused &= reused
+            reused &= was_reused
             summary.scores.setdefault(role, {})[label] = score["ppl"]
-    if recipe.eval.tasks:
-        eval_reused &= _task_scores(registry, recipe, summary, recipe.eval.tasks,
-                                    (("foundation", foundation), ("industry", industry)), say)
-    summary.reused["eval"] = eval_reused
-    return registry.get(industry.id)
+    return reused
 
 
 def _train_config(recipe: Recipe, section):
@@ -229,12 +246,11 @@ def _export(registry: Registry, recipe: Recipe, model: Artifact, corpus: Artifac
     return [{"id": e.id, "path": str(e.path / e.meta["file"]), **e.metrics} for e in exports]
 
 
-def _task_tier(registry: Registry, recipe: Recipe, summary: RunSummary, corpus: Artifact, foundation: Artifact,
-               industry: Artifact, say, progress: bool, start: float) -> Artifact:
-    """Teacher -> grounded QA from the corpus -> sft of the industry model -> task model, judged against it."""
+def _synth(registry: Registry, recipe: Recipe, summary: RunSummary, corpus: Artifact, foundation: Artifact,
+           industry: Artifact, say, progress: bool) -> Artifact:
+    """Teacher -> grounded QA from the corpus: the task tier's training data."""
     from wattlm.synth.stage import synthesize
     from wattlm.synth.teachers.resolve import make_teacher
-    from wattlm.train.stage import train_model
 
     task = recipe.task
     if task.teacher_url is not None:
@@ -256,25 +272,7 @@ def _task_tier(registry: Registry, recipe: Recipe, summary: RunSummary, corpus: 
     summary.synth = {k: qa.metrics.get(k) for k in ("chunks", "requests", "examples", "question_source", "dropped",
                                                     "teacher_failures", "mean_grounding", "examples_per_minute")}
     say(f"[bold]synth[/] {qa.name}: {qa.metrics.get('examples')} examples{' (cached)' if summary.reused['synth'] else ''}")
-
-    replay = None
-    if task.train.replay is not None:
-        replay = text_dataset(registry, recipe.resolve(task.train.replay), f"{recipe.name}-task-replay")
-    model, summary.reused["task_train"] = train_model(
-        registry, industry, qa, _train_config(recipe, task.train), f"{recipe.name}-task", progress=progress,
-        recipe=recipe.model_dump(mode="json"), replay=replay,
-    )
-    summary.artifacts["task"] = model.id
-    summary.task_train = {k: v for k, v in model.metrics.items() if k.startswith("train_")}
-    say(f"[bold]train[/] {model.name} ({model.id}, tier {model.tier}){' (cached)' if summary.reused['task_train'] else ''}")
-
-    if task.eval:
-        summary.reused["task_eval"] = _task_scores(registry, recipe, summary, task.eval,
-                                                   (("industry", industry), ("task", model)), say)
-    _gate(registry, recipe, summary, task.gates, "task", "industry", model, say, start)
-    if task.export and recipe.export is not None:
-        summary.task_exports = _export(registry, recipe, model, corpus, summary, "task_export", say)
-    return registry.get(model.id)
+    return qa
 
 
 def _write_report(registry: Registry, recipe: Recipe, summary: RunSummary, model: Artifact) -> None:

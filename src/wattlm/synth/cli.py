@@ -54,7 +54,7 @@ def synth_command(
     registry = registry_from(home)
     path = Path(data)
     if path.exists():
-        from wattlm.run.pipeline import text_dataset
+        from wattlm.data.stage import text_dataset
 
         corpus = text_dataset(registry, path.resolve(), path.name)
     else:

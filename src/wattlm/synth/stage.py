@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wattlm.cache import fingerprint
+from wattlm.cache import content_key, fingerprint
 from wattlm.data.writer import atomic_write_text
 from wattlm.errors import WattError
 from wattlm.registry import Artifact, Registry
@@ -26,6 +27,7 @@ from wattlm.synth.config import SynthConfig
 from wattlm.synth.corpus import corpus_documents
 from wattlm.synth.filters import QuestionDedup, answer_context, check_item, eval_question_index, grounding
 from wattlm.synth.insitu import insitu_question
+from wattlm.synth.journal import JournalledTeacher, ReplyJournal
 from wattlm.synth.parsing import Item, parse_answer, parse_question, parse_reply, parse_verdict
 from wattlm.synth.prompts import load_prompt, prompts_digest
 from wattlm.synth.records import sft_record
@@ -239,19 +241,41 @@ def judge(teacher: Teacher, candidates: list[Candidate], config: SynthConfig, ta
 RECORDS_VERSION = 4
 
 
-def synth_key(corpus: Artifact, teacher: Teacher, config: SynthConfig) -> str:
+def synth_key(registry: Registry, corpus: Artifact, teacher: Teacher, config: SynthConfig) -> str:
+    """Corpus and teacher by content (a registered teacher's content key, not its id), prompts, settings."""
     eval_digests = [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in config.eval_sets]
-    return fingerprint("synth", RECORDS_VERSION, corpus.id, teacher.describe(), prompts_digest(),
+    described = teacher.describe()
+    if teacher.registry_id:
+        described = {**described, "model": content_key(registry.get(teacher.registry_id))}
+    return fingerprint("synth", RECORDS_VERSION, content_key(corpus), described, prompts_digest(),
                        config.cache_fields(), eval_digests)
 
 
 def synthesize(registry: Registry, corpus: Artifact, teacher: Teacher, config: SynthConfig,
                name: str | None = None, progress: bool = True) -> tuple[Artifact, bool]:
-    """Synthesize a grounded SFT dataset from `corpus` with `teacher`; (artifact, reused from cache)."""
-    key = synth_key(corpus, teacher, config)
-    cached = registry.find(key)
-    if cached is not None:
-        return cached, True
+    """Synthesize a grounded SFT dataset from `corpus` with `teacher`; (artifact, reused from cache).
+
+    Teacher replies are journalled under `$WATT_HOME/runs/<key>/` as they arrive (`journal.py`): a rerun
+    after a crash asks the teacher only what it has no reply for. The folder goes once registered."""
+    key = synth_key(registry, corpus, teacher, config)
+    work = registry.home / "runs" / key
+
+    def produce(staged: Path) -> dict:
+        journal = ReplyJournal(work / "replies.jsonl")
+        try:
+            return _synthesize_into(staged, corpus, JournalledTeacher(teacher, journal), config, name, progress)
+        finally:
+            journal.close()
+
+    art, reused = registry.find_or_produce(key, produce)
+    shutil.rmtree(work, ignore_errors=True)
+    return art, reused
+
+
+def _synthesize_into(staged: Path, corpus: Artifact, teacher: Teacher, config: SynthConfig, name: str | None,
+                     progress: bool) -> dict:
+    """Chunks -> teacher -> filters -> the train/held-out shards and stats.json in `staged`; the
+    registration fields."""
     started = time.monotonic()
     tally = Tally()
     chunks = select_chunks(corpus, config, tally)
@@ -298,25 +322,19 @@ def synthesize(registry: Registry, corpus: Artifact, teacher: Teacher, config: S
         "seconds": round(seconds, 2),
         "examples_per_minute": round(len(candidates) / max(seconds, 1e-9) * 60, 2),
     }
-    with registry.staging() as staged:
-        for split, rows in splits.items():
-            atomic_write_text(staged / split / "shard-00000.jsonl",
-                              "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        atomic_write_text(staged / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
-        parents = [(corpus.id, "source")]
-        if teacher.registry_id:
-            parents.append((teacher.registry_id, "teacher"))
-        metrics = {k: stats[k] for k in ("chunks", "requests", "examples", "kept", "question_source", "dropped",
-                                         "teacher_failures",
-                                         "mean_grounding", "examples_per_minute")}
-        art = registry.register(
-            "dataset", name or f"{corpus.name}-synth", staged=staged, format="jsonl", parents=parents,
-            recipe={"synth": config.model_dump(mode="json")}, metrics=metrics,
-            meta={"teacher": teacher.describe(), "teacher_name": teacher.name, "prompts": prompts_digest(),
-                  "kind": "sft"},
-            cache_key=key,
-        )
-    return art, False
+    for split, rows in splits.items():
+        atomic_write_text(staged / split / "shard-00000.jsonl",
+                          "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    atomic_write_text(staged / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+    parents = [(corpus.id, "source")]
+    if teacher.registry_id:
+        parents.append((teacher.registry_id, "teacher"))
+    metrics = {k: stats[k] for k in ("chunks", "requests", "examples", "kept", "question_source", "dropped",
+                                     "teacher_failures", "mean_grounding", "examples_per_minute")}
+    return dict(kind="dataset", name=name or f"{corpus.name}-synth", format="jsonl", parents=parents,
+                recipe={"synth": config.model_dump(mode="json")}, metrics=metrics,
+                meta={"teacher": teacher.describe(), "teacher_name": teacher.name, "prompts": prompts_digest(),
+                      "kind": "sft"})
 
 
 def _run_teacher(teacher: Teacher, jobs: list[Job], config: SynthConfig, progress: bool) -> None:

@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from wattlm.models.store import resolve_model
     from wattlm.registry import Registry
-    from wattlm.run.pipeline import text_dataset
+    from wattlm.data.stage import text_dataset
     from wattlm.train.config import TrainConfig
     from wattlm.train.stage import train_model
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from wattlm.cache import fingerprint
+from wattlm.cache import content_key, fingerprint
 from wattlm.errors import WattError
 from wattlm.models.store import hf_dir
 from wattlm.registry import Artifact, Registry
@@ -33,12 +33,13 @@ def _cache_key(parent: Artifact, dataset: Artifact, replay: Artifact | None, tea
                config: TrainConfig) -> str:
     # How often we checkpoint or how many threads run does not change the model: not part of the key.
     settings = config.model_dump(exclude={"save_every", "threads", "teacher"})
-    parts = ["train", parent.id, dataset.id, replay.id if replay else None]
-    if teacher is None:  # cpt / sft keys stay as before distillation existed: their cached runs stay valid
+    # Inputs by their content keys, never ids: the same recipe from another checkout finds this model.
+    parts = ["train", content_key(parent), content_key(dataset), content_key(replay) if replay else None]
+    if teacher is None:
         for unused in ("kd_temperature", "kd_alpha", "kd_data"):
             settings.pop(unused)
-    else:  # keyed by artifact id: the name in config.teacher may later point at another model
-        parts.append(teacher.id)
+    else:  # by content: the name in config.teacher may later point at another model
+        parts.append(content_key(teacher))
     return fingerprint(*parts, settings)
 
 
@@ -63,41 +64,48 @@ def train_model(
             teacher = resolve_teacher(registry, config.teacher)
     if config.method != "distill":
         teacher = None
-    # Processes launched by `torchrun watt train` may each have registered the same input under its own
-    # id; rank 0's key decides, so all processes agree on reuse, checkpoints and the result.
+    # Content keys agree across processes; rank 0's key still decides, so all agree on one run.
     key = dist.from_main(_cache_key(parent, dataset, replay, teacher, config))
-    cached = registry.find(key)
-    if cached is not None:
-        return cached, True
     from wattlm.train.loop import train
 
-    with dist.main_first():  # a GGUF parent or teacher is converted to an HF folder once
-        source_dir = hf_dir(registry, parent)
-        teacher_dir = hf_dir(registry, teacher) if teacher is not None else None
-    if config.method == "sft" or (config.method == "distill" and config.kd_data == "chat"):
-        examples = list(dataset_records(dataset, "train"))
-    else:
-        examples = list(dataset_texts(dataset, "train"))
-    replay_texts = list(dataset_texts(replay, "all")) if replay is not None and config.replay_ratio > 0 else []
-    # Checkpoints live under the run's cache key: rerunning the same recipe after a kill resumes.
-    checkpoints = registry.home / "runs" / key
-    run = dict(config=config, progress=progress, checkpoint_dir=checkpoints, replay_texts=replay_texts,
-               teacher_dir=teacher_dir)
-    if not dist.is_main:
-        train(source_dir, examples, None, **run)
+    def start_training(staged: Path | None):
+        """Every process: the HF folders, the examples, then the shared loop (rank 0 writes `staged`)."""
+        with dist.main_first():  # a GGUF parent or teacher is converted to an HF folder once
+            source_dir = hf_dir(registry, parent)
+            teacher_dir = hf_dir(registry, teacher) if teacher is not None else None
+        if config.method == "sft" or (config.method == "distill" and config.kd_data == "chat"):
+            examples = list(dataset_records(dataset, "train"))
+        else:
+            examples = list(dataset_texts(dataset, "train"))
+        replay_texts = list(dataset_texts(replay, "all")) if replay is not None and config.replay_ratio > 0 else []
+        # Checkpoints live under the run's cache key: rerunning the same recipe after a kill resumes.
+        result = train(source_dir, examples, staged, config=config, progress=progress,
+                       checkpoint_dir=registry.home / "runs" / key, replay_texts=replay_texts,
+                       teacher_dir=teacher_dir)
+        return result, bool(replay_texts)
+
+    if not dist.is_main:  # rank 0 decides (under the key's lock) whether to train; then all train together
+        cached_id = dist.from_main(None)
+        if cached_id is not None:
+            return registry.get(cached_id), True
+        start_training(None)
         return registry.get(dist.from_main(None)), False  # waits for rank 0 to register
-    with registry.staging() as staged:
-        result = train(source_dir, examples, staged, **run)
-        model = registry.register(
-            "model", name, staged=staged, tier=NEXT_TIER[parent.tier or "foundation"], format="hf",
+
+    def produce(staged: Path) -> dict:
+        dist.from_main(None)  # tells the other processes: nothing cached, train
+        result, replayed = start_training(staged)
+        return dict(
+            kind="model", name=name, tier=NEXT_TIER[parent.tier or "foundation"], format="hf",
             parents=[(parent.id, "parent"), (dataset.id, "train_data")]
-            + ([(replay.id, "replay_data")] if replay_texts else [])
+            + ([(replay.id, "replay_data")] if replayed else [])
             + ([(teacher.id, "teacher")] if teacher is not None else []),
             recipe=recipe or {"train": config.model_dump()}, metrics=result.metrics(),
             meta={"method": config.method, "lora": config.lora is not None, "processes": result.processes,
                   **({"teacher": teacher.id} if teacher is not None else {})},
-            cache_key=key,
         )
-    shutil.rmtree(checkpoints, ignore_errors=True)
-    dist.from_main(model.id)
-    return model, False
+
+    model, reused = registry.find_or_produce(key, produce)
+    if not reused:
+        shutil.rmtree(registry.home / "runs" / key, ignore_errors=True)
+    dist.from_main(model.id)  # the cached or new model, to the other processes
+    return model, reused
