@@ -61,5 +61,6 @@ def test_cli_data_build_registers_through_the_stage(tmp_path):
     again = json.loads(subprocess.run(base, capture_output=True, text=True, check=True).stdout)
     assert again["reused"] and again["artifact_id"] == first["artifact_id"]
     art = Registry(tmp_path / "ws").get(first["artifact_id"])
-    assert art.name == "out" and art.cache_key and art.recipe["data"]["min_chars"] == 20
+    too_short = next(s for s in art.recipe["data"]["steps"] if s["name"] == "filter_too_short")
+    assert art.name == "out" and art.cache_key and too_short["params"]["min_chars"] == 20
     assert art.path.parent == tmp_path / "ws" / "artifacts"  # staged and registered, not by reference
