@@ -34,10 +34,7 @@ def _cache_key(parent: Artifact, dataset: Artifact, replay: Artifact | None, tea
     # How often we checkpoint or how many threads run does not change the model: not part of the key.
     settings = config.model_dump(exclude={"save_every", "threads", "teacher"})
     parts = ["train", parent.id, dataset.id, replay.id if replay else None]
-    if teacher is None:  # cpt / sft keys stay as before distillation existed: their cached runs stay valid
-        for unused in ("kd_temperature", "kd_alpha", "kd_data"):
-            settings.pop(unused)
-    else:  # keyed by artifact id: the name in config.teacher may later point at another model
+    if teacher is not None:  # keyed by artifact id: the name in config.teacher may later point at another model
         parts.append(teacher.id)
     return fingerprint(*parts, settings)
 
@@ -50,19 +47,23 @@ def train_model(
     """Train (or reuse a finished run with the same inputs); returns (model, reused).
 
     `replay` is a text set mixed into training at `config.replay_ratio` (general data against forgetting).
-    `teacher` is distillation's teacher; when None it is resolved from `config.teacher`. Under torchrun
+    `teacher` is the teacher of a method that declares one (distill); when None it is resolved from the
+    method's settings (`config.teacher`). Under torchrun
     every process calls this; rank 0 registers the model and the others return that artifact.
     """
     from wattlm.train.dist import context
+    from wattlm.train.methods import method_class
 
     if config.replay_ratio > 0 and replay is None:
         raise WattError("train.replay_ratio > 0 needs replay text (recipe field train.replay, or --replay)")
     dist = context()
-    if config.method == "distill" and teacher is None:
-        with dist.main_first():  # registering a packaged teacher on first use: once, not once per process
-            teacher = resolve_teacher(registry, config.teacher)
-    if config.method != "distill":
+    method, settings = method_class(config.method), config.method_settings()
+    teacher_ref = method.teacher(settings)
+    if teacher_ref is None:  # a teacher only matters to a method that declares one
         teacher = None
+    elif teacher is None:
+        with dist.main_first():  # registering a packaged teacher on first use: once, not once per process
+            teacher = resolve_teacher(registry, teacher_ref)
     # Processes launched by `torchrun watt train` may each have registered the same input under its own
     # id; rank 0's key decides, so all processes agree on reuse, checkpoints and the result.
     key = dist.from_main(_cache_key(parent, dataset, replay, teacher, config))
@@ -74,11 +75,12 @@ def train_model(
     with dist.main_first():  # a GGUF parent or teacher is converted to an HF folder once
         source_dir = hf_dir(registry, parent)
         teacher_dir = hf_dir(registry, teacher) if teacher is not None else None
-    if config.method == "sft" or (config.method == "distill" and config.kd_data == "chat"):
+    if method.reads(settings) == "records":
         examples = list(dataset_records(dataset, "train"))
     else:
         examples = list(dataset_texts(dataset, "train"))
-    replay_texts = list(dataset_texts(replay, "all")) if replay is not None and config.replay_ratio > 0 else []
+    use_replay = method.uses_replay and replay is not None and config.replay_ratio > 0
+    replay_texts = list(dataset_texts(replay, "all")) if use_replay else []
     # Checkpoints live under the run's cache key: rerunning the same recipe after a kill resumes.
     checkpoints = registry.home / "runs" / key
     run = dict(config=config, progress=progress, checkpoint_dir=checkpoints, replay_texts=replay_texts,
