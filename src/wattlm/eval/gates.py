@@ -56,9 +56,14 @@ class Gate(BaseModel):
         allowed = ("max_ratio", "max_value") if self.lower_is_better else ("min_delta", "min_value")
         if len(given) != 1 or given[0] not in allowed:
             raise ValueError(f"a gate on {self.metric} needs exactly one of {' or '.join(allowed)}")
-        if self.task is not None and self.metric in RUN_METRICS:
+        if self.task is not None and not self.on_task_score:
             raise ValueError(f"task only applies to task scores, not {self.metric}")
         return self
+
+    @property
+    def on_task_score(self) -> bool:
+        """A task score (stored by `watt eval run` / eval.tasks), not one of the run's perplexities."""
+        return self.metric not in RUN_METRICS
 
     @property
     def lower_is_better(self) -> bool:
@@ -72,7 +77,7 @@ class Gate(BaseModel):
 
 def _lookup(gate: Gate, role_scores: dict[str, float], role: str) -> float | None:
     """A role's value for the gate's metric: `domain`/`general` perplexity, or a stored task score."""
-    if gate.metric in RUN_METRICS:
+    if not gate.on_task_score:
         return role_scores.get(gate.metric.removesuffix("_ppl"))
     kind, score = gate.task_score()
     matches = {k: v for k, v in role_scores.items() if k.startswith(f"{kind}:") and k.endswith(f":{score}")
