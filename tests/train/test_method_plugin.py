@@ -48,7 +48,7 @@ def test_toy_method_fields_are_validated_by_its_settings(toy_method, tiny_model_
     args = ["train", "--model", "tiny", "--data", str(tmp_path), "--name", "x", "--method", "first-half",
             "--home", str(tmp_path / "ws")]
     typo = _watt(*args, "--set", "shar=0.5")
-    assert typo.exit_code != 0 and "unknown field 'shar'" in str(typo.exception)
+    assert typo.exit_code != 0 and "shar: unknown field for method first-half" in str(typo.exception)
     out_of_range = _watt(*args, "--set", "share=2")
     assert out_of_range.exit_code != 0 and "share" in str(out_of_range.exception)
 

@@ -77,7 +77,9 @@ def train_command(
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(map(str, first["loc"])) or "train"
-        raise WattError(f"invalid training option: {where}: {first['msg']}") from None
+        message = f"unknown field for method {fields.get('method', 'cpt')}" if first["type"] == "extra_forbidden" \
+            else first["msg"]
+        raise WattError(f"invalid training option: {where}: {message}") from None
     registry = registry_from(home)
     dist = context()
     # Under torchrun every process runs this verb: rank 0 registers inputs first, the others find them.

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 from wattlm.train.methods import METHODS, MethodSettings
 
@@ -66,17 +67,17 @@ class TrainConfig(BaseModel):
     @model_validator(mode="after")
     def _method_fields(self) -> TrainConfig:
         settings_class = METHODS[self.method].Settings
-        extra = dict(self.model_extra or {})
         elsewhere = {name for method in METHODS.values() for name in method.Settings.model_fields}
-        unknown = sorted(set(extra) - elsewhere - set(settings_class.model_fields))
-        if unknown:
-            raise ValueError(f"unknown field {unknown[0]!r} (method {self.method})")
+        # Another method's fields are ignored (as when one flat config held every method's fields); the
+        # rest must be this method's: its Settings (extra="forbid") names any unknown one.
+        mine = {key: value for key, value in (self.model_extra or {}).items()
+                if key in settings_class.model_fields or key not in elsewhere}
         try:
-            settings = settings_class(**{k: v for k, v in extra.items() if k in settings_class.model_fields})
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(map(str, error["loc"]))
-            raise ValueError(f"{where + ': ' if where else ''}{error['msg'].removeprefix('Value error, ')}") from None
+            settings = settings_class(**mine)
+        except ValidationError as exc:  # re-raised as this model's errors, so the location reads train.<field>
+            raise ValidationError.from_exception_data(type(self).__name__, [
+                InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"], **({"ctx": e["ctx"]} if "ctx" in e else {}))
+                for e in exc.errors()]) from None
         # The method's fields with their defaults: the dump (recipe, cache key) holds every setting that counts.
         self.__pydantic_extra__ = settings.model_dump()
         return self
