@@ -39,21 +39,21 @@ def train_command(
     name: Annotated[str, typer.Option(help="Name of the new model.")],
     config_file: Annotated[Optional[Path], typer.Option(
         "--config", help="YAML or JSON file of `train:` fields; the options below override it.")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps [default: 40].")] = None,
-    seq_len: Annotated[Optional[int], typer.Option(help="Tokens per sequence [default: 256].")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Sequences per step [default: 4].")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate [default: 2e-4].")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (default 40).")] = None,
+    seq_len: Annotated[Optional[int], typer.Option(help="Tokens per sequence (default 256).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Sequences per step (default 4).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default 2e-4).")] = None,
     method: Annotated[Optional[str], typer.Option(help="A training method: cpt (documents, the default), sft (chat "
                                                        "examples: messages / prompt+response) or distill (learn a "
                                                        "teacher's logits).")] = None,
     chat_template: Annotated[Optional[str], typer.Option(help="sft: chatml, gemma or Jinja text, if the parent has none.")] = None,
     replay: Annotated[Optional[Path], typer.Option(help="General text mixed in against forgetting.")] = None,
-    replay_ratio: Annotated[Optional[float], typer.Option(help="Share of sequences drawn from --replay [default: 0].")] = None,
+    replay_ratio: Annotated[Optional[float], typer.Option(help="Share of sequences drawn from --replay (default 0).")] = None,
     teacher: Annotated[Optional[str], typer.Option(
         help="distill: teacher model name/id, packaged name or HF folder (same tokenizer).")] = None,
-    kd_alpha: Annotated[Optional[float], typer.Option(help="distill: weight of the KL term; CE gets 1 - it [default: 0.5].")] = None,
-    kd_temperature: Annotated[Optional[float], typer.Option(help="distill: softmax temperature T (KL scaled by T^2) [default: 2].")] = None,
-    kd_data: Annotated[Optional[str], typer.Option(help="distill: text (documents, like cpt) or chat (examples, like sft) [default: text].")] = None,
+    kd_alpha: Annotated[Optional[float], typer.Option(help="distill: weight of the KL term; CE gets 1 - it (default 0.5).")] = None,
+    kd_temperature: Annotated[Optional[float], typer.Option(help="distill: softmax temperature T (KL scaled by T^2; default 2).")] = None,
+    kd_data: Annotated[Optional[str], typer.Option(help="distill: text (documents, like cpt) or chat (examples, like sft; default text).")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option(
         "--set", metavar="FIELD=VALUE", help="Any `train:` field (a method's own too), e.g. --set kd_alpha=0.9.")] = None,
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
