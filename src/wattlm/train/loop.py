@@ -2,8 +2,8 @@
 
 A method (`train/methods/`, a `TrainingMethod` from the `METHODS` table) turns examples into batches
 and a batch into a loss: `cpt` (packed documents), `sft` (chat-formatted examples, loss on the answer
-only) and `distill` (a teacher's softened distributions). The optimizer, schedule, autocast, data parallelism (`dist.py`), checkpoints,
-progress, saving and the training report live here, once.
+only) and `distill` (a teacher's softened distributions). The optimizer, schedule, autocast, data
+parallelism (`dist.py`), checkpoints, progress, saving and the training report live here, once.
 """
 
 from __future__ import annotations

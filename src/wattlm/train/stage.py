@@ -48,8 +48,8 @@ def train_model(
 
     `replay` is a text set mixed into training at `config.replay_ratio` (general data against forgetting).
     `teacher` is the teacher of a method that declares one (distill); when None it is resolved from the
-    method's settings (`config.teacher`). Under torchrun
-    every process calls this; rank 0 registers the model and the others return that artifact.
+    method's settings (`config.teacher`). Under torchrun every process calls this; rank 0 registers the
+    model and the others return that artifact.
     """
     from wattlm.train.dist import context
     from wattlm.train.methods import method_class
