@@ -24,6 +24,7 @@ from wattlm.models.cli import models_app
 from wattlm.run.cli import run_command
 from wattlm.serve.cli import keys_app, serve_command
 from wattlm.synth.cli import synth_command
+from wattlm.train.cli import train_command
 
 # What `watt --help` lists, top to bottom: the order a recipe runs in, then serving and upkeep.
 VERB_ORDER = ("models", "data", "synth", "train", "eval", "export", "kb", "run", "serve", "keys", "lineage",
@@ -47,7 +48,7 @@ registry_app = typer.Typer(help="Look after the workspace's registry (crash left
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.command("synth")(synth_command)
-# `train` is defined below until it moves to train/cli.py.
+app.command("train")(train_command)
 app.add_typer(eval_app, name="eval")
 app.command("export")(export_command)
 app.command("run")(run_command)
@@ -94,57 +95,6 @@ def _render_check(report: dict) -> None:
     else:
         print(f"{len(report['remaining'])} orphan(s) remain: `watt registry check --clean` removes them")
 
-
-# -- train (moves to train/cli.py) ---------------------------------------------------------------
-
-@app.command()
-def train(
-    model: Annotated[str, typer.Option("--model", help="Parent model name or id.")],
-    data: Annotated[str, typer.Option("--data", help="Dataset name or id (its train split), or a JSONL/text path.")],
-    name: Annotated[str, typer.Option(help="Name of the new model.")],
-    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 40,
-    seq_len: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
-    batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 4,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 2e-4,
-    method: Annotated[str, typer.Option(help="cpt (documents), sft (chat examples: messages / prompt+response) or "
-                                             "distill (learn a teacher's logits).")] = "cpt",
-    chat_template: Annotated[Optional[str], typer.Option(help="sft: chatml, gemma or Jinja text, if the parent has none.")] = None,
-    replay: Annotated[Optional[Path], typer.Option(help="General text mixed in against forgetting.")] = None,
-    replay_ratio: Annotated[float, typer.Option(help="Share of sequences drawn from --replay.")] = 0.0,
-    teacher: Annotated[Optional[str], typer.Option(
-        help="distill: teacher model name/id, packaged name or HF folder (same tokenizer).")] = None,
-    kd_alpha: Annotated[float, typer.Option(help="distill: weight of the KL term; CE gets 1 - it.")] = 0.5,
-    kd_temperature: Annotated[float, typer.Option(help="distill: softmax temperature T (KL scaled by T^2).")] = 2.0,
-    kd_data: Annotated[str, typer.Option(help="distill: text (documents, like cpt) or chat (examples, like sft).")] = "text",
-    home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
-) -> None:
-    """Train a model on a dataset (cpt, sft or distill; LoRA merged) -> a model of the next tier."""
-    from wattlm.models.store import resolve_model
-    from wattlm.data.stage import text_dataset
-    from wattlm.train.config import TrainConfig
-    from wattlm.train.dist import context
-    from wattlm.train.stage import train_model
-
-    registry = registry_from(home)
-    try:
-        config = TrainConfig(steps=steps, seq_len=seq_len, batch_size=batch_size, lr=lr, replay_ratio=replay_ratio,
-                             method=method, chat_template=chat_template, teacher=teacher, kd_alpha=kd_alpha,
-                             kd_temperature=kd_temperature, kd_data=kd_data)
-    except ValueError as exc:
-        first = exc.errors()[0]
-        raise WattError(f"invalid training option: {'.'.join(map(str, first['loc'])) or 'train'}: {first['msg']}") from None
-    dist = context()
-    # Under torchrun every process runs this verb: rank 0 registers inputs first, the others find them.
-    with dist.main_first():
-        replay_set = text_dataset(registry, replay.resolve(), replay.name) if replay else None
-        path = Path(data)
-        dataset = text_dataset(registry, path.resolve(), path.name) if path.exists() else registry.get(data, kind="dataset")
-        parent = resolve_model(registry, model)
-    art, reused = train_model(registry, parent, dataset, config, name, progress=not quiet, replay=replay_set)
-    if not dist.is_main:
-        return
-    emit({**_model_row(art), "reused": reused, "metrics": art.metrics}, as_json,
-          lambda r: print(f"{'reused' if reused else 'trained'} {r['name']} ({r['id']}, {r['tier']}): {r['metrics']}"))
 
 
 def _quiet_libraries() -> None:

@@ -102,10 +102,10 @@ class TaskSection(BaseModel):
         elif self.teacher is None:
             self.teacher = "industry"
         for gate in self.gates:
-            if gate.lower_is_better:
+            if not gate.on_task_score:
                 raise ValueError(f"task.gates: {gate.metric} is not measured on the task model; "
                                  "use task scores (qa_*, mc_*) from task.eval")
-        if any(not g.lower_is_better for g in self.gates) and not self.eval:
+        if any(g.on_task_score for g in self.gates) and not self.eval:
             raise ValueError("task.gates on task scores need task.eval files")
         return self
 
@@ -146,7 +146,7 @@ class Recipe(BaseModel):
     @model_validator(mode="after")
     def _checkable(self) -> Recipe:
         """What would otherwise fail only after hours of training fails here, at load."""
-        if any(not g.lower_is_better for g in self.gates) and not self.eval.tasks:
+        if any(g.on_task_score for g in self.gates) and not self.eval.tasks:
             raise ValueError("gates on task scores (mc_*, qa_*) need eval.tasks files")
         if any(g.metric == "general_ppl" for g in self.gates) and self.eval.general is None:
             raise ValueError("a general_ppl gate needs eval.general")

@@ -1,4 +1,6 @@
-"""Data parallelism: torchrun with 2 CPU processes (gloo) trains like one process on the same batches."""
+"""Data parallelism: torchrun with 2 CPU processes (gloo) trains like one process on the same batches.
+
+torchrun runs the `watt train` verb itself (`-m wattlm.cli train ...`): there is no second CLI for it."""
 
 import json
 import os
@@ -48,29 +50,32 @@ def _setup(home, tiny_model_dir, tmp_path, method):
 
 def _args(parent, tmp_path, home, method):
     data = tmp_path / ("qa.jsonl" if method == "distill" else "corpus.txt")
-    return ["--model", parent.id, "--data", str(data), "--name", "tiny-trained",
-            "--config", str(tmp_path / "train.json"), "--home", str(home)]
+    return ["train", "--model", parent.id, "--data", str(data), "--name", "tiny-trained",
+            "--config", str(tmp_path / "train.json"), "--home", str(home), "--json", "--quiet"]
 
 
 @pytest.mark.parametrize("method", ["cpt", "distill"])
 def test_torchrun_two_processes_match_one(tiny_model_dir, tmp_path, method):
+    from typer.testing import CliRunner
+
+    from wattlm.cli import app
     from wattlm.registry import Registry
-    from wattlm.train.dist import main
 
     one_home, two_home = tmp_path / "one", tmp_path / "two"
     _, parent = _setup(one_home, tiny_model_dir, tmp_path, method)
-    assert main(_args(parent, tmp_path, one_home, method)) == 0
+    alone = CliRunner().invoke(app, _args(parent, tmp_path, one_home, method))
+    assert alone.exit_code == 0, alone.output
     _, parent_two = _setup(two_home, tiny_model_dir, tmp_path, method)
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     launched = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "wattlm.train.dist", *_args(parent_two, tmp_path, two_home, method)],
+         "-m", "wattlm.cli", *_args(parent_two, tmp_path, two_home, method)],
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
-    printed = [json.loads(line) for line in launched.stdout.splitlines() if line.startswith("{")]
-    assert len(printed) == 1  # only rank 0 reports
+    printed = json.loads(launched.stdout)  # only rank 0 reports: one JSON document
+    assert printed["name"] == "tiny-trained" and printed["metrics"]["train_steps"] == CONFIG["steps"]
 
     one = Registry(one_home).get("tiny-trained", kind="model")
     two = Registry(two_home).get("tiny-trained", kind="model")

@@ -11,19 +11,19 @@ import json
 import re
 from pathlib import Path
 
+from wattlm.eval.tasks import stored_metric
 from wattlm.registry import Artifact, Registry
 
-_SCALAR = re.compile(r"^(mc|qa|ppl):[^:]+:[a-z0-9_]+$")
 _LEGACY_PPL = re.compile(r"^ppl:(?P<set>[^@]+)@")  # the run pipeline's `ppl:<set>/<split>@<id>` records
 _COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2")
-LOWER_IS_BETTER = ("ppl",)
 
 
 def model_scores(model: Artifact) -> dict[str, float]:
-    """Every task score on an artifact under its stable name (pipeline perplexities included)."""
+    """Every task score on an artifact under its stable name (a metric its task kind declares, pipeline
+    perplexities included)."""
     scores = {}
     for key, value in model.metrics.items():
-        if _SCALAR.match(key) and isinstance(value, (int, float)):
+        if stored_metric(key) is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
             scores[key] = float(value)
         elif (m := _LEGACY_PPL.match(key)) and isinstance(value, dict) and "ppl" in value:
             scores[f"ppl:{m['set']}:ppl"] = float(value["ppl"])
@@ -34,18 +34,25 @@ def comparison(registry: Registry, models: list[Artifact]) -> dict:
     """{"models": [{id, name, tier}], "metrics": [names], "scores": {model id: {metric: value}}}."""
     scores = {m.id: model_scores(registry.get(m.id)) for m in models}
     metrics = sorted({k for s in scores.values() for k in s})
+    better = {k: "higher" if stored_metric(k).higher_is_better else "lower" for k in metrics}
     return {"models": [{"id": m.id, "name": m.name, "tier": m.tier} for m in models], "metrics": metrics,
-            "scores": scores}
+            "better": better, "scores": scores}
 
 
 def render_table(payload: dict):
     from rich.table import Table
 
-    table = Table("metric", *(f"{m['name']}\n{m['id']}" for m in payload["models"]))
+    table = Table("metric", "better", *(f"{m['name']}\n{m['id']}" for m in payload["models"]))
     for metric in payload["metrics"]:
         cells = [payload["scores"][m["id"]].get(metric) for m in payload["models"]]
-        table.add_row(metric, *("-" if v is None else f"{v:.2f}" for v in cells))
+        table.add_row(metric, _better(metric), *("-" if v is None else f"{v:.2f}" for v in cells))
     return table
+
+
+def _better(metric: str) -> str:
+    """Which direction is better for a stored metric, as its task class declares it."""
+    declared = stored_metric(metric)
+    return "?" if declared is None else "higher" if declared.higher_is_better else "lower"
 
 
 def _bars(title: str, values: dict[str, float], width: int = 460, row: int = 22) -> str:
@@ -77,8 +84,7 @@ def render_html(payload: dict) -> str:
         values = {label: v for label, v in zip(labels, cells_by_model, strict=True) if v is not None}
         cells = "".join(f"<td>{'' if v is None else f'{v:.2f}'}</td>" for v in cells_by_model)
         rows.append(f"<tr><th>{html.escape(metric)}</th>{cells}</tr>")
-        direction = "lower is better" if metric.startswith(LOWER_IS_BETTER) else "higher is better"
-        charts.append(_bars(f"{metric} ({direction})", values))
+        charts.append(_bars(f"{metric} ({_better(metric)} is better)", values))
     return ("<!doctype html><html><head><meta charset='utf-8'><title>wattlm eval compare</title>"
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}svg{display:block;margin:1em 0}</style>"

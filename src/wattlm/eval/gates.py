@@ -2,9 +2,11 @@
 
 A gate that fails stops the run before export, so a model that forgot its general language, did not
 learn its domain, or answers worse than its parent is never shipped. Results are kept in the run report
-either way. Perplexities are lower-is-better (`max_ratio`, `max_value`); task scores in points (0-100)
-are higher-is-better (`min_delta`: child >= parent + delta points, `min_value`). Which models are child
-and parent is the caller's choice (industry vs foundation, task vs industry).
+either way. A gate names a metric: the run's perplexities (`domain_ppl`, `general_ppl`) or a task score
+as `<kind>_<score>` (e.g. `qa_char_f1`), whose direction its task class declares (`eval/tasks.py`).
+Lower-is-better metrics take `max_ratio` / `max_value`; higher-is-better ones `min_delta` (child >=
+parent + delta) / `min_value`. Which models are child and parent is the caller's choice (industry vs
+foundation, task vs industry).
 """
 
 from __future__ import annotations
@@ -12,9 +14,16 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from wattlm.errors import WattError
+from wattlm.eval.task import Metric, lower
+from wattlm.eval.tasks import TASKS, gate_metrics
 
-LOWER_IS_BETTER = ("domain_ppl", "general_ppl")
-HIGHER_IS_BETTER = ("mc_acc", "mc_acc_norm", "qa_exact_match", "qa_char_f1", "qa_rouge_l")
+# The run's own perplexities (scores["domain"], scores["general"]), beside the task scores.
+RUN_METRICS = {"domain_ppl": lower("perplexity on the corpus's held-out split"),
+               "general_ppl": lower("perplexity on the recipe's general text (forgetting check)")}
+
+
+def known_metrics() -> dict[str, Metric]:
+    return {**RUN_METRICS, **gate_metrics()}
 
 
 class GateFailed(WattError):
@@ -24,7 +33,8 @@ class GateFailed(WattError):
 class Gate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    metric: str = Field(description=f"Score compared: one of {', '.join(LOWER_IS_BETTER + HIGHER_IS_BETTER)}.")
+    metric: str = Field(description="Score compared: domain_ppl, general_ppl, or a task score <kind>_<score> "
+                        f"({', '.join(gate_metrics())}).")
     task: str | None = Field(None, description="Eval set a task score comes from (needed when several sets have it).")
     max_ratio: float | None = Field(None, gt=0, description="child <= max_ratio x parent (perplexity).")
     max_value: float | None = Field(None, gt=0, description="child <= max_value, whatever the parent scored (perplexity).")
@@ -34,8 +44,8 @@ class Gate(BaseModel):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, metric: str) -> str:
-        if metric not in LOWER_IS_BETTER + HIGHER_IS_BETTER:
-            raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(LOWER_IS_BETTER + HIGHER_IS_BETTER)}")
+        if metric not in known_metrics():
+            raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(known_metrics())}")
         return metric
 
     @model_validator(mode="after")
@@ -46,20 +56,30 @@ class Gate(BaseModel):
         allowed = ("max_ratio", "max_value") if self.lower_is_better else ("min_delta", "min_value")
         if len(given) != 1 or given[0] not in allowed:
             raise ValueError(f"a gate on {self.metric} needs exactly one of {' or '.join(allowed)}")
-        if self.task is not None and self.lower_is_better:
+        if self.task is not None and not self.on_task_score:
             raise ValueError(f"task only applies to task scores, not {self.metric}")
         return self
 
     @property
+    def on_task_score(self) -> bool:
+        """A task score (stored by `watt eval run` / eval.tasks), not one of the run's perplexities."""
+        return self.metric not in RUN_METRICS
+
+    @property
     def lower_is_better(self) -> bool:
-        return self.metric in LOWER_IS_BETTER
+        return not known_metrics()[self.metric].higher_is_better
+
+    def task_score(self) -> tuple[str, str]:
+        """(kind, score) of a task-score metric: `qa_char_f1` -> ("qa", "char_f1")."""
+        kind = next(k for k in TASKS if self.metric.startswith(f"{k}_") and self.metric[len(k) + 1:] in TASKS[k].metrics)
+        return kind, self.metric[len(kind) + 1:]
 
 
 def _lookup(gate: Gate, role_scores: dict[str, float], role: str) -> float | None:
     """A role's value for the gate's metric: `domain`/`general` perplexity, or a stored task score."""
-    if gate.lower_is_better:
+    if not gate.on_task_score:
         return role_scores.get(gate.metric.removesuffix("_ppl"))
-    kind, score = gate.metric.split("_", 1)
+    kind, score = gate.task_score()
     matches = {k: v for k, v in role_scores.items() if k.startswith(f"{kind}:") and k.endswith(f":{score}")
                and (gate.task is None or k == f"{kind}:{gate.task}:{score}")}
     if len(matches) > 1:

@@ -17,9 +17,8 @@ import yaml
 
 from wattlm.errors import WattError
 from wattlm.eval.generative_qa import GenerativeQATask, QAItem
-from wattlm.eval.loaders import TaskSettings, read_jsonl, with_fewshot
 from wattlm.eval.multiple_choice import ChoiceItem, MultipleChoiceTask
-from wattlm.eval.task import Task
+from wattlm.eval.task import Task, TaskSettings, read_jsonl, with_fewshot
 
 # Keys that only matter to the harness's own bookkeeping; accepted and ignored.
 _IGNORED = {"tag", "group", "metadata", "metric_list", "should_decontaminate", "doc_to_decontamination_query",

@@ -190,8 +190,9 @@ def _perplexities(registry: Registry, recipe: Recipe, summary: RunSummary, texts
 def _train_config(recipe: Recipe, section):
     """The section's TrainConfig, with a teacher given as a folder resolved against the recipe file."""
     config = section.train_config()
-    if config.teacher and recipe.resolve(Path(config.teacher)).exists():
-        config = config.model_copy(update={"teacher": str(recipe.resolve(Path(config.teacher)))})
+    teacher = getattr(config, "teacher", None)  # a field of the methods that declare a teacher (distill)
+    if teacher and recipe.resolve(Path(teacher)).exists():
+        config = config.model_copy(update={"teacher": str(recipe.resolve(Path(teacher)))})
     return config
 
 

@@ -19,6 +19,9 @@ def synth_command(
     teacher_model: Annotated[Optional[str], typer.Option("--teacher-model", help="Model name at --teacher-url.")] = None,
     teacher: Annotated[Optional[str], typer.Option(
         "--teacher", help="A registered model/export (its GGUF runs in-process), or gemma3-270m / smollm2-135m.")] = None,
+    teacher_kind: Annotated[Optional[str], typer.Option(
+        "--teacher-kind", help="A teacher kind of the table (local, openai, ...); default: openai with "
+                               "--teacher-url, local with --teacher.")] = None,
     kind: Annotated[Optional[list[str]], typer.Option(
         "--kind", help="qa, summary or extract (repeatable; default qa).")] = None,
     max_chunks: Annotated[Optional[int], typer.Option(min=1, help="Cap on chunks sent to the teacher.")] = None,
@@ -59,7 +62,8 @@ def synth_command(
         corpus = text_dataset(registry, path.resolve(), path.name)
     else:
         corpus = registry.get(data, kind="dataset")
-    chosen = make_teacher(registry, config, url=teacher_url, model=teacher_model, local=teacher, n_threads=threads)
+    chosen = make_teacher(registry, config, url=teacher_url, model=teacher_model, local=teacher, n_threads=threads,
+                           kind=teacher_kind)
     try:
         art, reused = synthesize(registry, corpus, chosen, config, name=name, progress=not (quiet or as_json))
     finally:

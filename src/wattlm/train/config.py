@@ -1,10 +1,16 @@
-"""Typed training settings: the `train:` section of a recipe."""
+"""Typed training settings: the `train:` section of a recipe.
+
+`TrainConfig` holds the fields every method shares (the loop's); a method's own fields (sft's
+`chat_template`, distill's `teacher` and `kd_*`) are written beside them and validated by that method's
+`Settings` model (`train/methods/`). Fields of another method are ignored, as before methods owned them.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from wattlm.train.methods import METHODS, MethodSettings
 
 
 class LoraSettings(BaseModel):
@@ -19,15 +25,14 @@ class LoraSettings(BaseModel):
 
 
 class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Extra fields are the method's own; `_method_fields` checks them against its Settings.
+    model_config = ConfigDict(extra="allow")
 
-    method: Literal["cpt", "sft", "distill"] = Field(
+    method: str = Field(
         "cpt",
-        description="cpt: continued pretraining on documents; sft: chat examples, loss on the answer; "
-        "distill: learn a teacher model's next-token distributions (see teacher, kd_*).",
-    )
-    chat_template: str | None = Field(
-        None, description="sft (and distill on chat data): 'chatml', 'gemma' or Jinja text, for parents without a template; saved with the model."
+        description="A training method of the table in train/methods/: cpt (continued pretraining on documents), "
+        "sft (chat examples, loss on the answer), distill (learn a teacher model's next-token distributions; "
+        "see teacher, kd_*).",
     )
     steps: int = Field(40, ge=1, description="Optimizer steps (the step budget).")
     seq_len: int = Field(256, ge=8, description="Tokens per packed training sequence.")
@@ -51,23 +56,32 @@ class TrainConfig(BaseModel):
         1024, ge=16, description="Positions per chunk when computing the loss (bounds logits memory); "
         "distill uses a quarter of it, as it holds about four logit buffers (teacher and student) per chunk."
     )
-    teacher: str | None = Field(
-        None, description="distill: the teacher model (registered name or id, packaged model name, or HF folder); "
-        "its tokenizer must be the student's."
-    )
-    kd_temperature: float = Field(
-        2.0, gt=0, description="distill: softmax temperature for both distributions; the KL term is scaled by T^2."
-    )
-    kd_alpha: float = Field(
-        0.5, ge=0, le=1, description="distill: weight of the KL term; the usual cross-entropy gets 1 - kd_alpha."
-    )
-    kd_data: Literal["text", "chat"] = Field(
-        "text", description="distill: 'text' = documents packed like cpt, KL on every position; "
-        "'chat' = examples like sft (chat template), KL and CE on the answer tokens only."
-    )
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, method: str) -> str:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}: one of {', '.join(METHODS)}")
+        return method
 
     @model_validator(mode="after")
-    def _distill_needs_teacher(self) -> TrainConfig:
-        if self.method == "distill" and not self.teacher:
-            raise ValueError("method distill needs a teacher (train.teacher: a model name, id or HF folder)")
+    def _method_fields(self) -> TrainConfig:
+        settings_class = METHODS[self.method].Settings
+        elsewhere = {name for method in METHODS.values() for name in method.Settings.model_fields}
+        # Another method's fields are ignored (as when one flat config held every method's fields); the
+        # rest must be this method's: its Settings (extra="forbid") names any unknown one.
+        mine = {key: value for key, value in (self.model_extra or {}).items()
+                if key in settings_class.model_fields or key not in elsewhere}
+        try:
+            settings = settings_class(**mine)
+        except ValidationError as exc:  # re-raised as this model's errors, so the location reads train.<field>
+            raise ValidationError.from_exception_data(type(self).__name__, [
+                InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"], **({"ctx": e["ctx"]} if "ctx" in e else {}))
+                for e in exc.errors()]) from None
+        # The method's fields with their defaults: the dump (recipe, cache key) holds every setting that counts.
+        self.__pydantic_extra__ = settings.model_dump()
         return self
+
+    def method_settings(self) -> MethodSettings:
+        """This run's method settings (typed), e.g. DistillSettings with teacher and kd_*."""
+        return METHODS[self.method].Settings(**(self.model_extra or {}))

@@ -10,21 +10,15 @@ summation order (and dropout noise, which each process draws on its own rows).
 We all-reduce gradients ourselves rather than wrapping the model in DDP: the fused loss calls the
 backbone and reads the head weight directly, which would bypass DDP's forward hooks.
 
-    torchrun --nproc_per_node 2 -m wattlm.train.dist --model M --data D --name N --config train.yaml
+    torchrun --nproc_per_node 2 -m wattlm.cli train --model M --data D --name N --config train.yaml
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
-import json
 import os
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-
-from wattlm.errors import WattError
 
 BUCKET_ELEMENTS = 1 << 24  # gradients are summed in ~64 MB fp32 buckets
 
@@ -103,6 +97,15 @@ class Dist:
 
             dist.barrier()
 
+    def leave(self) -> None:
+        """End of the run: ranks leave together. A rank that tears gloo down while another still holds a
+        connection made the other abort at exit ("terminate called without an active exception")."""
+        if self.world > 1:
+            import torch.distributed as dist
+
+            self.barrier()
+            dist.destroy_process_group()
+
     @contextmanager
     def main_first(self):
         """Rank 0 runs the block first (e.g. registers or converts a model); the others then find it done."""
@@ -138,64 +141,3 @@ def context() -> Dist:
         dist.init_process_group(backend="gloo")
         atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
     return Dist(rank=dist.get_rank(), world=dist.get_world_size())
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`watt train` for torchrun: the same registry step, run by every process; rank 0 registers."""
-    parser = argparse.ArgumentParser(prog="python -m wattlm.train.dist", description=main.__doc__)
-    parser.add_argument("--model", required=True, help="parent model name or id")
-    parser.add_argument("--data", required=True, help="dataset name or id, or a text/JSONL path")
-    parser.add_argument("--name", required=True, help="name of the trained model")
-    parser.add_argument("--config", type=Path, help="YAML or JSON file with TrainConfig fields")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override one TrainConfig field (YAML value), e.g. --set steps=20")
-    parser.add_argument("--replay", type=Path, help="general text mixed in at replay_ratio")
-    parser.add_argument("--home", type=Path, help="workspace (default: $WATT_HOME)")
-    args = parser.parse_args(argv)
-
-    import yaml
-    from pydantic import ValidationError
-
-    from wattlm.models.store import resolve_model
-    from wattlm.registry import Registry
-    from wattlm.data.stage import text_dataset
-    from wattlm.train.config import TrainConfig
-    from wattlm.train.stage import train_model
-
-    try:
-        fields = yaml.safe_load(args.config.read_text()) if args.config else {}
-        for item in args.set:
-            key, _, value = item.partition("=")
-            fields[key] = yaml.safe_load(value)
-        config = TrainConfig(**(fields or {}))
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise WattError(f"{args.config or '--set'}: field {'.'.join(map(str, error['loc']))}: {error['msg']}") from None
-    dist = context()
-    registry = Registry(args.home)
-    with dist.main_first():  # first use of a packaged model registers it: once, on rank 0
-        parent = resolve_model(registry, args.model)
-        data_path = Path(args.data)
-        dataset = (text_dataset(registry, data_path.resolve(), data_path.name) if data_path.exists()
-                   else registry.get(args.data, kind="dataset"))
-        replay = text_dataset(registry, args.replay.resolve(), args.replay.name) if args.replay else None
-    model, reused = train_model(registry, parent, dataset, config, args.name, progress=dist.is_main, replay=replay)
-    if dist.is_main:
-        print(json.dumps({"id": model.id, "name": model.name, "tier": model.tier, "reused": reused,
-                          "path": str(model.path), "metrics": model.metrics}))
-    if dist.world > 1:
-        # Leave together: a rank that tears gloo down while another still holds a connection made the
-        # other abort at exit ("terminate called without an active exception"), seen once in CI.
-        import torch.distributed
-
-        dist.barrier()
-        torch.distributed.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except WattError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)

@@ -1,9 +1,9 @@
 """The one training loop. Methods differ by how they build batches and compute the loss (a hook).
 
-A method (`train/methods/`) turns examples into batches and a batch into a loss: `cpt` (packed
-documents), `sft` (chat-formatted examples, loss on the answer only) and `distill` (a teacher's
-softened distributions). The optimizer, schedule, autocast, data parallelism (`dist.py`), checkpoints,
-progress, saving and the training report live here, once.
+A method (`train/methods/`, a `TrainingMethod` from the `METHODS` table) turns examples into batches
+and a batch into a loss: `cpt` (packed documents), `sft` (chat-formatted examples, loss on the answer
+only) and `distill` (a teacher's softened distributions). The optimizer, schedule, autocast, data
+parallelism (`dist.py`), checkpoints, progress, saving and the training report live here, once.
 """
 
 from __future__ import annotations
@@ -61,17 +61,6 @@ def _lr_at(step: int, config: TrainConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _build_method(config: TrainConfig, tokenizer, examples, replay_texts, teacher_dir: Path | None):
-    from wattlm.train.methods import method_class
-
-    cls = method_class(config.method)
-    if config.method == "distill":
-        if teacher_dir is None and config.teacher and (Path(config.teacher) / "config.json").exists():
-            teacher_dir = Path(config.teacher)  # a plain HF folder works without the registry
-        return cls(tokenizer, examples, config, replay_texts, teacher_dir=teacher_dir)
-    return cls(tokenizer, examples, config, replay_texts)
-
-
 def train(
     model_dir: Path,
     examples: Sequence,
@@ -95,6 +84,7 @@ def train(
     from wattlm.models.hf import load_causal_lm, load_tokenizer
     from wattlm.train.checkpoint import load_checkpoint, save_checkpoint
     from wattlm.train.dist import context
+    from wattlm.train.methods import method_class
 
     dist = context()
     if config.batch_size < dist.world:
@@ -116,12 +106,12 @@ def train(
             ),
         )
     model.train()
-    method = _build_method(config, tokenizer, examples, replay_texts, teacher_dir)
+    method = method_class(config.method).from_config(config, tokenizer, examples, replay_texts, teacher_dir)
     params = [p for p in model.parameters() if p.requires_grad]
     dist.broadcast_parameters(params)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
-    result = TrainResult(steps=0, tokens=0, seconds=0.0, data_stats=method.data_stats(), processes=dist.world)
+    result = TrainResult(steps=0, tokens=0, seconds=0.0, data_stats=method.stats(), processes=dist.world)
     batches = method.batches()
     resumed = load_checkpoint(checkpoint_dir, model, optimizer, rank=dist.rank)
     if resumed:

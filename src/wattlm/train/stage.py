@@ -35,10 +35,7 @@ def _cache_key(parent: Artifact, dataset: Artifact, replay: Artifact | None, tea
     settings = config.model_dump(exclude={"save_every", "threads", "teacher"})
     # Inputs by their content keys, never ids: the same recipe from another checkout finds this model.
     parts = ["train", content_key(parent), content_key(dataset), content_key(replay) if replay else None]
-    if teacher is None:
-        for unused in ("kd_temperature", "kd_alpha", "kd_data"):
-            settings.pop(unused)
-    else:  # by content: the name in config.teacher may later point at another model
+    if teacher is not None:  # by content: the name in config.teacher may later point at another model
         parts.append(content_key(teacher))
     return fingerprint(*parts, settings)
 
@@ -51,19 +48,23 @@ def train_model(
     """Train (or reuse a finished run with the same inputs); returns (model, reused).
 
     `replay` is a text set mixed into training at `config.replay_ratio` (general data against forgetting).
-    `teacher` is distillation's teacher; when None it is resolved from `config.teacher`. Under torchrun
-    every process calls this; rank 0 registers the model and the others return that artifact.
+    `teacher` is the teacher of a method that declares one (distill); when None it is resolved from the
+    method's settings (`config.teacher`). Under torchrun every process calls this; rank 0 registers the
+    model and the others return that artifact.
     """
     from wattlm.train.dist import context
+    from wattlm.train.methods import method_class
 
     if config.replay_ratio > 0 and replay is None:
         raise WattError("train.replay_ratio > 0 needs replay text (recipe field train.replay, or --replay)")
     dist = context()
-    if config.method == "distill" and teacher is None:
-        with dist.main_first():  # registering a packaged teacher on first use: once, not once per process
-            teacher = resolve_teacher(registry, config.teacher)
-    if config.method != "distill":
+    method, settings = method_class(config.method), config.method_settings()
+    teacher_ref = method.teacher(settings)
+    if teacher_ref is None:  # a teacher only matters to a method that declares one
         teacher = None
+    elif teacher is None:
+        with dist.main_first():  # registering a packaged teacher on first use: once, not once per process
+            teacher = resolve_teacher(registry, teacher_ref)
     # Content keys agree across processes; rank 0's key still decides, so all agree on one run.
     key = dist.from_main(_cache_key(parent, dataset, replay, teacher, config))
     from wattlm.train.loop import train
@@ -73,11 +74,12 @@ def train_model(
         with dist.main_first():  # a GGUF parent or teacher is converted to an HF folder once
             source_dir = hf_dir(registry, parent)
             teacher_dir = hf_dir(registry, teacher) if teacher is not None else None
-        if config.method == "sft" or (config.method == "distill" and config.kd_data == "chat"):
+        if method.reads(settings) == "records":
             examples = list(dataset_records(dataset, "train"))
         else:
             examples = list(dataset_texts(dataset, "train"))
-        replay_texts = list(dataset_texts(replay, "all")) if replay is not None and config.replay_ratio > 0 else []
+        use_replay = method.uses_replay and replay is not None and config.replay_ratio > 0
+        replay_texts = list(dataset_texts(replay, "all")) if use_replay else []
         # Checkpoints live under the run's cache key: rerunning the same recipe after a kill resumes.
         result = train(source_dir, examples, staged, config=config, progress=progress,
                        checkpoint_dir=registry.home / "runs" / key, replay_texts=replay_texts,

@@ -1,5 +1,5 @@
-"""Teachers: an OpenAI-compatible endpoint, or a GGUF model run in-process."""
+"""Teachers: an OpenAI-compatible endpoint, or a GGUF model run in-process (the table: resolve.TEACHERS)."""
 
-from wattlm.synth.teachers.base import Teacher, TeacherPrompt, TeacherStyle
+from wattlm.synth.teachers.base import Teacher, TeacherBase, TeacherPrompt, TeacherSpec, TeacherStyle
 
-__all__ = ["Teacher", "TeacherPrompt", "TeacherStyle"]
+__all__ = ["Teacher", "TeacherBase", "TeacherPrompt", "TeacherSpec", "TeacherStyle"]

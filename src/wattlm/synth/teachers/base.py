@@ -1,4 +1,8 @@
-"""The teacher interface: prompts in, reply texts out, failures counted rather than raised.
+"""The teacher extension point: prompts in, reply texts out, failures counted rather than raised.
+
+A kind of teacher (a local GGUF model, an OpenAI-compatible endpoint, ...) is a class that meets the
+`Teacher` protocol (most extend `TeacherBase`) plus one entry in `TEACHERS` (`teachers/resolve.py`):
+a builder `(registry, config, spec) -> Teacher`, usually the class's `from_spec`.
 
 A teacher answers either chat prompts (the text is sent as one user message) or completion prompts
 (the text is continued as is); `style` says which, and the synthesis stage picks the prompt file form
@@ -10,9 +14,13 @@ over thousands of chunks must survive a flaky endpoint, so nothing a teacher sen
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from wattlm.registry import Registry
+    from wattlm.synth.config import SynthConfig
 
 TeacherStyle = Literal["chat", "completion"]
 
@@ -24,6 +32,17 @@ class TeacherPrompt:
     temperature: float
     stop: tuple[str, ...] = ()
     seed: int | None = None
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    """The teacher a caller chose (CLI options, a recipe's task section), before it is built."""
+
+    kind: str  # a key of TEACHERS: local, openai, ...
+    ref: str | None = None  # local: a model/export name or id; openai: the endpoint URL; a new kind: its own
+    model: str | None = None  # openai: the model name the endpoint serves
+    n_ctx: int = 2048  # local: context per request
+    n_threads: int | None = None  # local: llama.cpp threads
 
 
 @dataclass
@@ -67,3 +86,7 @@ class Teacher(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# What a TEACHERS entry is: how one kind is built from the run's settings and the caller's choice.
+TeacherBuilder = Callable[["Registry", "SynthConfig", TeacherSpec], Teacher]

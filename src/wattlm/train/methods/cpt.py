@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from wattlm.train.config import TrainConfig
-from wattlm.train.methods import StepLoss
+from wattlm.train.methods.base import SharedSettings, StepLoss, TrainingMethod
 
 
-class CptMethod:
+class CptMethod(TrainingMethod):
     """Continued pretraining: next-token loss on every position of packed document blocks.
 
     With replay text and `replay_ratio`, that share of every batch's rows comes from the replay blocks
@@ -17,13 +16,15 @@ class CptMethod:
     """
 
     name = "cpt"
+    uses_replay = True
 
-    def __init__(self, tokenizer, texts: Sequence[str], config: TrainConfig, replay_texts: Sequence[str] = ()):
+    def __init__(self, tokenizer, texts: Sequence[str], config: SharedSettings, replay_texts: Sequence[str] = (),
+                 settings=None):
         import torch
 
         from wattlm.train.packing import pack, tokenize_stream
 
-        self.config = config
+        super().__init__(tokenizer, texts, config, replay_texts, settings)
         self.blocks = pack(tokenize_stream(tokenizer, texts), config.seq_len)  # (n_blocks, seq_len)
         self.replay = None
         if replay_texts and config.replay_ratio > 0:
@@ -54,7 +55,7 @@ class CptMethod:
             rows += [self.replay[next(replay)] for _ in range(n_replay)]
             yield torch.stack(rows)
 
-    def data_stats(self) -> dict:
+    def stats(self) -> dict:
         stats = {"blocks": self.blocks.size(0), "block_tokens": self.blocks.numel()}
         if self.replay is not None:
             stats.update(replay_blocks=self.replay.size(0), replay_ratio=self.config.replay_ratio)

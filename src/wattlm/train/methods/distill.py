@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from wattlm.errors import WattError
-from wattlm.train.config import TrainConfig
-from wattlm.train.methods import StepLoss
+from wattlm.train.methods.base import SharedSettings, StepLoss, TrainingMethod
+from wattlm.train.methods.cpt import CptMethod
+from wattlm.train.methods.sft import SftMethod, SftSettings
 
 
 def check_same_vocab(student_tokenizer, teacher_tokenizer, teacher_name: str) -> None:
@@ -33,22 +37,64 @@ def check_same_vocab(student_tokenizer, teacher_tokenizer, teacher_name: str) ->
     )
 
 
-class DistillMethod:
+class DistillSettings(SftSettings):
+    teacher: str | None = Field(
+        None, description="distill: the teacher model (registered name or id, packaged model name, or HF folder); "
+        "its tokenizer must be the student's."
+    )
+    kd_temperature: float = Field(
+        2.0, gt=0, description="distill: softmax temperature for both distributions; the KL term is scaled by T^2."
+    )
+    kd_alpha: float = Field(
+        0.5, ge=0, le=1, description="distill: weight of the KL term; the usual cross-entropy gets 1 - kd_alpha."
+    )
+    kd_data: Literal["text", "chat"] = Field(
+        "text", description="distill: 'text' = documents packed like cpt, KL on every position; "
+        "'chat' = examples like sft (chat template), KL and CE on the answer tokens only."
+    )
+
+    @model_validator(mode="after")
+    def _needs_teacher(self) -> DistillSettings:
+        if not self.teacher:
+            raise ValueError("method distill needs a teacher (train.teacher: a model name, id or HF folder)")
+        return self
+
+
+class DistillMethod(TrainingMethod):
     name = "distill"
+    Settings = DistillSettings
+    uses_replay = True  # on text data, through cpt's batches
 
-    def __init__(self, tokenizer, examples: Sequence, config: TrainConfig, replay_texts: Sequence[str] = (),
-                 teacher_dir: Path | None = None):
+    @classmethod
+    def reads(cls, settings: DistillSettings):
+        return "records" if settings.kd_data == "chat" else "texts"
+
+    @classmethod
+    def teacher(cls, settings: DistillSettings) -> str | None:
+        return settings.teacher
+
+    @classmethod
+    def from_config(cls, config, tokenizer, examples, replay_texts=(), teacher_dir=None):
+        teacher = config.method_settings().teacher
+        if teacher_dir is None and teacher and (Path(teacher) / "config.json").exists():
+            teacher_dir = Path(teacher)  # a plain HF folder works without the registry
+        return cls(tokenizer, examples, config, replay_texts, teacher_dir=teacher_dir)
+
+    def __init__(self, tokenizer, examples: Sequence, config: SharedSettings, replay_texts: Sequence[str] = (),
+                 teacher_dir: Path | None = None, settings: DistillSettings | None = None):
         from wattlm.models.hf import load_causal_lm, load_tokenizer
-        from wattlm.train.methods.cpt import CptMethod
-        from wattlm.train.methods.sft import SftMethod
 
+        super().__init__(tokenizer, examples, config, replay_texts, settings)
         if teacher_dir is None:
             raise WattError("method distill needs a teacher model (train.teacher)")
-        self.config = config
-        self.teacher_name = str(config.teacher or teacher_dir)
+        self.teacher_name = str(self.settings.teacher or teacher_dir)
         check_same_vocab(tokenizer, load_tokenizer(teacher_dir), self.teacher_name)
         self.n_tokens = len(tokenizer)
-        self.data = (SftMethod if config.kd_data == "chat" else CptMethod)(tokenizer, examples, config, replay_texts)
+        if self.settings.kd_data == "chat":
+            self.data = SftMethod(tokenizer, examples, config, replay_texts,
+                                  SftSettings(chat_template=self.settings.chat_template))
+        else:
+            self.data = CptMethod(tokenizer, examples, config, replay_texts, CptMethod.Settings())
         # The teacher only scores: eval mode (no dropout), frozen, never in the optimizer.
         self.teacher = load_causal_lm(teacher_dir).eval().requires_grad_(False)
         if config.bf16:
@@ -61,8 +107,8 @@ class DistillMethod:
     def batches(self):
         return self.data.batches()
 
-    def data_stats(self) -> dict:
-        return {**self.data.data_stats(), "kd_data": self.config.kd_data, "teacher": self.teacher_name}
+    def stats(self) -> dict:
+        return {**self.data.stats(), "kd_data": self.settings.kd_data, "teacher": self.teacher_name}
 
     def vocab_width(self, model) -> int:
         """Logit columns compared: heads may be padded past the tokenizer (e.g. to a multiple of 128), and
@@ -82,7 +128,7 @@ class DistillMethod:
 
         ids, labels = batch if isinstance(batch, tuple) else (batch, None)
         parts = causal_lm_distill(
-            model, self.teacher, ids, vocab=self.vocab_width(model), temperature=self.config.kd_temperature,
-            alpha=self.config.kd_alpha, chunk=max(16, self.config.loss_chunk // 4), labels=labels,
+            model, self.teacher, ids, vocab=self.vocab_width(model), temperature=self.settings.kd_temperature,
+            alpha=self.settings.kd_alpha, chunk=max(16, self.config.loss_chunk // 4), labels=labels,
         )
         return StepLoss(parts.loss, parts.n_scored, ids.numel(), parts={"kl": parts.kl, "ce": parts.ce})

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from pydantic import Field
+
 from wattlm.errors import WattError
-from wattlm.train.config import TrainConfig
-from wattlm.train.methods import StepLoss
+from wattlm.train.methods.base import MethodSettings, SharedSettings, StepLoss, TrainingMethod
 from wattlm.train.templates import resolve_template
 
 IGNORE = -100
@@ -33,14 +34,24 @@ def to_messages(example: dict, index: int) -> list[dict]:
     return messages
 
 
-class SftMethod:
-    name = "sft"
+class SftSettings(MethodSettings):
+    chat_template: str | None = Field(
+        None, description="sft (and distill on chat data): 'chatml', 'gemma' or Jinja text, for parents without a "
+        "template; saved with the model."
+    )
 
-    def __init__(self, tokenizer, examples: Sequence[dict], config: TrainConfig, replay_texts: Sequence[str] = ()):
+
+class SftMethod(TrainingMethod):
+    name = "sft"
+    Settings = SftSettings
+    examples = "records"
+
+    def __init__(self, tokenizer, examples: Sequence[dict], config: SharedSettings, replay_texts: Sequence[str] = (),
+                 settings: SftSettings | None = None):
         import torch
 
-        self.config = config
-        self.template = resolve_template(tokenizer, config.chat_template)
+        super().__init__(tokenizer, examples, config, replay_texts, settings)
+        self.template = resolve_template(tokenizer, self.settings.chat_template)
         tokenizer.chat_template = self.template  # saved with the model: the export and server use it
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.rows = [self.encode(tokenizer, to_messages(ex, i), config.seq_len) for i, ex in enumerate(examples)]
@@ -82,7 +93,7 @@ class SftMethod:
                 labels[row, : len(row_labels)] = torch.tensor(row_labels)
             yield ids, labels
 
-    def data_stats(self) -> dict:
+    def stats(self) -> dict:
         return {"examples": len(self.rows), "tokens": sum(len(ids) for ids, _ in self.rows),
                 "answer_tokens": sum(sum(label != IGNORE for label in labels) for _, labels in self.rows),
                 "truncated_to_seq_len": sum(len(ids) == self.config.seq_len for ids, _ in self.rows)}
