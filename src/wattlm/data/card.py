@@ -10,7 +10,7 @@ from html import escape
 from pathlib import Path
 
 from wattlm.data.report import DataReport
-from wattlm.data.writer import atomic_write_text
+from wattlm.shared.records import atomic_write_text
 
 BAR_COLOR = "#3b6ea8"
 CHAR_COLOR = "#7aa35c"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from wattlm.data.base import BaseFilter
 from wattlm.data.document import Document
-from wattlm.data.lang import is_han
+from wattlm.shared.text import is_han
 
 # Markup and decoration that prose rarely needs; units and maths (℃, ≥, ±, μ) are *not* here: a
 # technical document is full of them.

@@ -89,7 +89,7 @@ def render_html(payload: dict) -> str:
 def write_comparison(payload: dict, html_path: Path) -> tuple[Path, Path]:
     """The HTML page and a JSON file beside it (same stem)."""
     json_path = html_path.with_suffix(".json")
-    from wattlm.data.writer import atomic_write_text
+    from wattlm.shared.records import atomic_write_text
 
     atomic_write_text(html_path, render_html(payload))
     atomic_write_text(json_path, json.dumps(payload, indent=2, ensure_ascii=False))

@@ -23,7 +23,8 @@ from wattlm.eval.generative_qa import GenerativeQATask, QAItem
 from wattlm.eval.multiple_choice import ChoiceItem, MultipleChoiceTask
 from wattlm.eval.task import Task
 from wattlm.eval.text_perplexity import PerplexityTask
-from wattlm.qa_format import is_chinese, qa_prompt
+from wattlm.shared.qa_format import qa_prompt
+from wattlm.shared.text import is_chinese
 
 
 class TaskSettings(BaseModel):
@@ -40,7 +41,7 @@ class TaskSettings(BaseModel):
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    from wattlm.textsets import jsonl_records
+    from wattlm.shared.records import jsonl_records
 
     records = list(jsonl_records(path))
     if not records:
@@ -146,7 +147,7 @@ def jsonl_task(path: Path, settings: TaskSettings, name: str | None = None) -> T
 
 
 def text_task(path: Path, settings: TaskSettings, name: str | None = None) -> PerplexityTask:
-    from wattlm.textsets import read_texts
+    from wattlm.datasets import read_texts
 
     texts = [t for t in read_texts(path) if t.strip()][: settings.limit]
     if not texts:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from wattlm.datasets import dataset_texts
 from wattlm.models.store import hf_dir
 from wattlm.registry import Artifact, Registry
-from wattlm.textsets import dataset_texts
 
 
 def metric_key(textset: Artifact, split: str) -> str:

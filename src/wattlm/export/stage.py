@@ -23,8 +23,8 @@ def export_model(
     if existing and len(existing) == len(quants) + 1 and all(a.path.exists() for a in existing):
         order = ["f16", *quants]
         return sorted(existing, key=lambda a: order.index(a.meta["quant"])), True
+    from wattlm.datasets import dataset_texts
     from wattlm.export.gguf import check_gguf, convert_f16, hf_greedy, quantize, token_windows
-    from wattlm.textsets import dataset_texts
 
     say = progress or (lambda message: None)
     source = hf_dir(registry, model)

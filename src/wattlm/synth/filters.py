@@ -175,7 +175,7 @@ def eval_question_index(paths: list, threshold: float) -> QuestionDedup | None:
     if not paths:
         return None
     from wattlm.errors import WattError
-    from wattlm.textsets import jsonl_records
+    from wattlm.shared.records import jsonl_records
 
     index = QuestionDedup(threshold)
     for path in paths:
