@@ -6,10 +6,10 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from wattlm.errors import WattError
 from wattlm.models.hf import load_causal_lm
+from wattlm.shared.lm import pack, tokenize_stream
 from wattlm.train.config import LoraSettings, TrainConfig
 from wattlm.train.kd_loss import causal_lm_distill
 from wattlm.train.loop import train
-from wattlm.train.packing import pack, tokenize_stream
 
 TEXTS = ["The breaker trips when the relay sees an overcurrent on feeder seven. " * 6,
          "Dispatchers balance load and generation every minute of the day. " * 6,

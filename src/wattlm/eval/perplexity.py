@@ -59,8 +59,7 @@ def perplexity_of(model, tokenizer, texts: Sequence[str], seq_len: int = 512, ba
     """The same measurement on an already loaded model (tasks share one load across a run)."""
     import torch
 
-    from wattlm.train.loss import causal_lm_nll
-    from wattlm.train.packing import eval_windows, tokenize_stream
+    from wattlm.shared.lm import causal_lm_nll, eval_windows, tokenize_stream
 
     if not texts:
         raise WattError("no texts to evaluate")

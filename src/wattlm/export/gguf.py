@@ -77,7 +77,7 @@ def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> Pa
 def token_windows(model_dir: Path, texts: list[str], seq_len: int, max_tokens: int | None) -> list[list[int]]:
     """The same windows `watt eval` scores, so GGUF and transformers perplexities are comparable."""
     from wattlm.models.hf import load_tokenizer
-    from wattlm.train.packing import eval_windows, tokenize_stream
+    from wattlm.shared.lm import eval_windows, tokenize_stream
 
     ids = tokenize_stream(load_tokenizer(model_dir), texts)
     return [w.tolist() for w in eval_windows(ids[:max_tokens] if max_tokens else ids, seq_len)]

@@ -112,7 +112,7 @@ def calibration_ids(registry: Registry, model: Artifact, dataset: Artifact, sequ
     from wattlm.datasets import dataset_texts
     from wattlm.models.hf import load_tokenizer
     from wattlm.models.store import hf_dir
-    from wattlm.train.packing import pack, tokenize_stream
+    from wattlm.shared.lm import pack, tokenize_stream
 
     tokenizer = load_tokenizer(hf_dir(registry, model))
     ids = pack(tokenize_stream(tokenizer, dataset_texts(dataset, "train")), seq_len)[:sequences]

@@ -41,8 +41,8 @@ from wattlm.serve.engine import (
     no_chat_template_message,
 )
 from wattlm.serve.metrics import EngineMetrics
-from wattlm.serve.scoring import log_softmax
 from wattlm.serve.stops import StopMatcher
+from wattlm.shared.lm import log_softmax
 
 _FINISHED = object()
 

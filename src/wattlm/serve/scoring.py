@@ -24,18 +24,12 @@ from wattlm.serve.engine import FinishReason, LogprobCompletion, SamplingParams,
 from wattlm.serve.grammar import grammar_constraint
 from wattlm.serve.lazy_llama import LazyLlama
 from wattlm.serve.stops import StopMatcher
+from wattlm.shared.lm import log_softmax
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
 _ROWS = 64  # logits rows log-softmaxed at once (bounds the float64 temporary)
-
-
-def log_softmax(rows: np.ndarray) -> np.ndarray:
-    """rows: (n, n_vocab) logits -> (n, n_vocab) float64 log-probabilities."""
-    rows = rows.astype(np.float64)
-    peak = rows.max(axis=-1, keepdims=True)  # (n, 1)
-    return rows - peak - np.log(np.exp(rows - peak).sum(axis=-1, keepdims=True))
 
 
 class Scorer:

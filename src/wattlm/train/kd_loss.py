@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from wattlm.errors import WattError
-from wattlm.train.loss import _compute_dtype, _unwrap
+from wattlm.shared.lm import compute_dtype, unwrap_model
 
 
 def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -110,7 +110,7 @@ def linear_distill(hidden, weight, teacher_hidden, teacher_weight, targets, *, t
     """(loss sum, T^2-scaled KL sum, CE sum) over scored positions; never materialises all logits."""
     vocab = vocab or min(weight.size(0), teacher_weight.size(0))
     return _LinearDistill.apply(hidden, weight, teacher_hidden, teacher_weight, targets, chunk, vocab,
-                                temperature, alpha, softcaps, _compute_dtype(hidden))
+                                temperature, alpha, softcaps, compute_dtype(hidden))
 
 
 @dataclass
@@ -122,7 +122,7 @@ class DistillParts:
 
 
 def _backbone_and_head(model):
-    causal_lm = _unwrap(model)
+    causal_lm = unwrap_model(model)
     backbone = causal_lm.get_decoder() if hasattr(causal_lm, "get_decoder") else causal_lm.model
     head = causal_lm.get_output_embeddings()
     if getattr(head, "bias", None) is not None:

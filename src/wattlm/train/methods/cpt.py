@@ -21,7 +21,7 @@ class CptMethod:
     def __init__(self, tokenizer, texts: Sequence[str], config: TrainConfig, replay_texts: Sequence[str] = ()):
         import torch
 
-        from wattlm.train.packing import pack, tokenize_stream
+        from wattlm.shared.lm import pack, tokenize_stream
 
         self.config = config
         self.blocks = pack(tokenize_stream(tokenizer, texts), config.seq_len)  # (n_blocks, seq_len)
@@ -61,7 +61,7 @@ class CptMethod:
         return stats
 
     def loss(self, model, batch) -> StepLoss:
-        from wattlm.train.loss import causal_lm_nll
+        from wattlm.shared.lm import causal_lm_nll
 
         nll, n_scored = causal_lm_nll(model, batch, chunk=self.config.loss_chunk)
         return StepLoss(nll, n_scored, batch.numel())
