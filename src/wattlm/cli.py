@@ -143,8 +143,11 @@ def train(
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
     """Train a model on a dataset (cpt, sft or distill; LoRA merged) -> a model of the next tier."""
+    from pydantic import ValidationError
+
     from wattlm.models.store import resolve_model
     from wattlm.run.pipeline import text_dataset
+    from wattlm.shared.config import describe_validation_error
     from wattlm.train.config import TrainConfig
     from wattlm.train.dist import context
     from wattlm.train.stage import train_model
@@ -154,9 +157,8 @@ def train(
         config = TrainConfig(steps=steps, seq_len=seq_len, batch_size=batch_size, lr=lr, replay_ratio=replay_ratio,
                              method=method, chat_template=chat_template, teacher=teacher, kd_alpha=kd_alpha,
                              kd_temperature=kd_temperature, kd_data=kd_data)
-    except ValueError as exc:
-        first = exc.errors()[0]
-        raise WattError(f"invalid training option: {'.'.join(map(str, first['loc'])) or 'train'}: {first['msg']}") from None
+    except ValidationError as exc:
+        raise WattError(describe_validation_error(exc, "watt train options")) from None
     dist = context()
     # Under torchrun every process runs this verb: rank 0 registers inputs first, the others find them.
     with dist.main_first():

@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     from wattlm.models.store import resolve_model
     from wattlm.registry import Registry
     from wattlm.run.pipeline import text_dataset
+    from wattlm.shared.config import describe_validation_error
     from wattlm.train.config import TrainConfig
     from wattlm.train.stage import train_model
 
@@ -169,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             fields[key] = yaml.safe_load(value)
         config = TrainConfig(**(fields or {}))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise WattError(f"{args.config or '--set'}: field {'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+        raise WattError(describe_validation_error(exc, args.config or "--set")) from None
     dist = context()
     registry = Registry(args.home)
     with dist.main_first():  # first use of a packaged model registers it: once, on rank 0
