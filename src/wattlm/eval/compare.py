@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 
 from wattlm.registry import Artifact, Registry
+from wattlm.shared.charts import PALETTE, hbar_chart
 
 _SCALAR = re.compile(r"^(mc|qa|ppl):[^:]+:[a-z0-9_]+$")
 _LEGACY_PPL = re.compile(r"^ppl:(?P<set>[^@]+)@")  # the run pipeline's `ppl:<set>/<split>@<id>` records
-_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2")
 LOWER_IS_BETTER = ("ppl",)
 
 
@@ -48,22 +48,6 @@ def render_table(payload: dict):
     return table
 
 
-def _bars(title: str, values: dict[str, float], width: int = 460, row: int = 22) -> str:
-    """Horizontal bars, one per model, for one metric (value labels at the bar ends)."""
-    top = max([*values.values(), 1e-9])
-    label_w, height = 170, row * len(values) + 28
-    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
-             f'<text x="0" y="14" font-weight="bold">{html.escape(title)}</text>']
-    for i, (name, value) in enumerate(values.items()):
-        y = 24 + i * row
-        w = (width - label_w - 60) * value / top
-        parts.append(f'<text x="0" y="{y + 14}">{html.escape(name[:24])}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{_COLORS[i % len(_COLORS)]}"/>')
-        parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 14}">{value:.2f}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 def render_html(payload: dict) -> str:
     models = payload["models"]
     names = [m["name"] for m in models]
@@ -78,7 +62,8 @@ def render_html(payload: dict) -> str:
         cells = "".join(f"<td>{'' if v is None else f'{v:.2f}'}</td>" for v in cells_by_model)
         rows.append(f"<tr><th>{html.escape(metric)}</th>{cells}</tr>")
         direction = "lower is better" if metric.startswith(LOWER_IS_BETTER) else "higher is better"
-        charts.append(_bars(f"{metric} ({direction})", values))
+        charts.append(hbar_chart([(label[:24], v) for label, v in values.items()], title=f"{metric} ({direction})",
+                                 colors=PALETTE, value_format="{:.2f}", width=460, label_width=170))
     return ("<!doctype html><html><head><meta charset='utf-8'><title>wattlm eval compare</title>"
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}svg{display:block;margin:1em 0}</style>"
