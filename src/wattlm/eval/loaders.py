@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from wattlm.errors import NotFound, WattError
 from wattlm.eval.generative_qa import GenerativeQATask, QAItem
 from wattlm.eval.multiple_choice import ChoiceItem, MultipleChoiceTask
+from wattlm.eval.perplexity import PerplexityTask
 from wattlm.eval.task import Task
-from wattlm.eval.text_perplexity import PerplexityTask
 from wattlm.shared.qa_format import qa_prompt
 from wattlm.shared.text import is_chinese
 

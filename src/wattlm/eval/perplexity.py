@@ -1,7 +1,10 @@
-"""Perplexity of a causal LM on a set of texts, the first and most honest domain metric."""
+"""Perplexity of a causal LM on a set of texts, the first and most honest domain metric: the measurement
+itself (`perplexity`, `perplexity_of`) and the eval task that puts it in the same tables and gates as
+the other scores (`PerplexityTask`)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Sequence
@@ -9,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from wattlm.errors import WattError
+from wattlm.eval.task import Task
 
 
 @dataclass
@@ -84,3 +88,24 @@ def perplexity_of(model, tokenizer, texts: Sequence[str], seq_len: int = 512, ba
         ppl=math.exp(mean), nll=mean, tokens=total_tokens, documents=len(texts),
         seconds=time.perf_counter() - start,
     )
+
+
+class PerplexityTask(Task):
+    kind = "ppl"
+
+    def __init__(self, name: str, texts: list[str], seq_len: int = 512, batch_size: int = 4,
+                 max_tokens: int | None = 20000):
+        super().__init__(name)
+        self.items = texts
+        self.seq_len = seq_len
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+
+    def content(self) -> object:
+        digest = hashlib.sha256("\x1e".join(self.items).encode()).hexdigest()
+        return {"texts": digest, "seq_len": self.seq_len, "max_tokens": self.max_tokens}
+
+    def evaluate(self, model, tokenizer) -> dict[str, float]:
+        result = perplexity_of(model, tokenizer, self.items, seq_len=self.seq_len, batch_size=self.batch_size,
+                               max_tokens=self.max_tokens)
+        return {"ppl": result.ppl}
