@@ -78,6 +78,16 @@ def compute_dtype(reference):
     return reference.dtype
 
 
+def backbone_and_head(model) -> tuple:
+    """(decoder stack, output projection, logit soft-cap or None) of a causal LM, for the fused losses."""
+    causal_lm = unwrap_model(model)
+    backbone = causal_lm.get_decoder() if hasattr(causal_lm, "get_decoder") else causal_lm.model
+    head = causal_lm.get_output_embeddings()
+    if getattr(head, "bias", None) is not None:
+        raise WattError(f"{type(causal_lm).__name__}: output heads with a bias are not supported by the fused loss")
+    return backbone, head, getattr(causal_lm.config, "final_logit_softcapping", None)
+
+
 @cache
 def _linear_cross_entropy_function():
     """The autograd Function, defined on first use so that importing this module does not import torch."""
@@ -151,13 +161,7 @@ def causal_lm_nll(model, input_ids, chunk: int = 1024, labels=None) -> tuple:
     """
     import torch
 
-    causal_lm = unwrap_model(model)
-    backbone = causal_lm.get_decoder() if hasattr(causal_lm, "get_decoder") else causal_lm.model
-    head = causal_lm.get_output_embeddings()
-    if getattr(head, "bias", None) is not None:
-        raise WattError(f"{type(causal_lm).__name__}: output heads with a bias are not supported by the fused loss")
-    softcap = getattr(causal_lm.config, "final_logit_softcapping", None)
-
+    backbone, head, softcap = backbone_and_head(model)
     hidden = backbone(input_ids=input_ids).last_hidden_state  # (batch, seq, dim)
     hidden = hidden[:, :-1].reshape(-1, hidden.size(-1))  # (batch*(seq-1), dim)
     targets = (input_ids if labels is None else labels)[:, 1:].reshape(-1)  # (batch*(seq-1),)

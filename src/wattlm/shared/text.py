@@ -72,11 +72,7 @@ def char_f1(prediction: str, answer: str) -> float:
     pred, gold = units(prediction), units(answer)
     if not pred or not gold:
         return 100.0 if pred == gold else 0.0
-    common = sum((Counter(pred) & Counter(gold)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(gold)
-    return 100.0 * 2 * precision * recall / (precision + recall)
+    return _f1(sum((Counter(pred) & Counter(gold)).values()), len(pred), len(gold))
 
 
 def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
@@ -98,8 +94,12 @@ def rouge_l(prediction: str, answer: str) -> float:
     pred, gold = units(prediction), units(answer)
     if not pred or not gold:
         return 100.0 if pred == gold else 0.0
-    lcs = lcs_length(pred, gold)
-    if lcs == 0:
+    return _f1(lcs_length(pred, gold), len(pred), len(gold))
+
+
+def _f1(matched: int, n_pred: int, n_gold: int) -> float:
+    """Harmonic mean of precision (matched / n_pred) and recall (matched / n_gold), in points."""
+    if matched == 0:
         return 0.0
-    precision, recall = lcs / len(pred), lcs / len(gold)
+    precision, recall = matched / n_pred, matched / n_gold
     return 100.0 * 2 * precision * recall / (precision + recall)
