@@ -20,7 +20,7 @@ from pathlib import Path
 from wattlm.cache import fingerprint
 from wattlm.errors import WattError
 from wattlm.registry import Artifact, Registry
-from wattlm.shared.records import atomic_write_text
+from wattlm.shared.records import atomic_write_jsonl, atomic_write_text
 from wattlm.synth.chunking import Chunk, chunk_document
 from wattlm.synth.config import SynthConfig
 from wattlm.synth.corpus import corpus_documents
@@ -300,8 +300,7 @@ def synthesize(registry: Registry, corpus: Artifact, teacher: Teacher, config: S
     }
     with registry.staging() as staged:
         for split, rows in splits.items():
-            atomic_write_text(staged / split / "shard-00000.jsonl",
-                              "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            atomic_write_jsonl(staged / split / "shard-00000.jsonl", rows)
         atomic_write_text(staged / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
         parents = [(corpus.id, "source")]
         if teacher.registry_id:
