@@ -49,10 +49,10 @@ def matmul_params(model) -> tuple[int, int]:
 
 
 def texts() -> list[str]:
-    from wattlm.data.textset import iter_texts
+    from wattlm.datasets import read_texts
 
     raw = REPO / "examples" / "power-grid" / "raw"
-    return [t for t in iter_texts(raw)] + list(iter_texts(REPO / "examples" / "power-grid" / "general"))
+    return [t for t in read_texts(raw)] + list(read_texts(REPO / "examples" / "power-grid" / "general"))
 
 
 def ours(model_dir: Path, args, corpus: list[str]) -> dict:
@@ -73,7 +73,7 @@ def hf_trainer(model_dir: Path, args, corpus: list[str]) -> dict:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from wattlm.models.hf import load_causal_lm, load_tokenizer
-    from wattlm.train.packing import pack, tokenize_stream
+    from wattlm.shared.lm import pack, tokenize_stream
 
     tokenizer = load_tokenizer(model_dir)
     blocks = pack(tokenize_stream(tokenizer, corpus), args.seq_len)

@@ -64,4 +64,4 @@ def test_sft_from_a_jsonl_file(tmp_path, tiny_model_dir):
     assert task["tier"] == "task" and task["metrics"]["train_steps"] == 2
     bad = subprocess.run(WATT + ["train", "--model", "tiny", "--data", str(qa), "--name", "x", "--method", "dpo",
                                  "--home", str(home)], capture_output=True, text=True)
-    assert bad.returncode != 0 and "error: invalid training option: method" in bad.stderr
+    assert bad.returncode != 0 and "error: watt train options: field method" in bad.stderr

@@ -8,14 +8,12 @@ starts fast.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
 
-from wattlm.cli_common import AsJson, Home, Quiet, emit, registry_from
-from wattlm.cli_common import model_row as _model_row
+from wattlm.cli_common import AsJson, Home, emit, registry_from
 from wattlm.data.cli import data_app
 from wattlm.errors import WattError
 from wattlm.eval.cli import eval_app

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wattlm.data.config import DataConfig
 from wattlm.errors import NotFound, WattError
 from wattlm.eval.gates import Gate
+from wattlm.shared.config import describe_validation_error
 from wattlm.synth.config import SynthConfig
 from wattlm.train.config import TrainConfig
 
@@ -159,22 +160,6 @@ class Recipe(BaseModel):
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
 
-def _describe(error: ValidationError, source: Path) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    message = first["msg"]
-    if first["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif first["type"] == "missing":
-        message = "required field is missing"
-    given = first.get("input")
-    suffix = f" (got {given!r})" if first["type"] not in ("missing", "extra_forbidden") and not isinstance(
-        given, dict
-    ) else ""
-    more = f" [+{len(error.errors()) - 1} more]" if len(error.errors()) > 1 else ""
-    return f"{source}: field {where}: {message}{suffix}{more}"
-
-
 def load_recipe(path: Path) -> Recipe:
     """Parse and validate a recipe; every error is one line naming the file and the field."""
     path = Path(path)
@@ -191,6 +176,6 @@ def load_recipe(path: Path) -> Recipe:
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
-        raise WattError(_describe(exc, path)) from None
+        raise WattError(describe_validation_error(exc, path)) from None
     recipe.base_dir = path.resolve().parent
     return recipe

@@ -202,7 +202,7 @@ def test_example_power_grid_corpus(tmp_path):
 
 def test_parquet_output_holds_the_same_records(tmp_path):
     pq = pytest.importorskip("pyarrow.parquet")
-    from wattlm.data.textset import read_split_texts
+    from wattlm.datasets import read_split_texts
 
     raw = make_raw(tmp_path / "raw")
     build_corpus([raw], tmp_path / "j", CONFIG, progress=False)

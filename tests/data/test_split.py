@@ -1,5 +1,6 @@
 from wattlm.data.document import Document
-from wattlm.data.split import split_documents, split_score
+from wattlm.data.split import split_documents
+from wattlm.shared.text import split_score
 
 
 def make_docs(n):

@@ -1,14 +1,7 @@
 import json
 
 from wattlm.data.document import Document
-from wattlm.data.writer import atomic_write_text, write_shards
-
-
-def test_atomic_write_leaves_no_temp(tmp_path):
-    atomic_write_text(tmp_path / "sub" / "f.json", "{}\n")
-    atomic_write_text(tmp_path / "sub" / "f.json", '{"a": 1}\n')
-    assert (tmp_path / "sub" / "f.json").read_text() == '{"a": 1}\n'
-    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["f.json"]
+from wattlm.data.writer import write_shards
 
 
 def test_shards_split_and_stale_ones_removed(tmp_path):
@@ -21,21 +14,3 @@ def test_shards_split_and_stale_ones_removed(tmp_path):
     write_shards(docs[:3], folder, shard_docs=2)
     assert sorted(p.name for p in folder.iterdir()) == ["shard-00000.jsonl", "shard-00001.jsonl"]
     assert [json.loads(line)["id"] for line in (folder / "shard-00001.jsonl").read_text().splitlines()] == ["id2"]
-
-
-def test_failed_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
-    target = tmp_path / "report.json"
-    atomic_write_text(target, "old\n")
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr("wattlm.data.writer.os.replace", broken_replace)
-    try:
-        atomic_write_text(target, "new\n")
-    except OSError:
-        pass
-    else:
-        raise AssertionError("the write should have failed")
-    assert target.read_text() == "old\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]

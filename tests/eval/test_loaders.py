@@ -6,7 +6,7 @@ from wattlm.errors import NotFound, WattError
 from wattlm.eval.generative_qa import GenerativeQATask
 from wattlm.eval.loaders import TaskSettings, load_task
 from wattlm.eval.multiple_choice import MultipleChoiceTask
-from wattlm.eval.text_perplexity import PerplexityTask
+from wattlm.eval.perplexity import PerplexityTask
 
 
 def _jsonl(path, records):

@@ -49,6 +49,6 @@ def test_bad_options_are_clear_errors(tmp_path):
     assert isinstance(result.exception, WattError) and "--teacher-model" in str(result.exception)
     result = CliRunner().invoke(_app(), ["--data", str(docs), "--teacher-url", "http://x", "--teacher-model", "m",
                                          "--kind", "poem", *home])
-    assert isinstance(result.exception, WattError) and "invalid synth option kinds" in str(result.exception)
+    assert isinstance(result.exception, WattError) and "watt synth options: field kinds" in str(result.exception)
     result = CliRunner().invoke(_app(), ["--data", "no-such-corpus", "--teacher", "gemma3-270m", *home])
     assert isinstance(result.exception, WattError) and "unknown dataset" in str(result.exception)

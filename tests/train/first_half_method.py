@@ -19,7 +19,7 @@ class FirstHalfMethod(TrainingMethod):
     def __init__(self, tokenizer, texts, config, replay_texts=(), settings=None):
         import torch
 
-        from wattlm.train.packing import pack, tokenize_stream
+        from wattlm.shared.lm import pack, tokenize_stream
 
         super().__init__(tokenizer, texts, config, replay_texts, settings)
         heads = [text[: max(1, int(len(text) * self.settings.share))] for text in texts]
@@ -34,7 +34,7 @@ class FirstHalfMethod(TrainingMethod):
             yield self.blocks[torch.randint(0, self.blocks.size(0), (self.config.batch_size,), generator=self.generator)]
 
     def loss(self, model, batch) -> StepLoss:
-        from wattlm.train.loss import causal_lm_nll
+        from wattlm.shared.lm import causal_lm_nll
 
         nll, n_scored = causal_lm_nll(model, batch, chunk=self.config.loss_chunk)
         return StepLoss(nll, n_scored, batch.numel())

@@ -6,10 +6,10 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from wattlm.errors import WattError
 from wattlm.models.hf import load_causal_lm
+from wattlm.shared.lm import pack, tokenize_stream
 from wattlm.train.config import LoraSettings, TrainConfig
 from wattlm.train.kd_loss import causal_lm_distill
 from wattlm.train.loop import train
-from wattlm.train.packing import pack, tokenize_stream
 
 TEXTS = ["The breaker trips when the relay sees an overcurrent on feeder seven. " * 6,
          "Dispatchers balance load and generation every minute of the day. " * 6,
@@ -139,7 +139,7 @@ def test_distill_resume_matches_uninterrupted_run(teacher_dir, student_dir, tmp_
 def test_stage_keys_and_records_the_teacher(teacher_dir, student_dir, tmp_path, home):
     from wattlm.models.store import add_model
     from wattlm.registry import Registry
-    from wattlm.run.pipeline import text_dataset
+    from wattlm.data.stage import text_dataset
     from wattlm.train.stage import train_model
 
     registry = Registry(home)

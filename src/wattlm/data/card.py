@@ -10,13 +10,10 @@ from html import escape
 from pathlib import Path
 
 from wattlm.data.report import DataReport
-from wattlm.data.writer import atomic_write_text
+from wattlm.shared.charts import hbar_chart, histogram
+from wattlm.shared.records import atomic_write_text
 
-BAR_COLOR = "#3b6ea8"
 CHAR_COLOR = "#7aa35c"
-LABEL_WIDTH = 190
-CHART_WIDTH = 640
-ROW_HEIGHT = 22
 
 _CSS = """
 body{font-family:system-ui,"Noto Sans CJK SC","PingFang SC",sans-serif;margin:2em auto;max-width:980px;color:#222}
@@ -26,45 +23,6 @@ vertical-align:top;text-align:left}th{background:#f4f4f4}.num{text-align:right}.
 flex-wrap:wrap}.kpi{border:1px solid #ddd;border-radius:6px;padding:.5em 1em}.kpi b{display:block;
 font-size:1.4em}.sample{white-space:pre-wrap;font-size:.85em;color:#444}svg text{font-size:12px}
 """
-
-
-def hbar_chart(rows: Sequence[tuple[str, int]], color: str = BAR_COLOR) -> str:
-    """Horizontal bars, one row per (label, value), scaled to the largest value."""
-    if not rows:
-        return "<p>none</p>"
-    top = max(value for _, value in rows) or 1
-    height = ROW_HEIGHT * len(rows) + 4
-    bar_space = CHART_WIDTH - LABEL_WIDTH - 70
-    parts = [f'<svg width="{CHART_WIDTH}" height="{height}" role="img">']
-    for i, (label, value) in enumerate(rows):
-        y = i * ROW_HEIGHT + 2
-        width = max(1, round(bar_space * value / top)) if value else 0
-        parts.append(
-            f'<text x="{LABEL_WIDTH - 6}" y="{y + 15}" text-anchor="end">{escape(label)}</text>'
-            f'<rect x="{LABEL_WIDTH}" y="{y + 3}" width="{width}" height="{ROW_HEIGHT - 6}" fill="{color}"/>'
-            f'<text x="{LABEL_WIDTH + width + 4}" y="{y + 15}">{value:,}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def vbar_chart(rows: Sequence[tuple[str, int]], color: str = BAR_COLOR) -> str:
-    """Vertical bars (a histogram), labels under the bars."""
-    if not rows:
-        return "<p>none</p>"
-    top = max(value for _, value in rows) or 1
-    plot_height, slot = 150, min(80, (CHART_WIDTH - 20) // len(rows))
-    parts = [f'<svg width="{slot * len(rows) + 20}" height="{plot_height + 40}" role="img">']
-    for i, (label, value) in enumerate(rows):
-        x = 10 + i * slot
-        bar = round(plot_height * value / top)
-        parts.append(
-            f'<rect x="{x + 4}" y="{plot_height - bar + 14}" width="{slot - 8}" height="{bar}" fill="{color}"/>'
-            f'<text x="{x + slot / 2}" y="{plot_height - bar + 10}" text-anchor="middle">{value}</text>'
-            f'<text x="{x + slot / 2}" y="{plot_height + 30}" text-anchor="middle">{escape(label)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -111,10 +69,10 @@ def _learned_filter_sections(report: DataReport) -> list[str]:
         ]
     if report.quality_score_histogram:
         sections += ["<h2>Quality-classifier scores (all scored documents)</h2>",
-                     vbar_chart([(_bin_label(row), row["docs"]) for row in report.quality_score_histogram])]
+                     histogram([(_bin_label(row), row["docs"]) for row in report.quality_score_histogram])]
     if report.perplexity_histogram:
         sections += ["<h2>Perplexity under the reference model (all scored documents)</h2>",
-                     vbar_chart([(_bin_label(row), row["docs"]) for row in report.perplexity_histogram])]
+                     histogram([(_bin_label(row), row["docs"]) for row in report.perplexity_histogram])]
     return sections
 
 
@@ -136,7 +94,7 @@ def render_card(report: DataReport, title: str = "Dataset quality card") -> str:
         "<h2>Characters surviving each step</h2>", hbar_chart(step_chars, CHAR_COLOR),
         "<h2>Drop reasons</h2>", hbar_chart(sorted(report.dropped.items(), key=lambda kv: -kv[1])),
         "<h2>Length of kept documents (characters)</h2>",
-        vbar_chart([(_length_label(row), row["docs"]) for row in report.length_histogram]),
+        histogram([(_length_label(row), row["docs"]) for row in report.length_histogram]),
         "<h2>Language mix (kept documents)</h2>", hbar_chart(sorted(report.lang_mix.items(), key=lambda kv: -kv[1])),
         "<h2>PII replaced, by type</h2>", hbar_chart(sorted(report.pii.items(), key=lambda kv: -kv[1])),
         f"<h2>Near-duplicate clusters ({len(report.near_dup_clusters)})</h2>",

@@ -145,7 +145,7 @@ def train_quality_model(texts: Sequence[str], labels: Sequence[str], out: Path, 
             "examples": len(texts), "features": f"hashed char n-grams ({N_FEATURES} buckets)",
             "model": "logistic regression by SGD (balanced classes), refit on all examples", "seed": seed,
             "sklearn": sklearn.__version__, "heldout": metrics, "sha256": file_sha256(out)}
-    from wattlm.data.writer import atomic_write_text
+    from wattlm.shared.records import atomic_write_text
 
     atomic_write_text(card_path(out), json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     return card
@@ -158,7 +158,7 @@ def card_path(model_path: Path) -> Path:
 def _atomic_dump(payload: dict[str, Any], out: Path) -> None:
     import joblib
 
-    from wattlm.data.writer import atomic_path
+    from wattlm.shared.records import atomic_path
 
     with atomic_path(out) as tmp_name:
         joblib.dump(payload, tmp_name)

@@ -6,10 +6,10 @@ Examples are cleaned the way the pipeline cleans a document before the classifie
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from wattlm.errors import NotFound, WattError
+from wattlm.shared.records import parse_jsonl
 
 
 def prepare(text: str) -> str:
@@ -26,13 +26,10 @@ def read_jsonl_examples(path: Path, text_field: str = "text", label_field: str =
     if not path.is_file():
         raise NotFound(f"examples file not found: {path}")
     texts, labels = [], []
-    for line_no, line in enumerate(path.read_text("utf-8").split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise WattError(f"{path} line {line_no}: invalid JSON ({err.msg})") from None
+    for line in parse_jsonl(path.read_text("utf-8")):
+        line_no, record = line.number, line.value
+        if line.error is not None:
+            raise WattError(f"{path} line {line_no}: {line.error}")
         text = record.get(text_field) if isinstance(record, dict) else None
         label = record.get(label_field) if isinstance(record, dict) else None
         if not isinstance(text, str) or not text.strip():

@@ -37,8 +37,9 @@ from wattlm.data.report import DataReport, StepStats
 from wattlm.data.split import split_documents
 from wattlm.data.stats import kept_samples, length_histogram
 from wattlm.data.steps import build_steps
-from wattlm.data.writer import atomic_write_text, write_shards
+from wattlm.data.writer import write_shards
 from wattlm.errors import WattError
+from wattlm.shared.records import atomic_write_text
 
 if TYPE_CHECKING:
     from rich.progress import Progress

@@ -7,16 +7,10 @@ text into training on the next run).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from wattlm.data.document import Document
-
-
-def split_score(doc_id: str, seed: int) -> float:
-    """A uniform number in [0, 1) fixed by (seed, id)."""
-    digest = hashlib.sha256(f"{seed}:{doc_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+from wattlm.shared.text import split_score
 
 
 def split_documents(

@@ -1,57 +1,23 @@
-"""Atomic file writes and JSONL / Parquet shards.
+"""A corpus split's JSONL / Parquet shards.
 
-Every file is written to a temporary name in its final folder and then renamed (os.replace is atomic
-on POSIX and Windows), so a crash never leaves a half-written shard that a later run or
-`datasets.load_dataset` would read as if it were complete.
+Every shard goes through the shared atomic writer (a temporary name in its final folder, then a
+rename), so a crash never leaves a half-written shard that a later run or `datasets.load_dataset`
+would read as if it were complete.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from wattlm.data.document import Document
+from wattlm.shared.records import atomic_path, atomic_write_jsonl
 
 _SHARD_NAME = re.compile(r"shard-\d{5}\.(jsonl|parquet)")
 SHARD_FORMATS = ("jsonl", "parquet")
 # Column order and types of a shard; the same in both formats.
 COLUMNS = ("id", "text", "source", "lang", "chars")
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[str]:
-    """A temporary file name beside `path` for a library that writes by name (pyarrow, joblib); on success
-    it is synced and renamed onto `path`, on any error removed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield tmp_name
-        with open(tmp_name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_parquet(path: Path, records: Sequence[dict[str, object]]) -> None:
@@ -82,7 +48,7 @@ def write_shards(docs: Sequence[Document], folder: Path, shard_docs: int, fmt: s
         if fmt == "parquet":
             atomic_write_parquet(path, records)
         else:
-            atomic_write_text(path, "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n")
+            atomic_write_jsonl(path, records)
         written.append(path)
     for stale in folder.iterdir():
         if _SHARD_NAME.fullmatch(stale.name) and stale not in written:

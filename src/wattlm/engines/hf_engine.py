@@ -42,7 +42,7 @@ from wattlm.engines.params import (
     SamplingParams,
     TokenizerInfo,
 )
-from wattlm.engines.scoring import log_softmax
+from wattlm.shared.lm import log_softmax
 from wattlm.engines.textstream import WholeTextDecoder, stream_text
 from wattlm.errors import NotFound, WattError
 

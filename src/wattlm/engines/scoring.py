@@ -24,18 +24,12 @@ from wattlm.engines.lazy_llama import LazyLlama
 from wattlm.engines.params import LogprobCompletion, SamplingParams
 from wattlm.engines.textstream import ByteDecoder, stream_text
 from wattlm.errors import WattError
+from wattlm.shared.lm import log_softmax
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
 _ROWS = 64  # logits rows log-softmaxed at once (bounds the float64 temporary)
-
-
-def log_softmax(rows: np.ndarray) -> np.ndarray:
-    """rows: (n, n_vocab) logits -> (n, n_vocab) float64 log-probabilities."""
-    rows = rows.astype(np.float64)
-    peak = rows.max(axis=-1, keepdims=True)  # (n, 1)
-    return rows - peak - np.log(np.exp(rows - peak).sum(axis=-1, keepdims=True))
 
 
 class Scorer:

@@ -58,12 +58,12 @@ def _load_tasks(files: list[Path], batch_size: int, max_new_tokens: int, num_few
     from pydantic import ValidationError
 
     from wattlm.eval.loaders import TaskSettings, load_task
+    from wattlm.shared.config import describe_validation_error
 
     try:
         settings = TaskSettings(batch_size=batch_size, max_new_tokens=max_new_tokens, num_fewshot=num_fewshot, limit=limit)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise WattError(f"invalid option --{'-'.join(str(p) for p in first['loc']).replace('_', '-')}: {first['msg']}") from None
+        raise WattError(describe_validation_error(exc, "watt eval run options")) from None
     tasks = [load_task(f, settings) for f in files]
     names = [f"{t.kind}:{t.name}" for t in tasks]
     if len(set(names)) != len(names):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from wattlm.eval.tasks import stored_metric
 from wattlm.registry import Artifact, Registry
+from wattlm.shared.charts import PALETTE, hbar_chart
 
 _LEGACY_PPL = re.compile(r"^ppl:(?P<set>[^@]+)@")  # the run pipeline's `ppl:<set>/<split>@<id>` records
-_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2")
 
 
 def model_scores(model: Artifact) -> dict[str, float]:
@@ -39,6 +39,12 @@ def comparison(registry: Registry, models: list[Artifact]) -> dict:
             "better": better, "scores": scores}
 
 
+def _better(metric: str) -> str:
+    """Which direction is better for a stored metric, as its task class declares it."""
+    declared = stored_metric(metric)
+    return "?" if declared is None else "higher" if declared.higher_is_better else "lower"
+
+
 def render_table(payload: dict):
     from rich.table import Table
 
@@ -47,28 +53,6 @@ def render_table(payload: dict):
         cells = [payload["scores"][m["id"]].get(metric) for m in payload["models"]]
         table.add_row(metric, _better(metric), *("-" if v is None else f"{v:.2f}" for v in cells))
     return table
-
-
-def _better(metric: str) -> str:
-    """Which direction is better for a stored metric, as its task class declares it."""
-    declared = stored_metric(metric)
-    return "?" if declared is None else "higher" if declared.higher_is_better else "lower"
-
-
-def _bars(title: str, values: dict[str, float], width: int = 460, row: int = 22) -> str:
-    """Horizontal bars, one per model, for one metric (value labels at the bar ends)."""
-    top = max([*values.values(), 1e-9])
-    label_w, height = 170, row * len(values) + 28
-    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
-             f'<text x="0" y="14" font-weight="bold">{html.escape(title)}</text>']
-    for i, (name, value) in enumerate(values.items()):
-        y = 24 + i * row
-        w = (width - label_w - 60) * value / top
-        parts.append(f'<text x="0" y="{y + 14}">{html.escape(name[:24])}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{_COLORS[i % len(_COLORS)]}"/>')
-        parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 14}">{value:.2f}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def render_html(payload: dict) -> str:
@@ -84,7 +68,9 @@ def render_html(payload: dict) -> str:
         values = {label: v for label, v in zip(labels, cells_by_model, strict=True) if v is not None}
         cells = "".join(f"<td>{'' if v is None else f'{v:.2f}'}</td>" for v in cells_by_model)
         rows.append(f"<tr><th>{html.escape(metric)}</th>{cells}</tr>")
-        charts.append(_bars(f"{metric} ({_better(metric)} is better)", values))
+        charts.append(hbar_chart([(label[:24], v) for label, v in values.items()],
+                                 title=f"{metric} ({_better(metric)} is better)", colors=PALETTE,
+                                 value_format="{:.2f}", width=460, label_width=170))
     return ("<!doctype html><html><head><meta charset='utf-8'><title>wattlm eval compare</title>"
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}svg{display:block;margin:1em 0}</style>"
@@ -95,7 +81,7 @@ def render_html(payload: dict) -> str:
 def write_comparison(payload: dict, html_path: Path) -> tuple[Path, Path]:
     """The HTML page and a JSON file beside it (same stem)."""
     json_path = html_path.with_suffix(".json")
-    from wattlm.data.writer import atomic_write_text
+    from wattlm.shared.records import atomic_write_text
 
     atomic_write_text(html_path, render_html(payload))
     atomic_write_text(json_path, json.dumps(payload, indent=2, ensure_ascii=False))

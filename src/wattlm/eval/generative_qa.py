@@ -13,7 +13,7 @@ from wattlm.errors import WattError
 from wattlm.eval.lm import greedy_generate
 from wattlm.eval.scoring import SCORERS, score_answer
 from wattlm.eval.task import Task, TaskSettings, higher, require_fields, with_fewshot
-from wattlm.qa_format import qa_prompt
+from wattlm.shared.qa_format import qa_prompt
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 from wattlm.errors import WattError
 from wattlm.eval.lm import loglikelihoods
 from wattlm.eval.task import Task, TaskSettings, higher, require_fields, with_fewshot
-from wattlm.qa_format import is_chinese
+from wattlm.shared.text import is_chinese
 
 
 @dataclass

@@ -10,9 +10,9 @@ One key scheme for every stored score (perplexity here, tasks in `runner.py`), o
 from __future__ import annotations
 
 from wattlm.cache import content_key, fingerprint
+from wattlm.datasets import dataset_texts
 from wattlm.models.store import hf_dir
 from wattlm.registry import Artifact, Registry
-from wattlm.textsets import dataset_texts
 
 
 def score_set(textset: Artifact, split: str) -> str:

@@ -86,7 +86,7 @@ class Task(ABC):
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    from wattlm.textsets import jsonl_records
+    from wattlm.shared.records import jsonl_records
 
     records = list(jsonl_records(path))
     if not records:

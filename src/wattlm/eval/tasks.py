@@ -10,7 +10,7 @@ from __future__ import annotations
 from wattlm.eval.generative_qa import GenerativeQATask
 from wattlm.eval.multiple_choice import MultipleChoiceTask
 from wattlm.eval.task import Metric, Task
-from wattlm.eval.text_perplexity import PerplexityTask
+from wattlm.eval.perplexity import PerplexityTask
 
 TASKS: dict[str, type[Task]] = {"mc": MultipleChoiceTask, "qa": GenerativeQATask, "ppl": PerplexityTask}
 

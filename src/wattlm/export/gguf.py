@@ -16,6 +16,7 @@ from pathlib import Path
 
 from wattlm.errors import WattError
 from wattlm.export.converter import converter_script
+from wattlm.shared.records import atomic_path
 
 # llama.cpp's `enum llama_ftype` values (include/llama.h); f16 comes from the converter itself.
 QUANT_FTYPES = {"q8_0": 7, "q4_0": 2, "q4_1": 3, "q5_k_m": 17, "q4_k_m": 15, "q6_k": 18}
@@ -40,16 +41,15 @@ def convert_f16(model_dir: Path, out_file: Path, log_file: Path) -> Path:
     """Run llama.cpp's converter in a subprocess (it imports its own gguf-py and is memory hungry)."""
     script = converter_script()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(script.parent), str(script.parent / "gguf-py")])}
-    tmp = out_file.with_name(out_file.name + ".part")
-    with open(log_file, "w") as log:
+    with atomic_path(out_file) as tmp, open(log_file, "w") as log:
         proc = subprocess.run(
-            [sys.executable, str(script), str(model_dir), "--outtype", "f16", "--outfile", str(tmp)],
+            [sys.executable, str(script), str(model_dir), "--outtype", "f16", "--outfile", tmp],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
-    if proc.returncode != 0:
-        tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-        raise WattError(f"GGUF conversion of {model_dir} failed: {tail[0]} (full log: {log_file})")
-    os.replace(tmp, out_file)
+        if proc.returncode != 0:
+            log.flush()
+            tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise WattError(f"GGUF conversion of {model_dir} failed: {tail[0]} (full log: {log_file})")
     return out_file
 
 
@@ -66,18 +66,17 @@ def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> Pa
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = QUANT_FTYPES[quant]
     params.nthread = threads or os.cpu_count() or 1
-    tmp = dst.with_name(dst.name + ".part")
-    code = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
-    if code != 0:
-        raise WattError(f"llama.cpp could not quantize {src} to {quant} (code {code})")
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        code = llama_cpp.llama_model_quantize(str(src).encode(), tmp.encode(), params)
+        if code != 0:
+            raise WattError(f"llama.cpp could not quantize {src} to {quant} (code {code})")
     return dst
 
 
 def token_windows(model_dir: Path, texts: list[str], seq_len: int, max_tokens: int | None) -> list[list[int]]:
     """The same windows `watt eval` scores, so GGUF and transformers perplexities are comparable."""
     from wattlm.models.hf import load_tokenizer
-    from wattlm.train.packing import eval_windows, tokenize_stream
+    from wattlm.shared.lm import eval_windows, tokenize_stream
 
     ids = tokenize_stream(load_tokenizer(model_dir), texts)
     return [w.tolist() for w in eval_windows(ids[:max_tokens] if max_tokens else ids, seq_len)]

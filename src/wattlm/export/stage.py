@@ -27,8 +27,8 @@ def export_model(
     `ppl_set` (a dataset and split, e.g. the domain held-out) adds each file's llama.cpp perplexity to
     the table, with the windows `watt eval` uses, so quantization loss is read against transformers.
     """
+    from wattlm.datasets import dataset_texts
     from wattlm.export.gguf import check_gguf, convert_f16, hf_greedy, quantize, token_windows
-    from wattlm.textsets import dataset_texts
 
     say = progress or (lambda message: None)
     settings = {"check_prompt": check_prompt, "check_tokens": check_tokens, "seq_len": seq_len,

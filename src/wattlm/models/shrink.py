@@ -108,10 +108,10 @@ def shrink_model(registry: Registry, parent: Artifact, keep: int, name: str, cal
 
 def calibration_ids(registry: Registry, model: Artifact, dataset: Artifact, sequences: int = 4, seq_len: int = 256):
     """Up to `sequences` packed windows of `dataset`'s train texts, tokenized for `model`."""
+    from wattlm.datasets import dataset_texts
     from wattlm.models.hf import load_tokenizer
     from wattlm.models.store import hf_dir
-    from wattlm.textsets import dataset_texts
-    from wattlm.train.packing import pack, tokenize_stream
+    from wattlm.shared.lm import pack, tokenize_stream
 
     tokenizer = load_tokenizer(hf_dir(registry, model))
     ids = pack(tokenize_stream(tokenizer, dataset_texts(dataset, "train")), seq_len)[:sequences]

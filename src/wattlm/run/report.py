@@ -5,37 +5,7 @@ from __future__ import annotations
 import html
 import json
 
-_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2")
-
-
-def bar_chart(title: str, groups: dict[str, dict[str, float]], width: int = 520, height: int = 240) -> str:
-    """Grouped bars: groups = {group label: {series label: value}}."""
-    series = list(dict.fromkeys(s for values in groups.values() for s in values))  # first-seen order
-    top = max([v for values in groups.values() for v in values.values()] + [1e-9])
-    pad, bottom = 40, 30
-    slot = (width - pad) / max(1, len(groups))
-    bar_w = slot * 0.7 / max(1, len(series))
-    parts = [f'<svg width="{width}" height="{height + 40}" role="img" aria-label="{html.escape(title)}">',
-             f'<text x="{pad}" y="12" font-weight="bold">{html.escape(title)}</text>']
-    for gi, (group, values) in enumerate(groups.items()):
-        x0 = pad + gi * slot + slot * 0.15
-        for si, name in enumerate(series):
-            if name not in values:
-                continue
-            h = (height - bottom - 30) * values[name] / top
-            x, y = x0 + si * bar_w, height - bottom - h
-            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" '
-                         f'fill="{_COLORS[si % len(_COLORS)]}"><title>{html.escape(name)}: {values[name]:.3g}</title></rect>')
-            parts.append(f'<text x="{x + bar_w / 2 - 1:.1f}" y="{y - 3:.1f}" font-size="11" '
-                         f'text-anchor="middle">{values[name]:.3g}</text>')
-        parts.append(f'<text x="{x0 + slot * 0.35:.1f}" y="{height - 10}" font-size="12" '
-                     f'text-anchor="middle">{html.escape(group)}</text>')
-    for si, name in enumerate(series):
-        parts.append(f'<rect x="{pad + si * 120}" y="{height + 10}" width="12" height="12" '
-                     f'fill="{_COLORS[si % len(_COLORS)]}"/><text x="{pad + si * 120 + 16}" y="{height + 21}" '
-                     f'font-size="12">{html.escape(name)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+from wattlm.shared.charts import column_chart, line_chart
 
 
 def _table(rows: list[dict]) -> str:
@@ -49,8 +19,6 @@ def _table(rows: list[dict]) -> str:
 
 def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
     """curves: training loss per step of each tier trained in the run ({"industry": [...], "task": [...]})."""
-    from wattlm.train.report import line_chart  # the training report's chart: one SVG style for both
-
     scores = summary.get("scores", {})
     perplexity: dict[str, dict[str, float]] = {}
     task_scores: dict[str, dict[str, float]] = {}
@@ -72,10 +40,10 @@ def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
         f"<h1>wattlm run: {html.escape(summary.get('recipe', ''))}</h1>",
         f"<p>finished in {summary.get('seconds')} s; reused stages: "
         f"{html.escape(', '.join(k for k, v in summary.get('reused', {}).items() if v) or 'none')}</p>",
-        "<h2>Perplexity by tier (lower is better)</h2>", bar_chart("perplexity", perplexity),
+        "<h2>Perplexity by tier (lower is better)</h2>", column_chart(perplexity, "perplexity"),
     ]
     if task_scores:
-        sections += ["<h2>Task scores by tier (higher is better)</h2>", bar_chart("task scores", task_scores, width=760)]
+        sections += ["<h2>Task scores by tier (higher is better)</h2>", column_chart(task_scores, "task scores", width=760)]
     sections += [
         "<h2>Quality gates</h2>", _table([{k: g.get(k) for k in ("tier", "metric", "child", "parent", "limit", "passed", "message")}
                                           for g in summary.get("gates", [])]),
@@ -86,8 +54,8 @@ def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
     if summary.get("task_train"):
         sections.append(_table([summary["task_train"]]))
     sections += [
-        "<h2>Data</h2>", bar_chart("documents through the pipeline", funnel),
-        bar_chart("drop reasons", dropped) if dropped else "<p>nothing dropped</p>",
+        "<h2>Data</h2>", column_chart(funnel, "documents through the pipeline"),
+        column_chart(dropped, "drop reasons") if dropped else "<p>nothing dropped</p>",
     ]
     if summary.get("synth"):
         synth = summary["synth"]

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from wattlm.data.transforms.language import is_han
+from wattlm.shared.text import is_han
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # A sentence ends after CJK or Latin end punctuation (plus closing quotes/brackets).

@@ -41,6 +41,7 @@ def synth_command(
     """Synthesize grounded QA / summary / extraction examples from a corpus with a teacher model."""
     from pydantic import ValidationError
 
+    from wattlm.shared.config import describe_validation_error
     from wattlm.synth.config import SynthConfig
     from wattlm.synth.stage import synthesize
     from wattlm.synth.teachers.resolve import make_teacher
@@ -51,9 +52,7 @@ def synth_command(
                              language=language, min_grounding=min_grounding, roundtrip=roundtrip,
                              judge=judge)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "synth"
-        raise WattError(f"invalid synth option {field}: {first['msg']}") from None
+        raise WattError(describe_validation_error(exc, "watt synth options")) from None
     registry = registry_from(home)
     path = Path(data)
     if path.exists():

@@ -13,6 +13,7 @@ import re
 from collections import defaultdict
 from difflib import SequenceMatcher
 
+from wattlm.shared.text import is_chinese
 from wattlm.synth.config import SynthConfig
 from wattlm.synth.parsing import Item
 
@@ -71,7 +72,7 @@ def copies_passage(question: str, passage: str) -> bool:
 
 def is_question(text: str) -> bool:
     """A question mark or an interrogative word: small teachers often write a statement instead."""
-    return bool(_ZH_QUESTION.search(text) if _HAN_RUN.search(text) else _EN_QUESTION.search(text))
+    return bool(_ZH_QUESTION.search(text) if is_chinese(text) else _EN_QUESTION.search(text))
 
 
 def answer_context(passage: str, answer: str) -> str:
@@ -175,7 +176,7 @@ def eval_question_index(paths: list, threshold: float) -> QuestionDedup | None:
     if not paths:
         return None
     from wattlm.errors import WattError
-    from wattlm.textsets import jsonl_records
+    from wattlm.shared.records import jsonl_records
 
     index = QuestionDedup(threshold)
     for path in paths:

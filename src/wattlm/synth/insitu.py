@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 
+from wattlm.shared.text import is_han
+
 _CLAUSE_END = "，。；：！？,;:!?\n"
-_HAN = re.compile(r"[\u3400-\u9fff]")
 _BOUND = re.compile(r"^(不[小大低高]于|不超过|超过|低于|高于|至少|约)")
 _TIME = re.compile(r"(?:分钟|小时|天|日|周|星期|个月|月|年|季度|秒|毫秒)(?:以[上下内]|左右)?$")
 _NUMBER = re.compile(r"[0-9０-９一二两三四五六七八九十百千半]")
@@ -59,7 +60,7 @@ def insitu_question(passage: str, answer: str) -> str | None:
     ends = [e for e in (passage.find(mark, at + len(replaced)) for mark in _CLAUSE_END) if e >= 0]
     end = min(ends) if ends else len(passage)
     before, after = passage[start:at], passage[at + len(replaced):end]
-    if len(_HAN.findall(before + after)) < 5 and start > 0:
+    if sum(map(is_han, before + after)) < 5 and start > 0:
         # "…50Hz以内" alone says too little: take in the clause before it for context.
         prev = max(passage.rfind(mark, 0, start - 1) for mark in _CLAUSE_END) + 1
         before = passage[prev:start - 1] + "，" + before
@@ -67,6 +68,6 @@ def insitu_question(passage: str, answer: str) -> str | None:
     question = f"{before}{word}{after.strip()}"
     # A question word first ("多少配网带电作业安全要点") comes from a heading or an attribute, not a statement
     # of fact; table rows are not sentences either.
-    if len(_HAN.findall(before)) < 2 or len(_HAN.findall(before + after)) < 5 or "|" in question:
+    if sum(map(is_han, before)) < 2 or sum(map(is_han, before + after)) < 5 or "|" in question:
         return None
     return question.rstrip("。.，,") + "？"

@@ -7,7 +7,7 @@ use the QA eval's own wording (`qa_format`), so the eval measures answering, not
 
 from __future__ import annotations
 
-from wattlm.qa_format import qa_prompt
+from wattlm.shared.qa_format import qa_prompt
 from wattlm.synth.chunking import Chunk
 from wattlm.synth.parsing import Item
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattlm.cache import content_key, fingerprint
-from wattlm.data.writer import atomic_write_text
 from wattlm.errors import WattError
 from wattlm.registry import Artifact, Registry
+from wattlm.shared.records import atomic_write_jsonl, atomic_write_text
 from wattlm.synth.chunking import Chunk, chunk_document
 from wattlm.synth.config import SynthConfig
 from wattlm.synth.corpus import corpus_documents
@@ -74,7 +74,7 @@ def select_chunks(corpus: Artifact, config: SynthConfig, tally: Tally) -> list[C
     max_chars = {"zh": config.chunk_chars_cjk, "en": config.chunk_chars_latin}
     min_chars = {"zh": config.min_chunk_chars_cjk, "en": config.min_chunk_chars_latin}
     chunks: list[Chunk] = []
-    for doc_id, text, split in corpus_documents(corpus, config.heldout_fraction):
+    for doc_id, text, split in corpus_documents(corpus, config.heldout_fraction, config.seed):
         for chunk in chunk_document(doc_id, text, split, max_chars, min_chars):
             if isinstance(chunk, str):
                 tally.dropped[chunk] += 1
@@ -199,7 +199,7 @@ def roundtrip(teacher: Teacher, candidates: list[Candidate], config: SynthConfig
     passage the SFT example will carry; a pair survives only if that answer matches its own. A question
     that does not single out its answer in the passage (a frequent failure of small teachers) is dropped,
     whatever the lexical filters said. Questions without a fixed answer (summaries) pass untouched."""
-    from wattlm.eval.scoring import char_f1
+    from wattlm.shared.text import char_f1
 
     asked = [c for c in candidates if c.item.question is not None]
     prompts = []
@@ -323,8 +323,7 @@ def _synthesize_into(staged: Path, corpus: Artifact, teacher: Teacher, config: S
         "examples_per_minute": round(len(candidates) / max(seconds, 1e-9) * 60, 2),
     }
     for split, rows in splits.items():
-        atomic_write_text(staged / split / "shard-00000.jsonl",
-                          "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        atomic_write_jsonl(staged / split / "shard-00000.jsonl", rows)
     atomic_write_text(staged / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
     parents = [(corpus.id, "source")]
     if teacher.registry_id:

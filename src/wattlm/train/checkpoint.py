@@ -8,10 +8,10 @@ temp file and renamed, so a kill during a save leaves the previous checkpoint in
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from wattlm.errors import WattError
+from wattlm.shared.records import atomic_path
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -31,9 +31,8 @@ def save_checkpoint(folder: Path, model, optimizer, step: int, history: dict, to
         "tokens": tokens,
         "seconds": seconds,
     }
-    tmp = folder / f"{CHECKPOINT}.tmp-{os.getpid()}"
-    torch.save(state, tmp)
-    os.replace(tmp, folder / CHECKPOINT)
+    with atomic_path(folder / CHECKPOINT) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(folder: Path | None, model, optimizer, rank: int = 0) -> dict | None:

@@ -62,7 +62,8 @@ def train_command(
     from pydantic import ValidationError
 
     from wattlm.models.store import resolve_model
-    from wattlm.run.pipeline import text_dataset
+    from wattlm.data.stage import text_dataset
+    from wattlm.shared.config import describe_validation_error
     from wattlm.train.config import TrainConfig
     from wattlm.train.dist import context
     from wattlm.train.stage import train_model
@@ -75,11 +76,10 @@ def train_command(
     try:
         config = TrainConfig(**fields)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "train"
-        message = f"unknown field for method {fields.get('method', 'cpt')}" if first["type"] == "extra_forbidden" \
-            else first["msg"]
-        raise WattError(f"invalid training option: {where}: {message}") from None
+        message = describe_validation_error(exc, "watt train options")
+        if exc.errors()[0]["type"] == "extra_forbidden":  # say whose fields were expected
+            message = message.replace("unknown field", f"unknown field for method {fields.get('method', 'cpt')}", 1)
+        raise WattError(message) from None
     registry = registry_from(home)
     dist = context()
     # Under torchrun every process runs this verb: rank 0 registers inputs first, the others find them.

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from wattlm.errors import WattError
-from wattlm.train.loss import _compute_dtype, _unwrap
+from wattlm.shared.lm import backbone_and_head, compute_dtype
 
 
 def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -110,7 +109,7 @@ def linear_distill(hidden, weight, teacher_hidden, teacher_weight, targets, *, t
     """(loss sum, T^2-scaled KL sum, CE sum) over scored positions; never materialises all logits."""
     vocab = vocab or min(weight.size(0), teacher_weight.size(0))
     return _LinearDistill.apply(hidden, weight, teacher_hidden, teacher_weight, targets, chunk, vocab,
-                                temperature, alpha, softcaps, _compute_dtype(hidden))
+                                temperature, alpha, softcaps, compute_dtype(hidden))
 
 
 @dataclass
@@ -121,15 +120,6 @@ class DistillParts:
     n_scored: int
 
 
-def _backbone_and_head(model):
-    causal_lm = _unwrap(model)
-    backbone = causal_lm.get_decoder() if hasattr(causal_lm, "get_decoder") else causal_lm.model
-    head = causal_lm.get_output_embeddings()
-    if getattr(head, "bias", None) is not None:
-        raise WattError(f"{type(causal_lm).__name__}: output heads with a bias are not supported by the fused loss")
-    return backbone, head, getattr(causal_lm.config, "final_logit_softcapping", None)
-
-
 def causal_lm_distill(student, teacher, input_ids: torch.Tensor, *, vocab: int, temperature: float, alpha: float,
                       chunk: int, labels: torch.Tensor | None = None) -> DistillParts:
     """Distillation loss of `student` toward `teacher` on a batch; positions 0..seq-2 predict 1..seq-1.
@@ -137,8 +127,8 @@ def causal_lm_distill(student, teacher, input_ids: torch.Tensor, *, vocab: int, 
     input_ids: (batch, seq); `labels` (same shape, -100 = not scored) limits both terms to e.g. answers.
     The teacher runs without gradients; the caller's autocast (bf16) applies to both forwards.
     """
-    backbone, head, softcap = _backbone_and_head(student)
-    t_backbone, t_head, t_softcap = _backbone_and_head(teacher)
+    backbone, head, softcap = backbone_and_head(student)
+    t_backbone, t_head, t_softcap = backbone_and_head(teacher)
     with torch.no_grad():
         t_hidden = t_backbone(input_ids=input_ids).last_hidden_state  # (batch, seq, d_t)
         t_hidden = t_hidden[:, :-1].reshape(-1, t_hidden.size(-1))  # (batch*(seq-1), d_t)

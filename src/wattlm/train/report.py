@@ -9,40 +9,7 @@ from __future__ import annotations
 import html
 import json
 
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
-
-
-def _polyline(values: list[float], low: float, high: float, width: int, height: int, pad: int) -> str:
-    span = (high - low) or 1.0
-    step = (width - 2 * pad) / max(1, len(values) - 1)
-    return " ".join(f"{pad + i * step:.1f},{pad + (high - v) / span * (height - 2 * pad):.1f}"
-                    for i, v in enumerate(values))
-
-
-def line_chart(title: str, series: dict[str, list[float]], y_label: str, width: int = 640, height: int = 260) -> str:
-    """An SVG chart of one or more per-step series sharing the y axis."""
-    series = {name: values for name, values in series.items() if values}
-    if not series:
-        return ""
-    pad = 40
-    low = min(min(v) for v in series.values())
-    high = max(max(v) for v in series.values())
-    n_steps = max(len(v) for v in series.values())
-    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
-             f'<rect x="{pad}" y="{pad}" width="{width - 2 * pad}" height="{height - 2 * pad}" fill="none" stroke="#ccc"/>',
-             f'<text x="{pad}" y="{pad - 12}" font-size="13" font-weight="bold">{html.escape(title)}</text>',
-             f'<text x="4" y="{pad + 4}" font-size="11">{high:.4g}</text>',
-             f'<text x="4" y="{height - pad}" font-size="11">{low:.4g}</text>',
-             f'<text x="{width / 2:.0f}" y="{height - 10}" font-size="11" text-anchor="middle">'
-             f'step 1..{n_steps} ({html.escape(y_label)})</text>']
-    for i, (name, values) in enumerate(series.items()):
-        color = COLORS[i % len(COLORS)]
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" '
-                     f'points="{_polyline(values, low, high, width, height, pad)}"/>')
-        parts.append(f'<text x="{width - pad - 4}" y="{pad + 14 + 14 * i}" font-size="11" fill="{color}" '
-                     f'text-anchor="end">{html.escape(name)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+from wattlm.shared.charts import line_chart
 
 
 def _table(rows: dict) -> str:

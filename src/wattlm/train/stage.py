@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 from wattlm.cache import content_key, fingerprint
+from wattlm.datasets import dataset_records, dataset_texts
 from wattlm.errors import WattError
 from wattlm.models.store import hf_dir
 from wattlm.registry import Artifact, Registry
-from wattlm.textsets import dataset_records, dataset_texts
 from wattlm.train.config import TrainConfig
 
 NEXT_TIER = {"foundation": "industry", "industry": "task", "task": "task"}

@@ -35,7 +35,7 @@ from wattlm.data.config import DataConfig
 from wattlm.data.document import Document
 from wattlm.data.readers.source import FileSource, InputFile
 from wattlm.data.steps import build_steps, step_class
-from wattlm.data.writer import atomic_write_text
+from wattlm.shared.records import atomic_write_text, jsonl_records
 
 WORK_DIR = ".work"
 MAX_SHARDS = 64  # input shards per run: enough to balance 2-16 workers, few enough to keep .work small
@@ -57,11 +57,8 @@ def dump_doc(doc: Document) -> str:
 
 
 def load_docs(path: Path) -> Iterator[Document]:
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                record = json.loads(line)
-                yield Document(record["id"], record["text"], record["source"], record["meta"])
+    for record in jsonl_records(path):  # written by dump_doc: a bad line is a bug, named by file and line
+        yield Document(record["id"], record["text"], record["source"], record["meta"])
 
 
 @dataclass(frozen=True)

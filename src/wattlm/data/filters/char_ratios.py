@@ -11,7 +11,7 @@ from pydantic import Field
 
 from wattlm.data.base import Filter, StepParams
 from wattlm.data.document import Document
-from wattlm.data.transforms.language import is_han
+from wattlm.shared.text import is_han
 
 # Markup and decoration that prose rarely needs; units and maths (℃, ≥, ±, μ) are *not* here: a
 # technical document is full of them.

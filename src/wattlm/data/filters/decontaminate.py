@@ -14,7 +14,6 @@ normalized like the corpus (transforms/normalize.py), so a traditional-character
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +24,9 @@ from pydantic import Field
 
 from wattlm.data.base import Filter, StepParams, path_under
 from wattlm.data.document import Document
-from wattlm.data.transforms.language import is_han
 from wattlm.errors import NotFound, WattError
+from wattlm.shared.records import parse_jsonl
+from wattlm.shared.text import is_han
 
 _WORD = re.compile(r"[^\W_]+")
 _PARAGRAPHS = re.compile(r"\n\s*\n")
@@ -71,12 +71,10 @@ def read_eval_items(path: Path) -> list[list[str]]:
     text = path.read_text("utf-8", errors="replace")
     if path.suffix.lower() in (".jsonl", ".json"):
         items = []
-        for line_no, line in enumerate(text.split("\n"), start=1):
-            if line.strip():
-                try:
-                    items.append(segments_of_record(json.loads(line)))
-                except json.JSONDecodeError as err:
-                    raise WattError(f"eval set {path} line {line_no}: invalid JSON ({err.msg})") from None
+        for line in parse_jsonl(text):
+            if line.error is not None:
+                raise WattError(f"eval set {path} line {line.number}: {line.error}")
+            items.append(segments_of_record(line.value))
         return items
     return [[paragraph] for paragraph in _PARAGRAPHS.split(text) if paragraph.strip()]
 

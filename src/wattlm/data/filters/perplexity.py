@@ -49,7 +49,7 @@ def _llama(path: str, n_ctx: int, n_threads: int | None) -> Any:
 
 def perplexity(llm: Any, text: str, max_tokens: int) -> float:
     """exp(mean negative log-probability) of the first `max_tokens` tokens of `text` (after BOS)."""
-    from wattlm.engines.scoring import log_softmax
+    from wattlm.shared.lm import log_softmax
 
     tokens = llm.tokenize(text.encode("utf-8"), add_bos=True)[:max_tokens]
     if len(tokens) < 2:

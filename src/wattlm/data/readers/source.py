@@ -6,7 +6,6 @@ here and reported with the file's relative path; nothing raises, so one bad file
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -14,9 +13,10 @@ from pathlib import Path
 
 from wattlm.data.document import BadRecord, Document, doc_id
 from wattlm.data.readers import ReadError, make_readers
-from wattlm.data.readers.encoding import UndecodableError, decode_bytes
+from wattlm.shared.encoding import UndecodableError, decode_bytes
 from wattlm.data.report import FileError
 from wattlm.errors import NotFound
+from wattlm.shared.records import visible_files
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def list_input_files(inputs: Sequence[Path], exclude: Path | None = None) -> lis
     seen_sources: set[str] = set()
     for root in inputs:
         base = root.parent if root.is_file() else root
-        for path in _walk(root):
+        for path in visible_files(root):
             resolved = path.resolve()
             if resolved in seen_paths or (excluded is not None and resolved.is_relative_to(excluded)):
                 continue
@@ -69,17 +69,6 @@ def list_input_files(inputs: Sequence[Path], exclude: Path | None = None) -> lis
             seen_sources.add(source)
             files.append(InputFile(path, source))
     return files
-
-
-def _walk(root: Path) -> Iterator[Path]:
-    if root.is_file():
-        yield root
-        return
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):  # does not follow symlinked folders: no cycles
-        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
-        found.extend(Path(dirpath, name) for name in filenames if not name.startswith("."))
-    yield from sorted(found, key=lambda path: path.relative_to(root).as_posix())
 
 
 class FileSource:

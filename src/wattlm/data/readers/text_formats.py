@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import re
 import sys
 from collections.abc import Iterator
 
 from wattlm.data.document import BadRecord, Document
 from wattlm.data.readers.base import BaseReader, ReadError
-
-# Front matter is YAML between two '---' lines at the very top (Jekyll/Hugo convention; Hugo also ends it with '...').
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n.*?\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+from wattlm.shared.records import parse_jsonl
+from wattlm.shared.text import strip_front_matter
 
 
 class TextReader(BaseReader):
@@ -29,7 +26,7 @@ class MarkdownReader(BaseReader):
     extensions = (".md", ".markdown")
 
     def read(self, text: str, source: str) -> Iterator[Document | BadRecord]:
-        yield self._doc(_FRONT_MATTER.sub("", text, count=1), source)
+        yield self._doc(strip_front_matter(text), source)
 
 
 class HtmlReader(BaseReader):
@@ -52,14 +49,10 @@ class JsonlReader(BaseReader):
 
     def read(self, text: str, source: str, first_line: int = 1) -> Iterator[Document | BadRecord]:
         """`first_line`: the line number of the text's first line (a piece of a split file)."""
-        # Split on '\n' only: str.splitlines() also breaks on U+2028 and U+0085, which JSON leaves unescaped.
-        for line_no, line in enumerate(text.split("\n"), start=first_line):
-            if not line.strip():
-                continue  # blank lines (often a trailing newline) are not records
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                yield BadRecord(f"line {line_no}: invalid JSON ({err.msg})")
+        for line in parse_jsonl(text, first_line):  # blank lines (often a trailing newline) are not records
+            line_no, record = line.number, line.value
+            if line.error is not None:
+                yield BadRecord(f"line {line_no}: {line.error}")
                 continue
             value = record.get(self.text_field) if isinstance(record, dict) else None
             if not isinstance(value, str):

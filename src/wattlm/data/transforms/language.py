@@ -15,6 +15,7 @@ from typing import Any
 
 from wattlm.data.base import Step
 from wattlm.data.document import Document
+from wattlm.shared.text import is_han
 
 CHINESE_LABELS = frozenset({"zh", "yue", "wuu", "gan", "hak", "nan", "lzh", "cmn"})
 # The model reads the opening of a document; beyond this, more text costs time and changes nothing.
@@ -28,11 +29,6 @@ MIN_CONFIDENCE = 0.5
 # minority of hanzi already means Chinese.
 MIN_HAN_SHARE = 0.3
 MIN_LATIN_SHARE = 0.9
-
-
-def is_han(ch: str) -> bool:
-    code = ord(ch)
-    return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2FA1F
 
 
 def script_lang(text: str) -> str:

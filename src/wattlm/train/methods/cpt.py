@@ -22,7 +22,7 @@ class CptMethod(TrainingMethod):
                  settings=None):
         import torch
 
-        from wattlm.train.packing import pack, tokenize_stream
+        from wattlm.shared.lm import pack, tokenize_stream
 
         super().__init__(tokenizer, texts, config, replay_texts, settings)
         self.blocks = pack(tokenize_stream(tokenizer, texts), config.seq_len)  # (n_blocks, seq_len)
@@ -62,7 +62,7 @@ class CptMethod(TrainingMethod):
         return stats
 
     def loss(self, model, batch) -> StepLoss:
-        from wattlm.train.loss import causal_lm_nll
+        from wattlm.shared.lm import causal_lm_nll
 
         nll, n_scored = causal_lm_nll(model, batch, chunk=self.config.loss_chunk)
         return StepLoss(nll, n_scored, batch.numel())

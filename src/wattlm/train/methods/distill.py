@@ -113,9 +113,9 @@ class DistillMethod(TrainingMethod):
     def vocab_width(self, model) -> int:
         """Logit columns compared: heads may be padded past the tokenizer (e.g. to a multiple of 128), and
         padding rows are never a real token, so the shorter head decides as long as it covers the tokenizer."""
-        from wattlm.train.loss import _unwrap
+        from wattlm.shared.lm import unwrap_model
 
-        student = _unwrap(model).get_output_embeddings().weight.size(0)
+        student = unwrap_model(model).get_output_embeddings().weight.size(0)
         teacher = self.teacher.get_output_embeddings().weight.size(0)
         width = min(student, teacher)
         if width < self.n_tokens:

@@ -99,7 +99,7 @@ class SftMethod(TrainingMethod):
                 "truncated_to_seq_len": sum(len(ids) == self.config.seq_len for ids, _ in self.rows)}
 
     def loss(self, model, batch) -> StepLoss:
-        from wattlm.train.loss import causal_lm_nll
+        from wattlm.shared.lm import causal_lm_nll
 
         ids, labels = batch
         nll, n_targets = causal_lm_nll(model, ids, chunk=self.config.loss_chunk, labels=labels)

@@ -1,7 +1,39 @@
+"""LM math: packing, the chunked fused NLL (its numbers and gradients against transformers'), log-softmax."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from wattlm.train.loss import causal_lm_nll
+from wattlm.errors import WattError
+from wattlm.shared.lm import causal_lm_nll, eval_windows, linear_cross_entropy, log_softmax, pack, tokenize_stream
+
+
+def test_pack_drops_only_the_tail():
+    blocks = pack(list(range(10)), 4)
+    assert blocks.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_short_stream_becomes_one_block_and_tiny_stream_fails():
+    assert pack([1, 2, 3], 8).tolist() == [[1, 2, 3]]
+    with pytest.raises(WattError, match="fewer than 2 tokens"):
+        pack([1], 8)
+
+
+def test_eval_windows_cover_everything():
+    windows = eval_windows(list(range(10)), 4)
+    assert [w.tolist() for w in windows] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_stream_ends_every_document_with_eos(tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    ids = tokenize_stream(tokenizer, ["变压器", "relay"])
+    assert ids.count(tokenizer.eos_token_id) == 2 and ids[-1] == tokenizer.eos_token_id
 
 
 def test_chunked_loss_equals_transformers_loss(tiny_model_dir):
@@ -42,8 +74,6 @@ def test_fused_loss_under_bf16_autocast_matches_plain_head(tiny_model_dir):
 
 
 def test_softcapping_and_ignored_targets():
-    from wattlm.train.loss import linear_cross_entropy
-
     torch.manual_seed(0)
     hidden = torch.randn(9, 8, requires_grad=True)
     weight = torch.randn(30, 8, requires_grad=True)
@@ -57,3 +87,31 @@ def test_softcapping_and_ignored_targets():
     assert torch.allclose(loss, ref, atol=1e-5)
     assert torch.allclose(hidden.grad, ref_h.grad, atol=1e-5)
     assert torch.allclose(weight.grad, ref_w.grad, atol=1e-5)
+
+
+def test_training_and_evaluation_paths_give_the_same_nll(tiny_model_dir):
+    """Train (fused autograd Function) and eval (no-grad chunks) compute one number for one batch."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    ids = torch.randint(0, model.config.vocab_size, (2, 33), generator=torch.Generator().manual_seed(4))
+    labels = ids.clone()
+    labels[:, :12] = -100
+    for chunk in (8, 1024):
+        trained, n_trained = causal_lm_nll(model, ids, chunk=chunk, labels=labels)
+        with torch.no_grad():
+            evaluated, n_evaluated = causal_lm_nll(model, ids, chunk=chunk, labels=labels)
+        assert n_trained == n_evaluated == 2 * 21
+        assert torch.allclose(trained.detach(), evaluated, rtol=1e-6)
+
+
+def test_log_softmax_matches_torch_and_survives_large_logits():
+    rows = np.random.default_rng(0).normal(size=(3, 50)).astype(np.float32) * 30 + 1e4
+    expected = torch.log_softmax(torch.from_numpy(rows).double(), dim=-1).numpy()
+    assert np.allclose(log_softmax(rows), expected, atol=1e-9)
+    assert np.allclose(np.exp(log_softmax(rows)).sum(axis=1), 1.0)
+
+
+def test_importing_lm_math_does_not_import_torch():
+    """The data stage's perplexity filter imports log_softmax; it must not pay for torch."""
+    code = "import sys, wattlm.shared.lm; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

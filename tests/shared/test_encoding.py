@@ -1,6 +1,6 @@
 import pytest
 
-from wattlm.data.readers.encoding import UndecodableError, decode_bytes
+from wattlm.shared.encoding import UndecodableError, decode_bytes
 
 GB_TEXT = "电网调度规程：变压器的额定容量为一百兆伏安。"
 BIG5_TEXT = "電網調度規程：變壓器的額定容量為一百兆伏安。"

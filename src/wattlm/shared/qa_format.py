@@ -8,13 +8,7 @@ here. The instruction asks for a short answer because reading-comprehension answ
 
 from __future__ import annotations
 
-import re
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
-
-
-def is_chinese(text: str) -> bool:
-    return bool(_CJK.search(text))
+from wattlm.shared.text import is_chinese
 
 
 def qa_prompt(question: str, passage: str | None = None, lang: str | None = None) -> tuple[str, str]:
