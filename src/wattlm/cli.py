@@ -13,6 +13,7 @@ from wattlm.cli_common import AsJson, Home, Quiet, emit, err_console, print_rich
 from wattlm.data.cli import data_app
 from wattlm.errors import WattError
 from wattlm.eval.cli import eval_app
+from wattlm.kb.cli import kb_app
 from wattlm.serve.cli import keys_app, serve_command
 from wattlm.synth.cli import synth_command
 
@@ -24,6 +25,7 @@ models_app = typer.Typer(help="Register and inspect models.", no_args_is_help=Tr
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
+app.add_typer(kb_app, name="kb")
 app.add_typer(keys_app, name="keys")
 app.command("serve")(serve_command)
 app.command("synth")(synth_command)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from wattlm.errors import NotFound, WattError
 
-KINDS = ("dataset", "model", "report", "export")
+KINDS = ("dataset", "model", "report", "export", "kb")
 TIERS = ("foundation", "industry", "task")
 
 _SCHEMA = """

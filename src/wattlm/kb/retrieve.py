@@ -1,0 +1,142 @@
+"""Search a knowledge base: BM25, dense, or both fused by reciprocal rank (the default).
+
+Extension point: a `Retriever` ranks chunk rows for a question; `RETRIEVERS` names them. A new one
+(say, a reranker over the hybrid list) is one class and one table entry.
+
+After ranking, documents in force come first: a superseded chunk's score is multiplied by
+`superseded_penalty` and the hit says `superseded: true`. Whether a hit *supports* an answer is a
+separate question, answered by the cosine between question and chunk against the threshold that
+`calibrate.py` measured on this KB when it was built (see docs/kb.md).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from wattlm.errors import WattError
+from wattlm.kb.config import KbConfig
+from wattlm.kb.embed import embed_query
+from wattlm.kb.index import KbIndex, load_index
+from wattlm.kb.tokens import tokenize
+
+
+@dataclass
+class Hit:
+    rank: int
+    id: str
+    source: str
+    title: str
+    heading: str
+    text: str
+    start: int
+    end: int
+    score: float  # the retriever's score after the validity preference (RRF, BM25 or cosine)
+    similarity: float  # cosine of question and chunk: what `supported` is judged on
+    supported: bool
+    superseded: bool
+    superseded_by: str | None = None
+    effective: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _top(scores: np.ndarray, n: int) -> list[tuple[int, float]]:
+    n = min(n, len(scores))
+    if n == 0:
+        return []
+    rows = np.argpartition(-scores, n - 1)[:n]
+    rows = rows[np.argsort(-scores[rows], kind="stable")]
+    return [(int(row), float(scores[row])) for row in rows if scores[row] > 0]
+
+
+class Retriever(ABC):
+    """Ranks chunk rows of one KB for a question; higher score is better."""
+
+    name: ClassVar[str]
+
+    def __init__(self, config: KbConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def rank(self, index: KbIndex, query: str, query_vector: np.ndarray | None, n: int) -> list[tuple[int, float]]:
+        """The best `n` (row, score) pairs, best first."""
+
+    needs_vector: ClassVar[bool] = False
+
+
+class Bm25Retriever(Retriever):
+    name = "bm25"
+
+    def rank(self, index, query, query_vector, n):
+        terms = tokenize(query)
+        if not terms:
+            return []
+        return _top(np.asarray(index.bm25.get_scores(terms)), n)
+
+
+class DenseRetriever(Retriever):
+    name = "dense"
+    needs_vector = True
+
+    def rank(self, index, query, query_vector, n):
+        return _top(index.vectors @ query_vector, n)
+
+
+class HybridRetriever(Retriever):
+    """Reciprocal rank fusion: each list adds 1 / (k + rank); robust to the lists' unlike score scales."""
+
+    name = "hybrid"
+    needs_vector = True
+
+    def rank(self, index, query, query_vector, n):
+        fused: dict[int, float] = {}
+        for retriever in (Bm25Retriever(self.config), DenseRetriever(self.config)):
+            for position, (row, _) in enumerate(retriever.rank(index, query, query_vector, self.config.candidates)):
+                fused[row] = fused.get(row, 0.0) + 1.0 / (self.config.rrf_k + position + 1)
+        return sorted(fused.items(), key=lambda item: -item[1])[:n]
+
+
+RETRIEVERS: dict[str, type[Retriever]] = {"bm25": Bm25Retriever, "dense": DenseRetriever, "hybrid": HybridRetriever}
+
+
+def _index_of(kb) -> KbIndex:
+    """A KB artifact (anything with `.path`), a KB folder, or an already loaded index."""
+    if isinstance(kb, KbIndex):
+        return kb
+    return load_index(Path(getattr(kb, "path", kb)))
+
+
+def search(kb, query: str, k: int = 5, mode: str = "hybrid", check_support: bool = True) -> list[Hit]:
+    """The best `k` chunks of a KB for `query`, documents in force first, each judged `supported` or not."""
+    if mode not in RETRIEVERS:
+        raise WattError(f"unknown retrieval mode {mode!r} (one of: {', '.join(RETRIEVERS)})")
+    if not query.strip():
+        raise WattError("empty query")
+    index = _index_of(kb)
+    if not index.chunks:
+        raise WattError(f"knowledge base {index.meta.get('name', '?')} is empty: nothing to search")
+    config = KbConfig(**index.meta.get("config", {}))
+    retriever = RETRIEVERS[mode](config)
+    vector = embed_query(query) if retriever.needs_vector or check_support else None
+    # Ask for more than k: the validity preference may reorder the list.
+    ranked = retriever.rank(index, query, vector, max(k * 3, k + 10))
+    penalised = [(row, score * (config.superseded_penalty if index.chunks[row].superseded_by else 1.0))
+                 for row, score in ranked]
+    penalised.sort(key=lambda item: -item[1])
+    threshold = float(index.meta.get("threshold", {}).get("value", 0.0))
+    hits = []
+    for rank, (row, score) in enumerate(penalised[:k], start=1):
+        chunk = index.chunks[row]
+        similarity = float(index.vectors[row] @ vector) if vector is not None else 0.0
+        hits.append(Hit(rank=rank, id=chunk.id, source=chunk.source, title=chunk.title, heading=chunk.heading,
+                        text=chunk.text, start=chunk.start, end=chunk.end, score=round(score, 6),
+                        similarity=round(similarity, 4), supported=vector is not None and similarity >= threshold,
+                        superseded=bool(chunk.superseded_by), superseded_by=chunk.superseded_by,
+                        effective=chunk.effective))
+    return hits
