@@ -1,6 +1,6 @@
 """The "no support" threshold of a KB, measured on the KB itself when it is built.
 
-Two score distributions, both as the cosine of a question with its *best* chunk in this KB:
+Two distributions of the support score (retrieve.support_score) of a question's best hit in this KB:
 - in scope: a question made from a sample of the KB's own chunks (the chunk's heading plus a sentence
   of it, the way a user who had read the passage would ask); seeded, so a rebuild measures the same;
 - out of scope: a fixed set of questions about other subjects (cooking, sport, law, software, ...),
@@ -18,6 +18,8 @@ import re
 import numpy as np
 
 from wattlm.kb.chunking import Chunk
+from wattlm.kb.index import KbIndex
+from wattlm.kb.retrieve import search
 
 OFF_TOPIC = (
     "红烧肉怎么做才好吃？", "世界杯足球赛每几年举办一次？", "如何给猫咪剪指甲？", "Python 列表推导式怎么写？",
@@ -43,16 +45,16 @@ def _pseudo_questions(chunks: list[Chunk], sample: int, seed: int) -> list[str]:
     return questions
 
 
-def _best_cosines(vectors: np.ndarray, questions: list[str]) -> np.ndarray:
-    from wattlm.kb.embed import embed_query
-
-    return np.array([float(np.max(vectors @ embed_query(q))) for q in questions]) if len(vectors) else np.zeros(0)
+def _best_support(index: KbIndex, questions: list[str]) -> np.ndarray:
+    return np.array([max((hit.support for hit in search(index, q, k=5, threshold=0.0)), default=0.0)
+                     for q in questions])
 
 
 def calibrate(chunks: list[Chunk], vectors: np.ndarray, sample: int = 40, seed: int = 0) -> dict[str, float]:
     """{"value": threshold, and the percentiles it came from} for `kb.json`."""
-    in_scope = _best_cosines(vectors, _pseudo_questions(chunks, sample, seed))
-    off_topic = _best_cosines(vectors, list(OFF_TOPIC))
+    index = KbIndex(chunks, vectors, {})
+    in_scope = _best_support(index, _pseudo_questions(chunks, sample, seed))
+    off_topic = _best_support(index, list(OFF_TOPIC))
     if not len(in_scope):
         return {"value": 1.0, "in_scope_p10": 0.0, "off_topic_p90": 0.0}
     low_in, high_off = float(np.percentile(in_scope, 10)), float(np.percentile(off_topic, 90))

@@ -5,8 +5,11 @@ Extension point: a `Retriever` ranks chunk rows for a question; `RETRIEVERS` nam
 
 After ranking, documents in force come first: a superseded chunk's score is multiplied by
 `superseded_penalty` and the hit says `superseded: true`. Whether a hit *supports* an answer is a
-separate question, answered by the cosine between question and chunk against the threshold that
-`calibrate.py` measured on this KB when it was built (see docs/kb.md).
+separate question: `support` = cosine(question, chunk) + LEXICAL_WEIGHT x the share of the question's
+words (two characters or more) found in the chunk, compared with the threshold that `calibrate.py`
+measured on this KB when it was built (see docs/kb.md). The cosine alone separates poorly: e5 gives any
+question-shaped text 0.8+ against a technical corpus; the lexical share is near zero for a question
+about cooking or football and rarely so for one about the KB's subject.
 """
 
 from __future__ import annotations
@@ -25,6 +28,17 @@ from wattlm.kb.index import KbIndex, load_index
 from wattlm.kb.tokens import tokenize
 
 
+LEXICAL_WEIGHT = 0.1
+
+
+def support_score(query_words: set[str], chunk_text: str, similarity: float) -> float:
+    """How well one chunk supports answering the question (higher is better; see the module doc)."""
+    if not query_words:
+        return similarity
+    shared = query_words & set(tokenize(chunk_text))
+    return similarity + LEXICAL_WEIGHT * len(shared) / len(query_words)
+
+
 @dataclass
 class Hit:
     rank: int
@@ -36,7 +50,8 @@ class Hit:
     start: int
     end: int
     score: float  # the retriever's score after the validity preference (RRF, BM25 or cosine)
-    similarity: float  # cosine of question and chunk: what `supported` is judged on
+    similarity: float  # cosine of question and chunk
+    support: float  # similarity + lexical share: what `supported` is judged on
     supported: bool
     superseded: bool
     superseded_by: str | None = None
@@ -112,8 +127,10 @@ def _index_of(kb) -> KbIndex:
     return load_index(Path(getattr(kb, "path", kb)))
 
 
-def search(kb, query: str, k: int = 5, mode: str = "hybrid", check_support: bool = True) -> list[Hit]:
-    """The best `k` chunks of a KB for `query`, documents in force first, each judged `supported` or not."""
+def search(kb, query: str, k: int = 5, mode: str = "hybrid", check_support: bool = True,
+           threshold: float | None = None) -> list[Hit]:
+    """The best `k` chunks of a KB for `query`, documents in force first, each judged `supported` or not
+    (against the KB's calibrated threshold unless `threshold` is given)."""
     if mode not in RETRIEVERS:
         raise WattError(f"unknown retrieval mode {mode!r} (one of: {', '.join(RETRIEVERS)})")
     if not query.strip():
@@ -129,14 +146,18 @@ def search(kb, query: str, k: int = 5, mode: str = "hybrid", check_support: bool
     penalised = [(row, score * (config.superseded_penalty if index.chunks[row].superseded_by else 1.0))
                  for row, score in ranked]
     penalised.sort(key=lambda item: -item[1])
-    threshold = float(index.meta.get("threshold", {}).get("value", 0.0))
+    if threshold is None:
+        threshold = float(index.meta.get("threshold", {}).get("value", float("inf")))
+    query_words = {word for word in tokenize(query) if len(word) >= 2}
     hits = []
     for rank, (row, score) in enumerate(penalised[:k], start=1):
         chunk = index.chunks[row]
         similarity = float(index.vectors[row] @ vector) if vector is not None else 0.0
+        support = support_score(query_words, chunk.embed_text(), similarity) if check_support else 0.0
         hits.append(Hit(rank=rank, id=chunk.id, source=chunk.source, title=chunk.title, heading=chunk.heading,
                         text=chunk.text, start=chunk.start, end=chunk.end, score=round(score, 6),
-                        similarity=round(similarity, 4), supported=vector is not None and similarity >= threshold,
+                        similarity=round(similarity, 4), support=round(support, 4),
+                        supported=check_support and support >= threshold,
                         superseded=bool(chunk.superseded_by), superseded_by=chunk.superseded_by,
                         effective=chunk.effective))
     return hits
