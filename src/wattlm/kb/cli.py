@@ -100,6 +100,7 @@ def kb_build(
     name: Annotated[str, typer.Option("--name", help="Name of the knowledge base.")] = ...,
     data: Annotated[Optional[str], typer.Option("--data", help="A registered corpus (dataset name or id) "
                                                 "instead of files.")] = None,
+    max_chars: Annotated[int, typer.Option(min=40, help="Largest chunk, in characters.")] = 320,
     embed_batch: Annotated[int, typer.Option(min=1, help="Passages embedded per saved batch.")] = 16,
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
@@ -119,7 +120,7 @@ def kb_build(
         _check_inputs(inputs)
         dataset = documents_dataset(registry, inputs, f"{name}-documents", progress=not (as_json or quiet))
         origins, sidecars = _origins(inputs), _sidecar_hash(inputs)
-    art, reused = build_kb(registry, dataset, name, KbConfig(embed_batch=embed_batch), origins, sidecars,
+    art, reused = build_kb(registry, dataset, name, KbConfig(max_chars=max_chars, embed_batch=embed_batch), origins, sidecars,
                            progress=_say(as_json, quiet))
     emit(_row(art, reused), as_json, _render_built)
 
