@@ -27,11 +27,15 @@ def one_line_error(out, *needles):
 
 def test_build_search_eval_and_bad_input(tmp_path):
     docs = write_docs(tmp_path / "docs")
+    (docs / "blank.txt").write_text("  \n", "utf-8")  # yields no chunk: named, the rest is built
     home = tmp_path / "home"
     built = watt("build", docs, "--name", "demo", "--json", home=home)
     assert built.returncode == 0, built.stderr
     row = json.loads(built.stdout)
     assert row["chunks"] >= 5 and not row["reused"]
+    assert row["files_without_chunks"] == [str(docs / "blank.txt")]
+    from_data = json.loads(watt("build", "--data", "demo-documents", "--name", "demo-data", "--json", home=home).stdout)
+    assert from_data["chunks"] == row["chunks"] and from_data["parents"] == row["parents"]
     assert json.loads(watt("build", docs, "--name", "demo", "--json", home=home).stdout)["reused"]
 
     hits = json.loads(watt("search", "demo", "蓄电池室的照明有什么要求", "-k", "2", "--json", home=home).stdout)
