@@ -74,6 +74,7 @@ class Retriever(ABC):
     """Ranks chunk rows of one KB for a question; higher score is better."""
 
     name: ClassVar[str]
+    needs_vector: ClassVar[bool] = False  # True: `rank` reads the question's embedding
 
     def __init__(self, config: KbConfig) -> None:
         self.config = config
@@ -81,8 +82,6 @@ class Retriever(ABC):
     @abstractmethod
     def rank(self, index: KbIndex, query: str, query_vector: np.ndarray | None, n: int) -> list[tuple[int, float]]:
         """The best `n` (row, score) pairs, best first."""
-
-    needs_vector: ClassVar[bool] = False
 
 
 class Bm25Retriever(Retriever):

@@ -12,7 +12,6 @@ sidecar metadata): the data stage keeps only text, and a stage does not import a
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -162,8 +161,3 @@ def remove_from_kb(registry: Registry, previous: Artifact, source: str, progress
                        [(previous.id, "previous")], index.known_vectors(), progress, extra)
     return registry.find_or_produce(key, produce)
 
-
-def kb_summary(kb: Artifact) -> dict:
-    info = json.loads((kb.path / "kb.json").read_text(encoding="utf-8"))
-    return {"id": kb.id, "name": kb.name, "chunks": kb.metrics.get("chunks"), "sources": info.get("sources", []),
-            "threshold": info.get("threshold", {}), "parents": [pid for pid, _ in kb.parents]}
