@@ -58,11 +58,27 @@ def test_english_sentences_split_on_periods():
     assert len(chunks) > 5 and all(c.text.endswith(".") for c in chunks)
 
 
-def test_a_crumb_is_dropped_unless_it_is_all_there_is():
+def test_a_short_section_is_kept():
     assert [c.text for c in _chunks("见附件。")] == ["见附件。"]
     text = "# 规范\n\n## 一、总则\n\n本规定适用于全部变电站的运行维护工作。\n\n## 二、附件\n\n略。\n"
-    assert [c.heading for c in _chunks(text)] == ["一、总则"]
+    assert [(c.heading, c.text) for c in _chunks(text)][-1] == ("二、附件", "略。")
 
 
 def test_nothing_to_chunk():
     assert _chunks("   \n\n ") == []
+
+
+def test_no_line_is_lost_when_numbered_lines_have_nothing_under_them():
+    text = "巡视检查表\n\n1 主变压器\n1.1 检查油位\n1.2 检查油温\n1.3 检查呼吸器\n2 断路器\n2.1 检查SF6压力\n附件\n"
+    chunks = _chunks(text)
+    covered = "".join(c.text + c.heading for c in chunks)  # in a chunk's text, or in its heading path
+    for line in text.splitlines()[2:]:
+        assert line in covered, line
+    assert any(c.heading == "1 主变压器" and "1.1 检查油位" in c.text for c in chunks)
+
+
+def test_a_numbered_list_item_is_a_clause_not_a_heading():
+    text = "# 规范\n\n## 操作顺序\n\n1. 拉开断路器\n2. 拉开负荷侧隔离开关\n3. 拉开电源侧隔离开关\n"
+    chunks = _chunks(text)
+    assert len(chunks) == 1 and chunks[0].heading == "操作顺序"
+    assert "1. 拉开断路器" in chunks[0].text and "3. 拉开电源侧隔离开关" in chunks[0].text

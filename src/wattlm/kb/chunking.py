@@ -26,7 +26,8 @@ _HEADING_PATTERNS: list[tuple[re.Pattern[str], int]] = [
     (re.compile(rf"^第[{_CN_NUM}\d]+节"), 3),
     (re.compile(rf"^[{_CN_NUM}]+[、.．]"), 4),
     (re.compile(rf"^[（(][{_CN_NUM}]+[）)]"), 5),
-    (re.compile(r"^\d+(\.\d+)*\.?\s*\S"), 6),  # rank refined by depth in _heading_rank
+    # `1.2 范围` or `1 总则` (GB-standard style); `1. 拉开断路器` is a list item, not a heading.
+    (re.compile(r"^(\d+(\.\d+)+\.?\s*|\d+\s+)\S"), 6),  # rank refined by depth in _heading_rank
 ]
 # A clause opens a new segment (and is content, not a heading).
 _CLAUSE = re.compile(rf"^(第[{_CN_NUM}\d]+条|[{_CN_NUM}]+[、.．]|[（(][{_CN_NUM}\d]+[）)]|\d+(\.\d+)*[.、．)）]?\s*\S|[-*•]\s)")
@@ -106,11 +107,25 @@ def document_title(text: str, fallback: str) -> str:
 
 
 def _sections(text: str, title: str) -> list[tuple[str, list[list[_Line]]]]:
-    """(heading path, segments) in document order; a segment is the lines of one clause or paragraph."""
+    """(heading path, segments) in document order; a segment is the lines of one clause or paragraph.
+
+    A heading with nothing under it (a checklist of short numbered lines, a trailing `附件`) is not
+    lost: it becomes a segment of its parent section, so every line of the document is in a chunk.
+    """
     stack: list[tuple[int, str]] = []
     sections: list[tuple[str, list[list[_Line]]]] = []
     segments: list[list[_Line]] = []
     heading = ""
+    empty_heading: tuple[_Line, int] | None = None  # the last heading, while nothing follows it
+
+    def keep_empty_heading() -> None:
+        line, _ = empty_heading
+        parent = " > ".join(name for _, name in stack[:-1])
+        if sections and sections[-1][0] == parent:
+            sections[-1][1].append([line])
+        else:
+            sections.append((parent, [[line]]))
+
     for number, line in enumerate(_lines(text)):
         if number == 0 and line.text.lstrip("# ").strip() == title:
             continue  # the title line: every chunk carries the title already
@@ -120,17 +135,23 @@ def _sections(text: str, title: str) -> list[tuple[str, list[list[_Line]]]]:
                 sections.append((heading, segments))
                 segments = []
             rank, name = found
+            if empty_heading is not None and rank <= empty_heading[1]:
+                keep_empty_heading()
             while stack and stack[-1][0] >= rank:
                 stack.pop()
             stack.append((rank, name))
             heading = " > ".join(name for _, name in stack)
+            empty_heading = (line, rank)
             continue
+        empty_heading = None
         if not segments or _CLAUSE.match(line.text):
             segments.append([line])
         else:
             segments[-1].append(line)
     if segments:
         sections.append((heading, segments))
+    elif empty_heading is not None:
+        keep_empty_heading()
     return sections
 
 
@@ -197,12 +218,13 @@ def chunk_document(text: str, source: str, doc_id: str, title: str, config: KbCo
                    validity: dict[str, str | None] | None = None) -> list[Chunk]:
     """The chunks of one cleaned document, in order. An empty list means nothing retrievable in it."""
     validity = validity or {}
-    spans: list[tuple[str, int, int]] = []
+    kept: list[tuple[str, int, int]] = []
     for heading, segments in _sections(text, title):
         segment_spans = [(seg[0].start, seg[-1].end) for seg in segments]
-        spans += [(heading, start, end) for start, end in _pack(text, segment_spans, config)]
-    # Crumbs ("见附件。") carry nothing to retrieve; a document that is only a crumb keeps it.
-    kept = [span for span in spans if span[2] - span[1] >= config.min_chars] or spans[:1]
+        spans = [(heading, start, end) for start, end in _pack(text, segment_spans, config)]
+        # A crumb left over from cutting a long section carries nothing to retrieve; a section that is
+        # only a short line ("附件", "略。") keeps it, so no heading and no line is lost.
+        kept += [span for span in spans if span[2] - span[1] >= config.min_chars] or spans
     chunks = []
     for heading, start, end in kept:
         body = text[start:end]

@@ -18,7 +18,7 @@ class KbConfig(BaseModel):
         80, ge=0, description="A chunk cut inside a section starts with the previous chunk's last sentences, "
         "up to this many characters, so a rule split across two chunks is whole in one of them."
     )
-    min_chars: int = Field(5, ge=1, description="Chunks shorter than this are dropped (unless they are all a document has).")
+    min_chars: int = Field(5, ge=1, description="A piece shorter than this, cut from a longer section, is dropped.")
     embed_batch: int = Field(
         16, ge=1, description="Passages embedded per batch; each batch is saved, so an interrupted build resumes."
     )
