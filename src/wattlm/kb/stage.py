@@ -78,13 +78,19 @@ def _produce(registry: Registry, key: str, name: str, chunks: list[Chunk], confi
         meta = {"name": name, "config": config.model_dump(), "embedding_model": MODEL, "threshold": threshold,
                 "sources": sources, **extra_meta}
         KbIndex(chunks, vectors, meta).save(staged)
-        shutil.rmtree(work_dir, ignore_errors=True)  # the vectors are in the artifact now
         metrics = {"chunks": len(chunks), "sources": len(sources), "embedded": embedded,
                    "embeddings_reused": len(chunks) - embedded, "threshold": threshold["value"],
                    "superseded_chunks": sum(1 for c in chunks if c.superseded_by)}
         return {"kind": "kb", "name": name, "format": "kb", "parents": parents,
                 "recipe": {"kb": config.model_dump()}, "metrics": metrics, "meta": extra_meta}
     return produce
+
+
+def _find_or_produce(registry: Registry, key: str, produce: Callable[[Path], dict]) -> tuple[Artifact, bool]:
+    found = registry.find_or_produce(key, produce)
+    # Only once the KB is registered: a crash before that must find the saved batches again.
+    shutil.rmtree(registry.home / "runs" / f"kb-{key}", ignore_errors=True)
+    return found
 
 
 def _origins_key(origins: Origins) -> list[tuple[str, str]]:
@@ -109,7 +115,7 @@ def build_kb(registry: Registry, dataset: Artifact, name: str, config: KbConfig 
                         "unsupported files)")
     extra = {"dataset": dataset.id, "files_without_chunks": silent}
     produce = _produce(registry, key, name, chunks, config, [(dataset.id, "documents")], None, progress, extra)
-    return registry.find_or_produce(key, produce)
+    return _find_or_produce(registry, key, produce)
 
 
 def latest_kb(registry: Registry, name: str) -> Artifact:
@@ -140,7 +146,7 @@ def add_to_kb(registry: Registry, previous: Artifact, dataset: Artifact, origins
     extra = {"dataset": dataset.id, "added": sorted(replaced), "previous": previous.id}
     produce = _produce(registry, key, previous.name, kept + new_chunks, config, parents, index.known_vectors(),
                        progress, extra)
-    return registry.find_or_produce(key, produce)
+    return _find_or_produce(registry, key, produce)
 
 
 def remove_from_kb(registry: Registry, previous: Artifact, source: str, progress: Progress = None,
@@ -159,5 +165,5 @@ def remove_from_kb(registry: Registry, previous: Artifact, source: str, progress
     extra = {"removed": source, "previous": previous.id}
     produce = _produce(registry, key, previous.name, kept, KbConfig(**index.meta["config"]),
                        [(previous.id, "previous")], index.known_vectors(), progress, extra)
-    return registry.find_or_produce(key, produce)
+    return _find_or_produce(registry, key, produce)
 
