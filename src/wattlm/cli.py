@@ -20,6 +20,7 @@ from wattlm.eval.cli import eval_app
 from wattlm.export.cli import export_command
 from wattlm.models.cli import models_app
 from wattlm.run.cli import run_command
+from wattlm.kb.cli import kb_app
 from wattlm.serve.cli import keys_app, serve_command
 from wattlm.synth.cli import synth_command
 from wattlm.train.cli import train_command
@@ -49,6 +50,7 @@ app.command("synth")(synth_command)
 app.command("train")(train_command)
 app.add_typer(eval_app, name="eval")
 app.command("export")(export_command)
+app.add_typer(kb_app, name="kb")
 app.command("run")(run_command)
 app.command("serve")(serve_command)
 app.add_typer(keys_app, name="keys")

@@ -31,7 +31,7 @@ from wattlm.registry_locks import (
     fsync_tree, held_lock, lock_is_free, pause_for_fault_test, release_lock, try_lock,
 )
 
-KINDS = ("dataset", "model", "report", "export")
+KINDS = ("dataset", "model", "report", "export", "kb")
 TIERS = ("foundation", "industry", "task")
 
 _SCHEMA = """
