@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
+
+# Front matter fields a reader found (readers/text_formats.py); written into a record only when present.
+RECORD_FIELDS = ("title", "date", "author", "categories")
 
 
 @dataclass
@@ -13,17 +17,19 @@ class Document:
     id: str
     text: str
     source: str  # path relative to its input root, plus "#N" for the Nth record of a JSONL/CSV file
-    meta: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # format, encoding, lang, front matter fields
 
     def to_record(self) -> dict[str, object]:
         """The JSON object written to a shard."""
-        return {
+        record: dict[str, object] = {
             "id": self.id,
             "text": self.text,
             "source": self.source,
             "lang": self.meta.get("lang", "other"),
             "chars": len(self.text),
         }
+        record.update((key, self.meta[key]) for key in RECORD_FIELDS if key in self.meta)
+        return record
 
 
 @dataclass(frozen=True)
