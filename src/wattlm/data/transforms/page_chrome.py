@@ -30,6 +30,7 @@ EXAMPLES_PER_RULE = 3
 _SEPARATORS = re.compile(r"[\s|｜/\\·•丨,，、:：;；!！?？\[\]【】()（）<>《》「」“”\"'-]+")
 # A count next to a token ("点赞 12", "12人点赞", "收藏(3)") is part of the row, not other content.
 _COUNT = re.compile(r"\d[\d,.]*[万千kKwW+]?[人次个条]?")
+_PHRASE = re.compile(r"\b(log|sign|my|share|back)\s+(in|up|out|account|this|to\s+top)\b", re.IGNORECASE)
 
 
 def _words(*words: str) -> re.Pattern[str]:
@@ -38,19 +39,19 @@ def _words(*words: str) -> re.Pattern[str]:
 
 
 _AUTH = _words("登录", "登陆", "注册", "请登录", "免费注册", "立即注册", "立即登录", "快速登录", "退出", "退出登录",
-               "注销", "找回密码", "忘记密码", "会员中心", "个人中心", "用户中心", "我的账户", "log in", "login",
-               "sign in", "sign up", "signin", "signup", "register", "logout", "log out", "sign out", "my account")
+               "注销", "找回密码", "忘记密码", "会员中心", "个人中心", "用户中心", "我的账户", "login",
+               "signin", "signup", "register", "logout", "signout", "myaccount")
 _SITE_NAV = _words("首页", "网站首页", "帮助", "帮助中心", "设为首页", "加入收藏", "网站导航", "手机版", "移动版",
                    "English", "中文", "简体", "繁体", "客服", "联系我们", "关于我们", "您好", "你好", "欢迎您",
                    "欢迎光临", "消息", "投稿", "home", "help", "hi", "hello", "welcome")
 _GREETING = re.compile(r"^(欢迎|您好|你好).{0,14}$")  # "欢迎来到电力技术网" before the login links
 _SHARE = _words("分享", "分享到", "一键分享", "点赞", "赞", "收藏", "转发", "评论", "在看", "打赏", "赞赏", "喜欢",
                 "举报", "微信", "微博", "朋友圈", "QQ", "QQ空间", "新浪微博", "腾讯微博", "豆瓣", "复制链接",
-                "share", "share this", "like", "likes", "tweet", "facebook", "twitter", "linkedin", "weibo",
+                "share", "sharethis", "like", "likes", "tweet", "facebook", "twitter", "linkedin", "weibo",
                 "wechat", "comment", "comments", "save")
 _SHARE_LEAD = re.compile(r"^(分享到|分享至|share (this|on))", re.IGNORECASE)
 _PAGE_ACTIONS = _words("返回顶部", "回到顶部", "打印", "打印本页", "关闭", "关闭窗口", "返回列表", "返回首页",
-                       "字号", "大", "中", "小", "纠错", "我要纠错", "收藏本页", "back to top", "print", "close")
+                       "字号", "大", "中", "小", "纠错", "我要纠错", "收藏本页", "backtotop", "print", "close")
 _COUNTER = re.compile(
     r"(阅读|浏览|点击|查看|访问|围观|热度|阅读量|浏览量|点击量|访问量)(量|数|次数|人数)?\s*[:：]?\s*\d[\d,.]*\s*[万千kKwW]?\s*[次人]?"
     r"(?=$|[\s|｜/·•,，;；)）\]】])"
@@ -74,11 +75,16 @@ _COPYRIGHT = re.compile(r"版权所有|保留所有权利|all rights reserved|co
                         re.IGNORECASE)
 
 
+def _tokens(line: str) -> list[str]:
+    """The pieces of `line` between separators, English two-word phrases ("log in") kept as one piece."""
+    return [piece for piece in _SEPARATORS.split(_PHRASE.sub(lambda match: "".join(match.group(0).split()), line)) if piece]
+
+
 def _token_line(line: str, vocab: re.Pattern[str], need: int, allow: re.Pattern[str] | None = None) -> bool:
     """Every token of `line` is a `vocab` word (or a bare count, or matches `allow`), `need` of them vocab."""
     hits = 0
-    for token in _SEPARATORS.split(line):
-        if not token or _COUNT.fullmatch(token):
+    for token in _tokens(line):
+        if _COUNT.fullmatch(token):
             continue
         if vocab.fullmatch(token):
             hits += 1
@@ -89,7 +95,7 @@ def _token_line(line: str, vocab: re.Pattern[str], need: int, allow: re.Pattern[
 
 def _login_bar(line: str) -> bool:
     # Every piece a login word, a site-bar word or a greeting, and at least one login word.
-    pieces = [p for p in _SEPARATORS.split(line) if p and not _COUNT.fullmatch(p)]
+    pieces = [p for p in _tokens(line) if not _COUNT.fullmatch(p)]
     auth = sum(1 for p in pieces if _AUTH.fullmatch(p))
     other_ok = all(_AUTH.fullmatch(p) or _SITE_NAV.fullmatch(p) or _GREETING.match(p) for p in pieces)
     return auth >= 1 and other_ok
