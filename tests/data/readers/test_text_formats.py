@@ -127,7 +127,7 @@ def test_front_matter_fields_and_their_shapes():
         assert {k: doc.meta[k] for k in ("title", "date", "author", "categories")} == {
             "title": "巡视要点", "date": "2025-03-18", "author": "王建平, 陈晓东", "categories": ["运维"]}
         assert "tags" not in doc.meta and "layout" not in doc.meta
-        assert doc.to_record()["categories"] == ["运维"]
+        assert doc.meta["categories"] == ["运维"]
 
 
 def test_datetime_front_matter_and_records_without_fields():
@@ -135,6 +135,10 @@ def test_datetime_front_matter_and_records_without_fields():
     assert doc.meta["date"] == "2025-01-09T21:30:00"
     (plain,) = TextReader().read("正文。", "b.txt")
     assert set(plain.to_record()) == {"id", "text", "source", "lang", "chars"}
+    assert plain.to_record(("date",))["date"] == ""
+    (doc,) = TextReader().read("---\ncategories: [甲, 乙]\n---\n正文。", "c.txt")
+    assert doc.to_record(("title", "categories")) | {"id": ""} == {
+        "id": "", "text": "正文。", "source": "c.txt", "lang": "other", "chars": 3, "title": "", "categories": "甲, 乙"}
 
 
 def test_a_txt_that_starts_with_a_rule_is_not_front_matter():
