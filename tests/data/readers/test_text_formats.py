@@ -111,6 +111,12 @@ def test_markdown_with_inline_html_stays_markdown():
     assert doc.text == text
 
 
+def test_markdown_showing_html_in_code_fences_stays_markdown():
+    text = "# 网页结构入门\n\n一个最小的页面如下：\n\n```html\n<html>\n<body>\n<div>\n<p>你好</p>\n</div>\n</body>\n</html>\n```\n"
+    (doc,) = MarkdownReader().read(text, "a.md")
+    assert doc.meta["format"] == "text"
+
+
 def test_html_file_without_markup_is_text():
     (doc,) = HtmlReader().read("只是一段保存成 .html 的纯文本。", "a.html")
     assert doc.meta["format"] == "text"

@@ -33,6 +33,8 @@ _BLOCK_TAG = re.compile(r"</?(?:p|div|article|section|main|header|footer|nav|h[1
                         re.IGNORECASE)
 _ANY_TAG = re.compile(r"<(?:[A-Za-z][A-Za-z0-9]*|!doctype)\b[^>]*>|</[A-Za-z][A-Za-z0-9]*\s*>", re.IGNORECASE)
 _TAG_LINE = re.compile(r"\s*<[A-Za-z!/]")
+# Fenced code blocks of Markdown: HTML shown as code (a tutorial) is not the page's markup.
+_FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[^\n]*$", re.MULTILINE | re.DOTALL)
 MIN_BLOCK_TAGS = 3
 MIN_TAG_LINE_SHARE = 0.5
 
@@ -40,11 +42,12 @@ MIN_TAG_LINE_SHARE = 0.5
 def looks_like_html(text: str) -> bool:
     """Whether `text` is an HTML page or fragment, not prose with a few inline tags.
 
-    Markdown may hold a `<br>` in a table or a `<details>` block, and stays Markdown: besides a page
-    start, it takes several block tags *and* at least half of the non-blank lines starting with a tag
-    (a page saved as one long line is one such line)."""
+    Markdown may hold a `<br>` in a table, a `<details>` block or HTML shown in fenced code, and stays
+    Markdown: besides a page start, it takes several block tags outside code fences *and* at least half
+    of the non-blank lines outside them starting with a tag (a page saved as one long line is one such line)."""
     if _PAGE_START.match(text):
         return True
+    text = _FENCE.sub("", text) if "```" in text or "~~~" in text else text
     if len(_BLOCK_TAG.findall(text, 0, 200_000)) < MIN_BLOCK_TAGS:
         return False
     lines = [line for line in text.splitlines() if line.strip()]
