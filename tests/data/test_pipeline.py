@@ -61,8 +61,8 @@ def test_build_corpus_end_to_end(tmp_path):
     assert errors["zero.md"] == "empty file"
     assert errors["records.jsonl"].startswith("line 3: invalid JSON")
     assert [s.name for s in report.steps] == [
-        "extract_html", "normalize", "remove_page_chrome", "remove_boilerplate", "scrub_pii", "tag_language", "filter_empty",
-        "filter_too_short", "filter_script_ratio", "filter_symbol_ratio", "filter_digit_ratio",
+        "extract_html", "normalize", "remove_page_chrome", "remove_boilerplate", "scrub_pii", "tag_language",
+        "filter_empty", "filter_too_short", "filter_script_ratio", "filter_symbol_ratio", "filter_digit_ratio",
         "filter_end_punctuation", "filter_repeated_lines", "filter_repeated_ngrams", "exact_dedup",
         "near_dedup", "paragraph_dedup",
     ]

@@ -10,10 +10,10 @@ extension. A `.html` file whose body holds no markup at all is read as text.
 from __future__ import annotations
 
 import csv
-import io
-import sys
 import datetime
+import io
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,9 +28,11 @@ _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t
 FIELD_KEYS = {"title": ("title",), "date": ("date", "published", "pubdate"), "author": ("author", "authors"),
               "categories": ("categories", "category")}
 # A page: a doctype or an <html>/<head>/<body> tag first, or mostly lines of block markup.
-_PAGE_START = re.compile(r"\A\ufeff?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE | re.DOTALL)
-_BLOCK_TAG = re.compile(r"</?(?:p|div|article|section|main|header|footer|nav|h[1-6]|ul|ol|li|table|tr|td|span|a|br)\b[^>]*>",
-                        re.IGNORECASE)
+_PAGE_START = re.compile(r"\A\ufeff?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b",
+                         re.IGNORECASE | re.DOTALL)
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|div|article|section|main|header|footer|nav|h[1-6]|ul|ol|li|table|tr|td|span|a|br)\b[^>]*>", re.IGNORECASE
+)
 _ANY_TAG = re.compile(r"<(?:[A-Za-z][A-Za-z0-9]*|!doctype)\b[^>]*>|</[A-Za-z][A-Za-z0-9]*\s*>", re.IGNORECASE)
 _TAG_LINE = re.compile(r"\s*<[A-Za-z!/]")
 # Fenced code blocks of Markdown: HTML shown as code (a tutorial) is not the page's markup.

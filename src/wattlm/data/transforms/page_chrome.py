@@ -77,7 +77,8 @@ _COPYRIGHT = re.compile(r"版权所有|保留所有权利|all rights reserved|co
 
 def _tokens(line: str) -> list[str]:
     """The pieces of `line` between separators, English two-word phrases ("log in") kept as one piece."""
-    return [piece for piece in _SEPARATORS.split(_PHRASE.sub(lambda match: "".join(match.group(0).split()), line)) if piece]
+    joined = _PHRASE.sub(lambda match: "".join(match.group(0).split()), line)
+    return [piece for piece in _SEPARATORS.split(joined) if piece]
 
 
 def _token_line(line: str, vocab: re.Pattern[str], need: int, allow: re.Pattern[str] | None = None) -> bool:
