@@ -52,20 +52,24 @@ _SHARE = _words("分享", "分享到", "一键分享", "点赞", "赞", "收藏"
 _SHARE_LEAD = re.compile(r"^(分享到|分享至|share (this|on))", re.IGNORECASE)
 _PAGE_ACTIONS = _words("返回顶部", "回到顶部", "打印", "打印本页", "关闭", "关闭窗口", "返回列表", "返回首页",
                        "字号", "大", "中", "小", "纠错", "我要纠错", "收藏本页", "backtotop", "print", "close")
+# 阅读/浏览 may stand bare before the number; 点击/查看/访问 ("点击 3 次确认" is an instruction) need 量/数/次数
+# or a colon. The number must end there: "查看1号主变" is content.
 _COUNTER = re.compile(
-    r"(阅读|浏览|点击|查看|访问|围观|热度|阅读量|浏览量|点击量|访问量)(量|数|次数|人数)?\s*[:：]?\s*\d[\d,.]*\s*[万千kKwW]?\s*[次人]?"
-    r"(?=$|[\s|｜/·•,，;；)）\]】])"
+    r"((阅读|浏览|围观)(量|数|次数|人数)?\s*[:：]?|(点击|查看|访问|热度)((量|数|次数|人数)\s*[:：]?|\s*[:：]))"
+    r"\s*\d[\d,.]*\s*[万千kKwW]?\s*[次人]?(?=$|[\s|｜/·•,，;；)）\]】])"
     r"|\d[\d,.]*\s*[万千kK]?\s*(次阅读|人阅读|次浏览|人浏览|人看过|次播放|views?|reads?)\b"
     r"|\b(views?|reads?)\s*[:：]\s*\d",
     re.IGNORECASE,
 )
-_LOCATION = re.compile(r"^(当前位置|您的位置|您现在的位置|你的位置|所在位置|位置|you are here)\s*(是|在)?\s*[:：]\s*",
+_LOCATION = re.compile(r"^(当前位置|您的位置|您现在的位置|你的位置|所在位置|you are here)\s*(是|在)?\s*[:：]\s*",
                        re.IGNORECASE)
 _CRUMB_SPLIT = re.compile(r"\s*(?:>>|＞＞|»|›|>|＞|→|/)\s*")
 _HOME = re.compile(r"^(首页|网站首页|主页|返回首页|home|homepage)$", re.IGNORECASE)
+# A scan prompt needs what the scan is for ("扫码登记设备信息" is a work step); the others stand alone.
+_SCAN = re.compile(r"扫码|扫一扫|扫描.{0,8}二维码|长按.{0,8}(识别|二维码)")
+_SCAN_FOR = re.compile(r"关注|下载|订阅|加入|添加|获取|了解更多|阅读原文|公众号|小程序|进群|app", re.IGNORECASE)
 _FOLLOW = re.compile(
-    r"扫码|扫一扫|扫描.{0,8}二维码|二维码.{0,8}(关注|下载|识别)|长按.{0,8}(识别|关注|二维码)"
-    r"|关注.{0,10}(公众号|微信号|服务号|订阅号|官方微信|我们的微信|微博|抖音|视频号)"
+    r"关注.{0,10}(公众号|微信号|服务号|订阅号|官方微信|我们的微信|微博|抖音|视频号)"
     r"|(公众号|微信号)\s*[:：]|点击(上方|下方|蓝字).{0,6}关注|follow us on",
     re.IGNORECASE,
 )
@@ -117,13 +121,13 @@ def _view_counter(line: str) -> bool:
 def _breadcrumb(line: str) -> bool:
     located = _LOCATION.match(line)
     parts = [p for p in _CRUMB_SPLIT.split(line[located.end():] if located else line) if p]
-    if not parts or any(len(p) > 25 or "。" in p for p in parts):
+    if len(parts) < 2 or any(len(p) > 25 or "。" in p for p in parts):
         return False
-    return (located is not None) or (len(parts) >= 2 and _HOME.match(parts[0]) is not None)
+    return located is not None or _HOME.match(parts[0]) is not None
 
 
 def _follow_prompt(line: str) -> bool:
-    return _FOLLOW.search(line) is not None
+    return _FOLLOW.search(line) is not None or (_SCAN.search(line) is not None and _SCAN_FOR.search(line) is not None)
 
 
 def _prev_next(line: str) -> bool:
@@ -131,7 +135,8 @@ def _prev_next(line: str) -> bool:
 
 
 def _copyright(line: str) -> bool:
-    return _COPYRIGHT.search(line) is not None
+    # "。" marks a sentence: a clause about 版权所有人 is content, a footer has none.
+    return "。" not in line and _COPYRIGHT.search(line) is not None
 
 
 # Rule name -> (longest line it may remove, test). The order decides which rule counts a line two match.
