@@ -17,6 +17,7 @@ seed: 0
 steps:
   - {name: extract_html}
   - {name: normalize}
+  - {name: remove_page_chrome}
   - {name: remove_boilerplate}
   - {name: scrub_pii}
   - {name: tag_language}
@@ -51,8 +52,8 @@ def test_flat_switches_and_shared_keys():
     config = DataConfig(near_dedup=False, quality_filters=False, scrub_pii=False, paragraph_dedup_min_docs=0,
                         to_simplified=False, eval_sets=["eval.jsonl"], min_chars=80)
     names = [spec.name for spec in config.steps]
-    assert names == ["extract_html", "normalize", "remove_boilerplate", "tag_language", "filter_empty",
-                     "filter_too_short", "decontaminate", "exact_dedup"]
+    assert names == ["extract_html", "normalize", "remove_page_chrome", "remove_boilerplate", "tag_language",
+                     "filter_empty", "filter_too_short", "decontaminate", "exact_dedup"]
     # one flat key may set a param of several steps
     assert config.params_of("normalize").simplify is False and config.params_of("decontaminate").simplify is False
     assert config.params_of("filter_too_short").min_chars == 80

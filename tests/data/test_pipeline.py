@@ -61,8 +61,8 @@ def test_build_corpus_end_to_end(tmp_path):
     assert errors["zero.md"] == "empty file"
     assert errors["records.jsonl"].startswith("line 3: invalid JSON")
     assert [s.name for s in report.steps] == [
-        "extract_html", "normalize", "remove_boilerplate", "scrub_pii", "tag_language", "filter_empty",
-        "filter_too_short", "filter_script_ratio", "filter_symbol_ratio", "filter_digit_ratio",
+        "extract_html", "normalize", "remove_page_chrome", "remove_boilerplate", "scrub_pii", "tag_language",
+        "filter_empty", "filter_too_short", "filter_script_ratio", "filter_symbol_ratio", "filter_digit_ratio",
         "filter_end_punctuation", "filter_repeated_lines", "filter_repeated_ngrams", "exact_dedup",
         "near_dedup", "paragraph_dedup",
     ]
@@ -79,8 +79,8 @@ def test_build_corpus_end_to_end(tmp_path):
         "news/article.html", "gbk.txt", "big5.txt", "notes.md", "table.csv#1",
         "records.jsonl#1", "records.jsonl#2", "records.jsonl#4", "records.jsonl#5", "contact.txt",
     }
-    for doc in docs.values():
-        assert set(doc) == {"id", "text", "source", "lang", "chars"}
+    for doc in docs.values():  # notes.md has a front matter title: a column of every record
+        assert set(doc) == {"id", "text", "source", "lang", "chars", "title"}
         assert doc["chars"] == len(doc["text"]) and doc["lang"] == "zh"
     assert len({d["id"] for d in docs.values()}) == 10
     assert docs["contact.txt"]["text"].endswith("联系人王工，手机<PII_PHONE>，邮箱<PII_EMAIL>。")
@@ -92,6 +92,7 @@ def test_build_corpus_end_to_end(tmp_path):
     assert ARTICLE_PARAGRAPHS[1] in article and FOOTER_TEXT not in article and NAV_TEXT.split()[1] not in article
     assert docs["big5.txt"]["text"].startswith("台湾电力公司规定：输电线路巡视人员")  # simplified, '：' intact
     assert docs["notes.md"]["text"] == f"# 笔记\n\n{sentence(2)}"
+    assert docs["notes.md"]["title"] == "笔记" and docs["contact.txt"]["title"] == ""
     assert docs["gbk.txt"]["text"] == sentence(1)
     assert not list(out.rglob("*.tmp"))
 
@@ -158,7 +159,7 @@ def test_shards_load_with_hf_datasets(tmp_path):
     build_corpus([raw], tmp_path / "out", CONFIG, progress=False)
     files = sorted(str(p) for p in (tmp_path / "out" / "train").glob("shard-*.jsonl"))
     loaded = datasets.load_dataset("json", data_files=files, split="train", cache_dir=str(tmp_path / "cache"))
-    assert set(loaded.column_names) == {"id", "text", "source", "lang", "chars"}
+    assert set(loaded.column_names) == {"id", "text", "source", "lang", "chars", "title"}
 
 
 @pytest.mark.skipif(not EXAMPLE_RAW.is_dir(), reason="examples/power-grid/raw not written yet")
@@ -191,8 +192,9 @@ def test_example_power_grid_corpus(tmp_path):
         assert planted not in text, planted
     assert report.pii["mobile"] >= 7 and report.pii["email"] >= 6 and report.pii["id"] == 2
     assert text.count("<PII_PHONE>") >= 10 and "<PII_EMAIL>" in text and "<PII_ID>" in text
-    # The forum's read counter ("查看: 2,215 | 回复: 5") is template, found from the corpus.
-    assert report.boilerplate_top[0] == {"line": "查看: 0,0 | 回复: 0", "docs": 6}
+    # The forum's read counter ("查看: 2,215 | 回复: 5") is page chrome, removed by its rule on every page (it
+    # was found from the corpus as template before remove_page_chrome existed; the text is the same).
+    assert report.page_chrome_lines["rules"] == {"view_counter": 6}
     assert "查看:" not in text
     assert report.lang_mix == {"en": 8, "zh": 36}
     assert sum(row["docs"] for row in report.length_histogram) == 44

@@ -14,3 +14,22 @@ def test_shards_split_and_stale_ones_removed(tmp_path):
     write_shards(docs[:3], folder, shard_docs=2)
     assert sorted(p.name for p in folder.iterdir()) == ["shard-00000.jsonl", "shard-00001.jsonl"]
     assert [json.loads(line)["id"] for line in (folder / "shard-00001.jsonl").read_text().splitlines()] == ["id2"]
+
+
+def test_front_matter_fields_in_jsonl_and_parquet(tmp_path):
+    import pyarrow.parquet as pq
+
+    docs = [Document("a", "正文一", "a.md", {"lang": "zh", "title": "标题", "categories": ["运维", "变压器"]}),
+            Document("b", "正文二", "b.txt", {"lang": "zh"})]
+    write_shards(docs, tmp_path / "jsonl", shard_docs=1)
+    records = [json.loads((tmp_path / "jsonl" / f"shard-0000{i}.jsonl").read_text()) for i in range(2)]
+    assert records[0]["title"] == "标题" and records[0]["categories"] == "运维, 变压器"
+    assert records[1]["title"] == "" and records[1]["categories"] == ""  # one schema for every shard
+    write_shards(docs, tmp_path / "pq", shard_docs=1, fmt="parquet")
+    for i, title in enumerate(["标题", ""]):  # every shard of a split has the same columns
+        table = pq.read_table(tmp_path / "pq" / f"shard-0000{i}.parquet")
+        assert table.column_names == ["id", "text", "source", "lang", "chars", "title", "categories"]
+        assert table.column("title").to_pylist() == [title]
+    write_shards(docs[1:], tmp_path / "plain", shard_docs=1, fmt="parquet")
+    assert pq.read_table(tmp_path / "plain" / "shard-00000.parquet").column_names == [
+        "id", "text", "source", "lang", "chars"]

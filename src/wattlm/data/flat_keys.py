@@ -57,7 +57,7 @@ def steps_from_flat_keys(flat: dict[str, Any]) -> list[dict[str, Any]]:
 
     # The order is the pipeline's (docs/data.md says why): clean, then judge cheaply, then judge
     # expensively, then dedup.
-    names = ["extract_html", "normalize"]
+    names = ["extract_html", "normalize", "remove_page_chrome"]
     names += ["remove_boilerplate"] if on("remove_boilerplate") else []
     names += ["scrub_pii"] if on("scrub_pii") else []
     names += ["tag_language", "filter_empty", "filter_too_short"]

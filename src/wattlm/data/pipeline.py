@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from wattlm.data.base import PHASES, Step
 from wattlm.data.card import write_card
 from wattlm.data.config import DataConfig
-from wattlm.data.document import Document
+from wattlm.data.document import Document, record_fields
 from wattlm.data.executors.local import (
     WORK_DIR,
     ShardTask,
@@ -110,8 +110,9 @@ def build_corpus(
         kept_docs = list(docs)
 
     train, heldout = split_documents(kept_docs, config.heldout_fraction, config.seed)
-    write_shards(train, out_dir / "train", config.shard_docs, config.output_format)
-    write_shards(heldout, out_dir / "heldout", config.shard_docs, config.output_format)
+    fields = record_fields(kept_docs)  # front matter columns: one schema for both splits
+    write_shards(train, out_dir / "train", config.shard_docs, config.output_format, fields)
+    write_shards(heldout, out_dir / "heldout", config.shard_docs, config.output_format, fields)
 
     report = _report(source, steps, kept_docs, len(train), len(heldout))
     write_card(report, out_dir / "report.html")

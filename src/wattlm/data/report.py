@@ -51,6 +51,8 @@ class DataReport(BaseModel):
         "many documents each was removed."
     )
     boilerplate_lines_removed: int = 0
+    page_chrome_lines: dict[str, Any] = Field(default_factory=dict, description="Lines removed as single-page "
+                                              "chrome: total, documents changed, per rule, a few examples per rule.")
     paragraphs_removed: int = Field(0, description="Repeated paragraphs removed by paragraph-level dedup.")
     lang_mix: dict[str, int] = Field(default_factory=dict, description="Language tag -> kept documents.")
     length_histogram: list[dict[str, int]] = Field(

@@ -25,12 +25,14 @@ from wattlm.data.transforms.boilerplate import BoilerplateRemover
 from wattlm.data.transforms.extract_html import HtmlExtractor
 from wattlm.data.transforms.language import LanguageTagger
 from wattlm.data.transforms.normalize import Normalizer
+from wattlm.data.transforms.page_chrome import PageChromeRemover
 from wattlm.data.transforms.pii import PiiScrubber
 
 STEPS: dict[str, type[Step]] = {
     # read phase
     "extract_html": HtmlExtractor,
     "normalize": Normalizer,
+    "remove_page_chrome": PageChromeRemover,
     # clean phase
     "remove_boilerplate": BoilerplateRemover,
     "scrub_pii": PiiScrubber,

@@ -85,3 +85,79 @@ def test_dispatch_table():
         ".jsonl": "JsonlReader",
         ".csv": "CsvReader",
     }
+
+
+# Content sniffing and front matter (saved web pages: tests/data/webtext/ holds whole examples).
+PAGE = "<html><body><div><p>第一段正文。</p><p>第二段正文。</p></div></body></html>"
+
+
+@pytest.mark.parametrize("reader", [TextReader(), MarkdownReader()])
+def test_html_inside_txt_and_md_goes_to_the_extractor(reader):
+    (doc,) = reader.read("---\ntitle: 页面\n---\n" + PAGE, "a")
+    assert doc.meta["format"] == "html"
+    assert doc.text == PAGE
+
+
+def test_html_fragment_without_page_tags_is_sniffed():
+    fragment = '<div class="post">\n<h1>标题</h1>\n<p>正文一。</p>\n<p>正文二。</p>\n</div>\n'
+    (doc,) = MarkdownReader().read(fragment, "a.md")
+    assert doc.meta["format"] == "html"
+
+
+def test_markdown_with_inline_html_stays_markdown():
+    text = "# 标题\n\n| 项目 | 说明 |\n| --- | --- |\n| 油温 | 顶层<br>绕组 |\n\n正文里有<b>加粗</b>和<span>一处</span>标记<a href=x>链接</a>。\n"
+    (doc,) = MarkdownReader().read(text, "a.md")
+    assert doc.meta["format"] == "text"
+    assert doc.text == text
+
+
+def test_markdown_showing_html_in_code_fences_stays_markdown():
+    text = "# 网页结构入门\n\n一个最小的页面如下：\n\n```html\n<html>\n<body>\n<div>\n<p>你好</p>\n</div>\n</body>\n</html>\n```\n"
+    (doc,) = MarkdownReader().read(text, "a.md")
+    assert doc.meta["format"] == "text"
+
+
+def test_html_file_without_markup_is_text():
+    (doc,) = HtmlReader().read("只是一段保存成 .html 的纯文本。", "a.html")
+    assert doc.meta["format"] == "text"
+    (doc,) = HtmlReader().read("<p>一个片段</p>", "b.html")
+    assert doc.meta["format"] == "html"
+
+
+def test_front_matter_fields_and_their_shapes():
+    text = ("---\ntitle: 巡视要点\ndate: 2025-03-18\nauthors: [王建平, 陈晓东]\ncategory: 运维\ntags: [x]\n"
+            "layout: post\n---\n正文。\n")
+    for reader in (TextReader(), MarkdownReader(), HtmlReader()):
+        (doc,) = reader.read(text, "a")
+        assert doc.text == "正文。\n"
+        assert {k: doc.meta[k] for k in ("title", "date", "author", "categories")} == {
+            "title": "巡视要点", "date": "2025-03-18", "author": "王建平, 陈晓东", "categories": ["运维"]}
+        assert "tags" not in doc.meta and "layout" not in doc.meta
+        assert doc.meta["categories"] == ["运维"]
+
+
+def test_datetime_front_matter_and_records_without_fields():
+    (doc,) = TextReader().read("---\ndate: 2025-01-09 21:30:00\n---\n正文。", "a.txt")
+    assert doc.meta["date"] == "2025-01-09T21:30:00"
+    (plain,) = TextReader().read("正文。", "b.txt")
+    assert set(plain.to_record()) == {"id", "text", "source", "lang", "chars"}
+    assert plain.to_record(("date",))["date"] == ""
+    (doc,) = TextReader().read("---\ncategories: [甲, 乙]\n---\n正文。", "c.txt")
+    assert doc.to_record(("title", "categories")) | {"id": ""} == {
+        "id": "", "text": "正文。", "source": "c.txt", "lang": "other", "chars": 3, "title": "", "categories": "甲, 乙"}
+
+
+def test_a_txt_that_starts_with_a_rule_is_not_front_matter():
+    text = "---\n第一节的正文，不是元数据。\n---\n第二节。"
+    (doc,) = TextReader().read(text, "a.txt")
+    assert doc.text == text
+    assert "title" not in doc.meta
+
+
+def test_broken_front_matter_yaml_is_text_in_txt_and_stripped_in_md():
+    text = "---\ntitle: [unclosed\n---\n正文。"
+    (doc,) = TextReader().read(text, "a.txt")
+    assert doc.text == text
+    (doc,) = MarkdownReader().read(text, "a.md")
+    assert doc.text == "正文。"
+    assert "title" not in doc.meta
