@@ -51,6 +51,10 @@ class TokenSampler:
         if 0 < params.top_k < scaled.shape[0]:
             candidates = np.argpartition(scaled, -params.top_k)[-params.top_k :]  # (top_k,)
         order = candidates[np.argsort(-scaled[candidates], kind="stable")]  # (n_cand,) best first
+        if not np.isfinite(scaled[order[0]]):
+            # A temperature so small (1e-310) or a repetition penalty so strong that the best logit
+            # overflowed: the distribution is a point mass on the best token, i.e. greedy.
+            return int(order[0])
         probs = np.exp(scaled[order] - scaled[order[0]])  # (n_cand,) unnormalised, stable
         probs /= probs.sum()
         if params.top_p < 1.0:
