@@ -1,7 +1,9 @@
 """API-key checks and per-key rate limits, as ASGI middleware in front of the app.
 
-Keys are required as soon as one active key exists in the registry (`watt keys create`); with none,
-the server stays open (a local, loopback-only server by default). Every route but `/health`,
+Keys are required once a key was ever created (`watt keys create`), and stay required after the last
+one is revoked until an operator runs `watt keys auth off` (`KeyStore.auth_required`): a leaked key
+that is revoked must not open the server to everyone. Before any key exists the server is open, and
+`watt serve` then refuses a non-loopback bind unless `--insecure` is given (`check_bind`). Every route but `/health`,
 `/metrics` and the OpenAPI docs then needs `Authorization: Bearer <key>`; the tokenizer endpoints are
 included because they run the model's tokenizer (lm-eval's remote tokenizer sends the header too).
 
@@ -61,7 +63,7 @@ class KeyAuth:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._required: tuple[float, bool] | None = None  # (read at, any active key)
+        self._required: tuple[float, bool] | None = None  # (read at, auth required)
         self._records: dict[str, tuple[float, KeyRecord | None]] = {}  # key hash -> (read at, record)
         self._buckets: dict[str, TokenBucket] = {}  # key hash -> its bucket
 
@@ -86,7 +88,7 @@ class KeyAuth:
         cached = self.cached_required()
         if cached is not None:
             return cached
-        required = self._store.any_active()
+        required = self._store.auth_required()
         with self._lock:
             self._required = (now, required)
         return required
@@ -175,3 +177,26 @@ async def _send_error(send: Any, status: int, message: str, type_: str, code: st
     raw_headers += [(name.encode(), value.encode()) for name, value in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": data})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address (or a Host header's name) only reaches this machine."""
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a hostname or "" (all interfaces): assume it is reachable from elsewhere
+
+
+def check_bind(host: str, keys_required: bool, insecure: bool) -> None:
+    """Refuse to serve an open server (no keys) on an address other machines can reach."""
+    if is_loopback(host) or keys_required or insecure:
+        return
+    from wattlm.errors import WattError
+
+    raise WattError(f"--host {host} (or WATT_HOST) would let anyone on the network use the models without a key; "
+                    "create one first (`watt keys create NAME`), bind 127.0.0.1, or pass --insecure")
