@@ -83,7 +83,7 @@ def serve_command(
         loras[name] = Path(path)
     launch(registry, model or [], host=host, port=port, n_ctx=n_ctx, engine=engine,
            max_seqs=max_seqs, max_waiting=max_waiting, n_threads=threads, limits=limits,
-           keep_alive=keep_alive or None, load_on_demand=load_on_demand, loras=loras)
+           keep_alive=keep_alive or None, load_on_demand=load_on_demand, loras=loras, insecure=insecure)
 
 
 # ---- watt keys -----------------------------------------------------------------------------------

@@ -70,6 +70,14 @@ class KeyRecord:
         return row
 
 
+_KEY_SHAPE = re.compile(r"^watt-[A-Za-z0-9_-]{43}$")  # KEY_PREFIX + token_urlsafe(32)
+
+
+def well_formed(key: str) -> bool:
+    """Whether `key` has the shape of a key we issue (checked before any cache or database lookup)."""
+    return bool(_KEY_SHAPE.match(key))
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
