@@ -29,7 +29,7 @@ from typing import Any
 from wattlm.serve.keys import KeyRecord, KeyStore, hash_key, well_formed
 
 # /metrics is not open: per-model request counts and latencies tell an outsider what is served and how busy it is.
-OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+OPEN_PATHS = frozenset({"/health", "/openapi.json"})  # the Swagger/ReDoc pages are off (CDN assets)
 LOOPBACK_HOST_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
 _MAX_CACHED_KEYS = 10_000  # bounds memory when clients send many random keys
 
