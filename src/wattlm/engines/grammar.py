@@ -1,7 +1,9 @@
 """JSON output (`response_format`) constrained by a llama.cpp grammar, inside our own numpy sampler.
 
 `json_grammar` turns a request's JSON constraint into GBNF: llama-cpp-python's `JSON_GBNF` (any
-object) or its JSON-schema converter. `GrammarConstraint` wraps llama.cpp's grammar sampler
+object) or its JSON-schema converter, after `schema_limits.check_schema` has refused counts, pattern
+repetitions, nesting and sizes that would blow the grammar up (llama.cpp's parser crashed the process
+on `maxLength: 100000`); the GBNF itself is capped at `MAX_GRAMMAR_BYTES` and cached by bytes. `GrammarConstraint` wraps llama.cpp's grammar sampler
 (`llama_sampler_init_grammar`) for `TokenSampler`:
 
 - `allows(token)`: one candidate through the grammar. Most sampled tokens are allowed, so the sampler

@@ -57,7 +57,7 @@ def serve_command(
                                        "first --model as model NAME (repeatable; batch engine).")
     ] = None,
     insecure: Annotated[
-        bool, typer.Option(help="Allow a non-loopback --host while no API key exists (anyone who can connect "
+        bool, typer.Option("--insecure", help="Allow a non-loopback --host while no API key exists (anyone who can connect "
                                 "may use the models) and skip the Host-header check.")
     ] = False,
     home: Home = None,

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 
 from fastapi import FastAPI
 
-
 MAX_CONNECTIONS = 256  # open connections + tasks; uvicorn answers 503 beyond (slow-client floods)
 KEEP_ALIVE_SECONDS = 5  # idle keep-alive connections are closed after this
 
