@@ -131,7 +131,8 @@ def test_once_a_key_exists_every_route_but_health_needs_it(keyed):
     assert client.get("/v1/models").status_code == 401
     assert client.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     assert client.post("/tokenize", json={"model": "fake", "prompt": "x"}).status_code == 401
-    assert client.get("/health").status_code == 200 and client.get("/metrics").status_code == 200
+    assert client.get("/health").status_code == 200 and client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     assert client.get("/v1/models", headers={"Authorization": key}).status_code == 401  # no "Bearer"
 
 

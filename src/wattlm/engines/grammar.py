@@ -1,7 +1,9 @@
 """JSON output (`response_format`) constrained by a llama.cpp grammar, inside our own numpy sampler.
 
 `json_grammar` turns a request's JSON constraint into GBNF: llama-cpp-python's `JSON_GBNF` (any
-object) or its JSON-schema converter. `GrammarConstraint` wraps llama.cpp's grammar sampler
+object) or its JSON-schema converter, after `schema_limits.check_schema` has refused counts, pattern
+repetitions, nesting and sizes that would blow the grammar up (llama.cpp's parser crashed the process
+on `maxLength: 100000`); the GBNF itself is capped at `MAX_GRAMMAR_BYTES` and cached by bytes. `GrammarConstraint` wraps llama.cpp's grammar sampler
 (`llama_sampler_init_grammar`) for `TokenSampler`:
 
 - `allows(token)`: one candidate through the grammar. Most sampled tokens are allowed, so the sampler
@@ -18,26 +20,81 @@ end-of-generation tokens never are: they end the sequence.
 from __future__ import annotations
 
 import ctypes
-import functools
 import json
+import threading
 import weakref
+from collections import OrderedDict
 
 import numpy as np
 
 from wattlm.engines.params import JsonConstraint
+from wattlm.engines.schema_limits import SchemaTooLarge, check_schema
 from wattlm.errors import WattError
 
 # Matches llama.cpp's `llama_token_data` {int32 id; float logit; float p;} (12 bytes, no padding).
 _TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
 
 
-@functools.lru_cache(maxsize=64)
+MAX_GRAMMAR_BYTES = 256 * 1024  # GBNF text of one grammar; llama.cpp parses it on every request
+GRAMMAR_CACHE_BYTES = 8 * 1024 * 1024  # all cached grammars together
+
+
+class GrammarCache:
+    """Grammars by constraint, least recently used first out, bounded by their total size in bytes
+    (a count bound alone would let 64 grammars of 256 KiB each sit in memory)."""
+
+    def __init__(self, max_bytes: int = GRAMMAR_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[JsonConstraint, str] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()  # request threads share it; held only for dict updates, never a build
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def get(self, constraint: JsonConstraint) -> str | None:
+        with self._lock:
+            grammar = self._entries.get(constraint)
+            if grammar is not None:
+                self._entries.move_to_end(constraint)
+            return grammar
+
+    def put(self, constraint: JsonConstraint, grammar: str) -> None:
+        cost = _cost(constraint, grammar)
+        with self._lock:
+            if constraint in self._entries or cost > self.max_bytes:
+                return
+            self._entries[constraint] = grammar
+            self._bytes += cost
+            while self._bytes > self.max_bytes:
+                old, old_grammar = self._entries.popitem(last=False)
+                self._bytes -= _cost(old, old_grammar)
+
+
+def _cost(constraint: JsonConstraint, grammar: str) -> int:
+    return len(grammar) + len(constraint.schema or "")
+
+
+_CACHE = GrammarCache()
+
+
 def json_grammar(constraint: JsonConstraint) -> str:
-    """GBNF text for the constraint; `WattError` (HTTP 400) for a schema the converter cannot handle."""
+    """GBNF text for the constraint; `WattError` (HTTP 400) for a schema the converter cannot handle or
+    one beyond the caps of `schema_limits` (checked before the converter runs). Cached by bytes."""
+    grammar = _CACHE.get(constraint)
+    if grammar is None:
+        grammar = _build_grammar(constraint)
+        _CACHE.put(constraint, grammar)
+    return grammar
+
+
+def _build_grammar(constraint: JsonConstraint) -> str:
     from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
     if constraint.schema is None:
         return JSON_GBNF
+    check_schema(constraint.schema)  # counts, depth and size first: the converter expands counts into copies
     ignored = sorted(_unenforced_keywords(json.loads(constraint.schema)))
     if ignored:
         # The converter would drop them silently and the answer could break the schema (we saw
@@ -45,9 +102,13 @@ def json_grammar(constraint: JsonConstraint) -> str:
         raise WattError(f"response_format.json_schema.schema uses {', '.join(ignored)}, which the grammar "
                         "cannot enforce; remove them and check those bounds on the answer")
     try:
-        return json_schema_to_gbnf(constraint.schema)
+        grammar = json_schema_to_gbnf(constraint.schema)
     except Exception as error:  # noqa: BLE001 -- the converter raises bare AssertionError/ValueError/KeyError
         raise WattError(f"response_format.json_schema.schema cannot be turned into a grammar: {error}") from None
+    if len(grammar) > MAX_GRAMMAR_BYTES:
+        raise SchemaTooLarge(f"response_format.json_schema.schema gives a grammar of {len(grammar)} bytes; this "
+                             f"server allows at most {MAX_GRAMMAR_BYTES} (fewer properties, enums or repetitions)")
+    return grammar
 
 
 # JSON-schema keywords llama-cpp-python's converter ignores (numeric bounds, uniqueness, counts of

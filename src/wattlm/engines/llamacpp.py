@@ -149,18 +149,18 @@ class LlamaCppEngine:
         return self._llm.detokenize(tokens).decode("utf-8", errors="replace"), tokens
 
     def generate(self, prompt: Prompt, params: SamplingParams) -> Iterator[GenerationChunk]:
-        with self._lock:
-            yield from self._generate_locked(prompt, params)
+        grammar = None
+        if params.response_json is not None:  # built and parsed before the lock: others keep generating
+            from llama_cpp import LlamaGrammar
 
-    def _generate_locked(self, prompt: Prompt, params: SamplingParams) -> Iterator[GenerationChunk]:
+            grammar = LlamaGrammar.from_string(json_grammar(params.response_json), verbose=False)
+        with self._lock:
+            yield from self._generate_locked(prompt, params, grammar)
+
+    def _generate_locked(self, prompt: Prompt, params: SamplingParams, grammar) -> Iterator[GenerationChunk]:
         llm = self._llm
         prompt_tokens = self._prompt(prompt)[1]
         max_tokens = generation_budget(self._name, len(prompt_tokens), self.context_length, params.max_tokens)
-        grammar = None
-        if params.response_json is not None:
-            from llama_cpp import LlamaGrammar
-
-            grammar = LlamaGrammar.from_string(json_grammar(params.response_json))
         llm.set_seed(params.seed if params.seed is not None else random.getrandbits(32))
         # Samplers off unless asked for: OpenAI semantics are plain temperature + top_p sampling,
         # while llama.cpp's defaults add top_k=40 and min_p=0.05.

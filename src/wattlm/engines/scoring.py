@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from wattlm.engines.base import generation_budget
-from wattlm.engines.grammar import grammar_constraint
+from wattlm.engines.grammar import GrammarConstraint, json_grammar
 from wattlm.engines.lazy_llama import LazyLlama
 from wattlm.engines.params import LogprobCompletion, SamplingParams
 from wattlm.engines.textstream import ByteDecoder, stream_text
@@ -57,6 +57,9 @@ class Scorer:
         budget = generation_budget(self._name, len(prompt_tokens), self._n_ctx, params.max_tokens)
         if params.max_tokens == 0:
             budget = 0
+        # The grammar's text is built before the lock (the converter is the slow part); only llama.cpp's
+        # parse of it (at most MAX_GRAMMAR_BYTES) runs under it, because it needs the context's vocabulary.
+        gbnf = json_grammar(params.response_json) if params.response_json is not None else None
         with self._lock:
             llm = self._context.get()
             llm.reset()
@@ -72,7 +75,7 @@ class Scorer:
             import llama_cpp
 
             vocab = llama_cpp.llama_model_get_vocab(llm.model)
-            sampler = TokenSampler(params, prompt_tokens, grammar_constraint(vocab, params))
+            sampler = TokenSampler(params, prompt_tokens, GrammarConstraint(vocab, gbnf) if gbnf else None)
             def is_end(token: int) -> bool:
                 return self._is_eog(token) and not params.ignore_eos
 

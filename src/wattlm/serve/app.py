@@ -56,7 +56,8 @@ def create_app(
         yield
         served_models.close()
 
-    app = FastAPI(title="wattlm", version=__version__, lifespan=lifespan)
+    # No Swagger/ReDoc pages: they load their scripts from a CDN (docs/security.md); /openapi.json stays.
+    app = FastAPI(title="wattlm", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.served_models = served_models
     app.state.limits = limits
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_request_bytes)

@@ -1,7 +1,9 @@
 """API-key checks and per-key rate limits, as ASGI middleware in front of the app.
 
-Keys are required as soon as one active key exists in the registry (`watt keys create`); with none,
-the server stays open (a local, loopback-only server by default). Every route but `/health`,
+Keys are required once a key was ever created (`watt keys create`), and stay required after the last
+one is revoked until an operator runs `watt keys auth off` (`KeyStore.auth_required`): a leaked key
+that is revoked must not open the server to everyone. Before any key exists the server is open, and
+`watt serve` then refuses a non-loopback bind unless `--insecure` is given (`check_bind`). Every route but `/health`,
 `/metrics` and the OpenAPI docs then needs `Authorization: Bearer <key>`; the tokenizer endpoints are
 included because they run the model's tokenizer (lm-eval's remote tokenizer sends the header too).
 
@@ -24,9 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from wattlm.serve.keys import KeyRecord, KeyStore, hash_key
+from wattlm.serve.keys import KeyRecord, KeyStore, hash_key, well_formed
 
-OPEN_PATHS = frozenset({"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# /metrics is not open: per-model request counts and latencies tell an outsider what is served and how busy it is.
+OPEN_PATHS = frozenset({"/health", "/openapi.json"})  # the Swagger/ReDoc pages are off (CDN assets)
+LOOPBACK_HOST_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
 _MAX_CACHED_KEYS = 10_000  # bounds memory when clients send many random keys
 
 
@@ -61,7 +65,7 @@ class KeyAuth:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._required: tuple[float, bool] | None = None  # (read at, any active key)
+        self._required: tuple[float, bool] | None = None  # (read at, auth required)
         self._records: dict[str, tuple[float, KeyRecord | None]] = {}  # key hash -> (read at, record)
         self._buckets: dict[str, TokenBucket] = {}  # key hash -> its bucket
 
@@ -86,7 +90,7 @@ class KeyAuth:
         cached = self.cached_required()
         if cached is not None:
             return cached
-        required = self._store.any_active()
+        required = self._store.auth_required()
         with self._lock:
             self._required = (now, required)
         return required
@@ -126,14 +130,14 @@ class ApiKeyMiddleware:
         self.auth = auth
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("path", "") in OPEN_PATHS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         # SQLite reads may wait on a writer's lock: keep them off the event loop (cache hits stay on it).
         required = self.auth.cached_required()
         if required is None:
             required = await asyncio.to_thread(self.auth.keys_required)
-        if not required:
+        if not required or scope.get("path", "") in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         key = _bearer(scope)
@@ -141,6 +145,10 @@ class ApiKeyMiddleware:
             await _send_error(send, 401, "missing API key: send the header 'Authorization: Bearer <key>' "
                               "(keys come from `watt keys create`)", "invalid_request_error", "missing_api_key",
                               {"www-authenticate": "Bearer"})
+            return
+        if not well_formed(key):  # no cache slot and no database read for random junk
+            await _send_error(send, 401, "invalid API key: not a wattlm key (watt- and 43 characters)",
+                              "invalid_request_error", "invalid_api_key", {"www-authenticate": "Bearer"})
             return
         fresh, record = self.auth.cached_record(key)
         if not fresh:
@@ -159,6 +167,43 @@ class ApiKeyMiddleware:
         await self.app(scope, receive, send)
 
 
+class LoopbackHostOnly:
+    """ASGI middleware against DNS rebinding: while the server requires no key, answer only requests whose
+    Host header is localhost, 127.0.0.1 or [::1].
+
+    A web page can rebind its own DNS name to 127.0.0.1 and then script requests to an open local
+    server from the victim's browser; the browser still sends the page's name in Host, so refusing other
+    names closes that door. `watt serve` puts it outermost unless `--insecure` is given."""
+
+    def __init__(self, app: Any, auth: KeyAuth) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not _loopback_host_header(scope):
+            required = self.auth.cached_required()
+            if required is None:
+                required = await asyncio.to_thread(self.auth.keys_required)
+            if not required:
+                await _send_error(send, 403, "Host header must be localhost, 127.0.0.1 or [::1] while the server "
+                                  "has no API keys (create one with `watt keys create`, or start with --insecure)",
+                                  "invalid_request_error", "host_not_allowed", {})
+                return
+        await self.app(scope, receive, send)
+
+
+def _loopback_host_header(scope: dict) -> bool:
+    for name, value in scope.get("headers") or []:
+        if name == b"host":
+            host = value.decode("latin-1").strip().lower()
+            if host.startswith("["):  # [::1]:8000
+                host = host[: host.find("]") + 1]
+            else:
+                host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+            return host in LOOPBACK_HOST_NAMES
+    return True  # HTTP/1.0 without Host: not a browser (browsers always send it)
+
+
 def _bearer(scope: dict) -> str | None:
     for name, value in scope.get("headers") or []:
         if name == b"authorization":
@@ -175,3 +220,26 @@ async def _send_error(send: Any, status: int, message: str, type_: str, code: st
     raw_headers += [(name.encode(), value.encode()) for name, value in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": data})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address (or a Host header's name) only reaches this machine."""
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a hostname or "" (all interfaces): assume it is reachable from elsewhere
+
+
+def check_bind(host: str, keys_required: bool, insecure: bool) -> None:
+    """Refuse to serve an open server (no keys) on an address other machines can reach."""
+    if is_loopback(host) or keys_required or insecure:
+        return
+    from wattlm.errors import WattError
+
+    raise WattError(f"--host {host} (or WATT_HOST) would let anyone on the network use the models without a key; "
+                    "create one first (`watt keys create NAME`), bind 127.0.0.1, or pass --insecure")

@@ -56,11 +56,20 @@ def serve_command(
         list[str] | None, typer.Option("--lora", help="NAME=ADAPTER.gguf: serve a llama.cpp LoRA adapter over the "
                                        "first --model as model NAME (repeatable; batch engine).")
     ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback --host while no API key exists (anyone who can connect "
+                                "may use the models) and skip the Host-header check.")
+    ] = False,
     home: Home = None,
 ) -> None:
     """Serve models through an OpenAI-compatible API (llama.cpp on the exported GGUF)."""
+    from wattlm.serve.auth import check_bind
+    from wattlm.serve.keys import KeyStore
     from wattlm.serve.launch import launch
     from wattlm.serve.limits import Limits
+
+    registry = registry_from(home)
+    check_bind(host, KeyStore.of_home(registry.home).auth_required(), insecure)  # before any model loads
 
     limits = Limits(max_request_bytes=max_request_bytes, max_tokens=max_tokens,
                     request_timeout=request_timeout or None)
@@ -72,14 +81,14 @@ def serve_command(
         if not sep or not name or not path:
             raise WattError(f"--lora '{item}' must be NAME=PATH (e.g. --lora grid-qa=adapters/qa.gguf)")
         loras[name] = Path(path)
-    launch(registry_from(home), model or [], host=host, port=port, n_ctx=n_ctx, engine=engine,
+    launch(registry, model or [], host=host, port=port, n_ctx=n_ctx, engine=engine,
            max_seqs=max_seqs, max_waiting=max_waiting, n_threads=threads, limits=limits,
-           keep_alive=keep_alive or None, load_on_demand=load_on_demand, loras=loras)
+           keep_alive=keep_alive or None, load_on_demand=load_on_demand, loras=loras, insecure=insecure)
 
 
 # ---- watt keys -----------------------------------------------------------------------------------
 
-keys_app = typer.Typer(help="API keys for `watt serve` (required by the server once any key exists).",
+keys_app = typer.Typer(help="API keys for `watt serve` (required once a key was created, until `watt keys auth off`).",
                        no_args_is_help=True)
 
 
@@ -135,12 +144,29 @@ def keys_list(home: Home = None, as_json: AsJson = False) -> None:
     emit(rows, as_json, render)
 
 
+@keys_app.command("auth")
+def keys_auth(
+    mode: Annotated[str | None, typer.Argument(help="on: require keys; off: open again (only with no active key). "
+                                               "Without it: print the mode.")] = None,
+    home: Home = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show or set whether the server requires keys. Once a key was created it stays `on`, even after
+    the last key is revoked, until `watt keys auth off`."""
+    store = _key_store(home)
+    if mode is not None:
+        store.set_auth_mode(mode)
+    emit({"auth": store.auth_mode()}, as_json,
+         lambda row: print(f"auth {row['auth']}: " + ("every request needs a key" if row["auth"] == "on"
+                                                      else "the server answers without a key")))
+
+
 @keys_app.command("revoke")
 def keys_revoke(
     ref: Annotated[str, typer.Argument(help="The key's name or its shown prefix (watt-xxxxxxx).")],
     home: Home = None,
     as_json: AsJson = False,
 ) -> None:
-    """Revoke a key; a running server refuses it within seconds."""
+    """Revoke a key; a running server refuses it within seconds (and stays closed without keys)."""
     record = _key_store(home).revoke(ref)
     emit(record.to_dict(), as_json, lambda row: print(f"revoked key '{row['name']}' ({row['prefix']}...)"))

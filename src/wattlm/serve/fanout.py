@@ -22,7 +22,7 @@ def choice_params(params: SamplingParams, choice: int) -> SamplingParams:
     """The sampling settings of choice `choice` (0-based) of a request."""
     if params.seed is None or choice == 0:
         return params
-    return dataclasses.replace(params, seed=params.seed + choice)
+    return dataclasses.replace(params, seed=(params.seed + choice) % 2**32)
 
 
 async def start_choices(engine: Engine, prompt: Prompt, params: SamplingParams, n: int) -> list[AsyncIterator[GenerationChunk]]:

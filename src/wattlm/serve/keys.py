@@ -7,6 +7,10 @@ created and revoked, and its rate limit. Nothing stored lets anyone rebuild a ke
 
 The table lives in the registry's database (`<home>/registry.sqlite`) but is created and read only
 here; the registry itself does not know about it.
+
+Auth fails closed: creating a key stores the mode `on` in `key_settings`, and revoking keys never
+changes it. With every key revoked the server answers 401 to everyone until an operator runs
+`watt keys auth off` (or creates a new key).
 """
 
 from __future__ import annotations
@@ -36,7 +40,12 @@ CREATE TABLE IF NOT EXISTS keys (
     rate_limit REAL
 );
 CREATE INDEX IF NOT EXISTS keys_name ON keys(name);
+CREATE TABLE IF NOT EXISTS key_settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+AUTH_ON, AUTH_OFF = "on", "off"
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,14 @@ class KeyRecord:
         del row["hash"]  # a listing has no use for it
         row["active"] = self.active
         return row
+
+
+_KEY_SHAPE = re.compile(r"^watt-[A-Za-z0-9_-]{43}$")  # KEY_PREFIX + token_urlsafe(32)
+
+
+def well_formed(key: str) -> bool:
+    """Whether `key` has the shape of a key we issue (checked before any cache or database lookup)."""
+    return bool(_KEY_SHAPE.match(key))
 
 
 def hash_key(key: str) -> str:
@@ -122,7 +139,36 @@ class KeyStore:
                 "INSERT INTO keys (hash, prefix, name, created, revoked, rate_limit) VALUES (?, ?, ?, ?, NULL, ?)",
                 (record.hash, record.prefix, record.name, record.created, record.rate_limit),
             )
+            _set_mode(db, AUTH_ON)  # from now on the server is closed, whatever happens to the keys
         return key, record
+
+    def auth_mode(self) -> str:
+        """`on` once any key was created (until `set_auth_mode("off")`), else `off`.
+
+        A database from before the mode was stored counts as `on` if it holds any key, active or revoked:
+        revoking a leaked last key must not open the server."""
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM key_settings WHERE name = 'auth'").fetchone()
+            if row is not None:
+                return row["value"]
+            return AUTH_ON if db.execute("SELECT 1 FROM keys LIMIT 1").fetchone() else AUTH_OFF
+
+    def auth_required(self) -> bool:
+        """Whether the server asks every request for a key (fail closed: revoking keys never opens it)."""
+        return self.auth_mode() == AUTH_ON
+
+    def set_auth_mode(self, mode: str) -> None:
+        """The operator's explicit switch (`watt keys auth on|off`). `off` only when no key is active:
+        turning auth off while keys are handed out would silently ignore them."""
+        if mode not in (AUTH_ON, AUTH_OFF):
+            raise WattError(f"auth mode must be '{AUTH_ON}' or '{AUTH_OFF}', got '{mode}'")
+        with self._connect() as db:
+            if mode == AUTH_OFF:
+                active = db.execute("SELECT COUNT(*) FROM keys WHERE revoked IS NULL").fetchone()[0]
+                if active:
+                    raise WattError(f"{active} active key(s) exist; revoke them (`watt keys revoke NAME`) before "
+                                    "turning auth off")
+            _set_mode(db, mode)
 
     def list(self) -> list[KeyRecord]:
         with self._connect() as db:
@@ -152,6 +198,11 @@ class KeyStore:
         with self._connect() as db:
             row = db.execute("SELECT * FROM keys WHERE hash = ? AND revoked IS NULL", (hash_key(key),)).fetchone()
         return _record(row) if row else None
+
+
+def _set_mode(db: sqlite3.Connection, mode: str) -> None:
+    db.execute("INSERT INTO key_settings (name, value) VALUES ('auth', ?) "
+               "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (mode,))
 
 
 def _record(row: sqlite3.Row) -> KeyRecord:

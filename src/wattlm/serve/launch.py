@@ -36,7 +36,7 @@ def lora_loader(base_gguf: Path, base_name: str, name: str, adapter: Path, loade
 def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 2048,
            engine: str = "batch", max_seqs: int = 8, max_waiting: int = 32, n_threads: int | None = None,
            limits: Limits | None = None, keep_alive: float | None = None, load_on_demand: bool = False,
-           loras: dict[str, Path] | None = None) -> None:
+           loras: dict[str, Path] | None = None, insecure: bool = False) -> None:
     """Serve `refs` (and, with `loras`, each adapter as one more model over the first of them)."""
     from wattlm.serve import create_app, serve
     from wattlm.serve.auth import KeyAuth
@@ -99,4 +99,5 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
     app = create_app(engines, cards, limits=limits, auth=auth, loaders=loaders, keep_alive=keep_alive,
                      discover=discover if load_on_demand else None)
     served["models"] = app.state.served_models
+    app.state.check_host = not insecure  # read by `serve`: the Host-header check against DNS rebinding
     serve(app, host=host, port=port)

@@ -22,6 +22,7 @@ T = TypeVar("T")
 
 DEFAULT_MAX_REQUEST_BYTES = 1 << 20  # 1 MiB
 DEFAULT_REQUEST_TIMEOUT = 300.0  # seconds
+DEFAULT_BODY_TIMEOUT = 30.0  # seconds to wait for each part of a request body
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,10 @@ class BodySizeLimit:
     calls (disconnect notices while streaming) go to the server as usual.
     """
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, body_timeout: float = DEFAULT_BODY_TIMEOUT) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_timeout = body_timeout  # seconds to wait for each part of the body (slow clients)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -114,7 +116,14 @@ class BodySizeLimit:
             return
         body, more = bytearray(), True
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                # A client trickling its body would hold a connection (and its buffer) for ever.
+                await _send_json(send, 408, {"error": {
+                    "message": f"the request body did not arrive within {self.body_timeout:g} s",
+                    "type": "invalid_request_error", "param": None, "code": "request_timeout"}})
+                return
             if message["type"] != "http.request":  # the client left before sending its body
                 await self.app(scope, _replay(message, receive), send)
                 return
@@ -129,10 +138,14 @@ class BodySizeLimit:
         got = f" ({size} bytes)" if size is not None else ""
         payload = {"error": {"message": f"request body is too large{got}; the limit is {self.max_bytes} bytes",
                              "type": "invalid_request_error", "param": None, "code": "request_too_large"}}
-        data = json.dumps(payload).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
-        await send({"type": "http.response.body", "body": data})
+        await _send_json(send, 413, payload)
+
+
+async def _send_json(send: Any, status: int, payload: dict) -> None:
+    data = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
 
 
 def _replay(first: dict, receive: Any) -> Any:

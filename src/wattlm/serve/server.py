@@ -9,12 +9,35 @@ from contextlib import contextmanager
 
 from fastapi import FastAPI
 
+MAX_CONNECTIONS = 256  # open connections + tasks; uvicorn answers 503 beyond (slow-client floods)
+KEEP_ALIVE_SECONDS = 5  # idle keep-alive connections are closed after this
 
-def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
-    """Serve until interrupted. Loopback by default: exposing a model is the caller's explicit choice."""
+
+def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
+          max_connections: int = MAX_CONNECTIONS) -> None:
+    """Serve until interrupted. Loopback by default: exposing a model is the caller's explicit choice.
+
+    While no API key is required, only requests addressed to localhost are answered (DNS rebinding;
+    `auth.LoopbackHostOnly`) unless `app.state.check_host` is False (`watt serve --insecure`)."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    from wattlm.serve.auth import LoopbackHostOnly
+
+    auth = _key_auth(app)
+    check_host = getattr(app.state, "check_host", True)
+    served = LoopbackHostOnly(app, auth) if check_host and auth is not None else app
+    uvicorn.run(served, host=host, port=port, log_level=log_level, limit_concurrency=max_connections,
+                timeout_keep_alive=KEEP_ALIVE_SECONDS)
+
+
+def _key_auth(app: FastAPI):
+    """The `KeyAuth` the app's key middleware checks with, or None (an app built without keys)."""
+    from wattlm.serve.auth import ApiKeyMiddleware
+
+    for middleware in app.user_middleware:
+        if middleware.cls is ApiKeyMiddleware:
+            return middleware.kwargs.get("auth")
+    return None
 
 
 @contextmanager

@@ -42,7 +42,7 @@ def sampling_params(request: CompletionRequest | ChatCompletionRequest, max_toke
         temperature=request.temperature,
         top_p=request.top_p,
         stop=request.stop_sequences,
-        seed=request.seed,
+        seed=request.sampling_seed,
         presence_penalty=request.presence_penalty,
         frequency_penalty=request.frequency_penalty,
         top_k=max(request.top_k, 0),

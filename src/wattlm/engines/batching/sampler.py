@@ -46,11 +46,16 @@ class TokenSampler:
         params = self._params
         if params.temperature == 0:
             return int(np.argmax(logits))
-        scaled = logits.astype(np.float64) / params.temperature  # (n_vocab,)
+        with np.errstate(over="ignore"):
+            scaled = logits.astype(np.float64) / params.temperature  # (n_vocab,)
         candidates = np.arange(scaled.shape[0])  # (n_vocab,) token ids still in the running
         if 0 < params.top_k < scaled.shape[0]:
             candidates = np.argpartition(scaled, -params.top_k)[-params.top_k :]  # (top_k,)
         order = candidates[np.argsort(-scaled[candidates], kind="stable")]  # (n_cand,) best first
+        if not np.isfinite(scaled[order[0]]):
+            # A temperature so small (1e-310) that the best logits overflowed to inf (and tie): the
+            # distribution is a point mass on the best unscaled logit, i.e. greedy.
+            return int(np.argmax(logits))
         probs = np.exp(scaled[order] - scaled[order[0]])  # (n_cand,) unnormalised, stable
         probs /= probs.sum()
         if params.top_p < 1.0:
@@ -69,7 +74,9 @@ class TokenSampler:
         if has_repetition:
             seen = np.fromiter(self._seen, dtype=np.int64)  # (n_seen,)
             values = logits[seen]
-            logits[seen] = np.where(values > 0, values / params.repetition_penalty, values * params.repetition_penalty)
+            with np.errstate(over="ignore", divide="ignore"):  # a penalty near 0 gives inf: a forced token
+                logits[seen] = np.where(values > 0, values / params.repetition_penalty,
+                                        values * params.repetition_penalty)
         if has_counts:
             tokens = np.fromiter(self._counts, dtype=np.int64)  # (n_generated_distinct,)
             counts = np.fromiter(self._counts.values(), dtype=np.float32)  # (n_generated_distinct,)

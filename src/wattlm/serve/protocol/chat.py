@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
+from wattlm.engines.schema_limits import FIELD as SCHEMA_FIELD
+from wattlm.engines.schema_limits import SchemaTooLarge, check_schema
+from wattlm.serve.protocol.caps import MAX_MESSAGES, too_many
 from wattlm.serve.protocol.common import FinishReason, SamplingRequest, Usage, unsupported
 
 
@@ -42,6 +45,16 @@ class JsonSchemaFormat(BaseModel):
     json_schema: dict[str, Any] = Field(alias="schema")  # `schema` would shadow a BaseModel attribute
     strict: bool | None = None
 
+    @field_validator("json_schema")
+    @classmethod
+    def _bounded(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        # Counts, depth and size before anything serialises or converts the schema (engines check again).
+        try:
+            check_schema(schema)
+        except SchemaTooLarge as error:
+            raise ValueError(str(error).removeprefix(SCHEMA_FIELD + ".").removeprefix(SCHEMA_FIELD + " ")) from None
+        return schema
+
 
 class ResponseFormat(BaseModel):
     """`text`, `json_object` (any JSON object) or `json_schema` (JSON valid under a schema)."""
@@ -69,6 +82,13 @@ class ChatCompletionRequest(SamplingRequest):
     top_logprobs: int | None = Field(None, ge=0, le=20)
     tools: list[dict[str, Any]] | None = None
     response_format: ResponseFormat | None = None
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _bounded_messages(cls, messages: Any) -> Any:
+        if isinstance(messages, list) and len(messages) > MAX_MESSAGES:
+            raise too_many("messages", len(messages), MAX_MESSAGES, "messages")
+        return messages
 
     @model_validator(mode="after")
     def _supported(self) -> ChatCompletionRequest:

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from wattlm.serve.protocol.caps import MAX_CHOICES, MAX_STOP_CHARS, MAX_STOP_STRINGS, SEED_RANGE, too_many
+
 FinishReason = Literal["stop", "length"]
 
 
@@ -34,15 +36,33 @@ class SamplingRequest(BaseModel):
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    seed: int | None = None
-    n: int = Field(1, ge=1, le=16)  # choices per prompt, each an independent sequence
+    # Any 64-bit integer (clients send int64 or uint64; llama.cpp's servers send -1), used modulo 2**32.
+    seed: int | None = Field(None, ge=SEED_RANGE[0], le=SEED_RANGE[1])
+    n: int = Field(1, ge=1, le=MAX_CHOICES)  # choices per prompt, each an independent sequence
     presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
     logit_bias: dict[str, float] | None = None
     # Extensions that vLLM and llama.cpp servers accept and load generators send.
-    top_k: int = Field(0, ge=-1)  # 0 or -1: off
+    top_k: int = Field(0, ge=-1, le=2**31 - 1)  # 0 or -1 (vLLM's spelling): off; llama.cpp takes an int32
     repetition_penalty: float = Field(1.0, gt=0.0, le=10.0)
     ignore_eos: bool = False
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _bounded_stop(cls, stop: Any) -> Any:
+        # Checked before pydantic validates each entry: a 40k-entry list is refused in microseconds.
+        if isinstance(stop, list) and len(stop) > MAX_STOP_STRINGS:
+            raise too_many("stop", len(stop), MAX_STOP_STRINGS, "strings")
+        for text in [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []:
+            if isinstance(text, str) and len(text) > MAX_STOP_CHARS:
+                raise ValueError(f"stop has a string of {len(text)} characters; this server allows at most "
+                                 f"{MAX_STOP_CHARS}")
+        return stop
+
+    @property
+    def sampling_seed(self) -> int | None:
+        """`seed` as the engines take it (0 .. 2**32-1): -1 and 2**32-1 are the same seed."""
+        return None if self.seed is None else self.seed % 2**32
 
     @field_validator("logit_bias")
     @classmethod

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from wattlm.serve.protocol.caps import MAX_PROMPTS, too_many
 from wattlm.serve.protocol.common import FinishReason, SamplingRequest, Usage, unsupported
 
 
@@ -19,6 +20,14 @@ class CompletionRequest(SamplingRequest):
     logprobs: int | None = Field(None, ge=0, le=20)
     best_of: int | None = None
     suffix: str | None = None
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _bounded_prompts(cls, prompt: Any) -> Any:
+        # A list of texts or of token-id lists is one sequence per entry (a flat id list is one prompt).
+        if isinstance(prompt, list) and prompt and isinstance(prompt[0], (str, list)) and len(prompt) > MAX_PROMPTS:
+            raise too_many("prompt", len(prompt), MAX_PROMPTS, "prompts")
+        return prompt
 
     @model_validator(mode="after")
     def _supported(self) -> CompletionRequest:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from wattlm.serve.protocol.caps import MAX_EMBEDDING_INPUTS, too_many
 from wattlm.serve.protocol.common import unsupported
 
 
@@ -22,6 +23,8 @@ class EmbeddingRequest(BaseModel):
     def _text_input(cls, value: Any) -> Any:
         if isinstance(value, list) and value and not isinstance(value[0], str):
             raise unsupported("embedding input given as token ids (send text)")
+        if isinstance(value, list) and len(value) > MAX_EMBEDDING_INPUTS:
+            raise too_many("input", len(value), MAX_EMBEDDING_INPUTS, "texts")
         return value
 
     @model_validator(mode="after")
