@@ -77,8 +77,7 @@ def build_corpus(
     with _progress_bar(progress) as bar, shard_pool(config, workers) as pool:
         task_id = bar.add_task("reading files", total=len(files)) if bar is not None else None
         read_tasks = [ShardTask("read", i, str(work_dir), config_json,
-                                files=tuple((str(f.path.resolve()), f.source, f.start, f.end, f.first_line)
-                                            for f in shard))
+                                files=tuple(f.task_fields() for f in shard))
                       for i, shard in enumerate(shards)]
         on_read = (lambda task: bar.advance(task_id, len(task.files))) if bar is not None else None
         run_phase(read_tasks, pool, on_read)

@@ -43,6 +43,8 @@ def _count_newlines(handle, start: int, end: int) -> int:
 
 def file_pieces(file: InputFile, split_bytes: int) -> list[InputFile]:
     """`file` itself, or its line-aligned pieces when it is a large JSONL / text file."""
+    if file.refused:
+        return [file]
     try:
         size = file.path.stat().st_size
     except OSError:
