@@ -37,6 +37,8 @@ class PdfReader(BinaryReader):
         try:
             pdf = pypdf.PdfReader(io.BytesIO(data))
             pages = [page.extract_text() or "" for page in pdf.pages]
+        except pypdf.errors.LimitReachedError as err:  # a stream bomb: pypdf stopped decompressing at its cap
+            raise FileRefused("stream_too_large", f"PDF stream over pypdf's limit ({str(err)[:120]})") from None
         except Exception as err:  # pypdf raises many types for damaged files; all mean "unreadable"
             raise ReadError(f"corrupt or unreadable PDF ({type(err).__name__}: {str(err)[:120]})") from None
         yield self._doc("\n\n".join(page.strip() for page in pages if page.strip()), source)
