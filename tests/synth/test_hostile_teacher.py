@@ -40,7 +40,7 @@ def _good(marker: str) -> bytes:
 
 
 class HostileHandler(BaseHTTPRequestHandler):
-    sent: dict[str, int] = {}  # marker -> bytes the server managed to write (class-level: one server per test)
+    sent: dict[str, int] = {}  # marker -> bytes the server wrote before the client hung up (one server per test)
 
     def do_POST(self):  # noqa: N802 (http.server's naming)
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
@@ -117,7 +117,10 @@ def test_hostile_replies_are_counted_by_reason_and_the_stage_finishes(tmp_path):
         teacher = OpenAITeacher(url, "big-model", style="chat", concurrency=6, retries=0, timeout=2.0,
                                 max_reply_bytes=MiB)
         art, _ = synthesize(registry, docs, teacher, config, name="hostile", progress=False)
-    seconds = time.monotonic() - started
+        seconds = time.monotonic() - started
+        deadline = time.monotonic() + 15  # the handler notices the closed socket on its next write
+        while "mike" not in HostileHandler.sent and time.monotonic() < deadline:
+            time.sleep(0.05)
     assert dict(teacher.failures) == {"unparseable_reply": 2, "reply_too_large": 1, "deadline_exceeded": 1}
     stats = json.loads((art.path / "stats.json").read_text())
     assert stats["teacher_failures"] == dict(teacher.failures)
