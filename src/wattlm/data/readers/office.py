@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from wattlm.data.document import BadRecord, Document
 from wattlm.data.readers.base import BaseReader, ReadError
-from wattlm.data.readers.limits import MiB, FileRefused, ReadLimits
+from wattlm.data.readers.limits import FileRefused, MiB, ReadLimits
 
 
 class BinaryReader(BaseReader):

@@ -18,9 +18,9 @@ from pathlib import Path
 from wattlm.data.document import BadRecord, Document, doc_id
 from wattlm.data.readers import ReadError, make_readers
 from wattlm.data.readers.limits import FileRefused, FileTimeout, ReadLimits, time_limit
-from wattlm.shared.encoding import UndecodableError, decode_bytes
 from wattlm.data.report import FileError
 from wattlm.errors import NotFound
+from wattlm.shared.encoding import UndecodableError, decode_bytes
 from wattlm.shared.records import visible_files
 
 
