@@ -62,7 +62,8 @@ def build_corpus(
     if out_dir.exists() and not out_dir.is_dir():
         raise WattError(f"output path is a file, not a folder: {out_dir}")
     # Large JSONL / text files become line-aligned byte ranges, so the workers share them.
-    files = split_large_files(list_input_files([Path(path) for path in inputs], exclude=out_dir), config.split_bytes)
+    files = split_large_files(list_input_files([Path(path) for path in inputs], exclude=out_dir), config.split_bytes,
+                              config.limits.max_file_bytes)
     source = FileSource(files, text_field=config.text_field)  # receives the shards' counts
     # These copies only receive the shards' counts (and run the dedup phase); workers build their own.
     steps = build_steps(config.steps)

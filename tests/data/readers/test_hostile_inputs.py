@@ -8,6 +8,7 @@ the 2 GiB single-line JSONL is a sparse file (truncate), refused by its size bef
 from __future__ import annotations
 
 import io
+import json
 import os
 import resource
 import time
@@ -164,3 +165,20 @@ def test_time_limit_stops_one_file_and_the_next_is_read(tmp_path):
     assert [doc.source for doc in docs] == ["b.txt"]
     assert [(e.file, e.reason) for e in source.errors] == [("a.spin", "timeout")]
     assert "limit file_timeout_s" in source.errors[0].error
+
+
+def test_a_line_longer_than_the_cap_fails_its_piece_and_earlier_pieces_are_read(tmp_path):
+    """A JSONL cut into pieces: the search for a line end stops at the cap, so the over-long rest is one
+    refused piece; the records before it are kept."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    records = "".join(json.dumps({"text": f"{GOOD['good0.txt']} {i}"}, ensure_ascii=False) + "\n" for i in range(40))
+    with open(raw / "mixed.jsonl", "w", encoding="utf-8") as handle:
+        handle.write(records + '{"text": "' + "x" * 20_000 + '"}\n' + records)
+    config = DataConfig(steps=[], split_bytes=1024, limits=ReadLimits(max_file_bytes=8192))
+    report = build_corpus([raw], tmp_path / "out", config, progress=False)
+    assert [e.reason for e in report.errors] == ["too_large"]
+    assert report.errors[0].error.endswith(")") and "(bytes " in report.errors[0].error
+    # The earlier pieces' records are kept (all or most of the 40 before the long line: the refused piece
+    # starts at a piece boundary); what follows the long line goes with the refused piece.
+    assert 30 <= report.docs_in <= 40
