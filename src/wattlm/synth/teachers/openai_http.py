@@ -120,9 +120,9 @@ class OpenAITeacher(TeacherBase):
         return httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits)
 
     async def _post(self, client, path: str, body: dict) -> tuple[int, bytes, str | None]:
-        """Status, body (read in chunks) and any Retry-After header; ReplyTooLarge as soon as the body passes the cap (the
-        connection is closed, the rest never read). Bytes are counted after content decoding, so a
-        gzip bomb stops at the same cap."""
+        """Status, body (read in chunks) and any Retry-After header. ReplyTooLarge as soon as the body
+        passes the cap: the connection is closed, the rest never read. Bytes are counted after content
+        decoding, so a gzip bomb stops one decoded network chunk past the cap."""
         async with client.stream("POST", self.base_url + path, json=body) as response:
             chunks, size = [], 0
             async for chunk in response.aiter_bytes():
