@@ -41,7 +41,7 @@ def test_malformed_replies_are_counted_and_the_run_finishes(corpus):
     assert not reused
     assert endpoint.hits["delta"] == 2  # the 500 was retried once and then answered
     assert endpoint.hits["india"] == 3  # 1 try + 2 retries, then given up
-    assert dict(teacher.failures) == {"empty_content": 1, "non_json_response": 1, "missing_choices": 1,
+    assert dict(teacher.failures) == {"empty_content": 1, "unparseable_reply": 1, "missing_choices": 1,
                                       "http_500": 1}
     stats = json.loads((art.path / "stats.json").read_text())
     assert stats["dropped"] == {"teacher_failed": 4, "not_json": 1, "missing_answer": 1, "ungrounded_answer": 1}

@@ -85,7 +85,7 @@ def data_build(
 
 @data_app.command("train-quality")
 def data_train_quality(
-    out: Annotated[Path, typer.Option("--out", help="Model file to write (.joblib); its card goes beside it (.json).")],
+    out: Annotated[Path, typer.Option("--out", help="Model file to write (.npz: numbers only, no pickle); its card goes beside it (.json).")],
     examples: Annotated[Optional[Path], typer.Option(
         help="JSONL of labelled examples: {text, label}; label 'high' (or 'good') is the class kept, any others "
         "(low, ad, ...) are dropped.")] = None,

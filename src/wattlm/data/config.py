@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from wattlm.data.base import PHASES
 from wattlm.data.flat_keys import FLAT_KEYS, default_step_specs, steps_from_flat_keys
+from wattlm.data.readers.limits import ReadLimits
 from wattlm.data.steps import StepSpec, step_class
 from wattlm.errors import NotFound, WattError
 
@@ -58,6 +59,8 @@ class DataConfig(BaseModel):
     ray_address: str | None = Field(
         None, description="Address of a running Ray cluster (e.g. ray://head:10001 or auto); None starts a local one."
     )
+
+    limits: ReadLimits = Field(default_factory=ReadLimits, description="Per-file caps on untrusted inputs (docs/security-inputs.md).")
 
     steps: list[StepSpec] = Field(
         default_factory=lambda: [StepSpec(**spec) for spec in default_step_specs()], validate_default=True,

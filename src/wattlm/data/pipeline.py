@@ -62,7 +62,8 @@ def build_corpus(
     if out_dir.exists() and not out_dir.is_dir():
         raise WattError(f"output path is a file, not a folder: {out_dir}")
     # Large JSONL / text files become line-aligned byte ranges, so the workers share them.
-    files = split_large_files(list_input_files([Path(path) for path in inputs], exclude=out_dir), config.split_bytes)
+    files = split_large_files(list_input_files([Path(path) for path in inputs], exclude=out_dir), config.split_bytes,
+                              config.limits.max_file_bytes)
     source = FileSource(files, text_field=config.text_field)  # receives the shards' counts
     # These copies only receive the shards' counts (and run the dedup phase); workers build their own.
     steps = build_steps(config.steps)
@@ -77,8 +78,7 @@ def build_corpus(
     with _progress_bar(progress) as bar, shard_pool(config, workers) as pool:
         task_id = bar.add_task("reading files", total=len(files)) if bar is not None else None
         read_tasks = [ShardTask("read", i, str(work_dir), config_json,
-                                files=tuple((str(f.path.resolve()), f.source, f.start, f.end, f.first_line)
-                                            for f in shard))
+                                files=tuple(f.task_fields() for f in shard))
                       for i, shard in enumerate(shards)]
         on_read = (lambda task: bar.advance(task_id, len(task.files))) if bar is not None else None
         run_phase(read_tasks, pool, on_read)

@@ -18,6 +18,9 @@ class StepStats(BaseModel):
 class FileError(BaseModel):
     file: str  # relative source path, as in the shards
     error: str  # one line
+    # Why a safety check refused the whole file: too_large, zip_bomb, timeout, not_regular_file, ...
+    # (readers/limits.py, docs/security-inputs.md); absent for a damaged file or a bad record.
+    reason: str | None = Field(None, exclude_if=lambda value: value is None)
 
 
 class DataReport(BaseModel):

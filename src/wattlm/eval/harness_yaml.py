@@ -68,11 +68,16 @@ def _dataset_file(path: Path, spec: dict) -> Path:
     else:
         raise _fail(path, "dataset_path", f"{source!r} is not local: use `json` with dataset_kwargs.data_files, "
                                           "or a path to a .jsonl file")
+    field = "dataset_path" if source != "json" else "dataset_kwargs.data_files"
     if "://" in file:
-        raise _fail(path, "dataset_kwargs.data_files", f"{file} is remote; only local files are read")
+        raise _fail(path, field, f"{file} is remote; only local files are read")
     resolved = (path.parent / file).resolve()
+    # A task file may come with a downloaded benchmark: it must not read files beside it that are not
+    # its own (../../.ssh/id_rsa as "data", an absolute path, a symlink out).
+    if not resolved.is_relative_to(path.parent.resolve()):
+        raise _fail(path, field, f"{file} is outside the task file's folder; keep the data beside the YAML")
     if not resolved.exists():
-        raise _fail(path, "dataset_kwargs.data_files", f"file not found: {resolved}")
+        raise _fail(path, field, f"file not found: {resolved}")
     return resolved
 
 

@@ -68,7 +68,9 @@ class SynthConfig(BaseModel):
         0.1, ge=0, lt=1, description="Documents held out when the corpus has no held-out split of its own."
     )
     retries: int = Field(3, ge=0, description="Retries of a teacher request after a 5xx, 429 or timeout.")
-    timeout: float = Field(120.0, gt=0, description="Seconds before one teacher request times out.")
+    timeout: float = Field(120.0, gt=0, description="Seconds one teacher request may take in all (a deadline, not "
+                           "per read: a server trickling its reply is cut off).")
+    max_reply_bytes: int = Field(2**20, ge=1024, description="Most bytes read of one endpoint reply; more is `reply_too_large`.")
     seed: int = Field(0, description="Seed for the chunk sample and the teacher's sampling.")
 
     @model_validator(mode="after")
@@ -81,4 +83,5 @@ class SynthConfig(BaseModel):
 
     def cache_fields(self) -> dict:
         """Settings that change the output; concurrency and timeouts only change the speed."""
-        return self.model_dump(mode="json", exclude={"concurrency", "timeout", "retries", "eval_sets"})
+        return self.model_dump(mode="json", exclude={"concurrency", "timeout", "retries", "eval_sets",
+                                                          "max_reply_bytes"})

@@ -31,8 +31,13 @@ _SUMMARY_LABEL = re.compile(r"^\s*(?:摘要|概括|summary)\s*[:：]\s*", re.I)
 _FACT_LINE = re.compile(r"^\s*(?:[-*•·]|\d+[.、)])\s*(.+)$")
 
 
+class TooDeep(ValueError):
+    """JSON nested past the recursion limit (`'[' * 5000`): no model writes that; unparseable."""
+
+
 def _json_values(text: str) -> list[object]:
-    """Every JSON object/array found in `text`: the whole text, fenced blocks, or embedded spans."""
+    """Every JSON object/array found in `text`: the whole text, fenced blocks, or embedded spans.
+    Raises TooDeep rather than trying every later bracket of a deeply nested span (quadratic)."""
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     decoder = json.JSONDecoder()
     found: list[object] = []
@@ -43,12 +48,16 @@ def _json_values(text: str) -> list[object]:
             return found
         except json.JSONDecodeError:
             pass
+        except RecursionError:
+            raise TooDeep from None
         for start, char in enumerate(candidate):
             if char in "{[":
                 try:
                     value, _ = decoder.raw_decode(candidate, start)
                 except json.JSONDecodeError:
                     continue
+                except RecursionError:
+                    raise TooDeep from None
                 if isinstance(value, (dict, list)):
                     found.append(value)
                     return found
@@ -150,7 +159,10 @@ def parse_reply(text: str | None, task: str, reply: str) -> tuple[list[Item], st
     """
     if text is None or not text.strip():
         return [], "empty_reply"
-    values = _json_values(text) if reply == "json" or text.lstrip()[:1] in "{[`" else []
+    try:
+        values = _json_values(text) if reply == "json" or text.lstrip()[:1] in "{[`" else []
+    except TooDeep:
+        return [], "unparseable_reply"
     for value in values:
         items, reason = _json_items(value, task)
         if items or reason != "unparseable_reply":

@@ -3,7 +3,9 @@
 Only trainable tensors are saved (the LoRA adapters, or every weight in a full fine-tune), with the
 optimizer, the RNG states (one per process) and the per-step history. The batch order is a function of the seed, so
 resuming replays the sampler to the saved step instead of storing it. Each checkpoint is written to a
-temp file and renamed, so a kill during a save leaves the previous checkpoint intact.
+temp file and renamed, so a kill during a save leaves the previous checkpoint intact. Checkpoints are
+loaded with `torch.load(weights_only=True)`: they hold only tensors and plain values, so nothing in
+one can run code.
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ def load_checkpoint(folder: Path | None, model, optimizer, rank: int = 0) -> dic
         return None
     import torch
 
-    state = torch.load(folder / CHECKPOINT, weights_only=False)
+    # weights_only: tensors, numbers, strings and containers only. A checkpoint folder can come from
+    # elsewhere (a copied run), and a full unpickle would run whatever code the file names.
+    try:
+        state = torch.load(folder / CHECKPOINT, weights_only=True)
+    except Exception as err:  # pickle.UnpicklingError for a forbidden global; anything else is damage
+        first_line = (str(err).strip().splitlines() or [""])[0][:200]
+        raise WattError(f"cannot load checkpoint {folder / CHECKPOINT} as plain tensors ({type(err).__name__}: "
+                        f"{first_line}); delete that folder to start the run afresh") from None
     params = dict(model.named_parameters())
     missing = set(state["trainable"]) - set(params)
     if missing:

@@ -69,7 +69,7 @@ class ShardTask:
     index: int
     work_dir: str
     config_json: str
-    files: tuple[tuple[str, str, int, int, int], ...] = ()  # (path, source, start, end, first line): read phase
+    files: tuple[tuple, ...] = ()  # read phase: InputFile.task_fields() of each file
     counts: Any = None  # clean phase: this shard's share of a `counts_corpus` step's corpus counts
 
     @property
@@ -92,8 +92,8 @@ def run_shard(task: ShardTask) -> None:
     config = DataConfig.model_validate_json(task.config_json)
     steps = phase_steps(config, task.phase)
     if task.phase == "read":
-        source = FileSource([InputFile(Path(path), src, start, end, line) for path, src, start, end, line in task.files],
-                            config.text_field)
+        source = FileSource([InputFile.from_task_fields(fields) for fields in task.files], config.text_field,
+                            config.limits)
         docs: Iterator[Document] = source.run()
     else:
         source = None
@@ -128,8 +128,9 @@ def fingerprint(config: DataConfig, files: Sequence[InputFile]) -> str:
         settings.pop(key)
     entries = []
     for file in files:
-        stat = file.path.stat()
-        entries.append([str(file.path.resolve()), file.source, stat.st_size, stat.st_mtime_ns, file.start, file.end])
+        stat = file.path.lstat() if file.refused else file.path.stat()  # a refused link may lead nowhere
+        where = file.path.absolute() if file.refused else file.path.resolve()
+        entries.append([str(where), file.source, stat.st_size, stat.st_mtime_ns, file.start, file.end])
     blob = json.dumps({"config": settings, "files": entries, "max_shards": MAX_SHARDS}, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -17,7 +17,7 @@ BATCH = 256  # documents scored per predict_proba call: one sparse matrix instea
 
 
 class QualityClassifierParams(StepParams):
-    model: Path = Field(description="Quality classifier made by `watt data train-quality` (a .joblib file).")
+    model: Path = Field(description="Quality classifier made by `watt data train-quality` (an .npz file; a joblib pickle only with WATT_ALLOW_PICKLE=1).")
     threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Minimum quality score (the classifier's probability of 'high'/'good')."
     )

@@ -5,7 +5,10 @@ the file's bytes and `split_bytes`, so a resumed run finds the same pieces). A J
 global line number of its first line: record sources (`file.jsonl#N`), and therefore document ids, are
 the same as when the file is read whole. A text piece is one document, `file.txt@<byte offset>`: a
 200 MB log or manual is not one training document anyway, and no step then has to hold it whole.
-UTF-16 files (a BOM, newlines are two bytes) are never cut.
+UTF-16 files (a BOM, newlines are two bytes) are never cut. The search for a line end stops
+`max_piece_bytes` past a piece's start: the rest of such a file (a line longer than the reader would
+accept) becomes one piece that the reader refuses as too large, instead of the listing reading
+gigabytes of a hostile single-line file.
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ _CHUNK = 1 << 20
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
-def _next_line_start(handle, position: int, size: int) -> int:
-    """The offset just after the first b"\\n" at or after `position` (or `size`)."""
+def _next_line_start(handle, position: int, size: int, stop: int | None = None) -> int:
+    """The offset just after the first b"\\n" at or after `position` (or `size` when there is none
+    before `stop`)."""
     handle.seek(position)
-    while position < size:
+    while position < min(size, stop if stop is not None else size):
         chunk = handle.read(_CHUNK)
         newline = chunk.find(b"\n")
         if newline >= 0:
-            return position + newline + 1
+            found = position + newline + 1
+            return found if stop is None or found <= stop else size
         position += len(chunk)
     return size
 
@@ -41,8 +46,10 @@ def _count_newlines(handle, start: int, end: int) -> int:
     return count
 
 
-def file_pieces(file: InputFile, split_bytes: int) -> list[InputFile]:
+def file_pieces(file: InputFile, split_bytes: int, max_piece_bytes: int | None = None) -> list[InputFile]:
     """`file` itself, or its line-aligned pieces when it is a large JSONL / text file."""
+    if file.refused:
+        return [file]
     try:
         size = file.path.stat().st_size
     except OSError:
@@ -55,12 +62,15 @@ def file_pieces(file: InputFile, split_bytes: int) -> list[InputFile]:
             return [file]
         start, line = 0, 1
         while start < size:
-            end = _next_line_start(handle, start + split_bytes, size) if start + split_bytes < size else size
+            stop = start + max_piece_bytes if max_piece_bytes is not None else None
+            end = _next_line_start(handle, start + split_bytes, size, stop) if start + split_bytes < size else size
             pieces.append(InputFile(file.path, file.source, start, end, line))
-            line += _count_newlines(handle, start, end)
+            if end < size:  # the last piece's lines need no counting
+                line += _count_newlines(handle, start, end)
             start = end
     return pieces if len(pieces) > 1 else [file]  # one long line: nothing to share
 
 
-def split_large_files(files: Sequence[InputFile], split_bytes: int) -> list[InputFile]:
-    return [piece for file in files for piece in file_pieces(file, split_bytes)]
+def split_large_files(files: Sequence[InputFile], split_bytes: int,
+                      max_piece_bytes: int | None = None) -> list[InputFile]:
+    return [piece for file in files for piece in file_pieces(file, split_bytes, max_piece_bytes)]

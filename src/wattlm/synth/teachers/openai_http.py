@@ -5,12 +5,21 @@ decodes several at once. 5xx, 429, 408, timeouts and dropped connections are ret
 backoff (a Retry-After header, if sent, is honoured up to 10 s); every other problem costs only that
 prompt and is counted by reason. With style "auto" the teacher starts with chat and switches to plain
 completions when the server says the model has no chat template (a base model behind `watt serve`).
+
+The endpoint is not trusted to behave: a reply body is read in chunks and dropped past
+`max_reply_bytes` (`reply_too_large`); `timeout` is a deadline for the whole request, so a server that
+trickles one byte a second cannot hold a slot forever (`deadline_exceeded`, retried like a timeout); a
+body that is not JSON, not UTF-8 or nested deeper than Python's recursion limit is `unparseable_reply`.
+An API key sent over plain http to a host that is not loopback is warned about once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import json
 import os
+import warnings
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -19,6 +28,31 @@ from wattlm.synth.teachers.base import TeacherBase, TeacherPrompt
 API_KEY_ENV = "WATT_TEACHER_API_KEY"
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 10.0
+MAX_REPLY_BYTES = 2**20  # a chat completion of a few thousand tokens is tens of KB
+_warned_plain_http: set[str] = set()
+
+
+class ReplyTooLarge(Exception):
+    """The endpoint sent more than `max_reply_bytes`."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_plain_http_key(base_url: str) -> None:
+    """Once per endpoint: a bearer key over http can be read by anyone on the path."""
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or is_loopback(parts.hostname or "") or base_url in _warned_plain_http:
+        return
+    _warned_plain_http.add(base_url)
+    warnings.warn(f"the teacher API key is sent over plain http to {parts.hostname}: use https "
+                  "(or a loopback tunnel) so it cannot be read on the way", stacklevel=3)
 
 
 def api_base(url: str) -> str:
@@ -30,14 +64,18 @@ def api_base(url: str) -> str:
 class OpenAITeacher(TeacherBase):
     def __init__(self, base_url: str, model: str, style: str = "auto", concurrency: int = 4,
                  timeout: float = 120.0, retries: int = 3, backoff: float = 0.5, api_key: str | None = None,
-                 registry_id: str | None = None) -> None:
+                 registry_id: str | None = None, max_reply_bytes: int = MAX_REPLY_BYTES) -> None:
+        """`timeout`: seconds for one whole request (connect, send, every byte of the reply)."""
         super().__init__()
         self.base_url, self.model = api_base(base_url), model
         self.auto = style == "auto"
         self.style = "chat" if self.auto else style
         self.concurrency, self.timeout, self.retries, self.backoff = concurrency, timeout, retries, backoff
+        self.max_reply_bytes = max_reply_bytes
         self.api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         self._registry_id = registry_id
+        if self.api_key:
+            warn_plain_http_key(self.base_url)
 
     @property
     def name(self) -> str:
@@ -60,16 +98,39 @@ class OpenAITeacher(TeacherBase):
         by the real requests' retries)."""
         if not self.auto or self.style != "chat":
             return
+        body = {"model": self.model, "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
+        reply = asyncio.run(self._probe(body))
+        if reply is not None and reply[0] == 400 and b"chat template" in reply[1].lower():
+            self.style = "completion"
+
+    async def _probe(self, body: dict) -> tuple[int, bytes, str | None] | None:
+        import httpx
+
+        async with self._client(1) as client:
+            try:
+                return await asyncio.wait_for(self._post(client, "/chat/completions", body), self.timeout)
+            except (httpx.HTTPError, ReplyTooLarge, TimeoutError):
+                return None
+
+    def _client(self, concurrency: int):
         import httpx
 
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        body = {"model": self.model, "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
-        try:
-            response = httpx.post(self.base_url + "/chat/completions", json=body, headers=headers, timeout=self.timeout)
-        except httpx.HTTPError:
-            return
-        if response.status_code == 400 and "chat template" in response.text.lower():
-            self.style = "completion"
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        return httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits)
+
+    async def _post(self, client, path: str, body: dict) -> tuple[int, bytes, str | None]:
+        """Status, body (read in chunks) and any Retry-After header. ReplyTooLarge as soon as the body
+        passes the cap: the connection is closed, the rest never read. Bytes are counted after content
+        decoding, so a gzip bomb stops one decoded network chunk past the cap."""
+        async with client.stream("POST", self.base_url + path, json=body) as response:
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_reply_bytes:
+                    raise ReplyTooLarge
+                chunks.append(chunk)
+            return response.status_code, b"".join(chunks), response.headers.get("retry-after")
 
     def complete(self, prompts: Sequence[TeacherPrompt]) -> list[str | None]:
         self.requests += len(prompts)
@@ -78,12 +139,8 @@ class OpenAITeacher(TeacherBase):
         return replies
 
     async def _complete_all(self, prompts: Sequence[TeacherPrompt]) -> list[str | None]:
-        import httpx
-
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         gate = asyncio.Semaphore(self.concurrency)
-        async with httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits) as client:
+        async with self._client(self.concurrency) as client:
 
             async def one(prompt: TeacherPrompt) -> str | None:
                 async with gate:
@@ -112,25 +169,34 @@ class OpenAITeacher(TeacherBase):
                 await asyncio.sleep(self._delay(attempt, retry_after))
             retry_after = None
             try:
-                response = await client.post(self.base_url + path, json=body)
+                status, payload, retry_after = await asyncio.wait_for(self._post(client, path, body), self.timeout)
+            except TimeoutError:  # the whole-request deadline (a trickling server)
+                reason = "deadline_exceeded"
+                continue
             except httpx.TimeoutException:
                 reason = "timeout"
                 continue
+            except httpx.DecodingError:  # a body whose gzip/brotli encoding is broken
+                self.fail("unparseable_reply")
+                return None
             except httpx.TransportError:
                 reason = "connection_error"
                 continue
-            if response.status_code in RETRY_STATUS:
-                reason, retry_after = f"http_{response.status_code}", response.headers.get("retry-after")
+            except ReplyTooLarge:
+                self.fail("reply_too_large")
+                return None
+            if status in RETRY_STATUS:
+                reason = f"http_{status}"
                 continue
-            if response.status_code == 400 and style == "chat" and "chat template" in response.text.lower():
+            if status == 400 and style == "chat" and b"chat template" in payload.lower():
                 if self.auto:
                     self.style = "completion"  # the stage re-sends this batch as few-shot completions
                 self.fail("no_chat_template")
                 return None
-            if response.status_code != 200:
-                self.fail(f"http_{response.status_code}")
+            if status != 200:
+                self.fail(f"http_{status}")
                 return None
-            return self._reply_text(response, style)
+            return self._reply_text(payload, style)
         self.fail(reason)
         return None
 
@@ -142,11 +208,11 @@ class OpenAITeacher(TeacherBase):
                 pass
         return self.backoff * 2 ** (attempt - 1)
 
-    def _reply_text(self, response, style: str) -> str | None:
+    def _reply_text(self, body: bytes, style: str) -> str | None:
         try:
-            payload = response.json()
-        except ValueError:
-            self.fail("non_json_response")
+            payload = json.loads(body)  # bytes: UTF-8/16/32 detected; a bad byte is a ValueError
+        except (ValueError, RecursionError):  # not JSON, not text, or nested past the recursion limit
+            self.fail("unparseable_reply")
             return None
         choices = payload.get("choices") if isinstance(payload, dict) else None
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):

@@ -30,7 +30,8 @@ def openai_teacher(registry: Registry, config: SynthConfig, spec: TeacherSpec) -
     from wattlm.synth.teachers.openai_http import OpenAITeacher
 
     return OpenAITeacher(spec.ref, spec.model, style=config.style, concurrency=config.concurrency,
-                         timeout=config.timeout, retries=config.retries, registry_id=_registered(registry, spec.model))
+                         timeout=config.timeout, retries=config.retries, registry_id=_registered(registry, spec.model),
+                         max_reply_bytes=config.max_reply_bytes)
 
 
 def local_teacher(registry: Registry, config: SynthConfig, spec: TeacherSpec) -> Teacher:
