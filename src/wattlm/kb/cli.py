@@ -36,7 +36,7 @@ def _check_inputs(inputs: list[Path]) -> None:
 
 def _origins(inputs: list[Path]) -> dict[str, dict[str, str]]:
     """data-stage source -> the path as given (shown in hits) and the absolute file (front matter)."""
-    from wattlm.data.source import list_input_files
+    from wattlm.data.readers.source import list_input_files
 
     origins = {}
     for item in list_input_files(inputs):  # the same walk, so the same sources, as build_corpus
