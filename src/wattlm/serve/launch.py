@@ -40,8 +40,8 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
     """Serve `refs` (and, with `loras`, each adapter as one more model over the first of them); with `kb`,
     chat answers are grounded in that knowledge base unless a request says otherwise."""
     from wattlm.serve import create_app, serve
-    from wattlm.serve.grounding import KnowledgeBases
     from wattlm.serve.auth import KeyAuth
+    from wattlm.serve.grounding import KnowledgeBases
     from wattlm.serve.keys import KeyStore
 
     loads = engine_spec(engine).loads  # an unknown engine fails here, before any model is loaded
