@@ -52,3 +52,10 @@ def test_an_unsupported_or_empty_answer_is_the_refusal_in_the_questions_language
         assert (checked.text, checked.cited, checked.refused) == ("资料中没有找到相关内容。", [], True)
     assert check_answer("Paris is lovely", [RELAY], "Where to travel?").text == "The documents do not contain this."
     assert refusal("What is SOC?") == "The documents do not contain this." and refusal("SOC是什么") == "资料中没有找到相关内容。"
+
+
+def test_an_answer_that_only_repeats_the_question_is_refused():
+    question = "电容器组退出运行后，再次投入的间隔时间不得少于多少？"
+    passage = "一、投切要求\n电容器组退出运行后，再次投入的间隔时间不得少于5分钟。"
+    assert check_answer("电容器组退出运行后，再次投[1]", [passage], question).refused
+    assert check_answer("不得少于5分钟", [passage], question).text == "不得少于5分钟[1]"

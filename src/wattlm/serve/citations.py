@@ -3,7 +3,8 @@
 The task tier answers in the QA wording it was trained on (a short span, no citation syntax), so the
 server decides what the answer cites, from the answer's *content units* (those of the answer scores,
 `shared.text.units`: each hanzi alone, other words whole, minus the function words BM25 ignores: 的,
-是, the, of ... occur in every passage and would let an invented answer pass):
+是, the, of ... occur in every passage and would let an invented answer pass; minus the question's own
+units, so an answer that only repeats the question is refused):
 
 - passages are taken greedily, those the model marked itself (`[2]`) first, then by their overlap with
   the answer; one is cited when it adds at least MIN_CONTRIBUTION of the answer's units that the
@@ -61,7 +62,9 @@ class CheckedAnswer:
 
 def check_answer(answer: str, passages: Sequence[str], question: str) -> CheckedAnswer:
     """Cite the passages `answer` draws on and renumber its markers, or refuse when they do not support it."""
-    wanted = content_units(_MARKER.sub("", answer))
+    # Units the question already holds prove nothing: an answer that only repeats the question (what
+    # small models do when lost) is refused, and the check weighs what the answer adds.
+    wanted = content_units(_MARKER.sub("", answer)) - content_units(question)
     marked = [int(found) - 1 for found in _MARKER.findall(answer)]
     marked = list(dict.fromkeys(index for index in marked if 0 <= index < len(passages)))
     held = [content_units(passage) & wanted for passage in passages]
