@@ -24,6 +24,8 @@ from wattlm.engines.base import Engine, EngineOverloaded, MissingCapability
 from wattlm.errors import NotFound, WattError
 from wattlm.serve.auth import ApiKeyMiddleware, KeyAuth
 from wattlm.serve.catalog import Discover, Loader, ServedModels
+from wattlm.serve.grounding import KnowledgeBases
+from wattlm.serve.knowledge_routes import router as knowledge_router
 from wattlm.serve.limits import BodySizeLimit, Limits, ParameterTooLarge, RequestTimedOut
 from wattlm.serve.protocol.common import ErrorInfo, ErrorResponse
 from wattlm.serve.routes import router
@@ -39,6 +41,7 @@ def create_app(
     loaders: Mapping[str, Loader] | None = None,
     keep_alive: float | None = None,
     discover: Discover | None = None,
+    knowledge: KnowledgeBases | None = None,
 ) -> FastAPI:
     """An OpenAI-compatible app serving `engines`, keyed by the model id clients send.
 
@@ -47,6 +50,8 @@ def create_app(
     `auth` checks API keys and rate limits (`wattlm.serve.auth`); None: no keys are checked.
     `loaders` build engines on demand (a model may have both a loaded engine and a loader); loaded
     models idle for `keep_alive` seconds are unloaded; `discover` finds models not listed (see catalog).
+    `knowledge` holds the knowledge bases chat answers are grounded in (`wattlm.serve.grounding`); None:
+    none (answers are not grounded and the KB endpoints know no KB).
     """
     limits = limits or Limits()
     served_models = ServedModels(engines, model_cards or (), loaders=loaders, keep_alive=keep_alive, discover=discover)
@@ -60,10 +65,12 @@ def create_app(
     app = FastAPI(title="wattlm", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.served_models = served_models
     app.state.limits = limits
+    app.state.knowledge = knowledge or KnowledgeBases(None)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_request_bytes)
     if auth is not None:  # added last = runs first: an unauthenticated body is never read
         app.add_middleware(ApiKeyMiddleware, auth=auth)
     app.include_router(router)
+    app.include_router(knowledge_router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(EngineOverloaded, _overloaded)
@@ -136,7 +143,9 @@ async def _watt_error(request: Request, error: WattError) -> JSONResponse:
     if isinstance(error, MissingCapability):
         return error_response(400, str(error), "invalid_request_error", code="unsupported_capability")
     if isinstance(error, NotFound):
-        return error_response(404, str(error), "invalid_request_error", param="model", code="model_not_found")
+        # A NotFound may name its own field (an unknown knowledge base: knowledge.kb); a model by default.
+        return error_response(404, str(error), "invalid_request_error", param=getattr(error, "param", "model"),
+                              code=getattr(error, "code", "model_not_found"))
     return error_response(400, str(error), "invalid_request_error")
 
 

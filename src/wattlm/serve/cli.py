@@ -60,6 +60,12 @@ def serve_command(
         bool, typer.Option("--insecure", help="Allow a non-loopback --host while no API key exists (anyone who can connect "
                                 "may use the models) and skip the Host-header check.")
     ] = False,
+    kb: Annotated[
+        str | None, typer.Option("--kb", help="Ground chat answers in this knowledge base (name or id): retrieve, "
+                                 "answer from the passages with [n] citations, or refuse. Requests may send "
+                                 "\"knowledge\": false or pick another KB.")
+    ] = None,
+    kb_k: Annotated[int, typer.Option("--kb-k", min=1, max=20, help="Passages retrieved per grounded answer.")] = 3,
     home: Home = None,
 ) -> None:
     """Serve models through an OpenAI-compatible API (llama.cpp on the exported GGUF)."""
@@ -83,7 +89,8 @@ def serve_command(
         loras[name] = Path(path)
     launch(registry, model or [], host=host, port=port, n_ctx=n_ctx, engine=engine,
            max_seqs=max_seqs, max_waiting=max_waiting, n_threads=threads, limits=limits,
-           keep_alive=keep_alive or None, load_on_demand=load_on_demand, loras=loras, insecure=insecure)
+           keep_alive=keep_alive or None, load_on_demand=load_on_demand, loras=loras, insecure=insecure,
+           kb=kb, kb_k=kb_k)
 
 
 # ---- watt keys -----------------------------------------------------------------------------------

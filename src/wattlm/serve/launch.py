@@ -36,13 +36,18 @@ def lora_loader(base_gguf: Path, base_name: str, name: str, adapter: Path, loade
 def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 2048,
            engine: str = "batch", max_seqs: int = 8, max_waiting: int = 32, n_threads: int | None = None,
            limits: Limits | None = None, keep_alive: float | None = None, load_on_demand: bool = False,
-           loras: dict[str, Path] | None = None, insecure: bool = False) -> None:
-    """Serve `refs` (and, with `loras`, each adapter as one more model over the first of them)."""
+           loras: dict[str, Path] | None = None, insecure: bool = False, kb: str | None = None,
+           kb_k: int = 3) -> None:
+    """Serve `refs` (and, with `loras`, each adapter as one more model over the first of them); with `kb`,
+    chat answers are grounded in that knowledge base unless a request says otherwise."""
     from wattlm.serve import create_app, serve
     from wattlm.serve.auth import KeyAuth
+    from wattlm.serve.grounding import KnowledgeBases
     from wattlm.serve.keys import KeyStore
 
     loads = engine_spec(engine).loads  # an unknown engine fails here, before any model is loaded
+    knowledge = KnowledgeBases(registry.home, default=kb, k=kb_k)
+    default_kb = knowledge.warm_up()  # an unknown --kb fails here, before any model is loaded
 
     def loader(gguf: Path, name: str):
         return functools.partial(build_engine, gguf, name, engine, n_ctx, max_seqs, max_waiting, n_threads)
@@ -94,10 +99,12 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
         extras.append(f"idle models unloaded after {keep_alive:g} s")
     if load_on_demand:
         extras.append("other registry models loaded on demand")
+    if default_kb is not None:
+        extras.append(f"answers grounded in knowledge base {default_kb.name} ({default_kb.id}, k={kb_k})")
     print(f"serving {', '.join(engines) or 'no model yet'} on http://{host}:{port}/v1 ({engine} engine; {keys_note}"
           f"{''.join('; ' + extra for extra in extras)})", flush=True)
     app = create_app(engines, cards, limits=limits, auth=auth, loaders=loaders, keep_alive=keep_alive,
-                     discover=discover if load_on_demand else None)
+                     discover=discover if load_on_demand else None, knowledge=knowledge)
     served["models"] = app.state.served_models
     app.state.check_host = not insecure  # read by `serve`: the Host-header check against DNS rebinding
     serve(app, host=host, port=port)

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from wattlm.engines.base import ChatTemplates, Embeddings, Vocabulary, require, supports
-from wattlm.serve import metrics, serving
+from wattlm.serve import grounding, metrics, serving
 from wattlm.serve.catalog import ServedModels
+from wattlm.serve.knowledge_routes import Knowledge
 from wattlm.serve.limits import Limits, capped_max_tokens, deadline_for, stream_within_deadline, within_deadline
 from wattlm.serve.protocol.chat import ChatCompletionRequest, ChatCompletionResponse
 from wattlm.serve.protocol.common import ModelCard, ModelList
@@ -84,12 +85,16 @@ async def completions(request: CompletionRequest, models: Models, limits: Server
 
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
-    request: ChatCompletionRequest, models: Models, limits: ServerLimits
+    request: ChatCompletionRequest, models: Models, limits: ServerLimits, knowledge: Knowledge
 ) -> ChatCompletionResponse | Any:
     engine = await models.get(request.model)
     param = "max_completion_tokens" if request.max_completion_tokens is not None else "max_tokens"
     budget = capped_max_tokens(request.completion_budget, True, param, limits, engine.context_length)
     request.max_completion_tokens = budget
+    grounded = grounding.grounding_for(request, knowledge)
+    if grounded is not None:
+        answer = grounding.stream_grounded_chat if request.stream else grounding.grounded_chat
+        return await _answer(answer(engine, request, knowledge, grounded), request.stream, limits)
     if request.stream:
         return await _answer(serving.stream_chat(engine, request), True, limits)
     return await _answer(serving.chat(engine, request), False, limits)

@@ -73,6 +73,16 @@ class ResponseFormat(BaseModel):
         return self
 
 
+class KnowledgeChoice(BaseModel):
+    """wattlm's extension `knowledge: {...}`: answer from this knowledge base (see docs/serving.md)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt option must not silently fall back to defaults
+
+    kb: str | None = None  # a KB name or id; default: the server's --kb
+    k: int | None = Field(None, ge=1, le=20)  # passages retrieved; default: the server's --kb-k
+    mode: Literal["hybrid", "bm25", "dense"] | None = None
+
+
 class ChatCompletionRequest(SamplingRequest):
     """Body of POST /v1/chat/completions."""
 
@@ -82,6 +92,8 @@ class ChatCompletionRequest(SamplingRequest):
     top_logprobs: int | None = Field(None, ge=0, le=20)
     tools: list[dict[str, Any]] | None = None
     response_format: ResponseFormat | None = None
+    # wattlm's extension: false turns grounding off, true uses the server's KB, an object picks one.
+    knowledge: bool | KnowledgeChoice | None = None
 
     @field_validator("messages", mode="before")
     @classmethod
@@ -105,9 +117,36 @@ class ChatCompletionRequest(SamplingRequest):
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
 
 
+class Citation(BaseModel):
+    """One passage a grounded answer cites as `[id]` (wattlm's extension)."""
+
+    id: int
+    source: str  # the document's path as given to `watt kb build`
+    title: str
+    heading: str
+    text: str
+    start: int  # character offsets of `text` in the cleaned document
+    end: int
+    score: float
+    superseded: bool = False
+    superseded_by: str | None = None
+
+
+def _omit_none(keys: tuple[str, ...]):
+    """A serializer dropping `keys` when None, so answers without grounding keep OpenAI's exact shape."""
+
+    def serialize(self: BaseModel, handler: Any) -> dict[str, Any]:
+        return {key: value for key, value in handler(self).items() if not (key in keys and value is None)}
+
+    return model_serializer(mode="wrap")(serialize)
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
+    citations: list[Citation] | None = None  # grounded answers only
+
+    _omit_citations = _omit_none(("citations",))
 
 
 class TopLogprob(BaseModel):
@@ -146,6 +185,7 @@ class ChatCompletionResponse(BaseModel):
 class DeltaMessage(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    citations: list[Citation] | None = None  # grounded streams: on the final chunk's delta
 
     @model_serializer(mode="wrap")
     def _omit_unset_parts(self, handler: Any) -> dict[str, Any]:
