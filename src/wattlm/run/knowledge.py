@@ -29,7 +29,7 @@ def kb_origins(inputs: list[Path], shown_under: Path | None = None) -> dict[str,
 
     With `shown_under` (a recipe's folder), paths are shown relative to it when they are inside it, so a
     recipe's KB names `raw/x.md` wherever the checkout lives."""
-    from wattlm.data.source import list_input_files
+    from wattlm.data.readers.source import list_input_files
 
     origins = {}
     for item in list_input_files(inputs):  # the same walk, so the same sources, as build_corpus
