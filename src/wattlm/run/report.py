@@ -7,6 +7,8 @@ import json
 
 from wattlm.shared.charts import column_chart, line_chart
 
+CHARTED_GROUNDED = (":char_f1", ":closed_char_f1", ":acc")  # grounded scores drawn beside the task scores
+
 
 def _table(rows: list[dict]) -> str:
     if not rows:
@@ -28,6 +30,8 @@ def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
                 perplexity.setdefault(f"{label} ppl", {})[role] = value
             elif isinstance(value, (int, float)):  # "<kind>:<set>:<score>" in points or 0-1
                 kind, rest = label.split(":", 1)
+                if kind in ("rag", "ragmc") and not label.endswith(CHARTED_GROUNDED):
+                    continue  # the rest of the grounded scores are in the knowledge table and the raw JSON
                 # Grounded scores keep their kind: `rag:grid-qa:char_f1` beside `qa:grid-qa:char_f1`.
                 task_scores.setdefault(label if kind in ("rag", "ragmc") else rest, {})[role] = value
     data = summary.get("data", {})
