@@ -139,3 +139,21 @@ def test_malformed_rag_line_names_file_and_record(recording_retrieve, tmp_path):
         grounded_task(path, TaskSettings(), recording_retrieve[0])
     with pytest.raises(WattError, match="retriever must return"):
         grounded_task(write_jsonl(tmp_path / "ok.jsonl", RAG[:1]), TaskSettings(), lambda q, k: [{"source": "x"}])
+
+
+def test_cli_scores_grounded_with_kb_and_names_an_unknown_kb(tiny_kb, tiny_model_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from wattlm.eval.cli import eval_app
+
+    registry, kb = tiny_kb
+    add_model(registry, str(tiny_model_dir), name="tiny-cli")
+    task = write_jsonl(tmp_path / "cli-rag.jsonl", RAG)
+    home = ["--home", str(registry.home)]
+    result = CliRunner().invoke(eval_app, ["run", "--model", "tiny-cli", "--kb", "tiny", "--task", str(task), "-k", "2",
+                                           "--max-new-tokens", "4", "--json", *home])
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.output)
+    assert row["kind"] == "rag" and row["scores"]["rag:cli-rag:recall_at_3"] == 100.0
+    missing = CliRunner().invoke(eval_app, ["run", "--model", "tiny-cli", "--kb", "nope", "--task", str(task), *home])
+    assert missing.exit_code != 0 and "unknown knowledge base: 'nope'" in str(missing.exception or missing.output)

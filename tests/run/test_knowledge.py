@@ -99,3 +99,11 @@ def test_knowledge_gates_must_be_grounded_scores(recipe_file):
     recipe_file.write_text(text)
     with pytest.raises(WattError, match="knowledge.gates: qa_char_f1 is not a grounded score"):
         load_recipe(recipe_file)
+
+
+def test_missing_knowledge_input_fails_before_any_work(recipe_file, tmp_path):
+    from wattlm.errors import NotFound
+
+    recipe_file.write_text(recipe_file.read_text().replace("knowledge:\n", "knowledge:\n  inputs: [nowhere]\n"))
+    with pytest.raises(NotFound, match="knowledge input not found: .*nowhere .recipe field knowledge.inputs."):
+        run_recipe(load_recipe(recipe_file), Registry(tmp_path / "ws-missing"), progress=False)

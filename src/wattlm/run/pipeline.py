@@ -70,6 +70,9 @@ def _check_inputs(recipe: Recipe) -> list[Path]:
         task_files += [(p, f"task.eval[{i}]") for i, p in enumerate(recipe.task.eval)]
     if recipe.knowledge is not None:
         task_files += [(p, f"knowledge.eval[{i}]") for i, p in enumerate(recipe.knowledge.eval or [])]
+        for path in recipe.knowledge.inputs or []:
+            if not recipe.resolve(path).exists():
+                raise NotFound(f"knowledge input not found: {recipe.resolve(path)} (recipe field knowledge.inputs)")
     for path, where in task_files:
         if not recipe.resolve(path).exists():
             raise NotFound(f"eval task file not found: {recipe.resolve(path)} (recipe field {where})")
