@@ -103,12 +103,15 @@ def recipe_kb(registry: Registry, recipe, progress: bool, say=lambda msg: None) 
 def grounded_tasks(recipe, kb: Artifact, paths: list[Path]) -> list:
     """The tier's JSONL task files as grounded tasks (QA -> rag, multiple choice -> ragmc)."""
     from wattlm.eval.loaders import grounded_task
-    from wattlm.eval.task import TaskSettings
+    from wattlm.eval.task import TaskSettings, read_jsonl
 
     settings = TaskSettings(batch_size=recipe.eval.batch_size_tasks, max_new_tokens=recipe.eval.max_new_tokens)
     retrieve = kb_retrieve(kb, recipe.knowledge.retrieval.mode)
-    files = [recipe.resolve(p) for p in (recipe.knowledge.eval if recipe.knowledge.eval is not None else paths)]
-    return [grounded_task(f, settings, retrieve, recipe.knowledge.retrieval.k) for f in files if f.suffix == ".jsonl"]
+    if recipe.knowledge.eval is not None:  # named on purpose: a file that is not a question set is an error
+        files = [recipe.resolve(p) for p in recipe.knowledge.eval]
+    else:  # the tier's own sets: only its question files (a perplexity JSONL or a harness YAML is skipped)
+        files = [f for f in map(recipe.resolve, paths) if f.suffix == ".jsonl" and "question" in read_jsonl(f)[0]]
+    return [grounded_task(f, settings, retrieve, recipe.knowledge.retrieval.k) for f in files]
 
 
 def grounded_summary(scores: dict[str, dict[str, float]]) -> dict[str, dict[str, dict[str, float]]]:
