@@ -1,7 +1,8 @@
 """`watt run recipe.yaml`: every stage in order, each cached in the registry by its inputs.
 
 foundation --(data)--> corpus --(train)--> industry model --(eval)--> scores --(export)--> GGUF
-           (--(synth)--> QA --(train)--> task model --(eval)--> scores --(export)--> GGUF).
+           (--(synth)--> QA --(train)--> task model --(eval)--> scores --(export)--> GGUF)
+           (--(kb)--> knowledge base: every tier is also scored grounded on it; run/knowledge.py).
 This module only calls the stages' `stage.py` functions in order; a tier's training path (train ->
 scores beside the parent -> gate -> export) is `_train_tier`, the same for the industry and task tiers.
 A rerun of an unchanged recipe finds each stage's artifact by its content key and recomputes nothing.
