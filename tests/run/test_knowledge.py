@@ -91,7 +91,7 @@ def test_knowledge_section_builds_kb_scores_grounded_and_reuses(recipe_file, tin
 def _rows(summary: dict):
     table = summary_table(summary)
     labels, values = (list(column._cells) for column in table.columns)
-    return zip(labels, values)
+    return zip(labels, values, strict=True)
 
 
 def test_knowledge_gates_must_be_grounded_scores(recipe_file):

@@ -24,8 +24,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from wattlm.errors import WattError
-from wattlm.eval.grounded import DEPTH, Retrieve, checked_retrieve, first_rank, joined_passages, retrieval_scores, \
-    source_matches
+from wattlm.eval.grounded import (
+    DEPTH,
+    Retrieve,
+    checked_retrieve,
+    first_rank,
+    joined_passages,
+    retrieval_scores,
+    source_matches,
+)
 from wattlm.eval.lm import greedy_generate
 from wattlm.eval.scoring import SCORERS, score_answer
 from wattlm.eval.task import Task, TaskSettings, higher, lower

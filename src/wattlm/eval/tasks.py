@@ -11,8 +11,8 @@ from wattlm.eval.generative_qa import GenerativeQATask
 from wattlm.eval.grounded_mc import GroundedMCTask
 from wattlm.eval.grounded_qa import GroundedQATask
 from wattlm.eval.multiple_choice import MultipleChoiceTask
-from wattlm.eval.task import Metric, Task
 from wattlm.eval.perplexity import PerplexityTask
+from wattlm.eval.task import Metric, Task
 
 TASKS: dict[str, type[Task]] = {"mc": MultipleChoiceTask, "qa": GenerativeQATask, "ppl": PerplexityTask,
                                 "rag": GroundedQATask, "ragmc": GroundedMCTask}

@@ -14,9 +14,11 @@ import typer
 
 from wattlm.cli_common import AsJson, Home, Quiet, emit, err_console, registry_from
 from wattlm.errors import NotFound, WattError
+
 # The dataset step is shared with `watt run` (run/knowledge.py), so it lives there; these names stay importable here.
 from wattlm.run.knowledge import KB_DATA_SETTINGS, documents_dataset  # noqa: F401
-from wattlm.run.knowledge import kb_origins as _origins, sidecar_hash as _sidecar_hash
+from wattlm.run.knowledge import kb_origins as _origins
+from wattlm.run.knowledge import sidecar_hash as _sidecar_hash
 
 kb_app = typer.Typer(help="Knowledge bases: chunk and index documents, search them, measure retrieval.",
                      no_args_is_help=True)
