@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wattlm.data.config import DataConfig
 from wattlm.errors import NotFound, WattError
 from wattlm.eval.gates import Gate
+from wattlm.kb.config import KbConfig
 from wattlm.shared.config import describe_validation_error
 from wattlm.synth.config import SynthConfig
 from wattlm.train.config import TrainConfig
@@ -129,6 +131,38 @@ class ExportSection(BaseModel):
         return value
 
 
+class RetrievalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="How passages are found (docs/kb.md).")
+    k: int = Field(3, ge=1, le=20, description="Passages put in each grounded prompt.")
+
+
+class KnowledgeSection(BaseModel):
+    """A knowledge base over the organisation's documents, and grounded scores of each tier (docs/recipes.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, description="KB name (default: <recipe name>-kb).")
+    inputs: list[Path] | None = Field(None, description="Files or folders of documents (default: data.inputs).")
+    chunking: KbConfig = Field(default_factory=KbConfig, description="Chunking and index settings (docs/kb.md).")
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description="Retrieval at eval time.")
+    eval: list[Path] | None = Field(
+        None, description="JSONL task files scored grounded on every tier (default: each tier's own JSONL task "
+                          "files, eval.tasks and task.eval; a rag file {question, answer, source} works too).")
+    gates: list[Gate] = Field(default_factory=list, description="Gates on grounded scores (rag_*, ragmc_*) of the "
+                              "final tier, against its parent tier or, with baseline, its own closed-book score.")
+
+    @field_validator("gates")
+    @classmethod
+    def _grounded_only(cls, gates: list[Gate]) -> list[Gate]:
+        for gate in gates:
+            if not gate.metric.startswith(("rag_", "ragmc_")):
+                raise ValueError(f"knowledge.gates: {gate.metric} is not a grounded score; use rag_* or ragmc_* "
+                                 "(other gates go in gates: or task.gates:)")
+        return gates
+
+
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -140,6 +174,7 @@ class Recipe(BaseModel):
     export: ExportSection | None = Field(default_factory=ExportSection, description="null skips export.")
     gates: list[Gate] = Field(default_factory=list, description="Quality gates checked after eval, before export.")
     task: TaskSection | None = Field(None, description="Optional task tier built on the industry model.")
+    knowledge: KnowledgeSection | None = Field(None, description="Optional knowledge base and grounded evaluation.")
 
     # Set by load_recipe: the folder relative paths are resolved against.
     base_dir: Path = Field(Path("."), exclude=True)
@@ -154,6 +189,11 @@ class Recipe(BaseModel):
         if self.task is not None and self.task.teacher == "industry" and self.export is None:
             raise ValueError("task.teacher 'industry' runs the industry model's GGUF export; set export:, "
                              "or name another teacher (task.teacher / task.teacher_url)")
+        if self.knowledge is not None and self.knowledge.gates and self.knowledge.eval is None:
+            final = self.task.eval if self.task is not None else self.eval.tasks
+            if not any(p.suffix == ".jsonl" for p in final):
+                raise ValueError("knowledge.gates need JSONL task files on the final tier "
+                                 "(task.eval, or eval.tasks without a task tier) or knowledge.eval")
         return self
 
     def resolve(self, path: Path) -> Path:

@@ -18,6 +18,10 @@ BatchSize = Annotated[int, typer.Option(help="Sequences per forward pass.")]
 MaxNew = Annotated[int, typer.Option(help="QA: cap on generated tokens per answer.")]
 Fewshot = Annotated[Optional[int], typer.Option(help="Solved examples before each prompt (default: the file's own, else 0).")]
 Limit = Annotated[Optional[int], typer.Option(help="Only the first N items of each task (quick checks).")]
+Kb = Annotated[Optional[str], typer.Option("--kb", help="Knowledge base: score JSONL tasks grounded on it "
+                                           "(rag / ragmc: retrieval, closed-book vs grounded answers).")]
+TopK = Annotated[int, typer.Option("-k", min=1, max=20, help="With --kb: passages per prompt.")]
+Mode = Annotated[str, typer.Option(help="With --kb: retrieval mode, hybrid, bm25 or dense.")]
 
 
 @eval_app.callback(invoke_without_command=True)
@@ -54,7 +58,7 @@ def eval_default(
 
 
 def _load_tasks(files: list[Path], batch_size: int, max_new_tokens: int, num_fewshot: int | None,
-                limit: int | None) -> list:
+                limit: int | None, retrieve=None, k: int = 3) -> list:
     from pydantic import ValidationError
 
     from wattlm.eval.loaders import TaskSettings, load_task
@@ -64,11 +68,28 @@ def _load_tasks(files: list[Path], batch_size: int, max_new_tokens: int, num_few
         settings = TaskSettings(batch_size=batch_size, max_new_tokens=max_new_tokens, num_fewshot=num_fewshot, limit=limit)
     except ValidationError as exc:
         raise WattError(describe_validation_error(exc, "watt eval run options")) from None
-    tasks = [load_task(f, settings) for f in files]
+    if retrieve is not None:  # grounded: JSONL files become rag / ragmc tasks over the KB
+        from wattlm.eval.loaders import grounded_task
+
+        tasks = [grounded_task(f, settings, retrieve, k) if f.suffix == ".jsonl" else load_task(f, settings)
+                 for f in files]
+    else:
+        tasks = [load_task(f, settings) for f in files]
     names = [f"{t.kind}:{t.name}" for t in tasks]
     if len(set(names)) != len(names):
         raise WattError(f"two task files give the same task name ({', '.join(names)}); rename one file")
     return tasks
+
+
+def _retriever(registry, kb: str, mode: str):
+    """`retrieve(question, k)` over a KB: built here (a top-layer module), so the eval stage never imports kb."""
+    from wattlm.kb.retrieve import RETRIEVERS
+    from wattlm.kb.stage import latest_kb
+    from wattlm.run.knowledge import kb_retrieve
+
+    if mode not in RETRIEVERS:
+        raise WattError(f"unknown retrieval mode {mode!r} (one of: {', '.join(RETRIEVERS)})")
+    return kb_retrieve(latest_kb(registry, kb), mode)
 
 
 @eval_app.command("run")
@@ -77,6 +98,7 @@ def eval_run(
     task: TaskFiles = None,
     with_parent: Annotated[bool, typer.Option("--with-parent", help="Also score each model's parent.")] = False,
     batch_size: BatchSize = 8, max_new_tokens: MaxNew = 32, num_fewshot: Fewshot = None, limit: Limit = None,
+    kb: Kb = None, k: TopK = 3, mode: Mode = "hybrid",
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
     """Score models on task files; scores are stored on each model and reused on a rerun."""
@@ -85,8 +107,9 @@ def eval_run(
 
     if not task:
         raise WattError("give at least one --task FILE")
-    tasks = _load_tasks(task, batch_size, max_new_tokens, num_fewshot, limit)
     registry = registry_from(home)
+    retrieve = _retriever(registry, kb, mode) if kb else None
+    tasks = _load_tasks(task, batch_size, max_new_tokens, num_fewshot, limit, retrieve, k)
     console = err_console()
     say = (lambda msg: None) if quiet or as_json else (lambda msg: console.print(f"eval: {msg}"))
     models = [resolve_model(registry, ref) for ref in model]

@@ -6,7 +6,9 @@ either way. A gate names a metric: the run's perplexities (`domain_ppl`, `genera
 as `<kind>_<score>` (e.g. `qa_char_f1`), whose direction its task class declares (`eval/tasks.py`).
 Lower-is-better metrics take `max_ratio` / `max_value`; higher-is-better ones `min_delta` (child >=
 parent + delta) / `min_value`. Which models are child and parent is the caller's choice (industry vs
-foundation, task vs industry).
+foundation, task vs industry). A gate with `baseline` compares two scores of the child itself instead
+of child and parent: `{metric: rag_char_f1, baseline: rag_closed_char_f1, min_delta: 20}` holds the
+grounded answers to at least 20 points over the same model's closed-book answers.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Gate(BaseModel):
     metric: str = Field(description="Score compared: domain_ppl, general_ppl, or a task score <kind>_<score> "
                         f"({', '.join(gate_metrics())}).")
     task: str | None = Field(None, description="Eval set a task score comes from (needed when several sets have it).")
+    baseline: str | None = Field(None, description="Compare with this other task score of the same model (same "
+                                 "direction, same eval set) instead of the parent's `metric`, e.g. rag_closed_char_f1.")
     max_ratio: float | None = Field(None, gt=0, description="child <= max_ratio x parent (perplexity).")
     max_value: float | None = Field(None, gt=0, description="child <= max_value, whatever the parent scored (perplexity).")
     min_delta: float | None = Field(None, description="child >= parent + min_delta points (task scores).")
@@ -58,6 +62,13 @@ class Gate(BaseModel):
             raise ValueError(f"a gate on {self.metric} needs exactly one of {' or '.join(allowed)}")
         if self.task is not None and not self.on_task_score:
             raise ValueError(f"task only applies to task scores, not {self.metric}")
+        if self.baseline is not None:
+            metrics = known_metrics()
+            if self.baseline not in gate_metrics() or not self.on_task_score:
+                raise ValueError(f"baseline {self.baseline!r} must be a task score like the metric; allowed: "
+                                 f"{', '.join(gate_metrics())}")
+            if metrics[self.baseline].higher_is_better != metrics[self.metric].higher_is_better:
+                raise ValueError(f"baseline {self.baseline} and {self.metric} disagree on which direction is better")
         return self
 
     @property
@@ -69,17 +80,19 @@ class Gate(BaseModel):
     def lower_is_better(self) -> bool:
         return not known_metrics()[self.metric].higher_is_better
 
-    def task_score(self) -> tuple[str, str]:
+    def task_score(self, metric: str | None = None) -> tuple[str, str]:
         """(kind, score) of a task-score metric: `qa_char_f1` -> ("qa", "char_f1")."""
-        kind = next(k for k in TASKS if self.metric.startswith(f"{k}_") and self.metric[len(k) + 1:] in TASKS[k].metrics)
-        return kind, self.metric[len(kind) + 1:]
+        metric = metric or self.metric
+        kind = next(k for k in TASKS if metric.startswith(f"{k}_") and metric[len(k) + 1:] in TASKS[k].metrics)
+        return kind, metric[len(kind) + 1:]
 
 
-def _lookup(gate: Gate, role_scores: dict[str, float], role: str) -> float | None:
-    """A role's value for the gate's metric: `domain`/`general` perplexity, or a stored task score."""
+def _lookup(gate: Gate, role_scores: dict[str, float], role: str, metric: str | None = None) -> float | None:
+    """A role's value for the gate's metric (or `metric`, its baseline): `domain`/`general` perplexity,
+    or a stored task score."""
     if not gate.on_task_score:
         return role_scores.get(gate.metric.removesuffix("_ppl"))
-    kind, score = gate.task_score()
+    kind, score = gate.task_score(metric)
     matches = {k: v for k, v in role_scores.items() if k.startswith(f"{kind}:") and k.endswith(f":{score}")
                and (gate.task is None or k == f"{kind}:{gate.task}:{score}")}
     if len(matches) > 1:
@@ -99,10 +112,16 @@ def check_gates(gates: list[Gate], scores: dict[str, dict[str, float]], child: s
                 parent: str = "foundation") -> list[dict]:
     """One result per gate: the numbers, the limit, passed or not, and a sentence a person can read."""
     results = []
+    parent_role = parent
     for gate in gates:
         got = _lookup(gate, scores.get(child, {}), child)
         needs_parent = gate.max_ratio is not None or gate.min_delta is not None
-        base = _lookup(gate, scores.get(parent, {}), parent)  # shown in the report even when not needed
+        if gate.baseline is not None:  # the child's own other score (grounded vs closed-book)
+            parent = f"{child} {gate.baseline}"
+            base = _lookup(gate, scores.get(child, {}), child, gate.baseline)
+        else:
+            parent = parent_role
+            base = _lookup(gate, scores.get(parent, {}), parent)  # shown in the report even when not needed
         if got is None:
             raise _missing(gate, child)
         if needs_parent and base is None:
@@ -119,7 +138,7 @@ def check_gates(gates: list[Gate], scores: dict[str, dict[str, float]], child: s
         passed = got <= limit if gate.lower_is_better else got >= limit
         ok, bad = ("<=", ">") if gate.lower_is_better else (">=", "<")
         results.append({
-            "metric": gate.metric, "task": gate.task, "child": got, "parent": base, "limit": round(limit, 4),
+            "metric": gate.metric, "task": gate.task, "baseline": gate.baseline, "child": got, "parent": base, "limit": round(limit, 4),
             "ratio": round(got / base, 4) if base else None, "delta": round(got - base, 4) if base is not None else None,
             "passed": passed, "message": f"{child} {gate.metric} {got:.2f} {ok if passed else bad} {rule} = {limit:.2f}",
         })

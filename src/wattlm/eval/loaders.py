@@ -23,7 +23,7 @@ from wattlm.eval.task import Task, TaskSettings, read_jsonl
 from wattlm.eval.tasks import TASKS
 from wattlm.eval.perplexity import PerplexityTask
 
-__all__ = ["TaskSettings", "jsonl_task", "load_task", "read_jsonl", "text_task"]
+__all__ = ["TaskSettings", "grounded_task", "jsonl_task", "load_task", "read_jsonl", "text_task"]
 
 
 def jsonl_task(path: Path, settings: TaskSettings, name: str | None = None) -> Task:
@@ -54,6 +54,27 @@ def load_task(path: Path, settings: TaskSettings | None = None, name: str | None
         task = jsonl_task(path, settings, name)
     else:
         task = text_task(path, settings, name)
+    if settings.limit is not None:  # a quick check's scores must not pass for the full set's
+        task.name = f"{task.name}@{settings.limit}"
+    return task
+
+
+def grounded_task(path: Path, settings: TaskSettings, retrieve, k: int = 3, name: str | None = None) -> Task:
+    """A grounded task from a JSONL file, over the caller's `retrieve(question, k)` (eval/grounded.py):
+    records with `choices` -> ragmc (multiple choice), others -> rag (QA, or a rag file)."""
+    from wattlm.eval.grounded_mc import GroundedMCTask
+    from wattlm.eval.grounded_qa import GroundedQATask
+
+    path = Path(path)
+    if path.suffix != ".jsonl":
+        raise WattError(f"{path}: grounded evaluation reads JSONL task files ({{question, answer[, source]}})")
+    if not path.is_file():
+        raise NotFound(f"eval task file not found: {path}")
+    records = read_jsonl(path)[: settings.limit]
+    if not isinstance(records[0], dict) or "question" not in records[0]:
+        raise WattError(f"{path} record 1: a grounded task needs a 'question' field")
+    cls = GroundedMCTask if "choices" in records[0] else GroundedQATask
+    task = cls.build(records, path, settings, name or path.stem, retrieve, k)
     if settings.limit is not None:  # a quick check's scores must not pass for the full set's
         task.name = f"{task.name}@{settings.limit}"
     return task

@@ -8,11 +8,14 @@ A new kind is one file with a `Task` subclass (see task.py) plus one entry here.
 from __future__ import annotations
 
 from wattlm.eval.generative_qa import GenerativeQATask
+from wattlm.eval.grounded_mc import GroundedMCTask
+from wattlm.eval.grounded_qa import GroundedQATask
 from wattlm.eval.multiple_choice import MultipleChoiceTask
-from wattlm.eval.task import Metric, Task
 from wattlm.eval.perplexity import PerplexityTask
+from wattlm.eval.task import Metric, Task
 
-TASKS: dict[str, type[Task]] = {"mc": MultipleChoiceTask, "qa": GenerativeQATask, "ppl": PerplexityTask}
+TASKS: dict[str, type[Task]] = {"mc": MultipleChoiceTask, "qa": GenerativeQATask, "ppl": PerplexityTask,
+                                "rag": GroundedQATask, "ragmc": GroundedMCTask}
 
 
 def stored_metric(name: str) -> Metric | None:

@@ -15,64 +15,19 @@ import typer
 from wattlm.cli_common import AsJson, Home, Quiet, emit, err_console, registry_from
 from wattlm.errors import NotFound, WattError
 
+# The dataset step is shared with `watt run` (run/knowledge.py), so it lives there; these names stay importable here.
+from wattlm.run.knowledge import KB_DATA_SETTINGS, documents_dataset  # noqa: F401
+from wattlm.run.knowledge import kb_origins as _origins
+from wattlm.run.knowledge import sidecar_hash as _sidecar_hash
+
 kb_app = typer.Typer(help="Knowledge bases: chunk and index documents, search them, measure retrieval.",
                      no_args_is_help=True)
-
-# The data stage's settings for a KB (docs/kb.md says why): clean and scrub, but drop nothing that is a
-# distinct document. Near-duplicate and paragraph dedup would drop a superseded version of a rule beside
-# the version in force; quality filters and a length floor would drop short rules and tables; boilerplate
-# removal would strip clause headings repeated across an organisation's procedures.
-KB_DATA_SETTINGS: dict[str, object] = {
-    "min_chars": 1, "quality_filters": False, "near_dedup": False, "paragraph_dedup_min_docs": 0,
-    "remove_boilerplate": False, "scrub_pii": True, "to_simplified": True, "repair_text": True,
-}
 
 
 def _check_inputs(inputs: list[Path]) -> None:
     for path in inputs:
         if not path.exists():
             raise NotFound(f"kb input not found: {path}")
-
-
-def _origins(inputs: list[Path]) -> dict[str, dict[str, str]]:
-    """data-stage source -> the path as given (shown in hits) and the absolute file (front matter)."""
-    from wattlm.data.readers.source import list_input_files
-
-    origins = {}
-    for item in list_input_files(inputs):  # the same walk, so the same sources, as build_corpus
-        if item.path.name.endswith(".meta.json"):
-            continue
-        root = next(r for r in inputs if item.path == r or item.path.is_relative_to(r))
-        shown = str(root) if root.is_file() else str(root / item.path.relative_to(root))
-        origins[item.source] = {"path": shown, "file": str(item.path.resolve())}
-    return origins
-
-
-def _sidecar_hash(inputs: list[Path]) -> str:
-    from wattlm.cache import files_fingerprint
-    from wattlm.kb.origin import sidecar_files
-
-    sidecars = sidecar_files(inputs)
-    return files_fingerprint(sidecars) if sidecars else ""
-
-
-def documents_dataset(registry, inputs: list[Path], name: str, progress: bool):
-    """Raw files -> a cleaned, PII-scrubbed dataset artifact (cached by the files' bytes and settings)."""
-    from wattlm.cache import files_fingerprint, fingerprint
-    from wattlm.data.config import DataConfig
-    from wattlm.data.pipeline import build_corpus
-
-    config = DataConfig(**KB_DATA_SETTINGS)
-    key = fingerprint("data", files_fingerprint(inputs), config.cache_settings())
-
-    def produce(staged: Path) -> dict:
-        report = build_corpus(inputs, staged, config, progress=progress)
-        metrics = {"docs_in": report.docs_in, "docs_kept": report.docs_kept, "files_failed": report.files_failed,
-                   "dropped": report.dropped}
-        return {"kind": "dataset", "name": name, "format": "jsonl", "metrics": metrics,
-                "recipe": {"data": config.model_dump(mode="json")}, "meta": {"inputs": [str(p) for p in inputs]}}
-
-    return registry.find_or_produce(key, produce)[0]
 
 
 def _say(as_json: bool, quiet: bool):

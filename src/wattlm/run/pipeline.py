@@ -1,7 +1,8 @@
 """`watt run recipe.yaml`: every stage in order, each cached in the registry by its inputs.
 
 foundation --(data)--> corpus --(train)--> industry model --(eval)--> scores --(export)--> GGUF
-           (--(synth)--> QA --(train)--> task model --(eval)--> scores --(export)--> GGUF).
+           (--(synth)--> QA --(train)--> task model --(eval)--> scores --(export)--> GGUF)
+           (--(kb)--> knowledge base: every tier is also scored grounded on it; run/knowledge.py).
 This module only calls the stages' `stage.py` functions in order; a tier's training path (train ->
 scores beside the parent -> gate -> export) is `_train_tier`, the same for the industry and task tiers.
 A rerun of an unchanged recipe finds each stage's artifact by its content key and recomputes nothing.
@@ -31,6 +32,8 @@ class RunSummary:
     scores: dict[str, dict[str, float]] = field(default_factory=dict)  # model role -> set -> ppl
     exports: list[dict] = field(default_factory=list)
     synth: dict = field(default_factory=dict)
+    knowledge: dict = field(default_factory=dict)  # the KB: id, chunks, sources, threshold
+    grounded: dict = field(default_factory=dict)  # role -> "<kind>:<set>" -> recall@3, MRR, closed vs grounded
     task_train: dict = field(default_factory=dict)
     task_exports: list[dict] = field(default_factory=list)
     gates: list[dict] = field(default_factory=list)
@@ -66,6 +69,11 @@ def _check_inputs(recipe: Recipe) -> list[Path]:
     task_files = [(p, f"eval.tasks[{i}]") for i, p in enumerate(recipe.eval.tasks)]
     if recipe.task is not None:
         task_files += [(p, f"task.eval[{i}]") for i, p in enumerate(recipe.task.eval)]
+    if recipe.knowledge is not None:
+        task_files += [(p, f"knowledge.eval[{i}]") for i, p in enumerate(recipe.knowledge.eval or [])]
+        for path in recipe.knowledge.inputs or []:
+            if not recipe.resolve(path).exists():
+                raise NotFound(f"knowledge input not found: {recipe.resolve(path)} (recipe field knowledge.inputs)")
     for path, where in task_files:
         if not recipe.resolve(path).exists():
             raise NotFound(f"eval task file not found: {recipe.resolve(path)} (recipe field {where})")
@@ -90,9 +98,13 @@ def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool 
     say(f"[bold]data[/] {corpus.name}: {corpus.metrics.get('docs_in')} docs in, "
         f"{corpus.metrics.get('docs_kept')} kept{' (cached)' if summary.reused['data'] else ''}")
 
+    kb = _knowledge(registry, recipe, summary, say, progress)
+    knowledge_gates = recipe.knowledge.gates if recipe.knowledge is not None else []
     industry = _train_tier(registry, recipe, summary, Tier(
         role="industry", parent_role="foundation", parent=foundation, data=corpus, section=recipe.train,
-        stage="", perplexity=True, tasks=recipe.eval.tasks, gates=recipe.gates, export=recipe.export is not None,
+        stage="", perplexity=True, tasks=recipe.eval.tasks,
+        gates=recipe.gates + (knowledge_gates if recipe.task is None else []), export=recipe.export is not None,
+        kb=kb,
     ), corpus, say, progress, start)
 
     final = industry
@@ -100,8 +112,8 @@ def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool 
         qa = _synth(registry, recipe, summary, corpus, foundation, industry, say, progress)
         final = _train_tier(registry, recipe, summary, Tier(
             role="task", parent_role="industry", parent=industry, data=qa, section=recipe.task.train,
-            stage="task_", perplexity=False, tasks=recipe.task.eval, gates=recipe.task.gates,
-            export=recipe.task.export and recipe.export is not None,
+            stage="task_", perplexity=False, tasks=recipe.task.eval, gates=recipe.task.gates + knowledge_gates,
+            export=recipe.task.export and recipe.export is not None, kb=kb,
         ), corpus, say, progress, start)
 
     summary.seconds = round(time.perf_counter() - start, 1)
@@ -123,6 +135,7 @@ class Tier:
     tasks: list[Path]  # eval task files
     gates: list
     export: bool
+    kb: Artifact | None = None  # the recipe's knowledge base: each model is also scored grounded on it
 
 
 def _train_tier(registry: Registry, recipe: Recipe, summary: RunSummary, tier: Tier, corpus: Artifact, say,
@@ -150,12 +163,44 @@ def _train_tier(registry: Registry, recipe: Recipe, summary: RunSummary, tier: T
         if tier.tasks:
             reused &= _task_scores(registry, recipe, summary, tier.tasks, pair, say)
         summary.reused[f"{tier.stage}eval"] = reused
+    if tier.kb is not None:
+        summary.reused[f"{tier.stage}grounded_eval"] = _grounded_scores(registry, recipe, summary, tier, pair, say)
     summary.model_path = str(model.path)
     _gate(registry, recipe, summary, tier.gates, tier.role, tier.parent_role, model, say, start)
     if tier.export:
         setattr(summary, f"{tier.stage}exports", _export(registry, recipe, model, corpus, summary,
                                                          f"{tier.stage}export", say))
     return registry.get(model.id)
+
+
+def _knowledge(registry: Registry, recipe: Recipe, summary: RunSummary, say, progress: bool) -> Artifact | None:
+    """The recipe's knowledge base (built once; an unchanged recipe reuses it), or None without `knowledge:`."""
+    if recipe.knowledge is None:
+        return None
+    from wattlm.run.knowledge import recipe_kb
+
+    kb, summary.reused["kb"] = recipe_kb(registry, recipe, progress, say)
+    summary.artifacts["kb"] = kb.id
+    summary.knowledge = {"id": kb.id, "name": kb.name, **{k: kb.metrics.get(k) for k in ("chunks", "sources", "threshold")}}
+    say(f"[bold]kb[/] {kb.name} ({kb.id}): {kb.metrics.get('chunks')} chunks from {kb.metrics.get('sources')} sources"
+        f"{' (cached)' if summary.reused['kb'] else ''}")
+    return kb
+
+
+def _grounded_scores(registry: Registry, recipe: Recipe, summary: RunSummary, tier: Tier,
+                     models: tuple[tuple[str, Artifact], ...], say) -> bool:
+    """Each model of the tier scored grounded on the KB (rag / ragmc tasks); returns whether all were reused."""
+    from wattlm.eval.runner import evaluate_model
+    from wattlm.run.knowledge import grounded_summary, grounded_tasks
+
+    tasks = grounded_tasks(recipe, tier.kb, tier.tasks)
+    reused = True
+    for role, model in models if tasks else ():
+        for result in evaluate_model(registry, registry.get(model.id), tasks, say=lambda m: say(f"[bold]grounded[/] {m}")):
+            reused &= result.reused
+            summary.scores.setdefault(role, {}).update(result.scores)
+    summary.grounded = grounded_summary(summary.scores)
+    return reused
 
 
 def _perplexity_sets(registry: Registry, recipe: Recipe, summary: RunSummary,

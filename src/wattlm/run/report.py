@@ -7,6 +7,8 @@ import json
 
 from wattlm.shared.charts import column_chart, line_chart
 
+CHARTED_GROUNDED = (":char_f1", ":closed_char_f1", ":acc")  # grounded scores drawn beside the task scores
+
 
 def _table(rows: list[dict]) -> str:
     if not rows:
@@ -27,7 +29,11 @@ def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
             if label in ("domain", "general"):
                 perplexity.setdefault(f"{label} ppl", {})[role] = value
             elif isinstance(value, (int, float)):  # "<kind>:<set>:<score>" in points or 0-1
-                task_scores.setdefault(label.split(":", 1)[1], {})[role] = value
+                kind, rest = label.split(":", 1)
+                if kind in ("rag", "ragmc") and not label.endswith(CHARTED_GROUNDED):
+                    continue  # the rest of the grounded scores are in the knowledge table and the raw JSON
+                # Grounded scores keep their kind: `rag:grid-qa:char_f1` beside `qa:grid-qa:char_f1`.
+                task_scores.setdefault(label if kind in ("rag", "ragmc") else rest, {})[role] = value
     data = summary.get("data", {})
     funnel = {"documents": {"in": data.get("docs_in", 0), "kept": data.get("docs_kept", 0),
                             "train": data.get("docs_train", 0), "held-out": data.get("docs_heldout", 0)}}
@@ -44,6 +50,13 @@ def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
     ]
     if task_scores:
         sections += ["<h2>Task scores by tier (higher is better)</h2>", column_chart(task_scores, "task scores", width=760)]
+    if summary.get("knowledge"):
+        from wattlm.run.summary import grounded_rows
+
+        sections += ["<h2>Knowledge base and grounded answers</h2>",
+                     "<p>Retrieval recall@3 / MRR over in-scope questions (points); each tier answers closed-book "
+                     "(the question alone) and grounded (the KB's passages in the prompt).</p>",
+                     _table([{"what": label, "value": value} for label, value in grounded_rows(summary)])]
     sections += [
         "<h2>Quality gates</h2>", _table([{k: g.get(k) for k in ("tier", "metric", "child", "parent", "limit", "passed", "message")}
                                           for g in summary.get("gates", [])]),

@@ -28,10 +28,13 @@ def summary_table(summary: dict):
     by_label: dict[str, list[str]] = {}
     for role, values in scores.items():
         for label, value in values.items():
-            if ":" in label and isinstance(value, (int, float)):  # task scores: "<kind>:<set>:<score>"
+            grounded = label.startswith(("rag:", "ragmc:"))  # shown below, closed-book beside grounded
+            if ":" in label and isinstance(value, (int, float)) and not grounded:  # "<kind>:<set>:<score>"
                 by_label.setdefault(label.split(":", 1)[1], []).append(f"{role} {value:.2f}")
     for label, parts in by_label.items():
         table.add_row(label, " -> ".join(parts))
+    for label, value in grounded_rows(summary):
+        table.add_row(label, value)
     synth = summary.get("synth") or {}
     if synth:
         table.add_row("synthesized QA", f"{synth.get('examples')} from {synth.get('chunks')} chunks "
@@ -59,3 +62,29 @@ def summary_paths(summary: dict) -> list[tuple[str, str]]:
     model = ("task model" if summary.get("task_train") else "industry model", summary["model_path"])
     report = [("report", summary["report_html"])] + ([("report json", summary["report_json"])] if summary.get("report_json") else [])
     return [model, *exports, *report]
+
+
+def grounded_rows(summary: dict) -> list[tuple[str, str]]:
+    """The knowledge base, its retrieval recall@3 / MRR per eval set, and each tier's closed-book vs grounded
+    answers (QA char-F1; MC accuracy beside the closed-book `mc` score)."""
+    kb = summary.get("knowledge") or {}
+    if not kb:
+        return []
+    rows = [("knowledge base", f"{kb.get('name')} ({kb.get('id')}): {kb.get('chunks')} chunks from "
+                               f"{kb.get('sources')} sources")]
+    retrieval_done = set()
+    for role, sets in (summary.get("grounded") or {}).items():
+        for label, values in sets.items():
+            kind, name = label.split(":", 1)
+            if "recall_at_3" in values and name not in retrieval_done:
+                retrieval_done.add(name)
+                rows.append((f"retrieval {name}", f"recall@3 {values['recall_at_3']:.1f}, MRR {values.get('mrr', 0):.1f}"))
+            if kind == "rag" and "char_f1" in values:
+                refusals = f", false refusals {values['false_refusals']:.1f}" if "false_refusals" in values else ""
+                rows.append((f"{role} char-F1 {name}", f"closed-book {values.get('closed_char_f1', 0):.2f} -> grounded "
+                                                      f"{values['char_f1']:.2f}{refusals}"))
+            if kind == "ragmc" and "acc" in values:
+                closed = (summary.get("scores") or {}).get(role, {}).get(f"mc:{name}:acc")
+                before = f"closed-book {closed:.2f} -> " if closed is not None else ""
+                rows.append((f"{role} MC acc {name}", f"{before}grounded {values['acc']:.2f}"))
+    return rows

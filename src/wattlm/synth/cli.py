@@ -68,6 +68,8 @@ def synth_command(
     finally:
         chosen.close()
     payload = {"id": art.id, "name": art.name, "path": str(art.path), "reused": reused, **art.metrics}
+    if (art.path / "rag.jsonl").exists():  # eval labels from held-out documents (synth/rag.py)
+        payload["rag_task"] = str(art.path / "rag.jsonl")
 
     def render(p: dict) -> None:
         verb = "reused" if p["reused"] else "synthesized"
@@ -77,4 +79,7 @@ def synth_command(
             print("dropped: " + ", ".join(f"{k}={v}" for k, v in p["dropped"].items()))
         if p["teacher_failures"]:
             print("teacher failures: " + ", ".join(f"{k}={v}" for k, v in p["teacher_failures"].items()))
+        if p.get("rag_task"):
+            print(f"rag eval file ({p.get('rag_questions')} held-out questions): {p['rag_task']} "
+                  "(watt eval run --model M --kb NAME --task it)")
     emit(payload, as_json, render)

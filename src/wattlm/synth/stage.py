@@ -2,7 +2,8 @@
 
 The dataset folder holds `train/shard-00000.jsonl` and `heldout/shard-00000.jsonl` (the layout every
 other JSONL dataset has, so `watt train --method sft --data <it>` reads it) plus `stats.json`, which
-counts every request, every teacher failure and every dropped item by reason. The artifact's parents
+counts every request, every teacher failure and every dropped item by reason, and `rag.jsonl`: the QA
+pairs of held-out documents as a rag eval file (synth/rag.py). The artifact's parents
 are the corpus (role "source") and, when it is registered, the teacher model (role "teacher"); its
 cache key covers the corpus, the teacher, the prompt files and the settings.
 """
@@ -30,6 +31,7 @@ from wattlm.synth.insitu import insitu_question
 from wattlm.synth.journal import JournalledTeacher, ReplyJournal
 from wattlm.synth.parsing import Item, parse_answer, parse_question, parse_reply, parse_verdict
 from wattlm.synth.prompts import load_prompt, prompts_digest
+from wattlm.synth.rag import write_rag
 from wattlm.synth.records import sft_record
 from wattlm.synth.spans import answer_spans
 from wattlm.synth.teachers.base import Teacher, TeacherPrompt
@@ -324,12 +326,13 @@ def _synthesize_into(staged: Path, corpus: Artifact, teacher: Teacher, config: S
     }
     for split, rows in splits.items():
         atomic_write_jsonl(staged / split / "shard-00000.jsonl", rows)
+    stats["rag_questions"] = write_rag(staged, corpus, candidates)  # eval labels, held-out documents only
     atomic_write_text(staged / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
     parents = [(corpus.id, "source")]
     if teacher.registry_id:
         parents.append((teacher.registry_id, "teacher"))
     metrics = {k: stats[k] for k in ("chunks", "requests", "examples", "kept", "question_source", "dropped",
-                                     "teacher_failures", "mean_grounding", "examples_per_minute")}
+                                     "teacher_failures", "mean_grounding", "examples_per_minute", "rag_questions")}
     return dict(kind="dataset", name=name or f"{corpus.name}-synth", format="jsonl", parents=parents,
                 recipe={"synth": config.model_dump(mode="json")}, metrics=metrics,
                 meta={"teacher": teacher.describe(), "teacher_name": teacher.name, "prompts": prompts_digest(),
