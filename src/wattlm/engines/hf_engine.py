@@ -33,7 +33,7 @@ from wattlm.engines.base import (
     no_chat_template_message,
 )
 from wattlm.engines.batching.sampler import TokenSampler
-from wattlm.engines.metrics import EngineMetrics
+from wattlm.engines.metrics import EngineMetrics, timed_tokens
 from wattlm.engines.params import (
     ChatTurn,
     GenerationChunk,
@@ -205,23 +205,11 @@ class TransformersEngine:
     def _text(self, request: _Request) -> Iterator[GenerationChunk]:
         # Decode the whole answer at each token and send what is new (WholeTextDecoder): HF tokenizers
         # only decode whole sequences right.
-        return stream_text(self._sampled(request), WholeTextDecoder(self._decode_text), request.params.stop,
+        tokens = timed_tokens(request.events, request.arrived, _FINISHED, self.metrics)
+        return stream_text(tokens, WholeTextDecoder(self._decode_text), request.params.stop,
                            len(request.prompt_tokens), request.max_tokens,
                            lambda token: token in self._eog and not request.params.ignore_eos)
 
-    def _sampled(self, request: _Request) -> Iterator[int]:
-        """The token ids the batch loop sends back, timed for the latency histograms."""
-        last_token_at, first = request.arrived, True
-        while True:
-            event = request.events.get()
-            if isinstance(event, BaseException):
-                raise event
-            if event is _FINISHED:
-                return
-            now = time.monotonic()
-            self.metrics.token(now - last_token_at, first=first)
-            last_token_at, first = now, False
-            yield event
 
     def _decode_text(self, tokens: Sequence[int]) -> str:
         # No clean-up of tokenization spaces: it rewrites earlier text (" ." -> "."), and text already

@@ -48,3 +48,21 @@ class EngineMetrics:
         """A token reached its request: `first` ones measure TTFT (from arrival), others ITL."""
         with self._lock:
             (self.ttft if first else self.itl).observe(seconds_since_previous)
+
+
+def timed_tokens(events, arrived: float, finished: object, metrics: EngineMetrics):
+    """Token ids from an engine thread's event queue until `finished`, each timed into `metrics`'
+    latency histograms (first token, then inter-token); an exception put on the queue is raised here."""
+    import time
+
+    last_token_at, first = arrived, True
+    while True:
+        event = events.get()
+        if isinstance(event, BaseException):
+            raise event
+        if event is finished:
+            return
+        now = time.monotonic()
+        metrics.token(now - last_token_at, first=first)
+        last_token_at, first = now, False
+        yield event

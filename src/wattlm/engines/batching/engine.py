@@ -7,7 +7,6 @@ for one request at a time; greedy answers of the two engines are the same.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from collections.abc import Sequence as Seq
 from pathlib import Path
@@ -21,7 +20,7 @@ from wattlm.engines.batching.sequence import FINISHED, Sequence
 from wattlm.engines.chat_template import ChatTemplate
 from wattlm.engines.embeddings import Embedder
 from wattlm.engines.grammar import grammar_constraint, json_grammar
-from wattlm.engines.metrics import EngineMetrics
+from wattlm.engines.metrics import EngineMetrics, timed_tokens
 from wattlm.engines.params import (
     ChatTurn,
     GenerationChunk,
@@ -188,19 +187,7 @@ class LlamaCppBatchEngine:
 
     def _text(self, sequence: Sequence) -> Iterator[GenerationChunk]:
         # Tokens can end inside a multi-byte character; ByteDecoder holds those bytes until it is whole.
-        return stream_text(self._sampled(sequence), ByteDecoder(self._model.piece), sequence.params.stop,
+        tokens = timed_tokens(sequence.events, sequence.arrived, FINISHED, self.metrics)
+        return stream_text(tokens, ByteDecoder(self._model.piece), sequence.params.stop,
                            len(sequence.prompt_tokens), sequence.max_tokens, sequence.end_of_generation.__contains__)
 
-    def _sampled(self, sequence: Sequence) -> Iterator[int]:
-        """The token ids the scheduler sends back, timed for the latency histograms."""
-        last_token_at, first = sequence.arrived, True
-        while True:
-            event = sequence.events.get()
-            if isinstance(event, BaseException):
-                raise event
-            if event is FINISHED:
-                return
-            now = time.monotonic()
-            self.metrics.token(now - last_token_at, first=first)
-            last_token_at, first = now, False
-            yield event
