@@ -42,9 +42,9 @@ from wattlm.engines.params import (
     SamplingParams,
     TokenizerInfo,
 )
-from wattlm.shared.lm import log_softmax
 from wattlm.engines.textstream import WholeTextDecoder, stream_text
 from wattlm.errors import NotFound, WattError
+from wattlm.shared.lm import log_softmax
 
 if TYPE_CHECKING:
     from wattlm.engines.table import EngineSettings
