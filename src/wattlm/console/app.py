@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from wattlm.console import auth_pages, datasets, models, overview
+from wattlm.console import auth_pages, datasets, evals, kbs, keys, models, overview, playground
 from wattlm.console.pages import HERE, render
 from wattlm.console.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, Sessions
 from wattlm.serve.auth import ApiKeyMiddleware, KeyAuth
@@ -35,6 +35,10 @@ PAGE_ROUTERS = (
     overview.router,
     models.router,
     datasets.router,
+    playground.router,
+    kbs.router,
+    evals.router,
+    keys.router,
 )
 OPEN_PATHS = ("/login", "/static/", "/lang", "/favicon.ico")  # reachable before signing in
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
