@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from wattlm.registry import Artifact
 
 router = APIRouter()
 CONTEXT_CHARS = 400  # document text shown around a cited passage
+_GAP = re.compile(r" {3,}")
 
 register({
     "kb.title": {"en": "Knowledge bases", "zh": "知识库"},
@@ -74,9 +76,11 @@ def passage_in_context(kb: Artifact, source: str, start: int, end: int) -> dict:
         text += chunk["text"][overlap:]
         cursor = max(cursor, chunk["start"] + len(chunk["text"]))
     rel_start, rel_end = max(0, start - offset), max(0, end - offset)
+    parts = {"before": text[max(0, rel_start - CONTEXT_CHARS):rel_start], "cited": text[rel_start:rel_end],
+             "after": text[rel_end:rel_end + CONTEXT_CHARS]}
+    # A gap between chunks (a heading line the chunks leave out) shows as an ellipsis, not a run of spaces.
     return {"source": source, "title": pieces[0].get("title", ""),
-            "before": text[max(0, rel_start - CONTEXT_CHARS):rel_start], "cited": text[rel_start:rel_end],
-            "after": text[rel_end:rel_end + CONTEXT_CHARS]}
+            **{name: _GAP.sub(" … ", part) for name, part in parts.items()}}
 
 
 def _kb(registry, ref: str) -> Artifact:
