@@ -17,7 +17,7 @@ def workspace_template(tmp_path_factory):
 
 
 @pytest.fixture
-def home(workspace_template, tmp_path):
+def console_home(workspace_template, tmp_path):
     """A private copy of the workspace: a test may create keys or KB versions in it."""
     copy = tmp_path / "home"
     shutil.copytree(workspace_template, copy)
@@ -25,22 +25,22 @@ def home(workspace_template, tmp_path):
     return copy
 
 
-def console_app(home):
+def console_app(console_home):
     from wattlm.console import mount
     from wattlm.serve import create_app
     from wattlm.serve.auth import KeyAuth
     from wattlm.serve.grounding import KnowledgeBases
     from wattlm.serve.keys import KeyStore
 
-    app = create_app({"echo": EchoEngine()}, auth=KeyAuth(KeyStore.of_home(home), cache_seconds=0.0),
-                     knowledge=KnowledgeBases(home))
-    mount(app, home)
+    app = create_app({"echo": EchoEngine()}, auth=KeyAuth(KeyStore.of_home(console_home), cache_seconds=0.0),
+                     knowledge=KnowledgeBases(console_home))
+    mount(app, console_home)
     return app
 
 
 @pytest.fixture
-def client(home):
-    with TestClient(console_app(home)) as test_client:
+def client(console_home):
+    with TestClient(console_app(console_home)) as test_client:
         yield test_client
 
 

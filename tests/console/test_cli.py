@@ -8,10 +8,10 @@ from typer.testing import CliRunner
 from wattlm.cli import app as watt
 
 
-def test_watt_console_serves_the_console_and_the_api(home, monkeypatch):
+def test_watt_console_serves_the_console_and_the_api(console_home, monkeypatch):
     started = {}
     monkeypatch.setattr("wattlm.serve.server.serve", lambda app, host, port: started.update(app=app, host=host, port=port))
-    result = CliRunner().invoke(watt, ["console", "--home", str(home), "--port", "8123"])
+    result = CliRunner().invoke(watt, ["console", "--home", str(console_home), "--port", "8123"])
     assert result.exit_code == 0, result.output
     assert "console on http://127.0.0.1:8123/" in result.output
     assert started["host"] == "127.0.0.1" and started["port"] == 8123
@@ -21,7 +21,7 @@ def test_watt_console_serves_the_console_and_the_api(home, monkeypatch):
         assert client.get("/health").status_code == 200
 
 
-def test_watt_console_refuses_an_open_non_loopback_bind(home):
-    result = CliRunner().invoke(watt, ["console", "--home", str(home), "--host", "0.0.0.0"])
+def test_watt_console_refuses_an_open_non_loopback_bind(console_home):
+    result = CliRunner().invoke(watt, ["console", "--home", str(console_home), "--host", "0.0.0.0"])
     assert result.exit_code != 0
     assert "--insecure" in str(result.exception or "") + result.output  # WattError: one line from main()

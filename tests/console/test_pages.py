@@ -119,13 +119,13 @@ def test_eval_page_compares_models_side_by_side(client):
     assert html.count('role="img"') >= 2  # a chart per metric
 
 
-def test_eval_task_upload_lands_in_the_workspace(client, home):
+def test_eval_task_upload_lands_in_the_workspace(client, console_home):
     token = csrf_of(client.get("/eval").text)
     row = json.dumps({"question": "Q?", "answer": "A"}) + "\n"
     response = client.post("/console-api/eval/tasks", params={"name": "grid-qa.jsonl"}, content=row,
                            headers={"X-CSRF-Token": token})
     assert response.status_code == 200
-    assert (home / "eval-tasks" / "grid-qa.jsonl").read_text() == row
+    assert (console_home / "eval-tasks" / "grid-qa.jsonl").read_text() == row
     assert "grid-qa.jsonl" in client.get("/eval").text
     refused = client.post("/console-api/eval/tasks", params={"name": "x.py"}, content="import os",
                           headers={"X-CSRF-Token": token})
@@ -146,12 +146,12 @@ def test_language_switch_renders_chinese_labels(client):
     assert "按层级的模型" in html and 'lang="zh-CN"' in html
 
 
-def test_pages_answer_without_the_api_beside_them(home):
+def test_pages_answer_without_the_api_beside_them(console_home):
     from fastapi.testclient import TestClient
 
     from wattlm.console import create_console
 
-    with TestClient(create_console(home)) as alone:
+    with TestClient(create_console(console_home)) as alone:
         assert alone.get("/").status_code == 200
         assert alone.get("/playground").status_code == 200
 
@@ -169,3 +169,25 @@ def _id_of(client, name: str) -> str:
 def _home(client):
     gate = next(m for m in client.app.user_middleware if m.cls.__name__ == "ConsoleGate")
     return gate.kwargs["console"].state.home
+
+
+def test_eval_run_scores_picked_models_then_compares_them(client, console_home, tiny_model_dir):
+    """Run from the page: a tiny random model (built from a config) on an uploaded multiple-choice file."""
+    from wattlm.registry import Registry
+
+    registry = Registry(console_home, sweep=False)
+    tiny = registry.register("model", "tiny", path=tiny_model_dir, tier="foundation", format="hf")
+    registry.close()
+    token = csrf_of(client.get("/eval").text)
+    row = json.dumps({"question": "额定频率？", "choices": ["50赫兹", "60赫兹"], "answer": 0}, ensure_ascii=False)
+    client.post("/console-api/eval/tasks", params={"name": "grid-mc.jsonl"}, content=row.encode() + b"\n",
+                headers={"X-CSRF-Token": token})
+    ran = client.post("/console-api/eval/run", json={"models": [tiny.id], "tasks": ["grid-mc.jsonl"]},
+                      headers={"X-CSRF-Token": token})
+    assert ran.status_code == 200, ran.text
+    assert ran.json()["data"][0]["scores"]["mc:grid-mc:acc"] in (0.0, 100.0)
+    html = client.get(f"/eval?model={tiny.id}&model={_id_of(client, 'grid-task')}").text
+    assert "mc:grid-mc:acc" in html
+    bad = client.post("/console-api/eval/run", json={"models": [tiny.id], "tasks": ["../secrets.jsonl"]},
+                      headers={"X-CSRF-Token": token})
+    assert bad.status_code == 400

@@ -49,10 +49,10 @@ def test_state_changing_requests_need_the_csrf_token(client, path, how):
     assert wrong.status_code == 403
 
 
-def test_sign_in_is_required_once_a_key_exists(home):
-    with TestClient(console_app(home)) as client:
+def test_sign_in_is_required_once_a_key_exists(console_home):
+    with TestClient(console_app(console_home)) as client:
         assert client.get("/").status_code == 200  # no key yet: open (loopback only, as the API)
-        key, _ = KeyStore.of_home(home).create("alice")
+        key, _ = KeyStore.of_home(console_home).create("alice")
         response = client.get("/models/grid-task", follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"] == "/login?next=/models/grid-task"
         assert client.get("/console-api/datasets/x/preview?step=a").status_code == 401
@@ -67,20 +67,20 @@ def test_sign_in_is_required_once_a_key_exists(home):
         assert signed.status_code == 303 and signed.headers["location"] == "/models/grid-task"
         assert client.cookies.get("watt_session") != old_cookie  # a new session id after sign-in
         assert client.get("/models/grid-task").status_code == 200
-        KeyStore.of_home(home).revoke("alice")  # revoking the key ends the session
+        KeyStore.of_home(console_home).revoke("alice")  # revoking the key ends the session
         assert client.get("/", follow_redirects=False).status_code == 303
 
 
-def test_login_needs_its_csrf_token(home):
-    KeyStore.of_home(home).create("bob")
-    with TestClient(console_app(home)) as client:
+def test_login_needs_its_csrf_token(console_home):
+    KeyStore.of_home(console_home).create("bob")
+    with TestClient(console_app(console_home)) as client:
         client.get("/login")
         assert client.post("/login", data={"key": "watt-" + "x" * 43}).status_code == 403
 
 
-def test_playground_calls_to_v1_carry_the_session_key_only_with_csrf(home):
-    key, _ = KeyStore.of_home(home).create("carol")
-    with TestClient(console_app(home)) as client:
+def test_playground_calls_to_v1_carry_the_session_key_only_with_csrf(console_home):
+    key, _ = KeyStore.of_home(console_home).create("carol")
+    with TestClient(console_app(console_home)) as client:
         token = csrf_of(client.get("/login").text)
         client.post("/login", data={"csrf": token, "key": key, "next": "/"})
         token = csrf_of(client.get("/playground").text)
@@ -89,7 +89,7 @@ def test_playground_calls_to_v1_carry_the_session_key_only_with_csrf(home):
         answer = client.post("/v1/chat/completions", json=body, headers={"X-CSRF-Token": token})
         assert answer.status_code == 200, answer.text
         assert client.get("/v1/models").status_code == 200  # a read: the cookie is enough
-    with TestClient(console_app(home)) as stranger:
+    with TestClient(console_app(console_home)) as stranger:
         assert stranger.get("/v1/models").status_code == 401
 
 
@@ -99,12 +99,12 @@ def test_api_paths_never_reach_the_console_and_console_paths_never_the_api(clien
     assert client.get("/", headers={"Authorization": "Bearer junk"}).status_code == 200  # the console's
 
 
-def test_first_key_created_in_the_console_keeps_its_creator_signed_in(client, home):
+def test_first_key_created_in_the_console_keeps_its_creator_signed_in(client, console_home):
     token = csrf_of(client.get("/keys").text)
     created = client.post("/keys", data={"csrf": token, "name": "ops"})
     assert created.status_code == 200
     shown = created.text.split('id="new-key">')[1].split("<")[0]
-    assert shown.startswith("watt-") and KeyStore.of_home(home).lookup(shown) is not None
+    assert shown.startswith("watt-") and KeyStore.of_home(console_home).lookup(shown) is not None
     listing = client.get("/keys")
     assert listing.status_code == 200 and shown not in listing.text  # shown once
     assert shown[:12] in listing.text
