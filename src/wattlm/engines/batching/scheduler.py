@@ -176,9 +176,10 @@ class Scheduler:
                 self._sample(sequence, output_index)
 
     def _sample(self, sequence: Sequence, output_index: int) -> None:
+        # Only this output's row, as a view (no copy); the sampler's chain reads it in C. Valid until the next decode.
         pointer = self._llama.llama_get_logits_ith(self._ctx, output_index)
-        logits = np.ctypeslib.as_array(pointer, shape=(self._model.n_vocab,))  # (n_vocab,) view, valid until next decode
-        token = sequence.sampler.sample(logits)
+        row = np.ctypeslib.as_array(pointer, shape=(self._model.n_vocab,))  # (n_vocab,) float32
+        token = sequence.sampler.sample_at(self._ctx, output_index, row)
         sequence.sampler.accept(token)
         sequence.generated += 1
         self.counters["generated_tokens"] += 1
