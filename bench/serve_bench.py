@@ -312,15 +312,15 @@ def report(name: str, result: dict) -> None:
     raw, single = result["raw"], result["single"]
     ms = lambda row, key: f"{row[key + '_p50'] * 1e3:.0f} / {row[key + '_p95'] * 1e3:.0f}"  # noqa: E731
     print(f"\n### {name}: raw llama.cpp decode {raw:.1f} tok/s\n")
-    print("| clients | temperature | server | output tok/s | decode tok/s (1 / TPOT p50) | TTFT p50 / p95 (ms) "
+    print("| run | clients | temperature | server | output tok/s | decode tok/s (1 / TPOT p50) | TTFT p50 / p95 (ms) "
           "| ITL p50 / p95 (ms) | errors | every run tok/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    rows = [(1, temperature, level) for temperature, level in single.items()]
-    rows += [(level["wattlm"]["clients"], 0.0, level) for level in result["levels"]]
-    for clients, temperature, level in rows:
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = [("single stream", 1, temperature, level) for temperature, level in single.items()]
+    rows += [("clients", level["wattlm"]["clients"], 0.0, level) for level in result["levels"]]
+    for run, clients, temperature, level in rows:
         for kind, label in (("wattlm", "watt serve"), ("llama-cpp-python", "llama-cpp-python")):
             row = level[kind]
-            print(f"| {clients} | {temperature} | {label} | {row['tok_s']:.1f} | {1 / row['tpot_p50']:.1f} "
+            print(f"| {run} | {clients} | {temperature} | {label} | {row['tok_s']:.1f} | {1 / row['tpot_p50']:.1f} "
                   f"| {ms(row, 'ttft')} | {ms(row, 'itl')} | {row['errors']}/{row['requests']} | {row['all_tok_s']} |")
     ratios = {level["wattlm"]["clients"]: level["wattlm"]["tok_s"] / level["llama-cpp-python"]["tok_s"]
               for level in result["levels"]}
