@@ -101,3 +101,15 @@ def test_each_request_has_its_own_random_stream():
     second = TokenSampler(SamplingParams(temperature=1.0, seed=9), [])
     interleaved = [(first.sample(LOGITS), second.sample(LOGITS)) for _ in range(30)]
     assert [a for a, _ in interleaved] == [b for _, b in interleaved] == draws(SamplingParams(temperature=1.0, seed=9), 30)
+
+
+def test_plain_temperature_draws_are_exact_across_blocks_of_a_long_row():
+    # 1,300 tokens: three 512-token blocks, the last one short; the mass sits in the second and third.
+    logits = np.full(1300, -30.0, dtype=np.float32)
+    logits[[700, 1299, 5]] = [2.0, 1.5, 0.5]
+    sampler = TokenSampler(SamplingParams(temperature=1.0, seed=11), [])
+    counts = np.bincount([sampler.sample(logits) for _ in range(6000)], minlength=1300)
+    probs = np.exp(logits.astype(np.float64) - 2.0) / np.exp(logits.astype(np.float64) - 2.0).sum()
+    for token in (700, 1299, 5):
+        assert abs(counts[token] / 6000 - probs[token]) < 5 * np.sqrt(probs[token] * (1 - probs[token]) / 6000)
+    assert counts.sum() == counts[[700, 1299, 5]].sum()  # tokens at e^-32 of the best never come up

@@ -1,23 +1,26 @@
-"""Per-request sampling through llama.cpp's native sampler chain; Python never walks the vocabulary.
+"""Per-request sampling: llama.cpp's native sampler chain, or an exact vectorised draw; no Python loop
+over the vocabulary and no sort of it.
 
-Each request owns its sampler: its own chain (`temp -> top_k -> top_p -> dist(seed)`, llama.cpp's
-`llama_sampler_*`), its penalty counts and its grammar, so a request samples the same tokens whether it
-runs alone or batched with others (the chain's RNG advances once per token of this request only).
+Each request owns its sampler (its seeded RNG, its penalty counts, its grammar), so a request samples the
+same tokens whether it runs alone or batched with others, given the same logits.
 
-- The batch engine calls `sample_at(ctx, index, row)`: llama.cpp reads the output row of the last
-  decode itself (`llama_sampler_sample`), so a token costs one pass in C over the row, no copy, no sort
-  (Gemma's 262,144-entry row took ~60 ms per token through numpy's argsort).
-- Other callers (the scoring context, the transformers engine) hand `sample(row)` a numpy row; the chain
-  is applied to a candidate array built from it (`llama_sampler_apply`), so both paths pick the same
-  token for the same logits and seed.
-- Greedy (temperature 0) is `argmax` on the row (one C pass); it builds no chain at all.
+- Greedy (temperature 0, or below `GREEDY_BELOW`) is `argmax` on the row: one C pass, nothing built.
+- Plain temperature sampling (top_p 1, no top_k: OpenAI's defaults) is `_TemperatureDraw`: one
+  vectorised exp and a two-level inverse CDF, ~0.2 ms on Gemma's 262,144-entry row, where llama.cpp's
+  `dist` sampler takes ~1.9 ms (numpy's argsort in the old sampler took ~60 ms).
+- With top_k or top_p, llama.cpp's chain `temp -> top_k -> top_p -> dist(seed)` (`llama_sampler_*`);
+  temperature first, as OpenAI and vLLM define top_p on the tempered distribution. The batch engine
+  calls `sample_at(ctx, index, row)` and llama.cpp reads the output row of the last decode itself
+  (`llama_sampler_sample`); other callers (the scoring context, the transformers engine) hand
+  `sample(row)` a numpy row and the chain runs on a candidate array built from it, so both paths pick the
+  same token for the same logits and seed.
 - Penalties keep their OpenAI/vLLM meaning (llama.cpp's penalty sampler would count the prompt in
   presence/frequency): presence/frequency act on generated tokens, the repetition penalty (CTRL-style,
   divide positive logits, multiply negative ones) on prompt and generated tokens. They are written into
-  the row in place at the penalised ids only (the row is llama.cpp's output buffer, rewritten by the next
-  decode), so their cost grows with the tokens seen, not with the vocabulary.
+  the row in place at the penalised ids only (in the batch engine the row is llama.cpp's output buffer,
+  rewritten by the next decode), so their cost grows with the tokens seen, not with the vocabulary.
 - A grammar (`response_format`) checks the sampled token only; when it refuses it, the row is masked
-  through the grammar and the chain picks again among the allowed tokens (llama-server does the same).
+  through the grammar and the token is drawn again among the allowed ones (llama-server does the same).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class TokenSampler:
         self._constraint = constraint
         self.greedy = params.temperature < GREEDY_BELOW
         self.seed = chain_seed(params.seed)
-        self._chain: _Chain | None = None  # built on the first sampled token, when the vocabulary size is known
+        self._chain: _Chain | _TemperatureDraw | None = None  # built on the first token, when n_vocab is known
         self._counts: dict[int, int] = {}  # generated token -> times generated
         self._seen = set(prompt_tokens)  # for the repetition penalty
         self._penalised = bool(params.presence_penalty or params.frequency_penalty) or params.repetition_penalty != 1.0
@@ -74,7 +77,8 @@ class TokenSampler:
         elif self.greedy:
             token = int(np.argmax(row))
         else:
-            token = self._chain_for(row).sample_output(ctx, index)
+            chain = self._chain_for(row)
+            token = chain.pick_row(row) if isinstance(chain, _TemperatureDraw) else chain.sample_output(ctx, index)
         return self._grammar_checked(token, row)
 
     def sample(self, logits: np.ndarray) -> int:
@@ -86,12 +90,18 @@ class TokenSampler:
         elif self.greedy:
             token = int(np.argmax(row))
         else:
-            token = self._chain_for(row).pick(_candidates(row))
+            token = self._pick(row)
         return self._grammar_checked(token, row)
 
-    def _chain_for(self, row: np.ndarray) -> _Chain:
+    def _pick(self, row: np.ndarray) -> int:
+        chain = self._chain_for(row)
+        return chain.pick_row(row) if isinstance(chain, _TemperatureDraw) else chain.pick(_candidates(row))
+
+    def _chain_for(self, row: np.ndarray) -> _Chain | _TemperatureDraw:
         if self._chain is None:
-            self._chain = _Chain(self._params, self.seed, n_vocab=row.shape[0])
+            params, n_vocab = self._params, row.shape[0]
+            truncated = 0 < params.top_k < n_vocab or params.top_p < 1.0
+            self._chain = _Chain(params, self.seed, n_vocab) if truncated else _TemperatureDraw(params, self.seed)
         return self._chain
 
     def _grammar_checked(self, token: int, row: np.ndarray) -> int:
@@ -101,7 +111,7 @@ class TokenSampler:
         masked = self._constraint.masked(row)  # (n_vocab,) float32, forbidden tokens at -inf
         if self.greedy:
             return int(np.argmax(masked))
-        return self._chain_for(masked).pick(_candidates(masked))
+        return self._pick(masked)
 
     def _penalise(self, row: np.ndarray) -> int | None:
         """Apply the penalties to `row` in place at the ids they touch; a token forced to +inf (a
@@ -135,6 +145,36 @@ def _candidates(row: np.ndarray) -> np.ndarray:
     candidates["logit"] = row
     candidates["p"] = 0.0
     return candidates
+
+
+class _TemperatureDraw:
+    """Exact draws from softmax(row / temperature), the OpenAI default (top_p 1, no top_k), in ~0.2 ms.
+
+    llama.cpp's `dist` sampler walks the row with scalar `expf` and fills a 12-byte candidate per token
+    first: 1.9 ms per token on Gemma's 262,144-entry row (best of 30 on this CPU), a fifth of a decode
+    step. Here the weights are one vectorised `exp` (float32, max-shifted), and the inverse CDF is found
+    in two levels: cumulative sums of 512-token blocks (float64), then the cumulative sum of one block.
+    Sorting is never needed (the draw is exact for any order). Seeded per request like the chain.
+    """
+
+    BLOCK = 512
+
+    def __init__(self, params: SamplingParams, seed: int) -> None:
+        self._scale = np.float32(1.0 / params.temperature)
+        self._rng = np.random.default_rng(seed)
+
+    def pick_row(self, row: np.ndarray) -> int:
+        weights = row * self._scale  # (n_vocab,) float32, a new array: the row stays as it is
+        np.subtract(weights, weights.max(), out=weights)
+        np.exp(weights, out=weights)  # (n_vocab,) in [0, 1], the best token at 1
+        starts = np.arange(0, len(weights), self.BLOCK)  # (n_blocks,)
+        block_mass = np.cumsum(np.add.reduceat(weights, starts, dtype=np.float64))  # (n_blocks,)
+        target = self._rng.random() * block_mass[-1]
+        block = min(int(np.searchsorted(block_mass, target, side="right")), len(starts) - 1)
+        inside = np.cumsum(weights[starts[block] : starts[block] + self.BLOCK], dtype=np.float64)  # (<= BLOCK,)
+        if block:
+            inside += block_mass[block - 1]
+        return int(starts[block]) + min(int(np.searchsorted(inside, target, side="right")), len(inside) - 1)
 
 
 class _Chain:
