@@ -14,7 +14,8 @@ def default_threads() -> int:
 
     llama.cpp's own default is 4 threads (`llama_context_default_params`) whatever the machine, and
     `Llama`'s is half the cores for decode: on a 2-core machine the first oversubscribes the cores (its
-    OpenMP threads spin-wait on each other; decode ran several times slower) and the second leaves one idle.
+    OpenMP threads spin-wait at every barrier, and a descheduled one stalls the others: see the thread
+    table in docs/serving.md) and the second leaves one core idle.
     """
     import os
 

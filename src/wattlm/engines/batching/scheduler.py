@@ -177,7 +177,7 @@ class Scheduler:
                 self._sample(sequence, output_index)
 
     def _sample(self, sequence: Sequence, output_index: int) -> None:
-        # Only this output's row, as a view (no copy); the sampler's chain reads it in C. Valid until the next decode.
+        # Only this output's row, as a view of llama.cpp's buffer (no copy), valid until the next decode.
         pointer = self._llama.llama_get_logits_ith(self._ctx, output_index)
         row = np.ctypeslib.as_array(pointer, shape=(self._model.n_vocab,))  # (n_vocab,) float32
         token = sequence.sampler.sample_at(self._ctx, output_index, row)
