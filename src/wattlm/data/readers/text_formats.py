@@ -79,7 +79,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any] | None, str]:
         return None, text
     try:
         data = yaml.safe_load(match.group(1))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: a timestamp that is no date (`date: 2024-17-45`)
         return None, text
     if not isinstance(data, dict):
         return None, text
