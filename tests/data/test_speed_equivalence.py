@@ -1,0 +1,73 @@
+"""Steps rewritten for speed (issue 14) give exactly what the code before them gave.
+
+Each `reference_*` function below is the earlier implementation, kept here as the oracle; the new one
+must agree with it on hypothesis strings (hanzi, kana, Latin, digits, punctuation, symbols, every kind
+of space) and on every document of the bench's generated corpus, as the pipeline sees them. The corpus
+as a whole is pinned byte for byte by test_bench_corpus_golden.py."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wattlm.data.filters import char_ratios
+from wattlm.shared.text import is_han
+
+from .helpers import load_bench
+
+# Characters the data stage treats specially, mixed with arbitrary ones.
+SPECIAL = ("变电站運行检修。，、；：！？…「」（）()[]{}<>#|*~=_^\\@$&`•●■□◆◇★☆►▶→ｱｲＡＢ０１２"
+           "abcXYZ0123456789 \t\n\r\u3000\u00a0\u2028\u200bあいカタ한글ñé%℃≥±μ.-'’\"“”")
+TEXTS = st.text(alphabet=st.one_of(st.sampled_from(SPECIAL), st.characters()), max_size=300)
+HYPOTHESIS = settings(max_examples=400, deadline=None)
+
+
+@pytest.fixture(scope="module")
+def corpus_texts(tmp_path_factory) -> list[str]:
+    """The texts of 400 generated bench documents after the read phase (extracted, normalized), plus the
+    raw files: what the clean-phase steps see, and rougher text besides."""
+    from wattlm.data import DataConfig
+    from wattlm.data.executors.local import phase_steps
+    from wattlm.data.readers.source import FileSource, list_input_files
+
+    folder = tmp_path_factory.mktemp("bench") / "corpus"
+    load_bench("data_bench").write_corpus(folder, 400)
+    files = list_input_files([folder])
+    raw = [path.read_text("utf-8") for path in (f.path for f in files)]
+    docs = FileSource(files).run()
+    for step in phase_steps(DataConfig(), "read"):
+        docs = step(docs)
+    return [doc.text for doc in docs] + raw
+
+
+# ---------------------------------------------------------------- char ratios: one Counter per text
+def _visible(text: str) -> list[str]:
+    return [ch for ch in text if not ch.isspace()]
+
+
+def reference_ratios(text: str) -> tuple[float, float, float]:
+    visible = _visible(text)
+    if not visible:
+        return 0.0, 0.0, 0.0
+    return (sum(is_han(ch) or ch.isalpha() for ch in visible) / len(visible),
+            sum(ch in char_ratios.JUNK_SYMBOLS for ch in visible) / len(visible),
+            sum(ch.isdigit() for ch in visible) / len(visible))
+
+
+def new_ratios(text: str) -> tuple[float, float, float]:
+    return char_ratios.script_ratio(text), char_ratios.symbol_ratio(text), char_ratios.digit_ratio(text)
+
+
+@HYPOTHESIS
+@given(TEXTS)
+def test_char_ratios_on_strings(text):
+    assert new_ratios(text) == reference_ratios(text)
+
+
+def test_char_ratios_on_the_bench_corpus(corpus_texts):
+    for text in corpus_texts:
+        assert new_ratios(text) == reference_ratios(text)
