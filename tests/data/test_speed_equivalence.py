@@ -71,3 +71,79 @@ def test_char_ratios_on_strings(text):
 def test_char_ratios_on_the_bench_corpus(corpus_texts):
     for text in corpus_texts:
         assert new_ratios(text) == reference_ratios(text)
+
+
+# ---------------------------------------------------------------- Gopher n-grams: ranks in numpy
+def reference_tokens(text: str, lang: str):
+    import re
+
+    if lang == "zh":
+        return "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch)[0] not in "PZ"), 2
+    return re.findall(r"\w+", text.casefold()), 1
+
+
+def _reference_ngrams(toks, n):
+    if isinstance(toks, str):
+        return [toks[i : i + n] for i in range(len(toks) - n + 1)]
+    return list(zip(*(toks[k:] for k in range(n)), strict=False))
+
+
+def _reference_offsets(toks):
+    from itertools import accumulate
+
+    return range(len(toks) + 1) if isinstance(toks, str) else [0, *accumulate(map(len, toks))]
+
+
+def reference_top(toks, n):
+    from collections import Counter
+
+    if len(toks) < n:
+        return 0.0
+    gram, count = Counter(_reference_ngrams(toks, n)).most_common(1)[0]
+    if count < 2:
+        return 0.0
+    return count * sum(len(t) for t in gram) / _reference_offsets(toks)[-1]
+
+
+def reference_duplicate(toks, n):
+    from collections import Counter
+
+    if len(toks) < n:
+        return 0.0
+    grams = _reference_ngrams(toks, n)
+    counts = Counter(grams)
+    offsets = _reference_offsets(toks)
+    covered = covered_to = 0
+    for start in [i for i, gram in enumerate(grams) if counts[gram] > 1]:
+        low = max(start, covered_to)
+        covered_to = start + n
+        covered += offsets[covered_to] - offsets[low]
+    return covered / offsets[-1] if offsets[-1] else 0.0
+
+
+def _same_repetition(text: str) -> None:
+    from wattlm.data.filters import repetition
+
+    for lang in ("zh", "en"):
+        toks, scale = repetition.tokens(text, lang)
+        assert (toks, scale) == reference_tokens(text, lang)
+        grams = repetition.NGrams(toks)
+        for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20):
+            assert grams.top_fraction(n) == reference_top(toks, n), (lang, n)
+            assert grams.duplicate_fraction(n) == reference_duplicate(toks, n), (lang, n)
+
+
+# Repetitive strings: short alphabets make n-grams repeat at every length, as spam does.
+REPETITIVE = st.lists(st.sampled_from(["变电", "站", "检修", "the", "relay", " ", "，", "。", "A", "b b", "\n"]),
+                      max_size=80).map("".join)
+
+
+@HYPOTHESIS
+@given(st.one_of(TEXTS, REPETITIVE))
+def test_gopher_ngrams_on_strings(text):
+    _same_repetition(text)
+
+
+def test_gopher_ngrams_on_the_bench_corpus(corpus_texts):
+    for text in corpus_texts[::3]:
+        _same_repetition(text)
