@@ -147,3 +147,17 @@ def test_gopher_ngrams_on_strings(text):
 def test_gopher_ngrams_on_the_bench_corpus(corpus_texts):
     for text in corpus_texts[::3]:
         _same_repetition(text)
+
+
+# ---------------------------------------------------------------- language id: the script shortcut
+def test_language_shortcut_agrees_with_the_model_on_our_corpora(corpus_texts):
+    from wattlm.data.readers.source import FileSource, list_input_files
+    from wattlm.data.transforms.language import MAX_CHARS, clearly_chinese, detect_lang
+
+    root = Path(__file__).resolve().parents[2]
+    folders = [root / "examples" / "power-grid" / "raw", root / "tests" / "data" / "webtext"]
+    texts = corpus_texts + [doc.text for doc in FileSource(list_input_files([f for f in folders if f.is_dir()])).run()]
+    shortcut = [text for text in texts if clearly_chinese(text[:MAX_CHARS])]
+    assert len(shortcut) > len(texts) / 3  # it does take most Chinese text
+    for text in texts:
+        assert detect_lang(text) == detect_lang(text, shortcut=False)

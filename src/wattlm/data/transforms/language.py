@@ -29,6 +29,13 @@ MIN_CONFIDENCE = 0.5
 # minority of hanzi already means Chinese.
 MIN_HAN_SHARE = 0.3
 MIN_LATIN_SHARE = 0.9
+# Shortcut: when every letter of the sample is a hanzi or an ASCII letter and at least this share are
+# hanzi, the answer is 'zh' without the model (its byte n-gram scan is the stage's costliest Python
+# loop). On the bench's generated corpus, examples/power-grid and the saved web pages the model says
+# 'zh' for every such text, and no text it tags otherwise has more than 21 % hanzi among its letters
+# (tests/data/test_speed_equivalence.py checks this against the model).
+CLEAR_HAN_SHARE = 0.5
+_HAN, _ASCII_LETTER, _OTHER_LETTER, _NOT_LETTER = range(4)
 
 
 def script_lang(text: str) -> str:
@@ -42,6 +49,29 @@ def script_lang(text: str) -> str:
 
 
 @cache
+def _letter_class(ch: str) -> int:
+    if not ch.isalpha():
+        return _NOT_LETTER
+    if is_han(ch):
+        return _HAN
+    return _ASCII_LETTER if ch.isascii() else _OTHER_LETTER
+
+
+def clearly_chinese(sample: str) -> bool:
+    """Only hanzi and ASCII letters, and at least CLEAR_HAN_SHARE of them hanzi (no kana, hangul or
+    accented letters: those texts go to the model)."""
+    han = letters = 0
+    for ch, n in Counter(sample).items():
+        kind = _letter_class(ch)
+        if kind == _OTHER_LETTER:
+            return False
+        if kind != _NOT_LETTER:
+            letters += n
+            han += n if kind == _HAN else 0
+    return letters > 0 and han >= CLEAR_HAN_SHARE * letters
+
+
+@cache
 def _identifier() -> Any:
     # Loaded once per process (about a second): the model is a 3 MB pickle.
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
@@ -49,11 +79,13 @@ def _identifier() -> Any:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def detect_lang(text: str) -> str:
-    """'zh', 'en' or 'other'."""
+def detect_lang(text: str, shortcut: bool = True) -> str:
+    """'zh', 'en' or 'other'; `shortcut=False` asks the model even for clearly Chinese text."""
     sample = text[:MAX_CHARS]
     if not any(ch.isalpha() for ch in sample):
         return "other"
+    if shortcut and clearly_chinese(sample):
+        return "zh"
     label, confidence = _identifier().classify(sample)
     if label not in CHINESE_LABELS and label != "en" and confidence < MIN_CONFIDENCE:
         # A short line gives the model little to go on ("Substation patrol rules apply." -> Nigerian
