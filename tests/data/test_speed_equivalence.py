@@ -161,3 +161,95 @@ def test_language_shortcut_agrees_with_the_model_on_our_corpora(corpus_texts):
     assert len(shortcut) > len(texts) / 3  # it does take most Chinese text
     for text in texts:
         assert detect_lang(text) == detect_lang(text, shortcut=False)
+
+
+# ---------------------------------------------------------------- MinHash: datasketch's values without MinHash objects
+def reference_shingles(text: str, lang: str, char_n: int = 5, word_n: int = 3) -> set[str]:
+    from wattlm.data.dedup.minhash import _WORD
+
+    text = text.casefold()
+    if lang == "en":
+        words = _WORD.findall(text)
+        if len(words) < word_n:
+            return {" ".join(words)} if words else set()
+        return {" ".join(words[i : i + word_n]) for i in range(len(words) - word_n + 1)}
+    chars = "".join(ch for ch in text if not (ch.isspace() or unicodedata.category(ch)[0] in "PSZ"))
+    if len(chars) < char_n:
+        return {chars} if chars else set()
+    return {chars[i : i + char_n] for i in range(len(chars) - char_n + 1)}
+
+
+def _same_sketch(text: str) -> None:
+    import numpy as np
+    from datasketch import MinHash
+
+    from wattlm.data.dedup.minhash import NearDedup, minhash_values, shingles
+
+    step = NearDedup()
+    for lang in ("zh", "en"):
+        grams = shingles(text, lang)
+        assert grams == reference_shingles(text, lang)
+        try:
+            encoded = [gram.encode("utf-8") for gram in grams]
+        except UnicodeEncodeError:  # a lone surrogate: neither side can encode it (the readers never make one)
+            continue
+        reference = MinHash(num_perm=128, seed=1)
+        reference.update_batch(encoded)
+        ours = minhash_values(grams, step.permutations())
+        assert np.array_equal(ours, reference.hashvalues)
+
+
+@HYPOTHESIS
+@given(st.one_of(TEXTS, REPETITIVE))
+def test_minhash_values_on_strings(text):
+    _same_sketch(text)
+
+
+def test_minhash_values_on_the_bench_corpus(corpus_texts):
+    for text in corpus_texts[::2]:
+        _same_sketch(text)
+
+
+def reference_near_dedup(docs, threshold=0.7):
+    """The earlier NearDedup.run: datasketch MinHash objects in a MinHashLSH; (kept ids, {dropped id: kept id})."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh, sketches, kept, matched = MinHashLSH(threshold=threshold, num_perm=128), {}, [], {}
+    for doc in docs:
+        sketch = MinHash(num_perm=128, seed=1)
+        sketch.update_batch([g.encode("utf-8") for g in reference_shingles(doc.text, doc.meta["lang"])])
+        scored = sorted(((sketch.jaccard(sketches[c]), c) for c in lsh.query(sketch)), key=lambda x: -x[0])
+        if scored and scored[0][0] >= threshold:
+            matched[doc.id] = {c for sim, c in scored if sim == scored[0][0]}  # any of a tie
+            continue
+        lsh.insert(doc.id, sketch)
+        sketches[doc.id] = sketch
+        kept.append(doc.id)
+    return kept, matched
+
+
+def test_near_dedup_keeps_and_clusters_as_datasketch_lsh_did(corpus_texts):
+    import random
+
+    from wattlm.data.dedup.minhash import NearDedup
+    from wattlm.data.document import Document
+    from wattlm.data.transforms.language import detect_lang
+
+    rng = random.Random(3)
+    texts = corpus_texts[:400]
+    # near copies: one line changed, or a line dropped
+    copies = []
+    for text in rng.sample(texts, 80):
+        lines = text.split("\n")
+        lines[rng.randrange(len(lines))] = "临时插入的一行不同文字。"
+        copies.append("\n".join(lines))
+    all_texts = texts + copies
+    rng.shuffle(all_texts)
+    docs = [Document(f"d{i}", text, f"{i}.txt", {"lang": detect_lang(text)}) for i, text in enumerate(all_texts)]
+    kept_ids, matched = reference_near_dedup([Document(d.id, d.text, d.source, dict(d.meta)) for d in docs])
+    step = NearDedup()
+    assert [doc.id for doc in step(docs)] == kept_ids
+    assert step.dropped["near_duplicate"] == len(matched) > 20
+    for cluster in step.clusters.values():
+        for dropped in cluster.dropped:
+            assert cluster.kept_id in matched[dropped["id"]]

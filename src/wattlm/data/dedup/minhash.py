@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from pydantic import Field
@@ -25,9 +26,11 @@ from wattlm.data.document import Document
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 EXAMPLE_CHARS = 160
 SKETCH_KEY = "minhash"  # meta key of a precomputed sketch
+SKETCH_ROWS = 2048  # shingles per block of the (shingles x permutations) matrix
 MAX_REPORTED_CLUSTERS = 50
 
 
+@cache
 def _is_noise(ch: str) -> bool:
     """Whitespace, punctuation and symbols: layout, not content, for Chinese shingles."""
     return ch.isspace() or unicodedata.category(ch)[0] in "PSZ"
@@ -45,7 +48,8 @@ def shingles(text: str, lang: str, char_n: int = 5, word_n: int = 3) -> set[str]
         if len(words) < word_n:
             return {" ".join(words)} if words else set()
         return {" ".join(words[i : i + word_n]) for i in range(len(words) - word_n + 1)}
-    chars = "".join(ch for ch in text if not _is_noise(ch))
+    # str.translate with a table of this text's noise characters: C speed, one look-up per distinct character.
+    chars = text.translate({ord(ch): None for ch in set(text) if _is_noise(ch)})
     if len(chars) < char_n:
         return {chars} if chars else set()
     return {chars[i : i + char_n] for i in range(len(chars) - char_n + 1)}
@@ -76,6 +80,77 @@ class NearDedupParams(StepParams):
     seed: int = Field(1, description="Seed of the MinHash permutations.")
 
 
+def _fmix32(values: Any) -> Any:
+    """MurmurHash3's 32-bit finalizer (datasketch's pre-mix of the "affine32" scheme), on a uint32 array."""
+    import numpy as np
+
+    values = values ^ (values >> np.uint32(16))
+    values = values * np.uint32(0x85EBCA6B)
+    values = values ^ (values >> np.uint32(13))
+    values = values * np.uint32(0xC2B2AE35)
+    return values ^ (values >> np.uint32(16))
+
+
+def minhash_values(grams: set[str], permutations: Any) -> Any:
+    """The MinHash of a shingle set as datasketch's `MinHash.update_batch` computes it (default sha1_hash32
+    hash, "affine32" permutations h -> a * h + b mod 2^32 after the fmix pre-mix), value for value, without
+    a MinHash object: a uint32 array of num_perm values, all 2^32 - 1 for an empty set."""
+    import hashlib
+
+    import numpy as np
+
+    a, b = permutations
+    result = np.full(len(a), np.uint32(0xFFFFFFFF), dtype=np.uint32)
+    hashes = np.fromiter((int.from_bytes(hashlib.sha1(gram.encode("utf-8")).digest()[:4], "little") for gram in grams),
+                         dtype=np.uint32, count=len(grams))
+    mixed = _fmix32(hashes)[:, None]
+    for start in range(0, len(mixed), SKETCH_ROWS):  # bounded memory for a huge document
+        np.minimum(result, (mixed[start : start + SKETCH_ROWS] * a + b).min(axis=0), out=result)
+    return result
+
+
+class BandIndex:
+    """The kept documents' sketches and LSH buckets: what datasketch's MinHashLSH holds, in a compact form.
+
+    Buckets are one dict per band from the band's bytes to the indexes of the kept documents with that
+    band (datasketch compares the same bytes); sketches are rows of uint32 chunks (512 bytes a
+    document at 128 permutations) instead of one MinHash object each."""
+
+    CHUNK = 4096
+
+    def __init__(self, bands: int, rows: int, num_perm: int) -> None:
+        self.bands, self.rows, self.num_perm = bands, rows, num_perm
+        self.buckets: list[dict[bytes, list[int]]] = [{} for _ in range(bands)]
+        self._chunks: list[Any] = []
+        self.size = 0
+
+    def band_keys(self, values: Any) -> list[bytes]:
+        raw, width = values.tobytes(), 4 * self.rows
+        return [raw[band * width : (band + 1) * width] for band in range(self.bands)]
+
+    def candidates(self, keys: list[bytes]) -> list[int]:
+        """Indexes of kept documents sharing at least one band, in insertion order."""
+        found: set[int] = set()
+        for bucket, key in zip(self.buckets, keys, strict=True):
+            found.update(bucket.get(key, ()))
+        return sorted(found)
+
+    def values(self, index: int) -> Any:
+        return self._chunks[index // self.CHUNK][index % self.CHUNK]
+
+    def add(self, values: Any, keys: list[bytes]) -> int:
+        import numpy as np
+
+        if self.size % self.CHUNK == 0:
+            self._chunks.append(np.empty((self.CHUNK, self.num_perm), dtype=np.uint32))
+        index = self.size
+        self._chunks[-1][index % self.CHUNK] = values
+        for bucket, key in zip(self.buckets, keys, strict=True):
+            bucket.setdefault(key, []).append(index)
+        self.size += 1
+        return index
+
+
 class NearDedup(Step):
     """Drops documents whose estimated Jaccard with an earlier kept document is >= `threshold`."""
 
@@ -86,75 +161,79 @@ class NearDedup(Step):
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
-        # Made on first use: building a MinHashLSH costs 50 ms (scipy integrates its band parameters),
-        # and the shard workers' copies only compute sketches (`prepare`), never query an index.
-        self._lsh: Any = None
-        self._sketches: dict[str, Any] = {}  # kept document id -> its MinHash
-        self._docs: dict[str, tuple[str, str]] = {}  # kept document id -> (source, example)
+        # Made on first use: the band layout comes from datasketch's MinHashLSH (50 ms: scipy integrates
+        # its false positive and negative rates), and the shard workers' copies only compute sketches.
+        self._index: BandIndex | None = None
+        self._kept: list[Document] = []  # index in the BandIndex -> the kept document (for cluster examples)
+        self._kept_ids: set[str] = set()
         self.clusters: dict[str, Cluster] = {}
         self._perms: Any = None
 
+    def permutations(self) -> Any:
+        """datasketch's (a, b) for this seed and num_perm (the default "affine32" scheme), made once."""
+        if self._perms is None:
+            from datasketch import MinHash
+
+            template = MinHash(num_perm=self.params.num_perm, seed=self.params.seed)
+            self._perms = template.permutations
+        return self._perms
+
     def sketch(self, doc: Document) -> Any:
-        """The document's MinHash; taken from `meta["minhash"]` when a worker computed it (see
+        """The document's MinHash values; taken from `meta["minhash"]` when a worker computed them (see
         `attach_sketch`), so the serial dedup pass only queries the index."""
         import numpy as np
-        from datasketch import MinHash
 
         encoded = doc.meta.pop(SKETCH_KEY, None)
         if encoded is not None:
-            values = np.frombuffer(base64.b64decode(encoded), dtype=np.uint64)
-            return MinHash(num_perm=self.params.num_perm, seed=self.params.seed, hashvalues=values, **self._template())
-        sketch = MinHash(num_perm=self.params.num_perm, seed=self.params.seed, **self._template())
+            raw = base64.b64decode(encoded)
+            # uint64 values: a .work folder written by an earlier version (same numbers, wider type)
+            dtype = "<u8" if len(raw) == 8 * self.params.num_perm else "<u4"
+            return np.frombuffer(raw, dtype=dtype).astype(np.uint32)
         grams = shingles(doc.text, doc.meta.get("lang", "zh"), self.params.char_n, self.params.word_n)
-        sketch.update_batch([gram.encode("utf-8") for gram in grams])
-        return sketch
+        return minhash_values(grams, self.permutations())
 
     def prepare(self, doc: Document) -> None:
         self.attach_sketch(doc)
 
     def attach_sketch(self, doc: Document) -> None:
-        """Store the sketch in the document (base64 of the uint64 hash values) for the dedup pass; run in
-        the shard workers, where it costs no serial time."""
-        values = self.sketch(doc).hashvalues
-        doc.meta[SKETCH_KEY] = base64.b64encode(values.astype("<u8").tobytes()).decode("ascii")
-
-    def _template(self) -> dict[str, Any]:
-        # Made once: MinHash(seed=...) would redraw the same 2 x num_perm random numbers per document.
-        # The scheme is the default one, named because datasketch requires it with given permutations.
-        if self._perms is None:
-            from datasketch import MinHash
-
-            template = MinHash(num_perm=self.params.num_perm, seed=self.params.seed)
-            self._perms = {"permutations": template.permutations, "scheme": template.scheme}
-        return self._perms
+        """Store the sketch in the document (base64 of the uint32 values) for the dedup pass; run in the
+        shard workers, where it costs no serial time."""
+        doc.meta[SKETCH_KEY] = base64.b64encode(self.sketch(doc).astype("<u4").tobytes()).decode("ascii")
 
     def run(self, docs: Iterable[Document]) -> Iterator[Document]:
-        if self._lsh is None:
+        import numpy as np
+
+        if self._index is None:
             from datasketch import MinHashLSH
 
-            self._lsh = MinHashLSH(threshold=self.params.threshold, num_perm=self.params.num_perm)
+            layout = MinHashLSH(threshold=self.params.threshold, num_perm=self.params.num_perm)
+            self._index = BandIndex(layout.b, layout.r, self.params.num_perm)
+        index = self._index
         for doc in docs:
-            sketch = self.sketch(doc)
-            best_id, best_sim = None, 0.0
-            for candidate in self._lsh.query(sketch):
-                similarity = sketch.jaccard(self._sketches[candidate])
-                if similarity > best_sim:
-                    best_id, best_sim = candidate, similarity
-            if best_id is not None and best_sim >= self.params.threshold:
+            values = self.sketch(doc)
+            keys = index.band_keys(values)
+            best, best_sim = -1, 0.0
+            for candidate in index.candidates(keys):
+                # datasketch's MinHash.jaccard: the share of equal values
+                similarity = float(np.count_nonzero(values == index.values(candidate))) / float(self.params.num_perm)
+                if similarity > best_sim:  # ties go to the earliest kept document
+                    best, best_sim = candidate, similarity
+            if best >= 0 and best_sim >= self.params.threshold:
                 self.drop("near_duplicate", doc)
-                self._add_to_cluster(best_id, doc, best_sim)
+                self._add_to_cluster(self._kept[best], doc, best_sim)
                 continue
-            if doc.id not in self._sketches:  # ids are unique per source; guard against repeats anyway
-                self._lsh.insert(doc.id, sketch)
-                self._sketches[doc.id] = sketch
-                self._docs[doc.id] = (doc.source, doc.text[:EXAMPLE_CHARS])
+            if doc.id not in self._kept_ids:  # ids are unique per source; guard against repeats anyway
+                index.add(values, keys)
+                self._kept.append(doc)
+                self._kept_ids.add(doc.id)
             yield doc
 
-    def _add_to_cluster(self, kept_id: str, doc: Document, similarity: float) -> None:
-        if kept_id not in self.clusters:
-            source, example = self._docs[kept_id]
-            self.clusters[kept_id] = Cluster(kept_id, source, example)
-        self.clusters[kept_id].dropped.append(
+    def _add_to_cluster(self, kept: Document, doc: Document, similarity: float) -> None:
+        # The kept document's text is as it was when it was kept: the steps after this one that change
+        # text (paragraph_dedup) are barriers, which read every document before they change any.
+        if kept.id not in self.clusters:
+            self.clusters[kept.id] = Cluster(kept.id, kept.source, kept.text[:EXAMPLE_CHARS])
+        self.clusters[kept.id].dropped.append(
             {"id": doc.id, "source": doc.source, "similarity": round(similarity, 3),
              "example": doc.text[:EXAMPLE_CHARS]}
         )
