@@ -9,6 +9,7 @@ guarantee (at least one held-out document) needs to see them all.
 from __future__ import annotations
 
 import shutil
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -25,6 +26,7 @@ from wattlm.data.executors.local import (
     fingerprint,
     load_docs,
     load_state,
+    phase_seconds,
     prepare_work_dir,
     resolve_workers,
     run_phase,
@@ -57,6 +59,7 @@ def build_corpus(
     rerun after a crash skips the finished shards, and the output never depends on the worker count.
     """
     # Files named in the config (quality model, eval sets) made absolute: shard tasks may run elsewhere.
+    started = time.perf_counter()
     config = (config or DataConfig()).with_paths_under(Path.cwd())
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -74,6 +77,8 @@ def build_corpus(
     prepare_work_dir(work_dir, fingerprint(config, files))
     config_json = config.model_dump_json()
     shards = shard_files(files)
+    clock = time.perf_counter
+    walls: dict[str, float] = {"wall: list inputs": clock() - started}
 
     with _progress_bar(progress) as bar, shard_pool(config, workers) as pool:
         task_id = bar.add_task("reading files", total=len(files)) if bar is not None else None
@@ -81,9 +86,11 @@ def build_corpus(
                                 files=tuple(f.task_fields() for f in shard))
                       for i, shard in enumerate(shards)]
         on_read = (lambda task: bar.advance(task_id, len(task.files))) if bar is not None else None
+        mark = clock()
         run_phase(read_tasks, pool, on_read)
-        for task in read_tasks:
-            state = load_state(task)
+        walls["wall: read phase"], mark = clock() - mark, clock()
+        read_states = [load_state(task) for task in read_tasks]
+        for state in read_states:
             source.merge_stats(state["source"])
             for step, step_state in zip(read_steps, state["steps"], strict=True):
                 step.merge_stats(step_state)
@@ -93,6 +100,7 @@ def build_corpus(
         shard_counts: list[object] = [None] * len(shards)
         if counter is not None:
             shard_counts = counter.count_corpus([load_docs(task.output) for task in read_tasks])
+        walls["wall: corpus counts (barrier)"], mark = clock() - mark, clock()
         clean_tasks = [ShardTask("clean", i, str(work_dir), config_json, counts=shard_counts[i])
                        for i in range(len(shards))]
         if bar is not None:
@@ -100,25 +108,35 @@ def build_corpus(
             run_phase(clean_tasks, pool, lambda task: bar.advance(clean_id))
         else:
             run_phase(clean_tasks, pool)
-        for task in clean_tasks:
-            for step, step_state in zip(clean_steps, load_state(task)["steps"], strict=True):
+        walls["wall: clean phase"], mark = clock() - mark, clock()
+        clean_states = [load_state(task) for task in clean_tasks]
+        for state in clean_states:
+            for step, step_state in zip(clean_steps, state["steps"], strict=True):
                 step.merge_stats(step_state)
 
         docs: Iterable[Document] = (doc for task in clean_tasks for doc in load_docs(task.output))
         for step in dedup_steps:
             docs = step(docs)
         kept_docs = list(docs)
+        walls["wall: dedup (main process)"], mark = clock() - mark, clock()
 
     train, heldout = split_documents(kept_docs, config.heldout_fraction, config.seed)
     fields = record_fields(kept_docs)  # front matter columns: one schema for both splits
     write_shards(train, out_dir / "train", config.shard_docs, config.output_format, fields)
     write_shards(heldout, out_dir / "heldout", config.shard_docs, config.output_format, fields)
 
+    walls["wall: split and write shards"], mark = clock() - mark, clock()
     report = _report(source, steps, kept_docs, len(train), len(heldout))
     write_card(report, out_dir / "report.html")
     # Written last: a report.json means the shards beside it are complete.
     atomic_write_text(out_dir / "report.json", report.model_dump_json(indent=2) + "\n")
     shutil.rmtree(work_dir, ignore_errors=True)
+    walls["wall: report and clean-up"] = clock() - mark
+    dedup_seconds = {f"main: {step.name}": step.seconds for step in dedup_steps}
+    dedup_seconds["main: load .work"] = max(0.0, walls["wall: dedup (main process)"] - sum(dedup_seconds.values()))
+    report.timings = {**phase_seconds(read_states, read_steps, "read"),
+                      **phase_seconds(clean_states, clean_steps, "clean"), **dedup_seconds,
+                      **walls, "wall: total": clock() - started}
     return report
 
 

@@ -23,6 +23,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
@@ -104,6 +105,7 @@ def phase_steps(config: DataConfig, phase: Phase) -> list[Step]:
 
 def run_shard(task: ShardTask) -> None:
     """Run one phase of one shard and write its documents, then its marker. In a worker process."""
+    started = time.perf_counter()
     config = DataConfig.model_validate_json(task.config_json)
     steps = phase_steps(config, task.phase)
     if task.phase == "read":
@@ -117,23 +119,45 @@ def run_shard(task: ShardTask) -> None:
         docs = load_docs(Path(task.work_dir) / "read" / task.output.name)
     for step in steps:
         docs = step(docs)
+    prepare_seconds = [0.0]
     if task.phase == "clean":
         for dedup_step in phase_steps(config, "dedup"):
             if type(dedup_step).prepare is not Step.prepare:  # only steps with work to do early
-                docs = _prepared(docs, dedup_step)
+                docs = _prepared(docs, dedup_step, prepare_seconds)
     lines = [dump_doc(doc) for doc in docs]
+    produced = time.perf_counter()
     write_work_file(task.output, "".join(line + "\n" for line in lines))
+    # seconds: this shard's total and what no step accounts for (reading files or the read phase's
+    # output, the dedup steps' early work, writing), for bench/data_bench.py's breakdown
+    seconds = {"total": time.perf_counter() - started, "prepare": prepare_seconds[0],
+               "write": time.perf_counter() - produced}
     state = {"source": source.stats_state() if source is not None else None,
-             "steps": [step.stats_state() for step in steps]}
+             "steps": [step.stats_state() for step in steps], "seconds": seconds}
     write_work_file(task.marker, json.dumps(state, ensure_ascii=False))
 
 
-def _prepared(docs: Iterator[Document], step: Step) -> Iterator[Document]:
+def _prepared(docs: Iterator[Document], step: Step, seconds: list[float]) -> Iterator[Document]:
     """A dedup step's per-document work (NearDedup: the MinHash sketch) here, in parallel, rather than in
-    the serial dedup pass."""
+    the serial dedup pass; its time is added to seconds[0]."""
+    clock = time.perf_counter
     for doc in docs:
+        start = clock()
         step.prepare(doc)
+        seconds[0] += clock() - start
         yield doc
+
+
+def phase_seconds(states: Sequence[dict], steps: Sequence[Step], phase: str) -> dict[str, float]:
+    """Seconds of one phase summed over its shards (worker time): each step, the dedup steps' early work,
+    and the rest (reading the files or the previous phase's output, writing this one's)."""
+    timings = {f"{phase}: {step.name}": step.seconds for step in steps}
+    total = sum(state.get("seconds", {}).get("total", 0.0) for state in states)
+    prepare = sum(state.get("seconds", {}).get("prepare", 0.0) for state in states)
+    if prepare:
+        timings[f"{phase}: dedup sketches (prepare)"] = prepare
+    io_name = "read files, write .work" if phase == "read" else "load and write .work"
+    timings[f"{phase}: {io_name}"] = max(0.0, total - prepare - sum(step.seconds for step in steps))
+    return timings
 
 
 def fingerprint(config: DataConfig, files: Sequence[InputFile]) -> str:

@@ -29,13 +29,15 @@ MIN_CONFIDENCE = 0.5
 # minority of hanzi already means Chinese.
 MIN_HAN_SHARE = 0.3
 MIN_LATIN_SHARE = 0.9
-# Shortcut: when every letter of the sample is a hanzi or an ASCII letter and at least this share are
-# hanzi, the answer is 'zh' without the model (its byte n-gram scan is the stage's costliest Python
-# loop). On the bench's generated corpus, examples/power-grid and the saved web pages the model says
+# Shortcut: when the sample has no kana or hangul and at least this share of its letters are hanzi, the
+# answer is 'zh' without the model (its byte n-gram scan is the stage's costliest Python loop). On the
+# bench's generated corpus (2,000 documents), examples/power-grid and the saved web pages the model says
 # 'zh' for every such text, and no text it tags otherwise has more than 21 % hanzi among its letters
 # (tests/data/test_speed_equivalence.py checks this against the model).
-CLEAR_HAN_SHARE = 0.5
-_HAN, _ASCII_LETTER, _OTHER_LETTER, _NOT_LETTER = range(4)
+CLEAR_HAN_SHARE = 0.35
+_HAN, _LETTER, _KANA_HANGUL, _NOT_LETTER = range(4)
+# Scripts written beside hanzi in Japanese and Korean (kana; hangul jamo, compatibility jamo, syllables).
+_KANA_HANGUL_RANGES = ((0x3040, 0x30FF), (0x1100, 0x11FF), (0x3130, 0x318F), (0xAC00, 0xD7AF))
 
 
 def script_lang(text: str) -> str:
@@ -50,20 +52,20 @@ def script_lang(text: str) -> str:
 
 @cache
 def _letter_class(ch: str) -> int:
+    if any(low <= ord(ch) <= high for low, high in _KANA_HANGUL_RANGES):
+        return _KANA_HANGUL
     if not ch.isalpha():
         return _NOT_LETTER
-    if is_han(ch):
-        return _HAN
-    return _ASCII_LETTER if ch.isascii() else _OTHER_LETTER
+    return _HAN if is_han(ch) else _LETTER
 
 
 def clearly_chinese(sample: str) -> bool:
-    """Only hanzi and ASCII letters, and at least CLEAR_HAN_SHARE of them hanzi (no kana, hangul or
-    accented letters: those texts go to the model)."""
+    """No kana or hangul, and at least CLEAR_HAN_SHARE of the letters hanzi (Japanese and Korean text, which
+    mixes hanzi in, goes to the model)."""
     han = letters = 0
     for ch, n in Counter(sample).items():
         kind = _letter_class(ch)
-        if kind == _OTHER_LETTER:
+        if kind == _KANA_HANGUL:
             return False
         if kind != _NOT_LETTER:
             letters += n
