@@ -163,7 +163,7 @@ def test_language_shortcut_agrees_with_the_model_on_our_corpora(corpus_texts):
         assert detect_lang(text) == detect_lang(text, shortcut=False)
 
 
-# ---------------------------------------------------------------- MinHash: datasketch's values without MinHash objects
+# ---------------------------------------------------------------- MinHash: numpy shingle hashes, datasketch's permutations
 def reference_shingles(text: str, lang: str, char_n: int = 5, word_n: int = 3) -> set[str]:
     from wattlm.data.dedup.minhash import _WORD
 
@@ -179,24 +179,37 @@ def reference_shingles(text: str, lang: str, char_n: int = 5, word_n: int = 3) -
     return {chars[i : i + char_n] for i in range(len(chars) - char_n + 1)}
 
 
+def _python_shingle_hash(gram: str, lang: str) -> int:
+    """One shingle's hash, written out in plain Python: what shingle_hashes computes for all of them in numpy."""
+    from wattlm.data.dedup.minhash import _POLY, _word_hash
+
+    units = [_word_hash(word) for word in gram.split(" ")] if lang == "en" else [ord(ch) for ch in gram]
+    value = 0
+    for unit in units:
+        value = (value * _POLY + unit) % 2**64
+    mask = 2**64 - 1
+    for shift, multiplier in ((33, 0xFF51AFD7ED558CCD), (33, 0xC4CEB9FE1A85EC53)):
+        value = ((value ^ (value >> shift)) * multiplier) & mask
+    return (value ^ (value >> 33)) >> 32
+
+
 def _same_sketch(text: str) -> None:
     import numpy as np
     from datasketch import MinHash
 
-    from wattlm.data.dedup.minhash import NearDedup, minhash_values, shingles
+    from wattlm.data.dedup.minhash import NearDedup, minhash_values, shingle_hashes, shingles
 
     step = NearDedup()
     for lang in ("zh", "en"):
         grams = shingles(text, lang)
         assert grams == reference_shingles(text, lang)
-        try:
-            encoded = [gram.encode("utf-8") for gram in grams]
-        except UnicodeEncodeError:  # a lone surrogate: neither side can encode it (the readers never make one)
-            continue
-        reference = MinHash(num_perm=128, seed=1)
-        reference.update_batch(encoded)
-        ours = minhash_values(grams, step.permutations())
-        assert np.array_equal(ours, reference.hashvalues)
+        hashes = shingle_hashes(text, lang)
+        # the numpy hashes are exactly the hashes of the shingle set (English words never hold a space)
+        assert set(hashes.tolist()) == {_python_shingle_hash(gram, lang) for gram in grams}
+        # and the sketch is datasketch's MinHash of those hashes
+        reference = MinHash(num_perm=128, seed=1, hashfunc=int)
+        reference.update_batch(hashes.tolist())
+        assert np.array_equal(minhash_values(hashes, step.permutations()), reference.hashvalues)
 
 
 @HYPOTHESIS
@@ -211,13 +224,16 @@ def test_minhash_values_on_the_bench_corpus(corpus_texts):
 
 
 def reference_near_dedup(docs, threshold=0.7):
-    """The earlier NearDedup.run: datasketch MinHash objects in a MinHashLSH; (kept ids, {dropped id: kept id})."""
+    """The earlier NearDedup.run: datasketch MinHash objects in a MinHashLSH (fed the same shingle hashes);
+    (kept ids, {dropped id: ids of the best candidates})."""
     from datasketch import MinHash, MinHashLSH
+
+    from wattlm.data.dedup.minhash import shingle_hashes
 
     lsh, sketches, kept, matched = MinHashLSH(threshold=threshold, num_perm=128), {}, [], {}
     for doc in docs:
-        sketch = MinHash(num_perm=128, seed=1)
-        sketch.update_batch([g.encode("utf-8") for g in reference_shingles(doc.text, doc.meta["lang"])])
+        sketch = MinHash(num_perm=128, seed=1, hashfunc=int)
+        sketch.update_batch(shingle_hashes(doc.text, doc.meta["lang"]).tolist())
         scored = sorted(((sketch.jaccard(sketches[c]), c) for c in lsh.query(sketch)), key=lambda x: -x[0])
         if scored and scored[0][0] >= threshold:
             matched[doc.id] = {c for sim, c in scored if sim == scored[0][0]}  # any of a tie
@@ -253,3 +269,14 @@ def test_near_dedup_keeps_and_clusters_as_datasketch_lsh_did(corpus_texts):
     for cluster in step.clusters.values():
         for dropped in cluster.dropped:
             assert cluster.kept_id in matched[dropped["id"]]
+
+
+@pytest.mark.parametrize(("seed", "num_perm"), [(1, 128), (7, 64), (0, 256)])
+def test_minhash_permutations_are_datasketchs(seed, num_perm):
+    import numpy as np
+    from datasketch import MinHash
+
+    from wattlm.data.dedup.minhash import NearDedup
+
+    ours = NearDedup(seed=seed, num_perm=num_perm).permutations()
+    assert np.array_equal(ours, MinHash(num_perm=num_perm, seed=seed).permutations)
