@@ -306,8 +306,12 @@ def child(side: str, args: argparse.Namespace, tmp: Path) -> dict:
                "--synthetic-docs", str(args.synthetic_docs), "--seed", str(args.seed)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    # The child's own output (datatrove prints its stats tables) is shown only when it fails.
+    done = subprocess.run(command, env={**os.environ, "PYTHONHASHSEED": "0"}, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"the {side} run failed (exit {done.returncode})")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = json.loads(result_file.read_text("utf-8"))
     result["wall"] = wall
