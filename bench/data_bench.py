@@ -24,7 +24,7 @@ Method: each side runs in its own child process, alternately (wattlm, datatrove,
 ... `--repeats` times each), on the same corpus; the table gives each run's wall time and CPU time (the
 child and every process it waited for: workers, the forkserver), the load average before and after,
 and the medians; the headline line (the only one with that word) divides the median docs/s. Then
-the per-step breakdown of both sides (ours: `DataReport.timings`, seconds inside each step summed over
+the per-step breakdown of both sides (ours: `build_corpus(..., timings=)`, seconds inside each step summed over
 the worker processes, and wall time per phase; datatrove: its own per-step stats), the peak RSS of our
 main process, and (`--synthetic-docs`, default 1,000,000) the dedup phase of our main process over
 that many synthetic documents with random sketches: its time and peak RSS. Our three character-share
@@ -132,7 +132,8 @@ def run_ours(corpus: Path, out: Path, workers: int) -> dict:
 
     config = DataConfig(workers=workers, remove_boilerplate=False, scrub_pii=False, paragraph_dedup_min_docs=0)
     start = time.perf_counter()
-    report = build_corpus([corpus], out, config, progress=False)
+    timings: dict[str, float] = {}
+    report = build_corpus([corpus], out, config, progress=False, timings=timings)
     seconds = time.perf_counter() - start
     # Stop the pool's forkserver and wait for it, so the workers' CPU time (the forkserver waits for
     # them) reaches this process's children's time, which the parent reads.
@@ -140,7 +141,7 @@ def run_ours(corpus: Path, out: Path, workers: int) -> dict:
     if server is not None and hasattr(server, "_stop"):
         server._stop()
     return {"seconds": seconds, "docs_in": report.docs_in, "kept": report.docs_kept,
-            "steps": {name.replace("ratio", "share"): value for name, value in report.timings.items()}}
+            "steps": {name.replace("ratio", "share"): value for name, value in timings.items()}}
 
 
 def synthetic_dedup(n_docs: int, seed: int = 0) -> dict:

@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 
 
 def build_corpus(
-    inputs: Sequence[Path], out_dir: Path, config: DataConfig | None = None, progress: bool = True
+    inputs: Sequence[Path], out_dir: Path, config: DataConfig | None = None, progress: bool = True,
+    timings: dict[str, float] | None = None,
 ) -> DataReport:
     """Clean the files under `inputs` into `out_dir`/{train,heldout}/shard-NNNNN.jsonl (or .parquet),
     report.json and report.html.
@@ -57,6 +58,10 @@ def build_corpus(
     file is counted in the report instead. The per-document steps run over input shards in
     `config.workers` processes with completion markers under `out_dir/.work` (see executors/local.py): a
     rerun after a crash skips the finished shards, and the output never depends on the worker count.
+
+    `timings`, when given, receives where the time went (seconds): each step's, summed over the worker
+    processes, and each phase's wall time (bench/data_bench.py prints them; report.json, which must be
+    the same for every run of the same inputs, never holds them).
     """
     # Files named in the config (quality model, eval sets) made absolute: shard tasks may run elsewhere.
     started = time.perf_counter()
@@ -80,39 +85,43 @@ def build_corpus(
     clock = time.perf_counter
     walls: dict[str, float] = {"wall: list inputs": clock() - started}
 
+    # A counting step (boilerplate lines) needs every shard's `read` output before `clean` can start: a
+    # barrier between two tasks per shard. Without one, a single task per shard runs both phases, so the
+    # read output is never written and read back and no worker waits at the barrier.
+    counter = next((step for step in clean_steps if step.counts_corpus), None)
+    first_steps = read_steps if counter is not None else read_steps + clean_steps
+
     with _progress_bar(progress) as bar, shard_pool(config, workers) as pool:
         task_id = bar.add_task("reading files", total=len(files)) if bar is not None else None
-        read_tasks = [ShardTask("read", i, str(work_dir), config_json,
+        read_tasks = [ShardTask("read" if counter is not None else "shard", i, str(work_dir), config_json,
                                 files=tuple(f.task_fields() for f in shard))
                       for i, shard in enumerate(shards)]
         on_read = (lambda task: bar.advance(task_id, len(task.files))) if bar is not None else None
         mark = clock()
         run_phase(read_tasks, pool, on_read)
-        walls["wall: read phase"], mark = clock() - mark, clock()
+        walls["wall: read phase" if counter is not None else "wall: shard tasks"], mark = clock() - mark, clock()
         read_states = [load_state(task) for task in read_tasks]
         for state in read_states:
             source.merge_stats(state["source"])
-            for step, step_state in zip(read_steps, state["steps"], strict=True):
+            for step, step_state in zip(first_steps, state["steps"], strict=True):
                 step.merge_stats(step_state)
 
-        # A counting step (boilerplate lines) needs every shard's `read` output first: a barrier.
-        counter = next((step for step in clean_steps if step.counts_corpus), None)
-        shard_counts: list[object] = [None] * len(shards)
+        clean_tasks, clean_states = read_tasks, []
         if counter is not None:
             shard_counts = counter.count_corpus([load_docs(task.output) for task in read_tasks])
-        walls["wall: corpus counts (barrier)"], mark = clock() - mark, clock()
-        clean_tasks = [ShardTask("clean", i, str(work_dir), config_json, counts=shard_counts[i])
-                       for i in range(len(shards))]
-        if bar is not None:
-            clean_id = bar.add_task("cleaning shards", total=len(clean_tasks))
-            run_phase(clean_tasks, pool, lambda task: bar.advance(clean_id))
-        else:
-            run_phase(clean_tasks, pool)
-        walls["wall: clean phase"], mark = clock() - mark, clock()
-        clean_states = [load_state(task) for task in clean_tasks]
-        for state in clean_states:
-            for step, step_state in zip(clean_steps, state["steps"], strict=True):
-                step.merge_stats(step_state)
+            walls["wall: corpus counts (barrier)"], mark = clock() - mark, clock()
+            clean_tasks = [ShardTask("clean", i, str(work_dir), config_json, counts=shard_counts[i])
+                           for i in range(len(shards))]
+            if bar is not None:
+                clean_id = bar.add_task("cleaning shards", total=len(clean_tasks))
+                run_phase(clean_tasks, pool, lambda task: bar.advance(clean_id))
+            else:
+                run_phase(clean_tasks, pool)
+            walls["wall: clean phase"], mark = clock() - mark, clock()
+            clean_states = [load_state(task) for task in clean_tasks]
+            for state in clean_states:
+                for step, step_state in zip(clean_steps, state["steps"], strict=True):
+                    step.merge_stats(step_state)
 
         docs: Iterable[Document] = (doc for task in clean_tasks for doc in load_docs(task.output))
         for step in dedup_steps:
@@ -134,9 +143,10 @@ def build_corpus(
     walls["wall: report and clean-up"] = clock() - mark
     dedup_seconds = {f"main: {step.name}": step.seconds for step in dedup_steps}
     dedup_seconds["main: load .work"] = max(0.0, walls["wall: dedup (main process)"] - sum(dedup_seconds.values()))
-    report.timings = {**phase_seconds(read_states, read_steps, "read"),
-                      **phase_seconds(clean_states, clean_steps, "clean"), **dedup_seconds,
-                      **walls, "wall: total": clock() - started}
+    shard_seconds = (phase_seconds(read_states, first_steps, "shard") if counter is None else
+                     {**phase_seconds(read_states, read_steps, "read"), **phase_seconds(clean_states, clean_steps, "clean")})
+    if timings is not None:
+        timings.update({**shard_seconds, **dedup_seconds, **walls, "wall: total": clock() - started})
     return report
 
 

@@ -77,9 +77,6 @@ class DataReport(BaseModel):
     samples: dict[str, list[dict[str, str]]] = Field(
         default_factory=dict, description="A few kept documents and a few dropped ones per reason (truncated)."
     )
-    # Where the time went (seconds; steps summed over worker processes, phases as wall time). Kept out of
-    # report.json, which must be the same for any run of the same inputs; bench/data_bench.py prints it.
-    timings: dict[str, float] = Field(default_factory=dict, exclude=True)
 
     def to_dict(self) -> dict[str, object]:
         return self.model_dump(mode="json")

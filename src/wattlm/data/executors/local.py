@@ -7,6 +7,8 @@ each in up to `workers` processes:
 - `clean`: the steps of phase `clean` (boilerplate removal, with its line table counted over *all*
   `read` outputs in between; PII, language, filters), then the `prepare` work of the dedup steps.
 
+When no `clean` step counts the corpus (no barrier), one task per shard (phase `shard`) runs both.
+
 Each shard's documents go to `out_dir/.work/<phase>/shard-NNNNN.jsonl` and then its completion marker
 `shard-NNNNN.done` (the step counts, as JSON), both written atomically; a rerun after a crash or kill
 skips every shard whose marker exists (datatrove-style). The corpus-wide steps (exact, near and
@@ -81,7 +83,7 @@ def load_docs(path: Path) -> Iterator[Document]:
 class ShardTask:
     """One phase of one shard; picklable, so it can go to a worker process."""
 
-    phase: str
+    phase: str  # "read", "clean", or "shard" (both in one task)
     index: int
     work_dir: str
     config_json: str
@@ -107,8 +109,10 @@ def run_shard(task: ShardTask) -> None:
     """Run one phase of one shard and write its documents, then its marker. In a worker process."""
     started = time.perf_counter()
     config = DataConfig.model_validate_json(task.config_json)
-    steps = phase_steps(config, task.phase)
-    if task.phase == "read":
+    # phase "shard": both phases in one task (a pipeline without a corpus-count barrier)
+    steps = (phase_steps(config, "read") + phase_steps(config, "clean") if task.phase == "shard"
+             else phase_steps(config, task.phase))
+    if task.phase in ("read", "shard"):
         source = FileSource([InputFile.from_task_fields(fields) for fields in task.files], config.text_field,
                             config.limits)
         docs: Iterator[Document] = source.run()
@@ -120,7 +124,7 @@ def run_shard(task: ShardTask) -> None:
     for step in steps:
         docs = step(docs)
     prepare_seconds = [0.0]
-    if task.phase == "clean":
+    if task.phase in ("clean", "shard"):
         for dedup_step in phase_steps(config, "dedup"):
             if type(dedup_step).prepare is not Step.prepare:  # only steps with work to do early
                 docs = _prepared(docs, dedup_step, prepare_seconds)
