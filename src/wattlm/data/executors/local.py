@@ -159,7 +159,7 @@ def phase_seconds(states: Sequence[dict], steps: Sequence[Step], phase: str) -> 
     prepare = sum(state.get("seconds", {}).get("prepare", 0.0) for state in states)
     if prepare:
         timings[f"{phase}: dedup sketches (prepare)"] = prepare
-    io_name = "read files, write .work" if phase == "read" else "load and write .work"
+    io_name = "load and write .work" if phase == "clean" else "read files, write .work"
     timings[f"{phase}: {io_name}"] = max(0.0, total - prepare - sum(step.seconds for step in steps))
     return timings
 
