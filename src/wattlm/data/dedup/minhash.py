@@ -156,15 +156,15 @@ def minhash_values(hashes: Any, permutations: Any) -> Any:
 class BandIndex:
     """The kept documents' sketches and LSH buckets: what datasketch's MinHashLSH holds, in a compact form.
 
-    Buckets are one dict per band from the band's bytes to the indexes of the kept documents with that
-    band (datasketch compares the same bytes); sketches are rows of uint32 chunks (512 bytes a
-    document at 128 permutations) instead of one MinHash object each."""
+    Buckets are one dict per band from the band's bytes to the index of the kept document with that band
+    (a list of them once a second one shares it; datasketch compares the same bytes); sketches are rows
+    of uint32 chunks (512 bytes a document at 128 permutations) instead of one MinHash object each."""
 
     CHUNK = 4096
 
     def __init__(self, bands: int, rows: int, num_perm: int) -> None:
         self.bands, self.rows, self.num_perm = bands, rows, num_perm
-        self.buckets: list[dict[bytes, list[int]]] = [{} for _ in range(bands)]
+        self.buckets: list[dict[bytes, int | list[int]]] = [{} for _ in range(bands)]
         self._chunks: list[Any] = []
         self.size = 0
 
@@ -176,7 +176,13 @@ class BandIndex:
         """Indexes of kept documents sharing at least one band, in insertion order."""
         found: set[int] = set()
         for bucket, key in zip(self.buckets, keys, strict=True):
-            found.update(bucket.get(key, ()))
+            held = bucket.get(key)
+            if held is None:
+                continue
+            if isinstance(held, int):
+                found.add(held)
+            else:
+                found.update(held)
         return sorted(found)
 
     def values(self, index: int) -> Any:
@@ -190,7 +196,13 @@ class BandIndex:
         index = self.size
         self._chunks[-1][index % self.CHUNK] = values
         for bucket, key in zip(self.buckets, keys, strict=True):
-            bucket.setdefault(key, []).append(index)
+            held = bucket.get(key)
+            if held is None:
+                bucket[key] = index  # most bands hold one document: an int, not a list, saves ~60 bytes each
+            elif isinstance(held, int):
+                bucket[key] = [held, index]
+            else:
+                held.append(index)
         self.size += 1
         return index
 
