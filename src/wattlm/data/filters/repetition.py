@@ -88,6 +88,7 @@ class NGrams:
         self.size = len(toks)
         self.total_chars = self.size if self.lengths is None else int(self.lengths.sum())
         self._ranks: dict[int, Any] = {}
+        self._repeats: dict[int, tuple[Any, Any]] = {}  # see _repeating
         if self.size:
             self._ranks[1] = np.unique(codes, return_inverse=True)[1].astype(np.uint64)
 
@@ -125,14 +126,40 @@ class NGrams:
         first = int(np.argmax(counts[ranks.astype(np.int64)] == count))
         return count * self.chars(first, n) / self.total_chars
 
+    def _repeating(self, n: int) -> tuple[Any, Any]:
+        """(positions whose n-gram occurs more than once, ascending; those n-grams' ranks, comparable
+        among these positions only).
+
+        From the longest shorter n already done, when there is one: an n-gram can only repeat where its
+        prefix repeats, and every occurrence of a repeating n-gram is such a position, so ranking the
+        pairs (prefix rank, rank of the rest) over those positions alone finds exactly the repeats. A
+        document with few repeated passages then sorts a handful of positions, not all of them."""
+        import numpy as np
+
+        if n not in self._repeats:
+            shorter = [m for m in self._repeats if m < n]
+            if shorter:
+                m = max(shorter)
+                positions, prefix_ranks = self._repeats[m]
+                fits = positions <= self.size - n
+                positions, prefix_ranks = positions[fits], prefix_ranks[fits]
+                rest = self.ranks(n - m)
+                keys = prefix_ranks * np.uint64(int(rest.max()) + 1) + rest[positions + m]
+            else:
+                positions = np.arange(self.size - n + 1)
+                keys = self.ranks(n)
+            _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+            repeat = counts[inverse] > 1
+            self._repeats[n] = (positions[repeat], inverse[repeat].astype(np.uint64))
+        return self._repeats[n]
+
     def duplicate_fraction(self, n: int) -> float:
         """Characters of tokens inside any n-gram that occurs more than once / characters of all tokens."""
         import numpy as np
 
         if self.size < n:
             return 0.0
-        ranks = self.ranks(n).astype(np.int64)
-        starts = np.flatnonzero(np.bincount(ranks)[ranks] > 1)
+        starts, _ = self._repeating(n)
         # The union of the windows [start, start + n): +1 where one opens, -1 where it closes.
         edges = np.zeros(self.size + 1, dtype=np.int64)
         edges[starts] += 1
