@@ -358,8 +358,8 @@ def main() -> None:
         print(f"generated {args.docs:,} documents ({size / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s "
               f"under {tmp}; {os.cpu_count()} CPUs", flush=True)
         runs: dict[str, list[dict]] = {"ours": [], "datatrove": []}
-        print(f"\n| run | side | wall s | CPU s (self+children) | docs/s | docs kept | peak RSS main MB | "
-              f"load avg before | load avg after |")
+        print("\n| run | side | wall s | CPU s (self+children) | docs/s | docs kept | peak RSS main MB | "
+              "load avg before | load avg after |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for repeat in range(args.repeats):
             for side in ("ours", "datatrove"):
