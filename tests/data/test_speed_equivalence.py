@@ -280,3 +280,19 @@ def test_minhash_permutations_are_datasketchs(seed, num_perm):
 
     ours = NearDedup(seed=seed, num_perm=num_perm).permutations()
     assert np.array_equal(ours, MinHash(num_perm=num_perm, seed=seed).permutations)
+
+
+def test_band_layout_is_datasketchs():
+    from datasketch import MinHashLSH
+
+    from wattlm.data.dedup.minhash import band_layout
+
+    for num_perm in (16, 64, 128, 256):
+        for threshold in (0.05, 0.2, 0.35, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95):
+            try:
+                lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+            except ValueError:  # fewer than 2 bands: refused by both
+                with pytest.raises(ValueError, match="fewer than 2 LSH bands"):
+                    band_layout(threshold, num_perm)
+                continue
+            assert band_layout(threshold, num_perm) == (lsh.b, lsh.r), (threshold, num_perm)
