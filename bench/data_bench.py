@@ -24,9 +24,9 @@ Method: each side runs in its own child process, alternately (wattlm, datatrove,
 ... `--repeats` times each), on the same corpus; the table gives each run's wall time and CPU time (the
 child and every process it waited for: workers, the forkserver), the load average before and after,
 and the medians; the headline line (the only one with that word) divides the median docs/s. Then
-the per-step breakdown of both sides (ours: `build_corpus(..., timings=)`, seconds inside each step summed over
-the worker processes, and wall time per phase; datatrove: its own per-step stats), the peak RSS of our
-main process, and (`--synthetic-docs`, default 1,000,000) the dedup phase of our main process over
+the per-step breakdown of both sides (ours: `build_corpus(..., timings=)`, seconds inside each step
+summed over the worker processes, and wall time per phase; datatrove: its own per-step stats), the peak
+RSS of our main process, and (`--synthetic-docs`, default 1,000,000) the dedup phase of our main process over
 that many synthetic documents with random sketches: its time and peak RSS. Our three character-share
 filters are printed as `*_share` (their step names end in the headline word).
 
