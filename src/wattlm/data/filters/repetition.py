@@ -67,12 +67,29 @@ def duplicate_fractions(units: list[str]) -> tuple[float, float]:
     return dup_units / len(units), dup_chars / sum(len(unit) for unit in units)
 
 
+def dense_ranks(keys: Any) -> Any:
+    """0, 1, 2, ... by value, equal keys equal ranks (uint64): `np.unique(keys, return_inverse=True)[1]`
+    without its generality (about a third less time on document-sized arrays, called a dozen times per
+    document)."""
+    import numpy as np
+
+    order = np.argsort(keys)
+    ordered = keys[order]
+    starts = np.empty(len(keys), dtype=np.uint64)
+    if len(keys):
+        starts[0] = 0
+        np.not_equal(ordered[1:], ordered[:-1], out=starts[1:], casting="unsafe")
+    ranks = np.empty(len(keys), dtype=np.uint64)
+    ranks[order] = np.cumsum(starts, dtype=np.uint64)
+    return ranks
+
+
 class NGrams:
     """Exact n-gram identities of one token sequence, in numpy.
 
     Every n-gram gets a rank (equal ranks = equal n-grams, no hashing, so no collisions): the ranks of
     n = a + b come from the pairs (rank of the a-gram at i, rank of the b-gram at i + a) through one
-    `np.unique`, with a a power of two, so the 3 + 6 n-gram lengths of the Gopher filters take about
+    sort (`dense_ranks`), with a a power of two, so the 3 + 6 n-gram lengths of the Gopher filters take about
     ten sorts of the document instead of nine Counters of string slices or tuples."""
 
     def __init__(self, toks: Sequence[str]) -> None:
@@ -90,7 +107,7 @@ class NGrams:
         self._ranks: dict[int, Any] = {}
         self._repeats: dict[int, tuple[Any, Any]] = {}  # see _repeating
         if self.size:
-            self._ranks[1] = np.unique(codes, return_inverse=True)[1].astype(np.uint64)
+            self._ranks[1] = dense_ranks(codes)
 
     def ranks(self, n: int) -> Any:
         """Rank of the n-gram starting at each position (size - n + 1 of them; needs size >= n)."""
@@ -103,7 +120,7 @@ class NGrams:
             left, right = self.ranks(head), self.ranks(n - head)
             count = self.size - n + 1
             keys = left[:count] * np.uint64(int(right.max()) + 1) + right[head : head + count]
-            self._ranks[n] = np.unique(keys, return_inverse=True)[1].astype(np.uint64)
+            self._ranks[n] = dense_ranks(keys)
         return self._ranks[n]
 
     def chars(self, start: int, n: int) -> int:
@@ -148,9 +165,9 @@ class NGrams:
             else:
                 positions = np.arange(self.size - n + 1)
                 keys = self.ranks(n)
-            _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-            repeat = counts[inverse] > 1
-            self._repeats[n] = (positions[repeat], inverse[repeat].astype(np.uint64))
+            ranks = dense_ranks(keys)
+            repeat = np.bincount(ranks.astype(np.int64))[ranks.astype(np.int64)] > 1
+            self._repeats[n] = (positions[repeat], ranks[repeat])
         return self._repeats[n]
 
     def duplicate_fraction(self, n: int) -> float:
