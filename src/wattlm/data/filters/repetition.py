@@ -88,8 +88,8 @@ class NGrams:
     """Exact n-gram identities of one token sequence, in numpy.
 
     Every n-gram gets a rank (equal ranks = equal n-grams, no hashing, so no collisions): the ranks of
-    n = a + b come from the pairs (rank of the a-gram at i, rank of the b-gram at i + a) through one
-    sort (`dense_ranks`), with a a power of two, so the 3 + 6 n-gram lengths of the Gopher filters take about
+    n = a + b come from the pairs (rank of the a-gram at i, rank of the b-gram at i + a) through one sort
+    (`dense_ranks`), with a a power of two, so the 3 + 6 n-gram lengths of the Gopher filters take about
     ten sorts of the document instead of nine Counters of string slices or tuples."""
 
     def __init__(self, toks: Sequence[str]) -> None:
