@@ -296,37 +296,3 @@ def test_band_layout_is_datasketchs():
                     band_layout(threshold, num_perm)
                 continue
             assert band_layout(threshold, num_perm) == (lsh.b, lsh.r), (threshold, num_perm)
-
-
-# ---------------------------------------------------------------- front matter: libyaml's parser
-FRONT_MATTER_LINES = st.lists(st.one_of(
-    st.sampled_from(["title: 巡检规程", "date: 2024-03-15", "date: 2024-17-45", "author: [张三, 李四]", "categories: 运维",
-                     "tags:\n  - a\n  - b", "title: 'quoted: yes'", 'title: "x\\ty"', "published: 2023-01-02 10:00:00",
-                     "author:", "- item", "title: &a x", "x: *a", "title: {a: 1}", "key: |\n  block\n  text",
-                     "\ttab: 1", "title: 1e3", "date: 20240315", "categories: [a, [b]]", "title: null"]),
-    st.text(alphabet=st.sampled_from("abc:-[]{}'\\\" \t#&*!|>%@`,?变电"), max_size=20)), max_size=6)
-
-
-@HYPOTHESIS
-@given(FRONT_MATTER_LINES, st.sampled_from(["---", "..."]))
-def test_front_matter_with_libyaml_is_as_with_pure_python(lines, end):
-    import yaml
-
-    from wattlm.data.readers.text_formats import split_front_matter
-
-    text = "---\n" + "\n".join(lines) + f"\n{end}\n正文。"
-    assert split_front_matter(text, yaml.CSafeLoader) == split_front_matter(text, yaml.SafeLoader)
-
-
-def test_front_matter_with_libyaml_on_our_pages():
-    import yaml
-
-    from wattlm.data.readers.text_formats import split_front_matter
-
-    root = Path(__file__).resolve().parents[2]
-    pages = [p.read_text("utf-8") for folder in ("examples/power-grid/raw", "tests/data/webtext")
-             for p in sorted((root / folder).rglob("*")) if p.suffix in (".md", ".txt", ".html")
-             and p.read_bytes().startswith(b"---")]
-    assert len(pages) >= 5
-    for text in pages:
-        assert split_front_matter(text, yaml.CSafeLoader) == split_front_matter(text, yaml.SafeLoader)
