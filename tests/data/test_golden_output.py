@@ -5,7 +5,12 @@ that needs a reason (a library upgrade of trafilatura, OpenCC or py3langid can b
 Changed once since (issue 14, web text): front matter became record fields (a `title` column, plus
 `date`/`author` where a document has them) and report.json gained the `remove_page_chrome` step and
 `page_chrome_lines` (on the power-grid corpus the forum's six "查看: N | 回复: N" counters are now counted
-there instead of in `boilerplate_top`). Every document's id, text and split are the same as before."""
+there instead of in `boilerplate_top`). Every document's id, text and split are the same as before.
+
+Changed again (issue 14, data-stage speed): near dedup hashes shingles in numpy (a polynomial hash and
+fmix64) instead of a sha1 per shingle, so the estimated similarities in `near_dup_clusters` moved
+(0.938 -> 0.961 and so on); on the power-grid corpus the same documents are kept with the same texts and
+splits. On bench/data_dedup_bench.py F1 went from 0.982 to 0.995."""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from wattlm.data import DataConfig, build_corpus
 from .test_pipeline import CONFIG, EXAMPLE_RAW, make_raw
 
 GENERATED_CORPUS_SHA256 = "ff1057e29b90b39ccd5bade4fa561b1022dea3362070f55186679a38e31519a1"
-POWER_GRID_SHA256 = "0bc0d7c5d1af8c05cfe5c01c894cc8572c8f9dddc532b491d43e97e353090dac"
+POWER_GRID_SHA256 = "e0592b787754e39bbc8d26197c56851c9a8928a7142e29b7f4b258f9d49862af"
 # examples/power-grid/recipe.yaml's data section (without inputs), in the flat keys it is written in.
 DEMO_DATA = {"heldout_fraction": 0.2, "seed": 0, "min_chars": 50}
 

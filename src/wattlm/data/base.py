@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,6 +29,7 @@ SAMPLE_CHARS = 300
 Phase = Literal["read", "clean", "dedup"]
 PHASES: tuple[Phase, ...] = ("read", "clean", "dedup")
 _SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+_END = object()  # what next() returns at the end of a generator, in the timed loops below
 
 
 def path_under(base: Path, path: Path) -> Path:
@@ -69,6 +71,10 @@ class Step(ABC):
         # A few dropped documents per reason, for the quality card: a count says how much was lost,
         # an example says whether the filter is right.
         self.dropped_samples: list[dict[str, str]] = []
+        # Seconds spent in this step's own code (the steps before it not counted), summed over the shard
+        # copies: the per-step breakdown of bench/data_bench.py. Not in report.json, which stays the same
+        # from run to run.
+        self.seconds = 0.0
 
     def required_packages(self) -> tuple[str, ...]:
         """`requires`, unless the step's settings make a package unnecessary (see Normalizer)."""
@@ -79,14 +85,26 @@ class Step(ABC):
         """Yield the documents that survive this step (possibly changed)."""
 
     def __call__(self, docs: Iterable[Document]) -> Iterator[Document]:
-        # Counting lives here, not in every subclass, so a new step cannot forget it.
-        for doc in self.run(self._count_in(docs)):
+        # Counting (and timing) lives here, not in every subclass, so a new step cannot forget it.
+        clock, run = time.perf_counter, self.run(self._count_in(docs))
+        while True:
+            start = clock()
+            doc = next(run, _END)
+            self.seconds += clock() - start
+            if doc is _END:
+                return
             self.docs_out += 1
             self.chars_out += len(doc.text)
             yield doc
 
     def _count_in(self, docs: Iterable[Document]) -> Iterator[Document]:
-        for doc in docs:
+        clock, upstream = time.perf_counter, iter(docs)
+        while True:
+            start = clock()
+            doc = next(upstream, _END)
+            self.seconds -= clock() - start  # the steps before this one: their time, not ours
+            if doc is _END:
+                return
             self.docs_in += 1
             self.chars_in += len(doc.text)
             yield doc
@@ -135,13 +153,15 @@ class Step(ABC):
     def stats_state(self) -> dict[str, object]:
         return {"docs_in": self.docs_in, "docs_out": self.docs_out, "chars_in": self.chars_in,
                 "chars_out": self.chars_out, "dropped": dict(self.dropped),
-                "dropped_samples": list(self.dropped_samples), "extra": self.extra_state()}
+                "dropped_samples": list(self.dropped_samples), "extra": self.extra_state(),
+                "seconds": self.seconds}
 
     def merge_stats(self, state: dict) -> None:
         """Add a shard copy's `stats_state()`; merging shards in input order gives a serial run's numbers."""
         for key in ("docs_in", "docs_out", "chars_in", "chars_out"):
             setattr(self, key, getattr(self, key) + state[key])
         self.dropped.update(state["dropped"])
+        self.seconds += state.get("seconds", 0.0)  # markers written before timing existed have none
         for sample in state["dropped_samples"]:  # the first SAMPLES_PER_REASON per reason, as in a serial run
             if sum(1 for kept in self.dropped_samples if kept["reason"] == sample["reason"]) < SAMPLES_PER_REASON:
                 self.dropped_samples.append(sample)

@@ -9,6 +9,7 @@ guarantee (at least one held-out document) needs to see them all.
 from __future__ import annotations
 
 import shutil
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -25,6 +26,7 @@ from wattlm.data.executors.local import (
     fingerprint,
     load_docs,
     load_state,
+    phase_seconds,
     prepare_work_dir,
     resolve_workers,
     run_phase,
@@ -46,7 +48,8 @@ if TYPE_CHECKING:
 
 
 def build_corpus(
-    inputs: Sequence[Path], out_dir: Path, config: DataConfig | None = None, progress: bool = True
+    inputs: Sequence[Path], out_dir: Path, config: DataConfig | None = None, progress: bool = True,
+    timings: dict[str, float] | None = None,
 ) -> DataReport:
     """Clean the files under `inputs` into `out_dir`/{train,heldout}/shard-NNNNN.jsonl (or .parquet),
     report.json and report.html.
@@ -55,8 +58,13 @@ def build_corpus(
     file is counted in the report instead. The per-document steps run over input shards in
     `config.workers` processes with completion markers under `out_dir/.work` (see executors/local.py): a
     rerun after a crash skips the finished shards, and the output never depends on the worker count.
+
+    `timings`, when given, receives where the time went (seconds): each step's, summed over the worker
+    processes, and each phase's wall time (bench/data_bench.py prints them; report.json, which must be
+    the same for every run of the same inputs, never holds them).
     """
     # Files named in the config (quality model, eval sets) made absolute: shard tasks may run elsewhere.
+    started = time.perf_counter()
     config = (config or DataConfig()).with_paths_under(Path.cwd())
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -74,51 +82,71 @@ def build_corpus(
     prepare_work_dir(work_dir, fingerprint(config, files))
     config_json = config.model_dump_json()
     shards = shard_files(files)
+    clock = time.perf_counter
+    walls: dict[str, float] = {"wall: list inputs": clock() - started}
+
+    # A counting step (boilerplate lines) needs every shard's `read` output before `clean` can start: a
+    # barrier between two tasks per shard. Without one, a single task per shard runs both phases, so the
+    # read output is never written and read back and no worker waits at the barrier.
+    counter = next((step for step in clean_steps if step.counts_corpus), None)
+    first_steps = read_steps if counter is not None else read_steps + clean_steps
 
     with _progress_bar(progress) as bar, shard_pool(config, workers) as pool:
         task_id = bar.add_task("reading files", total=len(files)) if bar is not None else None
-        read_tasks = [ShardTask("read", i, str(work_dir), config_json,
+        read_tasks = [ShardTask("read" if counter is not None else "shard", i, str(work_dir), config_json,
                                 files=tuple(f.task_fields() for f in shard))
                       for i, shard in enumerate(shards)]
         on_read = (lambda task: bar.advance(task_id, len(task.files))) if bar is not None else None
+        mark = clock()
         run_phase(read_tasks, pool, on_read)
-        for task in read_tasks:
-            state = load_state(task)
+        walls["wall: read phase" if counter is not None else "wall: shard tasks"], mark = clock() - mark, clock()
+        read_states = [load_state(task) for task in read_tasks]
+        for state in read_states:
             source.merge_stats(state["source"])
-            for step, step_state in zip(read_steps, state["steps"], strict=True):
+            for step, step_state in zip(first_steps, state["steps"], strict=True):
                 step.merge_stats(step_state)
 
-        # A counting step (boilerplate lines) needs every shard's `read` output first: a barrier.
-        counter = next((step for step in clean_steps if step.counts_corpus), None)
-        shard_counts: list[object] = [None] * len(shards)
+        clean_tasks, clean_states = read_tasks, []
         if counter is not None:
             shard_counts = counter.count_corpus([load_docs(task.output) for task in read_tasks])
-        clean_tasks = [ShardTask("clean", i, str(work_dir), config_json, counts=shard_counts[i])
-                       for i in range(len(shards))]
-        if bar is not None:
-            clean_id = bar.add_task("cleaning shards", total=len(clean_tasks))
-            run_phase(clean_tasks, pool, lambda task: bar.advance(clean_id))
-        else:
-            run_phase(clean_tasks, pool)
-        for task in clean_tasks:
-            for step, step_state in zip(clean_steps, load_state(task)["steps"], strict=True):
-                step.merge_stats(step_state)
+            walls["wall: corpus counts (barrier)"], mark = clock() - mark, clock()
+            clean_tasks = [ShardTask("clean", i, str(work_dir), config_json, counts=shard_counts[i])
+                           for i in range(len(shards))]
+            if bar is not None:
+                clean_id = bar.add_task("cleaning shards", total=len(clean_tasks))
+                run_phase(clean_tasks, pool, lambda task: bar.advance(clean_id))
+            else:
+                run_phase(clean_tasks, pool)
+            walls["wall: clean phase"], mark = clock() - mark, clock()
+            clean_states = [load_state(task) for task in clean_tasks]
+            for state in clean_states:
+                for step, step_state in zip(clean_steps, state["steps"], strict=True):
+                    step.merge_stats(step_state)
 
         docs: Iterable[Document] = (doc for task in clean_tasks for doc in load_docs(task.output))
         for step in dedup_steps:
             docs = step(docs)
         kept_docs = list(docs)
+        walls["wall: dedup (main process)"], mark = clock() - mark, clock()
 
     train, heldout = split_documents(kept_docs, config.heldout_fraction, config.seed)
     fields = record_fields(kept_docs)  # front matter columns: one schema for both splits
     write_shards(train, out_dir / "train", config.shard_docs, config.output_format, fields)
     write_shards(heldout, out_dir / "heldout", config.shard_docs, config.output_format, fields)
 
+    walls["wall: split and write shards"], mark = clock() - mark, clock()
     report = _report(source, steps, kept_docs, len(train), len(heldout))
     write_card(report, out_dir / "report.html")
     # Written last: a report.json means the shards beside it are complete.
     atomic_write_text(out_dir / "report.json", report.model_dump_json(indent=2) + "\n")
     shutil.rmtree(work_dir, ignore_errors=True)
+    walls["wall: report and clean-up"] = clock() - mark
+    dedup_seconds = {f"main: {step.name}": step.seconds for step in dedup_steps}
+    dedup_seconds["main: load .work"] = max(0.0, walls["wall: dedup (main process)"] - sum(dedup_seconds.values()))
+    shard_seconds = (phase_seconds(read_states, first_steps, "shard") if counter is None else
+                     {**phase_seconds(read_states, read_steps, "read"), **phase_seconds(clean_states, clean_steps, "clean")})
+    if timings is not None:
+        timings.update({**shard_seconds, **dedup_seconds, **walls, "wall: total": clock() - started})
     return report
 
 

@@ -161,3 +161,12 @@ def test_broken_front_matter_yaml_is_text_in_txt_and_stripped_in_md():
     (doc,) = MarkdownReader().read(text, "a.md")
     assert doc.text == "正文。"
     assert "title" not in doc.meta
+
+
+def test_front_matter_with_an_impossible_date_is_broken_yaml_not_a_crash():
+    # PyYAML parses `2024-17-45` as a timestamp and raises ValueError building the date.
+    text = "---\ntitle: 巡检\ndate: 2024-17-45\n---\n正文。"
+    (doc,) = TextReader().read(text, "a.txt")
+    assert doc.text == text
+    (doc,) = MarkdownReader().read(text, "a.md")
+    assert doc.text == "正文。" and "date" not in doc.meta

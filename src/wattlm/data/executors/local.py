@@ -7,6 +7,8 @@ each in up to `workers` processes:
 - `clean`: the steps of phase `clean` (boilerplate removal, with its line table counted over *all*
   `read` outputs in between; PII, language, filters), then the `prepare` work of the dedup steps.
 
+When no `clean` step counts the corpus (no barrier), one task per shard (phase `shard`) runs both.
+
 Each shard's documents go to `out_dir/.work/<phase>/shard-NNNNN.jsonl` and then its completion marker
 `shard-NNNNN.done` (the step counts, as JSON), both written atomically; a rerun after a crash or kill
 skips every shard whose marker exists (datatrove-style). The corpus-wide steps (exact, near and
@@ -23,6 +25,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
@@ -56,6 +59,21 @@ def dump_doc(doc: Document) -> str:
     return json.dumps({"id": doc.id, "text": doc.text, "source": doc.source, "meta": doc.meta}, ensure_ascii=False)
 
 
+def write_work_file(path: Path, text: str) -> None:
+    """A `.work` file, atomically (temporary name + rename) but not fsynced: a `kill -9` cannot leave half a
+    file under the final name, and a power cut can only lose work that a rerun redoes (the final shards
+    and report.json are still synced). Syncing every shard file and marker cost 1-2 ms each."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def load_docs(path: Path) -> Iterator[Document]:
     for record in jsonl_records(path):  # written by dump_doc: a bad line is a bug, named by file and line
         yield Document(record["id"], record["text"], record["source"], record["meta"])
@@ -65,7 +83,7 @@ def load_docs(path: Path) -> Iterator[Document]:
 class ShardTask:
     """One phase of one shard; picklable, so it can go to a worker process."""
 
-    phase: str
+    phase: str  # "read", "clean", or "shard" (both in one task)
     index: int
     work_dir: str
     config_json: str
@@ -89,9 +107,12 @@ def phase_steps(config: DataConfig, phase: Phase) -> list[Step]:
 
 def run_shard(task: ShardTask) -> None:
     """Run one phase of one shard and write its documents, then its marker. In a worker process."""
+    started = time.perf_counter()
     config = DataConfig.model_validate_json(task.config_json)
-    steps = phase_steps(config, task.phase)
-    if task.phase == "read":
+    # phase "shard": both phases in one task (a pipeline without a corpus-count barrier)
+    steps = (phase_steps(config, "read") + phase_steps(config, "clean") if task.phase == "shard"
+             else phase_steps(config, task.phase))
+    if task.phase in ("read", "shard"):
         source = FileSource([InputFile.from_task_fields(fields) for fields in task.files], config.text_field,
                             config.limits)
         docs: Iterator[Document] = source.run()
@@ -102,23 +123,45 @@ def run_shard(task: ShardTask) -> None:
         docs = load_docs(Path(task.work_dir) / "read" / task.output.name)
     for step in steps:
         docs = step(docs)
-    if task.phase == "clean":
+    prepare_seconds = [0.0]
+    if task.phase in ("clean", "shard"):
         for dedup_step in phase_steps(config, "dedup"):
             if type(dedup_step).prepare is not Step.prepare:  # only steps with work to do early
-                docs = _prepared(docs, dedup_step)
+                docs = _prepared(docs, dedup_step, prepare_seconds)
     lines = [dump_doc(doc) for doc in docs]
-    atomic_write_text(task.output, "".join(line + "\n" for line in lines))
+    produced = time.perf_counter()
+    write_work_file(task.output, "".join(line + "\n" for line in lines))
+    # seconds: this shard's total and what no step accounts for (reading files or the read phase's
+    # output, the dedup steps' early work, writing), for bench/data_bench.py's breakdown
+    seconds = {"total": time.perf_counter() - started, "prepare": prepare_seconds[0],
+               "write": time.perf_counter() - produced}
     state = {"source": source.stats_state() if source is not None else None,
-             "steps": [step.stats_state() for step in steps]}
-    atomic_write_text(task.marker, json.dumps(state, ensure_ascii=False))
+             "steps": [step.stats_state() for step in steps], "seconds": seconds}
+    write_work_file(task.marker, json.dumps(state, ensure_ascii=False))
 
 
-def _prepared(docs: Iterator[Document], step: Step) -> Iterator[Document]:
+def _prepared(docs: Iterator[Document], step: Step, seconds: list[float]) -> Iterator[Document]:
     """A dedup step's per-document work (NearDedup: the MinHash sketch) here, in parallel, rather than in
-    the serial dedup pass."""
+    the serial dedup pass; its time is added to seconds[0]."""
+    clock = time.perf_counter
     for doc in docs:
+        start = clock()
         step.prepare(doc)
+        seconds[0] += clock() - start
         yield doc
+
+
+def phase_seconds(states: Sequence[dict], steps: Sequence[Step], phase: str) -> dict[str, float]:
+    """Seconds of one phase summed over its shards (worker time): each step, the dedup steps' early work,
+    and the rest (reading the files or the previous phase's output, writing this one's)."""
+    timings = {f"{phase}: {step.name}": step.seconds for step in steps}
+    total = sum(state.get("seconds", {}).get("total", 0.0) for state in states)
+    prepare = sum(state.get("seconds", {}).get("prepare", 0.0) for state in states)
+    if prepare:
+        timings[f"{phase}: dedup sketches (prepare)"] = prepare
+    io_name = "load and write .work" if phase == "clean" else "read files, write .work"
+    timings[f"{phase}: {io_name}"] = max(0.0, total - prepare - sum(step.seconds for step in steps))
+    return timings
 
 
 def fingerprint(config: DataConfig, files: Sequence[InputFile]) -> str:

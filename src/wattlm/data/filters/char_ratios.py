@@ -7,6 +7,9 @@ of defect records and checklists included) and drop pages of codes, menus and nu
 
 from __future__ import annotations
 
+from collections import Counter
+from functools import cache
+
 from pydantic import Field
 
 from wattlm.data.base import Filter, StepParams
@@ -20,24 +23,51 @@ JUNK_SYMBOLS = frozenset("#|*~=_^\\{}[]<>@$&`…•●■□◆◇★☆►▶�
 END_PUNCTUATION = frozenset("。！？；：…!?;:.\"'”’」』）)")
 
 
-def _visible(text: str) -> list[str]:
-    return [ch for ch in text if not ch.isspace()]
+@cache
+def _char_class(ch: str) -> tuple[bool, bool, bool, bool]:
+    """(visible, hanzi or letter, junk symbol, digit) of one character."""
+    return (not ch.isspace(), is_han(ch) or ch.isalpha(), ch in JUNK_SYMBOLS, ch.isdigit())
+
+
+_last_counts: tuple[str, tuple[int, int, int, int]] | None = None
+
+
+def char_counts(text: str) -> tuple[int, int, int, int]:
+    """(visible, script, symbol, digit) character counts of `text`.
+
+    One C-level Counter pass and a cached class per distinct character, instead of a Python loop per
+    character in each of the three ratio filters; the last text's counts are kept, so the filters that
+    run one after the other on the same document share one count (compared by identity: `text` is
+    held here, so its id cannot be reused by another string)."""
+    global _last_counts
+    if _last_counts is not None and _last_counts[0] is text:
+        return _last_counts[1]
+    visible = script = symbol = digit = 0
+    for ch, n in Counter(text).items():
+        is_visible, is_script, is_symbol, is_digit = _char_class(ch)
+        if is_visible:
+            visible += n
+            script += n * is_script
+            symbol += n * is_symbol
+            digit += n * is_digit
+    _last_counts = (text, (visible, script, symbol, digit))
+    return _last_counts[1]
 
 
 def script_ratio(text: str) -> float:
     """Share of visible characters that are hanzi or letters (any script)."""
-    visible = _visible(text)
-    return sum(is_han(ch) or ch.isalpha() for ch in visible) / len(visible) if visible else 0.0
+    visible, script, _, _ = char_counts(text)
+    return script / visible if visible else 0.0
 
 
 def symbol_ratio(text: str) -> float:
-    visible = _visible(text)
-    return sum(ch in JUNK_SYMBOLS for ch in visible) / len(visible) if visible else 0.0
+    visible, _, symbol, _ = char_counts(text)
+    return symbol / visible if visible else 0.0
 
 
 def digit_ratio(text: str) -> float:
-    visible = _visible(text)
-    return sum(ch.isdigit() for ch in visible) / len(visible) if visible else 0.0
+    visible, _, _, digit = char_counts(text)
+    return digit / visible if visible else 0.0
 
 
 def end_punctuation_share(text: str) -> float:
