@@ -24,8 +24,9 @@ from wattlm.shared.progress import listening
 STEP_EVERY_S = 0.5
 
 
-class RunCancelled(BaseException):
-    """Raised in the run's main thread by SIGTERM, so staging folders are cleaned up on the way out."""
+class RunCancelled(KeyboardInterrupt):
+    """Raised in the run's main thread by SIGTERM: staging folders are cleaned up on the way out, and the
+    CLI exits as on Ctrl-C."""
 
 
 class JobRecorder:
