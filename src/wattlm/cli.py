@@ -19,6 +19,7 @@ from wattlm.errors import WattError
 from wattlm.eval.cli import eval_app
 from wattlm.export.cli import export_command
 from wattlm.models.cli import models_app
+from wattlm.console.cli import console_command
 from wattlm.run.cli import run_command
 from wattlm.kb.cli import kb_app
 from wattlm.serve.cli import keys_app, serve_command
@@ -53,6 +54,7 @@ app.command("export")(export_command)
 app.add_typer(kb_app, name="kb")
 app.command("run")(run_command)
 app.command("serve")(serve_command)
+app.command("console")(console_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(registry_app, name="registry")
 

@@ -40,6 +40,7 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
            kb_k: int = 3) -> None:
     """Serve `refs` (and, with `loras`, each adapter as one more model over the first of them); with `kb`,
     chat answers are grounded in that knowledge base unless a request says otherwise."""
+    from wattlm.console import mount as mount_console
     from wattlm.serve import create_app, serve
     from wattlm.serve.auth import KeyAuth
     from wattlm.serve.grounding import KnowledgeBases
@@ -106,5 +107,6 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
     app = create_app(engines, cards, limits=limits, auth=auth, loaders=loaders, keep_alive=keep_alive,
                      discover=discover if load_on_demand else None, knowledge=knowledge)
     served["models"] = app.state.served_models
+    mount_console(app, registry.home)  # the web console at / (docs/console.md)
     app.state.check_host = not insecure  # read by `serve`: the Host-header check against DNS rebinding
     serve(app, host=host, port=port)

@@ -1,0 +1,178 @@
+"""The console app and how it is mounted in front of the API app of `watt serve`.
+
+The console is its own FastAPI app; `mount(api_app, home)` puts a small ASGI gate in front of the
+API app's middleware: paths whose first segment is one of the API's (`/v1`, `/health`, ...) go on to
+the API as before, everything else goes to the console. The console therefore never passes through
+the API-key middleware (it signs people in with its own session cookie, `security.py`), and the API
+never sees a console page. A signed-in session's calls to `/v1` (the playground) are sent on with the
+session's key, when they carry the session's CSRF token.
+
+Page modules each hold one `router`; `PAGE_ROUTERS` is the table of them (console-jobs adds its runs
+page here with one line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from wattlm.console import auth_pages, models, overview
+from wattlm.console.pages import HERE, render
+from wattlm.console.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, Sessions
+from wattlm.serve.auth import ApiKeyMiddleware, KeyAuth
+from wattlm.serve.keys import KeyStore
+
+PAGE_ROUTERS = (
+    auth_pages.router,
+    overview.router,
+    models.router,
+)
+OPEN_PATHS = ("/login", "/static/", "/lang", "/favicon.ico")  # reachable before signing in
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+
+def create_console(home: Path, api_app: FastAPI | None = None, auth: KeyAuth | None = None,
+                   sessions: Sessions | None = None) -> FastAPI:
+    """The console app over the workspace `home`; `api_app` is the serving app whose models the
+    playground talks to (None: a console with no API beside it, as in page tests)."""
+    console = FastAPI(title="wattlm console", docs_url=None, redoc_url=None, openapi_url=None)
+    console.state.home = Path(home).resolve()
+    console.state.api_app = api_app
+    console.state.auth = auth or KeyAuth(KeyStore.of_home(console.state.home))
+    console.state.sessions = sessions or Sessions()
+    console.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for router in PAGE_ROUTERS:
+        console.include_router(router)
+    console.add_exception_handler(HTTPException, _http_error)
+
+    @console.middleware("http")
+    async def sessions_and_sign_in(request: Request, call_next):
+        store: Sessions = console.state.sessions
+        session = store.get(request.cookies.get(SESSION_COOKIE))
+        fresh = session is None
+        if fresh:
+            session = store.new()
+        request.state.session = session
+        if not request.url.path.startswith(OPEN_PATHS) and not await signed_in(console.state.auth, session):
+            if request.method in SAFE_METHODS and not request.url.path.startswith("/console-api/"):
+                response: Response = RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+            else:
+                response = JSONResponse({"error": "sign in first"}, status_code=401)
+        else:
+            response = await call_next(request)
+        if fresh or request.state.session is not session:  # a new visitor, or a sign-in/out swapped it
+            set_session_cookie(response, request.state.session.token, request.url.scheme == "https")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return console
+
+
+def set_session_cookie(response: Response, token: str, secure: bool) -> None:
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/")
+
+
+async def signed_in(auth: KeyAuth, session) -> bool:
+    """Whether the session may see console pages: always while no key is required, else with a key
+    that is still active (re-read through the cache, so revoking it ends the session)."""
+    required = auth.cached_required()
+    if required is None:
+        required = await asyncio.to_thread(auth.keys_required)
+    if not required:
+        return True
+    if session.key is None:
+        return False
+    fresh, record = auth.cached_record(session.key)
+    if not fresh:
+        record = await asyncio.to_thread(auth.record, session.key)
+    return record is not None
+
+
+async def _http_error(request: Request, error: HTTPException) -> Response:
+    if request.url.path.startswith("/console-api/") or request.method not in SAFE_METHODS:
+        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
+    return render(request, "error.html", status_code=error.status_code, status=error.status_code,
+                  message=str(error.detail))
+
+
+class ConsoleGate:
+    """ASGI: API paths to the API app (with a signed-in session's key added to the console's own
+    calls), every other path to the console."""
+
+    def __init__(self, app: Any, console: FastAPI, api_prefixes: frozenset[str]) -> None:
+        self.app = app
+        self.console = console
+        self.api_prefixes = api_prefixes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):  # lifespan: the API app's
+            await self.app(scope, receive, send)
+            return
+        first = scope.get("path", "/").lstrip("/").split("/", 1)[0]
+        if first not in self.api_prefixes:
+            await self.console(scope, receive, send)
+            return
+        await self.app(self._with_session_key(scope), receive, send)
+
+    def _with_session_key(self, scope: dict) -> dict:
+        headers = scope.get("headers") or []
+        names = {name for name, _ in headers}
+        if b"authorization" in names:
+            return scope
+        session = self.console.state.sessions.get(_cookie(headers, SESSION_COOKIE))
+        if session is None or session.key is None:
+            return scope
+        if scope.get("method", "GET") not in SAFE_METHODS:
+            sent = next((value.decode("latin-1") for name, value in headers if name == CSRF_HEADER.encode()), "")
+            if not hmac.compare_digest(sent, session.csrf):
+                return scope  # no token: the API sees an anonymous request (401 while keys are required)
+        return {**scope, "headers": [*headers, (b"authorization", f"Bearer {session.key}".encode())]}
+
+
+def _cookie(headers: list, name: str) -> str | None:
+    from http.cookies import SimpleCookie
+
+    for header, value in headers:
+        if header == b"cookie":
+            jar = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed cookie header: no session
+                return None
+            if name in jar:
+                return jar[name].value
+    return None
+
+
+def api_prefixes(api_app: FastAPI) -> frozenset[str]:
+    """The first path segments of the API's routes (v1, health, metrics, openapi.json, ...): the paths
+    of its OpenAPI schema, plus routes left out of it, found by walking included routers."""
+    paths = set(api_app.openapi().get("paths", {}))
+    pending = list(api_app.routes)
+    while pending:
+        route = pending.pop()
+        if getattr(route, "path", None):
+            paths.add(route.path)
+        for nested in (getattr(route, "original_router", None), getattr(route, "router", None)):
+            pending.extend(getattr(nested, "routes", None) or [])
+    firsts = {path.lstrip("/").split("/", 1)[0] for path in paths}
+    return frozenset(first for first in firsts if first and not first.startswith("{"))
+
+
+def mount(api_app: FastAPI, home: Path) -> FastAPI:
+    """Serve the console at `/` of `api_app` (the app of `watt serve`); returns the console app."""
+    auth = next((m.kwargs.get("auth") for m in api_app.user_middleware if m.cls is ApiKeyMiddleware), None)
+    console = create_console(home, api_app, auth=auth)
+    api_app.add_middleware(ConsoleGate, console=console, api_prefixes=api_prefixes(api_app))
+    return console
