@@ -162,7 +162,7 @@ def test_recorder_thins_steps_ends_stages_and_writes_a_cli_log(ws, recipe, monke
                                                                          "stage_end"]
     assert events[5].data == {"text": "train tiny-industry"} and events[6].data["stage"] == "train"
     row = jobs.get(job.id)
-    assert (row.stage, row.step, row.steps) == ("eval", None, None)
+    assert (row.stage, row.step, row.steps) == ("eval", 10, 10)
     log = jobs.log_path(row).read_text()
     assert "== train\nstep 1/10 loss 1.9000 100 tok/s\n" in log and "train tiny-industry\n" in log
 

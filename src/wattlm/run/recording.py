@@ -57,7 +57,7 @@ class JobRecorder:
         self.end_stage()
         self._stage = (fields["stage"], time.monotonic())
         self._step_clock = None
-        self.jobs.progress(self.job_id, stage=fields["stage"], step=None, steps=None)
+        self.jobs.progress(self.job_id, stage=fields["stage"])  # step/steps keep the last training's
         self._event("stage", fields, f"== {fields['stage']}")
 
     def end_stage(self) -> None:

@@ -20,7 +20,7 @@
     badge.className = `status status-${run.status}`;
     badge.textContent = Console.t(`js.runs.status.${run.status}`);
     $("run-stage").textContent = run.stage || "";
-    $("run-step").textContent = run.steps ? `${run.step}/${run.steps}` : "";
+    if (run.steps) $("run-step").textContent = `${run.step}/${run.steps}`;
     $("run-attempt").textContent = run.attempt;
     $("run-started").textContent = when(run.started);
     $("run-finished").textContent = when(run.finished);
