@@ -3,7 +3,7 @@
 Each poll (every `POLL_S`) reads events after the last one sent (`id:` is the event's seq, so a
 browser's automatic reconnect resumes with `Last-Event-ID`), the job row when it changed, and the log
 file's new bytes. SQLite in WAL mode answers these reads without waiting on the run that writes.
-When the job has ended and everything is sent, a `done` event closes the stream (the page then stops
+When the job has ended, its process has exited and everything is sent, a `done` event closes the stream (the page then stops
 its EventSource, which would otherwise reconnect). A job whose process vanished is swept to
 `interrupted` here too, so an open page sees a crashed run end.
 """
@@ -59,7 +59,8 @@ class _Poller:
         text = self._new_log()
         if text:
             messages.append(_message("log", {"text": text}))
-        finished = job.status not in ACTIVE and len(events) < 500 and not text
+        # Ended, its process gone (its last lines are in the log) and everything sent.
+        finished = job.status not in ACTIVE and len(events) < 500 and not text and not self.jobs.alive(job)
         return messages, finished
 
     def _new_log(self) -> str:
