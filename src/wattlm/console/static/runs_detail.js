@@ -129,12 +129,23 @@
 
   function connect() {
     if (source) source.close();
-    source = new EventSource(`${API}/runs/${encodeURIComponent(run.id)}/stream?after=${lastSeq}`);
-    source.addEventListener("progress", (message) => onProgress(JSON.parse(message.data)));
-    source.addEventListener("job", (message) => { showRun(JSON.parse(message.data)); $("run-live").textContent = ""; });
-    source.addEventListener("log", (message) => onLog(JSON.parse(message.data).text));
-    source.addEventListener("done", () => { source.close(); source = null; });
-    source.addEventListener("error", () => { if (source) $("run-live").textContent = Console.t("js.runs.live_lost"); });
+    const stream = new EventSource(`${API}/runs/${encodeURIComponent(run.id)}/stream?after=${lastSeq}`);
+    source = stream;
+    stream.addEventListener("progress", (message) => onProgress(JSON.parse(message.data)));
+    stream.addEventListener("job", (message) => { showRun(JSON.parse(message.data)); $("run-live").textContent = ""; });
+    stream.addEventListener("log", (message) => onLog(JSON.parse(message.data).text));
+    // After `done` the server ends the response; the browser then reports an error and would reconnect:
+    // closing there (not on `done`, which would abort the response still in flight) ends it cleanly.
+    let ended = false;
+    stream.addEventListener("done", () => { ended = true; });
+    stream.addEventListener("error", () => {
+      if (ended) {
+        stream.close();
+        if (source === stream) source = null;
+      } else {
+        $("run-live").textContent = Console.t("js.runs.live_lost");
+      }
+    });
   }
 
   async function act(action) {
