@@ -102,7 +102,8 @@ def test_a_running_job_whose_process_died_is_marked_interrupted(ws, recipe):
 
 def test_a_queued_job_is_interrupted_only_once_its_spawned_pid_is_gone(ws, recipe):
     jobs = Jobs(ws)
-    fresh = jobs.create(recipe, "tiny", origin="console")  # no pid yet: being spawned, left alone
+    fresh = jobs.create(recipe, "tiny", origin="console")  # carries its creator's pid (alive): left alone
+    assert fresh.pid == os.getpid()
     spawned = jobs.create(recipe, "tiny", origin="console")
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     jobs.set_pid(spawned.id, child.pid, own_group=False)

@@ -10,8 +10,9 @@ while runs write), in two tables of their own:
 
 Liveness is a lock, not a pid: the process running a job holds an `flock` on `jobs/<id>/lock` for its
 whole life (the kernel drops it when the process dies, however it dies), so `sweep()` marks a `running`
-job whose lock is free `interrupted`; a reused pid cannot keep a dead job alive. A `queued` job (the
-console has spawned its process, which has not yet taken the lock) is interrupted when its pid is gone.
+job whose lock is free `interrupted`; a reused pid cannot keep a dead job alive. A `queued` job carries
+the pid of the process that queued it, then of the process spawned for it (which has not yet taken the
+lock), and is interrupted when that pid is gone.
 Status changes out of `queued`/`running` are final: the first of "finished" and "cancelled" wins.
 """
 
@@ -167,9 +168,9 @@ class Jobs:
         (folder / "log.txt").touch()
         with self._write():
             self.db.execute(
-                "INSERT INTO jobs (id, recipe, recipe_hash, name, origin, status, created, log)"
-                " VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
-                (job_id, str(recipe), recipe_hash(recipe), name, origin, time.time(),
+                "INSERT INTO jobs (id, recipe, recipe_hash, name, origin, status, pid, created, log)"
+                " VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (job_id, str(recipe), recipe_hash(recipe), name, origin, os.getpid(), time.time(),
                  f"jobs/{job_id}/log.txt"),
             )
         return self.get(job_id)
@@ -239,8 +240,8 @@ class Jobs:
         """A finished-but-unsuccessful job back to `queued` for another attempt (its events continue)."""
         with self._write():
             changed = self.db.execute(
-                "UPDATE jobs SET status='queued', attempt=attempt+1, pid=NULL, finished=NULL, error=NULL"
-                " WHERE id=? AND status IN ('failed', 'cancelled', 'interrupted')", (job_id,)).rowcount
+                "UPDATE jobs SET status='queued', attempt=attempt+1, pid=?, own_group=0, finished=NULL, error=NULL"
+                " WHERE id=? AND status IN ('failed', 'cancelled', 'interrupted')", (os.getpid(), job_id)).rowcount
             if changed:
                 self._append(job_id, "resume", {})
         if not changed:
@@ -258,8 +259,6 @@ class Jobs:
         """Mark active jobs whose process is gone `interrupted`; returns their ids."""
         gone = [job for job in map(_job, self.db.execute(
             "SELECT * FROM jobs WHERE status IN ('queued', 'running')")) if not self.alive(job)]
-        # A queued job with no pid is being spawned right now by this or another server: leave it a minute.
-        gone = [j for j in gone if j.pid is not None or time.time() - j.created > 60]
         interrupted = [j.id for j in gone if self.finish(j.id, "interrupted", error="the run's process ended unexpectedly")]
         return interrupted
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from wattlm.errors import WattError
 from wattlm.jobs import ACTIVE, Job, Jobs, pid_alive, recipe_hash
+from wattlm.registry_locks import lock_is_free
 
 KILL_AFTER_S = 30.0
 
@@ -93,7 +94,10 @@ def cancel_run(home: Path, job_id: str) -> Job:
         job = jobs.get(job_id)
         if job.status not in ACTIVE:
             raise WattError(f"run {job_id} is {job.status}: only a queued or running run can be cancelled")
-        if jobs.alive(job) and job.pid:
+        # Whose pid the row holds: the run's own process once it holds the lock, the spawned process
+        # while a console job is queued (own_group), else the process that queued it (never signalled).
+        runs_now = not lock_is_free(jobs.lock_path(job.id))
+        if job.pid and job.pid != os.getpid() and (runs_now or (job.own_group and pid_alive(job.pid))):
             _signal(job, signal.SIGTERM)
             threading.Thread(target=_kill_later, args=(job,), daemon=True).start()
         jobs.finish(job_id, "cancelled", error="cancelled from the console")
