@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.wattlm-installed
 
-.PHONY: setup demo test test-fast bench-setup clean
+.PHONY: setup demo test test-fast bench-setup clean console chromium
 
 setup: $(STAMP)
 
@@ -26,6 +26,14 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not integration"
+
+# The web console on the workspace (http://127.0.0.1:8000/).
+console: setup
+	$(BIN)/watt console
+
+# Debian's chromium for the console's browser tests (Playwright drives it; its own download is unreachable).
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk)
 
 bench-setup: setup
 	$(BIN)/pip install --quiet -e ".[test,bench]"

@@ -14,20 +14,20 @@ import typer
 from typer.core import TyperGroup
 
 from wattlm.cli_common import AsJson, Home, emit, registry_from
+from wattlm.console.cli import console_command
 from wattlm.data.cli import data_app
 from wattlm.errors import WattError
 from wattlm.eval.cli import eval_app
 from wattlm.export.cli import export_command
-from wattlm.models.cli import models_app
-from wattlm.console.cli import console_command
-from wattlm.run.cli import run_command
 from wattlm.kb.cli import kb_app
+from wattlm.models.cli import models_app
+from wattlm.run.cli import run_command
 from wattlm.serve.cli import keys_app, serve_command
 from wattlm.synth.cli import synth_command
 from wattlm.train.cli import train_command
 
 # What `watt --help` lists, top to bottom: the order a recipe runs in, then serving and upkeep.
-VERB_ORDER = ("models", "data", "synth", "train", "eval", "export", "kb", "run", "serve", "keys", "lineage",
+VERB_ORDER = ("models", "data", "synth", "train", "eval", "export", "kb", "run", "serve", "console", "keys", "lineage",
               "registry")
 
 

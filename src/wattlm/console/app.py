@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from wattlm.console import auth_pages, models, overview, runs
+from wattlm.console import auth_pages, datasets, evals, kbs, keys, models, overview, playground, runs
 from wattlm.console.pages import HERE, render
 from wattlm.console.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, Sessions
 from wattlm.serve.auth import ApiKeyMiddleware, KeyAuth
@@ -34,6 +34,11 @@ PAGE_ROUTERS = (
     auth_pages.router,
     overview.router,
     models.router,
+    datasets.router,
+    playground.router,
+    kbs.router,
+    evals.router,
+    keys.router,
     runs.router,
 )
 OPEN_PATHS = ("/login", "/static/", "/lang", "/favicon.ico")  # reachable before signing in

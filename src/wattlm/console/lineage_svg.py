@@ -8,7 +8,8 @@ from html import escape
 from wattlm.registry import Artifact
 
 PAGES = {"model": "models", "export": "models", "dataset": "datasets", "kb": "kb"}
-BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 190, 46, 60, 18, 10
+BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 190, 46, 100, 18, 10
+LABEL_AT = 0.4  # share of an edge's length from its parent where the role label sits
 
 
 def _columns(nodes: dict[str, Artifact], edges: list[tuple[str, str, str]]) -> dict[str, int]:
@@ -51,9 +52,10 @@ def lineage_svg(focus: Artifact, ancestors: list[Artifact], exports: list[Artifa
         parts.append(f'<line class="edge" x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#4a4a4a" '
                      f'marker-end="url(#arrow)"/>')
         if role:
-            # Beside the arrow head: edges into one node fan in, so their labels stay apart there.
-            parts.append(f'<text x="{x2 - 4:.0f}" y="{y2 - 4:.0f}" font-size="10" '
-                         f'text-anchor="end">{escape(role)}</text>')
+            # Nearer the parent than the child: edges fanning into one node would stack labels at its side.
+            lx, ly = x1 + (x2 - x1) * LABEL_AT, y1 + (y2 - y1) * LABEL_AT
+            parts.append(f'<text x="{lx:.0f}" y="{ly - 4:.0f}" font-size="10" text-anchor="middle">'
+                         f'{escape(role)}</text>')
     for node, (x, y) in position.items():
         art = nodes[node]
         kind = art.tier or art.kind
