@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +19,8 @@ from wattlm.console.jobs_uploads import MAX_UPLOAD_BYTES, safe_name
 from wattlm.errors import WattError
 from wattlm.jobs import Jobs
 from wattlm.registry import Registry
+
+from .test_accessibility import Controls, contrast
 
 API = "/console-api"
 BAD_RECIPE = "name: broken\nfoundation: no-such-model\ndata: {inputs: [docs]}\n"
@@ -221,3 +225,20 @@ def test_unknown_run_is_404_on_pages_and_api(client):
     assert client.get(f"{API}/runs/nope/events").status_code == 404
     assert client.get(f"{API}/runs/nope/stream").status_code == 404
     assert client.get("/runs/nope").status_code == 404
+
+
+def test_runs_pages_are_labelled_and_their_badges_readable(client, ws, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\n")
+    job = Jobs(ws).create(recipe, "r", origin="cli")
+    for path in ("/runs", f"/runs/{job.id}"):
+        page = Controls()
+        page.feed(client.get(path).text)
+        assert page.h1 == 1, path
+        for control in page.controls:
+            assert control.get("id") in page.label_for or control.get("aria-labelledby"), f"{path}: {control}"
+        for button in page.buttons:
+            assert button["text"], f"{path}: a button without a name"
+    css = (Path(__file__).resolve().parents[2] / "src/wattlm/console/static/runs.css").read_text()
+    badges = re.findall(r"background: (#[0-9a-f]{6}); color: (#[0-9a-f]{6})", css)
+    assert len(badges) >= 5 and all(contrast(fg, bg) >= 4.5 for bg, fg in badges)

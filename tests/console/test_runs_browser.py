@@ -3,7 +3,7 @@
 Drives Debian's chromium through Playwright against a real server (uvicorn in a thread) whose runs are
 real detached `watt run` processes. Also checks that the pages raise no JavaScript error, no request
 fails or answers an error, and nothing is requested from another origin. Screenshots go to
-`$WATT_SCREENSHOTS` (or the test's temp folder); they are not committed.
+`$WATT_CONSOLE_SHOTS` (or the test's temp folder); they are not committed.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class PageWatch:
 
 
 def _shot(page, name: str, tmp_path: Path) -> None:
-    folder = Path(os.environ.get("WATT_SCREENSHOTS", tmp_path / "screenshots"))
+    folder = Path(os.environ.get("WATT_CONSOLE_SHOTS", tmp_path / "screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
