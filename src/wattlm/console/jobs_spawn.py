@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+import wattlm
 from wattlm.errors import WattError
 from wattlm.jobs import ACTIVE, Job, Jobs, pid_alive, recipe_hash
 from wattlm.registry_locks import lock_is_free
@@ -58,7 +59,10 @@ def resume_run(home: Path, job_id: str) -> Job:
 def spawn(jobs: Jobs, job: Job) -> Job:
     command = [sys.executable, "-m", "wattlm.cli", "run", job.recipe, "--home", str(jobs.home), "--job", job.id,
                "--quiet"]  # --quiet: plain lines in the log, no progress bars redrawn with \r
-    env = {**os.environ, "WATT_HOME": str(jobs.home), "PYTHONUNBUFFERED": "1"}
+    # The run imports the same wattlm as this server, whatever the (relative) PYTHONPATH it was started with.
+    source_root = str(Path(wattlm.__file__).resolve().parents[1])
+    python_path = os.pathsep.join(p for p in (source_root, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "WATT_HOME": str(jobs.home), "PYTHONUNBUFFERED": "1", "PYTHONPATH": python_path}
     with open(jobs.log_path(job), "ab") as log:
         log.write(f"$ watt run {job.recipe} (run {job.id}, attempt {job.attempt})\n".encode())
         log.flush()
