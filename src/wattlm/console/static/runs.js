@@ -4,7 +4,12 @@
   const API = "/console-api";
   const status = document.getElementById("start-status");
   const say = (text, bad) => { status.textContent = text; status.className = bad ? "error" : ""; };
-  const when = (stamp) => stamp ? new Date(stamp * 1000).toLocaleString() : "";
+  const two = (n) => String(n).padStart(2, "0");
+  const when = (stamp) => {  // as the server renders it: YYYY-MM-DD HH:MM
+    if (!stamp) return "";
+    const d = new Date(stamp * 1000);
+    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+  };
 
   async function start(body) {
     const answer = await Console.postJSON(`${API}/runs`, body);

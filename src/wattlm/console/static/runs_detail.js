@@ -6,7 +6,12 @@
   const API = "/console-api";
   let run = JSON.parse(document.getElementById("run-data").textContent);
   const $ = (id) => document.getElementById(id);
-  const when = (stamp) => stamp ? new Date(stamp * 1000).toLocaleString() : "";
+  const two = (n) => String(n).padStart(2, "0");
+  const when = (stamp) => {  // as the server renders it: YYYY-MM-DD HH:MM
+    if (!stamp) return "";
+    const d = new Date(stamp * 1000);
+    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+  };
   const series = new Map();  // stage ("train", "task_train") -> [[step, loss], ...]
   const stageItems = new Map();
   let lastSeq = 0;
