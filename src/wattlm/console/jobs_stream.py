@@ -21,6 +21,7 @@ from fastapi import Request
 from wattlm.jobs import ACTIVE, Jobs
 
 POLL_S = 0.5
+BATCH = 2000  # events per poll: a reopened page of a long run catches up in a few polls
 LOG_CHUNK = 16_000  # the most log text one message carries (a page keeps a tail anyway)
 KEEPALIVE_POLLS = 30  # a comment line every 15 s keeps proxies from closing an idle stream
 
@@ -47,7 +48,7 @@ class _Poller:
             self.jobs.sweep()
             job = self.jobs.get(self.job_id)
         messages = []
-        events = self.jobs.events(self.job_id, after=self.after, limit=500)
+        events = self.jobs.events(self.job_id, after=self.after, limit=BATCH)
         for event in events:
             messages.append(_message("progress", event.to_dict(), event.seq))
         if events:
@@ -60,7 +61,7 @@ class _Poller:
         if text:
             messages.append(_message("log", {"text": text}))
         # Ended, its process gone (its last lines are in the log) and everything sent.
-        finished = job.status not in ACTIVE and len(events) < 500 and not text and not self.jobs.alive(job)
+        finished = job.status not in ACTIVE and len(events) < BATCH and not text and not self.jobs.alive(job)
         return messages, finished
 
     def _new_log(self) -> str:
