@@ -145,7 +145,7 @@ def test_recorder_thins_steps_ends_stages_and_writes_a_cli_log(ws, recipe, monke
     monkeypatch.setattr("wattlm.run.recording.time.monotonic", lambda: clock[0])
     jobs = Jobs(ws)
     job = jobs.create(recipe, "tiny", origin="cli")
-    recorder = JobRecorder(jobs, job.id, write_log=True)
+    recorder = JobRecorder(jobs, job.id, messages_to_log=True)
     with listening(recorder):
         stage_started("train")
         for step in range(1, 11):  # 1/8 s apart: kept when 0.5 s passed since the last kept, and the last

@@ -30,11 +30,12 @@ class RunCancelled(KeyboardInterrupt):
 
 
 class JobRecorder:
-    """Turns progress events into job events and row updates; a CLI run also gets them as log lines."""
+    """Turns progress events into job events, row updates and log lines."""
 
-    def __init__(self, jobs: Jobs, job_id: str, write_log: bool):
+    def __init__(self, jobs: Jobs, job_id: str, messages_to_log: bool):
         self.jobs, self.job_id = jobs, job_id
-        self.log = jobs.log_path(jobs.get(job_id)) if write_log else None
+        self.log = jobs.log_path(jobs.get(job_id))
+        self.messages_to_log = messages_to_log
         self.result: dict = {}
         self._stage: tuple[str, float] | None = None
         self._last_step_at = 0.0
@@ -49,7 +50,7 @@ class JobRecorder:
 
     def _event(self, kind: str, fields: dict, line: str | None = None) -> None:
         self.jobs.append(self.job_id, kind, fields)
-        if self.log is not None and line is not None:
+        if line is not None and (kind != "message" or self.messages_to_log):
             with open(self.log, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
 
@@ -98,7 +99,8 @@ def recorded_run(home: Path, recipe: Path, job_id: str | None, name: str | None)
         job_id = jobs.create(recipe, name or Path(recipe).stem, origin="cli").id
     previous = signal.getsignal(signal.SIGTERM)
     with jobs.running(job_id):
-        recorder = JobRecorder(jobs, job_id, write_log=not spawned)  # a spawned run's stderr is its log
+        # A spawned run's stderr is its log and already has the run's messages; stages and steps are added.
+        recorder = JobRecorder(jobs, job_id, messages_to_log=not spawned)
         main_thread = threading.current_thread() is threading.main_thread()  # only there can it set a handler
         if main_thread:
             signal.signal(signal.SIGTERM, _raise_cancelled)

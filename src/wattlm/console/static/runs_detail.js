@@ -128,6 +128,8 @@
     svg.append(node("text", { x: right - 40, y: bottom + 18 }, String(maxStep)));
     [...series.entries()].forEach(([stage, points], index) => {
       svg.append(node("polyline", { class: `series-${index % 3}`, points: points.map(([s, l]) => `${x(s).toFixed(1)},${y(l).toFixed(1)}`).join(" ") }));
+      const [lastStep, lastLoss] = points[points.length - 1];  // visible from the first step on
+      svg.append(node("circle", { class: `series-${index % 3}`, cx: x(lastStep).toFixed(1), cy: y(lastLoss).toFixed(1), r: 3 }));
       svg.append(node("text", { x: right - 140, y: top + 14 + 16 * index, class: `series-${index % 3}` }, `— ${stage}`));
     });
   }
