@@ -54,6 +54,14 @@ def base_url(module_home):
         yield url
 
 
+# Visible inputs, selects, textareas and buttons with no accessible name (label, aria-label(ledby), text).
+UNLABELLED = """() => [...document.querySelectorAll("input:not([type=hidden]), select, textarea, button")]
+  .filter((el) => el.offsetParent !== null)
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+                  && !el.getAttribute("aria-labelledby") && !(el.tagName === "BUTTON" && el.textContent.trim()))
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
 class Watched:
     """A page whose console errors, failed requests, error answers and foreign requests are recorded."""
 
@@ -73,6 +81,8 @@ class Watched:
         return self.page
 
     def shot(self, folder: Path, name: str) -> None:
+        """A screenshot, after checking that every control on the page (scripted ones too) has a name."""
+        assert not self.page.evaluate(UNLABELLED), f"{name}: controls without a label"
         self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 
 from wattlm.console import auth_pages, datasets, evals, kbs, keys, models, overview, playground, runs
@@ -44,6 +45,8 @@ PAGE_ROUTERS = (
 OPEN_PATHS = ("/login", "/static/", "/lang", "/favicon.ico")  # reachable before signing in
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+SECURITY_HEADERS = {"content-security-policy": CONTENT_SECURITY_POLICY, "x-content-type-options": "nosniff",
+                    "referrer-policy": "same-origin"}
 
 
 def create_console(home: Path, api_app: FastAPI | None = None, auth: KeyAuth | None = None,
@@ -60,29 +63,61 @@ def create_console(home: Path, api_app: FastAPI | None = None, auth: KeyAuth | N
         console.include_router(router)
     console.add_exception_handler(HTTPException, _http_error)
 
-    @console.middleware("http")
-    async def sessions_and_sign_in(request: Request, call_next):
-        store: Sessions = console.state.sessions
+    console.add_middleware(SessionGate, console=console)
+    return console
+
+
+class SessionGate:
+    """ASGI middleware of the console: gives each request its session (a new one, with its cookie, to a
+    new visitor), sends visitors who are not signed in to /login while keys are required, and adds the
+    security headers. Plain ASGI rather than `@app.middleware("http")`: streamed answers (the runs
+    page's event stream) pass through untouched and see the client's disconnect."""
+
+    def __init__(self, app: Any, console: FastAPI) -> None:
+        self.app = app
+        self.console = console
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        store: Sessions = self.console.state.sessions
         session = store.get(request.cookies.get(SESSION_COOKIE))
         fresh = session is None
         if fresh:
             session = store.new()
-        request.state.session = session
-        if not request.url.path.startswith(OPEN_PATHS) and not await signed_in(console.state.auth, session):
-            if request.method in SAFE_METHODS and not request.url.path.startswith("/console-api/"):
-                response: Response = RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-            else:
-                response = JSONResponse({"error": "sign in first"}, status_code=401)
-        else:
-            response = await call_next(request)
-        if fresh or request.state.session is not session:  # a new visitor, or a sign-in/out swapped it
-            set_session_cookie(response, request.state.session.token, request.url.scheme == "https")
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+        state = scope.setdefault("state", {})
+        state["session"] = session
+        secure = scope.get("scheme") == "https"
 
-    return console
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                current = state["session"]
+                if fresh or current is not session:  # a new visitor, or a sign-in/out swapped it
+                    headers.append("set-cookie", session_cookie(current.token, secure))
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        path = scope.get("path", "/")
+        if path.startswith(OPEN_PATHS) or await signed_in(self.console.state.auth, session):
+            await self.app(scope, receive, send_with_headers)
+            return
+        if request.method in SAFE_METHODS and not path.startswith("/console-api/"):
+            response: Response = RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+        else:
+            response = JSONResponse({"error": "sign in first"}, status_code=401)
+        await response(scope, receive, send_with_headers)
+
+
+def session_cookie(token: str, secure: bool) -> str:
+    """The Set-Cookie value of a session: HttpOnly, SameSite=Strict, Secure behind TLS."""
+    response = Response()
+    set_session_cookie(response, token, secure)
+    return response.headers["set-cookie"]
 
 
 def set_session_cookie(response: Response, token: str, secure: bool) -> None:

@@ -169,7 +169,8 @@ def dataset_page(request: Request, ref: str, show: str = "kept", reason: str = "
     return render(
         request, "dataset.html", art=art, report=report, show=show, reason=reason, page=page, rows=visible,
         more=len(rows) > (page + 1) * PAGE_SIZE, reasons=sorted(dropped),
-        dropped_chart=hbar_chart(sorted(dropped.items(), key=lambda kv: -kv[1]), title=None) if dropped else "",
+        dropped_chart=hbar_chart(sorted(dropped.items(), key=lambda kv: -kv[1]), width=420, label_width=150)
+        if dropped else "",
         length_chart=histogram(lengths) if lengths else "",
         other_charts={name: histogram(rows_) for name, rows_ in other_histograms.items()},
         counts={k: art.metrics.get(k) for k in ("docs_in", "docs_kept", "docs_train", "docs_heldout", "chars_in",
