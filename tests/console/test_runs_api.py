@@ -242,3 +242,9 @@ def test_runs_pages_are_labelled_and_their_badges_readable(client, ws, tmp_path)
     css = (Path(__file__).resolve().parents[2] / "src/wattlm/console/static/runs.css").read_text()
     badges = re.findall(r"background: (#[0-9a-f]{6}); color: (#[0-9a-f]{6})", css)
     assert len(badges) >= 5 and all(contrast(fg, bg) >= 4.5 for bg, fg in badges)
+
+
+def test_runs_page_reads_in_chinese(client):
+    client.cookies.set("watt_lang", "zh")
+    page = client.get("/runs").text
+    assert "开始运行" in page and "全部运行" in page and '"js.runs.status.running": "运行中"' in page
