@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "wattlm.registry": 1,
     "wattlm.registry_locks": 1,
     "wattlm.registry_check": 1,
+    "wattlm.jobs": 1,
     "wattlm.cache": 1,
     "wattlm.lineage": 1,
     "wattlm.datasets": 1,

@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 
-from wattlm.console import auth_pages, datasets, evals, kbs, keys, models, overview, playground
+from wattlm.console import auth_pages, datasets, evals, kbs, keys, models, overview, playground, runs
 from wattlm.console.pages import HERE, render
 from wattlm.console.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, Sessions
 from wattlm.serve.auth import ApiKeyMiddleware, KeyAuth
@@ -40,6 +40,7 @@ PAGE_ROUTERS = (
     kbs.router,
     evals.router,
     keys.router,
+    runs.router,
 )
 OPEN_PATHS = ("/login", "/static/", "/lang", "/favicon.ico")  # reachable before signing in
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -13,14 +13,20 @@ from wattlm.cli_common import AsJson, Home, Quiet, emit, err_console, print_path
 def run_command(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
+    job: Annotated[Optional[str], typer.Option("--job", hidden=True, help="Run the console's queued job ID.")] = None,
 ) -> None:
     """Run a whole recipe: data -> train -> eval -> export, cached and resumable."""
     from wattlm.recipe import load_recipe
     from wattlm.run.pipeline import run_recipe
+    from wattlm.run.recording import recorded_run
 
-    loaded = load_recipe(recipe)
+    loaded = None if job else load_recipe(recipe)  # a CLI typo fails before any job row; a console job records it
     console = err_console()
-    summary = run_recipe(loaded, registry_from(home), console=None if as_json else console, progress=not (quiet or as_json))
+    registry = registry_from(home)
+    with recorded_run(registry.home, recipe, job, loaded.name if loaded else None) as record:
+        loaded = loaded or load_recipe(recipe)
+        summary = run_recipe(loaded, registry, console=None if as_json else console, progress=not (quiet or as_json))
+        record.result = {"artifacts": summary.artifacts, "report_html": summary.report_html, "seconds": summary.seconds}
     emit(summary.to_dict(), as_json, lambda s: print_summary(s, console))
 
 

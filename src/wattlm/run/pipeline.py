@@ -19,6 +19,7 @@ from wattlm.data.stage import text_dataset
 from wattlm.errors import NotFound, WattError
 from wattlm.recipe import Recipe
 from wattlm.registry import Artifact, Registry
+from wattlm.shared.progress import emit, stage_started
 
 
 @dataclass
@@ -83,15 +84,17 @@ def _check_inputs(recipe: Recipe) -> list[Path]:
 def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool = True) -> RunSummary:
     from wattlm.models.store import resolve_model
 
-    say = (lambda msg: console.print(msg)) if console else (lambda msg: None)
+    say = (lambda msg: (console.print(msg), emit("message", text=msg))) if console else (lambda msg: emit("message", text=msg))
     start = time.perf_counter()
     summary = RunSummary(recipe=recipe.name)
     _check_inputs(recipe)  # fail before loading any model
 
+    stage_started("foundation")
     foundation = resolve_model(registry, recipe.foundation)
     summary.artifacts["foundation"] = foundation.id
     say(f"[bold]foundation[/] {foundation.name} ({foundation.id})")
 
+    stage_started("data")
     corpus, summary.reused["data"] = corpus_dataset(registry, recipe, progress)
     summary.artifacts["corpus"] = corpus.id
     summary.data = corpus.metrics
@@ -117,6 +120,7 @@ def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool 
         ), corpus, say, progress, start)
 
     summary.seconds = round(time.perf_counter() - start, 1)
+    stage_started("report")
     _write_report(registry, recipe, summary, final)
     return summary
 
@@ -147,6 +151,7 @@ def _train_tier(registry: Registry, recipe: Recipe, summary: RunSummary, tier: T
     if tier.section.replay is not None:
         replay = text_dataset(registry, recipe.resolve(tier.section.replay), f"{recipe.name}-{tier.stage.replace('_', '-')}replay")
         summary.artifacts[f"{tier.stage}replay"] = replay.id
+    stage_started(f"{tier.stage}train")
     model, summary.reused[f"{tier.stage}train"] = train_model(
         registry, tier.parent, tier.data, _train_config(recipe, tier.section), f"{recipe.name}-{tier.role}",
         progress=progress, recipe=recipe.model_dump(mode="json"), replay=replay,
@@ -158,16 +163,19 @@ def _train_tier(registry: Registry, recipe: Recipe, summary: RunSummary, tier: T
 
     pair = ((tier.parent_role, tier.parent), (tier.role, model))
     if tier.perplexity or tier.tasks:
+        stage_started(f"{tier.stage}eval")
         texts = _perplexity_sets(registry, recipe, summary, corpus) if tier.perplexity else []
         reused = _perplexities(registry, recipe, summary, texts, pair, say)
         if tier.tasks:
             reused &= _task_scores(registry, recipe, summary, tier.tasks, pair, say)
         summary.reused[f"{tier.stage}eval"] = reused
     if tier.kb is not None:
+        stage_started(f"{tier.stage}grounded_eval")
         summary.reused[f"{tier.stage}grounded_eval"] = _grounded_scores(registry, recipe, summary, tier, pair, say)
     summary.model_path = str(model.path)
     _gate(registry, recipe, summary, tier.gates, tier.role, tier.parent_role, model, say, start)
     if tier.export:
+        stage_started(f"{tier.stage}export")
         setattr(summary, f"{tier.stage}exports", _export(registry, recipe, model, corpus, summary,
                                                          f"{tier.stage}export", say))
     return registry.get(model.id)
@@ -179,6 +187,7 @@ def _knowledge(registry: Registry, recipe: Recipe, summary: RunSummary, say, pro
         return None
     from wattlm.run.knowledge import recipe_kb
 
+    stage_started("kb")
     kb, summary.reused["kb"] = recipe_kb(registry, recipe, progress, say)
     summary.artifacts["kb"] = kb.id
     summary.knowledge = {"id": kb.id, "name": kb.name, **{k: kb.metrics.get(k) for k in ("chunks", "sources", "threshold")}}
@@ -199,6 +208,7 @@ def _grounded_scores(registry: Registry, recipe: Recipe, summary: RunSummary, ti
         for result in evaluate_model(registry, registry.get(model.id), tasks, say=lambda m: say(f"[bold]grounded[/] {m}")):
             reused &= result.reused
             summary.scores.setdefault(role, {}).update(result.scores)
+            emit("eval", model=role, scores=result.scores)
     summary.grounded = grounded_summary(summary.scores)
     return reused
 
@@ -229,6 +239,7 @@ def _perplexities(registry: Registry, recipe: Recipe, summary: RunSummary, texts
             )
             reused &= was_reused
             summary.scores.setdefault(role, {})[label] = score["ppl"]
+            emit("eval", model=role, scores={label: score["ppl"]})
     return reused
 
 
@@ -259,6 +270,7 @@ def _task_scores(registry: Registry, recipe: Recipe, summary: RunSummary, paths:
         for result in evaluate_model(registry, registry.get(model.id), tasks, say=lambda m: say(f"[bold]eval[/] {m}")):
             reused &= result.reused
             summary.scores.setdefault(role, {}).update(result.scores)
+            emit("eval", model=role, scores=result.scores)
     return reused
 
 
@@ -308,6 +320,7 @@ def _synth(registry: Registry, recipe: Recipe, summary: RunSummary, corpus: Arti
     eval_sets = [recipe.resolve(p) for p in task.synth.eval_sets]
     eval_sets += [recipe.resolve(p) for p in task.eval if p.suffix == ".jsonl" and recipe.resolve(p) not in eval_sets]
     synth_config = task.synth.model_copy(update={"eval_sets": eval_sets})
+    stage_started("synth")
     try:
         say(f"[bold]synth[/] teacher {teacher.name}")
         qa, summary.reused["synth"] = synthesize(registry, corpus, teacher, synth_config, name=f"{recipe.name}-synth",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattlm.errors import WattError
+from wattlm.shared.progress import emit
 from wattlm.train.config import TrainConfig
 
 
@@ -148,6 +149,8 @@ def train(
             result.seconds = time.perf_counter() - start
             result.step_seconds.append(time.perf_counter() - step_start)
             bar(step, result.losses[-1], result.tokens_per_s)
+            if dist.is_main:  # to a recorded job's progress events (wattlm.shared.progress)
+                emit("train_step", step=result.steps, steps=config.steps, loss=result.losses[-1], tokens_per_s=result.tokens_per_s)
             if checkpoint_dir and config.save_every and result.steps % config.save_every == 0 \
                     and result.steps < config.steps:
                 rng_states = dist.gather_objects(torch.get_rng_state())
