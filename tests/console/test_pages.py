@@ -191,3 +191,20 @@ def test_eval_run_scores_picked_models_then_compares_them(client, console_home, 
     bad = client.post("/console-api/eval/run", json={"models": [tiny.id], "tasks": ["../secrets.jsonl"]},
                       headers={"X-CSRF-Token": token})
     assert bad.status_code == 400
+
+
+def test_overview_lists_recorded_runs_with_their_status_and_link(client, console_home, tmp_path):
+    from wattlm.jobs import Jobs
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: grid-cli\n", encoding="utf-8")
+    jobs = Jobs(console_home)
+    try:
+        job = jobs.create(recipe, "grid-cli", "cli")
+        assert jobs.finish(job.id, "failed", error="boom")
+    finally:
+        jobs.close()
+    html = client.get("/").text
+    table = html[html.index('id="recent-runs"'):]
+    assert f'<a href="/runs/{job.id}">grid-cli</a>' in table and ">failed<" in table
+    assert table.index("grid-cli") < table.index(">grid<")  # the job first; the older report stays listed

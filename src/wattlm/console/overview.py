@@ -1,5 +1,5 @@
 """The overview page: models by tier (foundation -> industry -> task -> exports), datasets, knowledge
-bases and the recent runs the registry holds (the run reports `watt run` registers)."""
+bases and the recent runs (the job rows `watt run` records, and older run reports)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 
 from wattlm.console.i18n import register
 from wattlm.console.pages import registry_of, render
+from wattlm.jobs import Jobs
 from wattlm.registry import TIERS, Artifact, Registry
 
 router = APIRouter()
@@ -35,6 +36,12 @@ register({
     "overview.size": {"en": "Size (MB)", "zh": "大小（MB）"},
     "overview.quant": {"en": "Quantization", "zh": "量化"},
     "overview.finished": {"en": "finished", "zh": "已完成"},
+    "overview.queued": {"en": "queued", "zh": "排队中"},
+    "overview.running": {"en": "running", "zh": "运行中"},
+    "overview.succeeded": {"en": "succeeded", "zh": "成功"},
+    "overview.failed": {"en": "failed", "zh": "失败"},
+    "overview.cancelled": {"en": "cancelled", "zh": "已取消"},
+    "overview.interrupted": {"en": "interrupted", "zh": "已中断"},
 })
 
 
@@ -44,20 +51,32 @@ def parent_name(registry: Registry, art: Artifact, names: dict[str, str]) -> str
 
 
 def run_rows(registry: Registry) -> list[dict]:
-    """Run reports, newest first: the recipe, when, how long and which stages were reused."""
-    rows = []
+    """Recent runs, newest first: the job rows every `watt run` records (CLI or console, with their live
+    status and a link to the run page), then run reports older than the first job (runs from before jobs
+    were recorded have only their report)."""
+    jobs = Jobs(registry.home)
+    try:
+        jobs.sweep()  # a run whose process is gone shows as interrupted, not as running forever
+        recorded = jobs.list(limit=RECENT_RUNS)
+    finally:
+        jobs.close()
+    rows = [{"id": job.id, "recipe": job.name, "created": job.created, "status": job.status,
+             "seconds": (job.finished - job.started) if job.finished and job.started else None,
+             "href": f"/runs/{job.id}"} for job in recorded]
+    first_job = min((job.created for job in recorded), default=float("inf"))
     for report in reversed(registry.list("report")):
+        if len(rows) >= RECENT_RUNS:
+            break
+        if report.created >= first_job:
+            continue
         summary_file = report.path / "report.json"
         try:
             summary = json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.is_file() else {}
         except (OSError, ValueError):
             summary = {}
-        if "recipe" not in summary:
-            continue
-        rows.append({"id": report.id, "recipe": summary.get("recipe"), "created": report.created,
-                     "seconds": summary.get("seconds"), "status": "finished"})
-        if len(rows) >= RECENT_RUNS:
-            break
+        if "recipe" in summary:
+            rows.append({"id": report.id, "recipe": summary.get("recipe"), "created": report.created,
+                         "seconds": summary.get("seconds"), "status": "finished", "href": None})
     return rows
 
 
