@@ -40,6 +40,10 @@ class ContractFake(FakeEngine):
         text = prompt if isinstance(prompt, str) else self.detokenize(prompt)
         generation_budget(self.name, self.count_tokens(text), self.context_length, None)
 
+    def tokenize(self, text, add_special=True):
+        # No BOS: the fake reads a prompt's words only, so "" is 0 tokens here too (as on models without BOS).
+        return super().tokenize(text, add_special=False)
+
     def generate(self, prompt, params):
         self._check(prompt)
         return super().generate(prompt, params)

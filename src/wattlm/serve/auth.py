@@ -17,7 +17,6 @@ a burst of requests costs one SQLite read, not one per request.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import threading
@@ -26,7 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wattlm.engines.base import EngineOverloaded
 from wattlm.serve.keys import KeyRecord, KeyStore, hash_key, well_formed
+from wattlm.serve.workers import WorkerPool
 
 # /metrics is not open: per-model request counts and latencies tell an outsider what is served and how busy it is.
 OPEN_PATHS = frozenset({"/health", "/openapi.json"})  # the Swagger/ReDoc pages are off (CDN assets)
@@ -68,6 +69,9 @@ class KeyAuth:
         self._required: tuple[float, bool] | None = None  # (read at, auth required)
         self._records: dict[str, tuple[float, KeyRecord | None]] = {}  # key hash -> (read at, record)
         self._buckets: dict[str, TokenBucket] = {}  # key hash -> its bucket
+        # Database reads run here, not on the loop's shared executor: a burst of scoring or embedding
+        # requests (or a slow SQLite writer) must not delay the key check of every other request.
+        self.lookups = WorkerPool("key-lookup", workers=2, queue=1024)
 
     def cached_required(self) -> bool | None:
         """`keys_required()` if its cached answer is fresh, else None (no database read)."""
@@ -122,6 +126,11 @@ class KeyAuth:
             return bucket.take(now)
 
 
+class _LookupsFull(Exception):
+    def __init__(self, error: EngineOverloaded) -> None:
+        self.error = error
+
+
 class ApiKeyMiddleware:
     """ASGI middleware: 401 without a valid key (when keys exist), 429 over a key's rate limit."""
 
@@ -133,10 +142,23 @@ class ApiKeyMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        try:
+            await self._check(scope, receive, send)
+        except _LookupsFull as full:  # the key-lookup queue is full: a flood of unknown keys
+            await _send_error(send, 503, str(full.error), "server_error", "server_overloaded",
+                              {"retry-after": str(full.error.retry_after)})
+
+    async def _lookup(self, fn, *args):
+        try:
+            return await self.auth.lookups.run(fn, *args)
+        except EngineOverloaded as error:
+            raise _LookupsFull(error) from None
+
+    async def _check(self, scope: dict, receive: Any, send: Any) -> None:
         # SQLite reads may wait on a writer's lock: keep them off the event loop (cache hits stay on it).
         required = self.auth.cached_required()
         if required is None:
-            required = await asyncio.to_thread(self.auth.keys_required)
+            required = await self._lookup(self.auth.keys_required)
         if not required or scope.get("path", "") in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
@@ -152,7 +174,7 @@ class ApiKeyMiddleware:
             return
         fresh, record = self.auth.cached_record(key)
         if not fresh:
-            record = await asyncio.to_thread(self.auth.record, key)
+            record = await self._lookup(self.auth.record, key)
         if record is None:
             await _send_error(send, 401, f"invalid API key '{key[:12]}...': unknown or revoked",
                               "invalid_request_error", "invalid_api_key", {"www-authenticate": "Bearer"})
@@ -183,7 +205,7 @@ class LoopbackHostOnly:
         if scope["type"] == "http" and not _loopback_host_header(scope):
             required = self.auth.cached_required()
             if required is None:
-                required = await asyncio.to_thread(self.auth.keys_required)
+                required = await self.auth.lookups.run(self.auth.keys_required)
             if not required:
                 await _send_error(send, 403, "Host header must be localhost, 127.0.0.1 or [::1] while the server "
                                   "has no API keys (create one with `watt keys create`, or start with --insecure)",
