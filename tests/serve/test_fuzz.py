@@ -213,3 +213,63 @@ def test_mutated_requests_never_fail_the_server(path, fields):
         check()
     # The fuzz must have reached the engine, not only the validators.
     assert statuses.get(200, 0) >= 10 and sum(count for status, count in statuses.items() if status >= 400) >= 10, statuses
+
+
+# ---- the same fuzz against SmolLM2, with auth on and nothing stripped -------------------------------
+# The operations of our OpenAPI schema, sent over HTTP to the real batch engine in its own process
+# (tests/serve/harden_server.py) with an API key: `n`, `response_format`, `logprobs`, seeds and every
+# other field go through as generated. A crash of llama.cpp shows as a dead process.
+
+REAL_EXAMPLES = 12  # per operation and mode: every request reaches the real engine on a 2-core machine
+REAL_SCHEMA = schemathesis.openapi.from_dict(APP.openapi())  # no app attached: cases go out over HTTP
+REAL_SCHEMA.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=REAL_EXAMPLES, deterministic=True
+)
+
+
+@REAL_SCHEMA.hook("flatmap_body")
+def real_model_body(context, body):
+    """Point most bodies at the served model; nothing else is dropped or changed."""
+    if not (isinstance(body, dict) and isinstance(body.get("model"), str)):
+        return st.just(body)
+    return st.sampled_from(["smol", "smol", body["model"]]).map(lambda model: {**body, "model": model})
+
+
+@REAL_SCHEMA.hook("flatmap_path_parameters")
+def real_model_path(context, path_parameters):
+    if isinstance(path_parameters, dict) and isinstance(path_parameters.get("model_id"), str):
+        return st.sampled_from(["smol", path_parameters["model_id"]]).map(lambda model: {"model_id": model})
+    return st.just(path_parameters)
+
+
+@pytest.fixture(scope="module")
+def real_server(smollm2_path, tmp_path_factory):
+    pytest.importorskip("llama_cpp")
+    from wattlm.serve.keys import KeyStore
+
+    from .test_harden import start_server, stop_server
+
+    home = tmp_path_factory.mktemp("fuzz-real-home")
+    key, _ = KeyStore.of_home(home).create("fuzz")
+    # Short answers and a long timeout: a 504 here would be the machine's load, not a bug.
+    served = start_server(smollm2_path, home, {"WATT_TEST_MAX_TOKENS": "8", "WATT_TEST_TIMEOUT": "600"})
+    served.key = key
+    yield served
+    stop_server(served)
+
+
+@pytest.mark.integration
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@REAL_SCHEMA.parametrize()
+@hypothesis.settings(max_examples=REAL_EXAMPLES, deadline=None, derandomize=True, database=None,
+                     suppress_health_check=list(hypothesis.HealthCheck))
+def test_real_engine_with_auth_and_nothing_stripped_gives_no_5xx(case, real_server):
+    response = case.call(base_url=real_server.url, headers={"Authorization": f"Bearer {real_server.key}"},
+                         timeout=600)
+    assert response.status_code < 500, (case.as_curl_command(), response.text[:500])
+    if 400 <= response.status_code < 500:
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"}, error
+    elif " ".join(response.headers.get("content-type", [])).startswith("text/event-stream"):
+        assert_complete_stream(response.text)
+    assert real_server.alive(), case.as_curl_command()

@@ -37,11 +37,11 @@ class Served:
         return self.client.post(path, json=body, headers=headers)
 
 
-def start_server(gguf: Path, home: Path) -> Served:
+def start_server(gguf: Path, home: Path, env: dict[str, str] | None = None) -> Served:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", **(env or {})}
     process = subprocess.Popen([sys.executable, str(SERVER), str(gguf), str(home), str(port)], env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
