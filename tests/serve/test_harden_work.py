@@ -235,3 +235,22 @@ def test_the_max_loaded_cap_reaches_the_app_and_a_failed_load_shows_no_server_pa
 ])
 def test_absolute_paths_become_their_last_part(message, expected):
     assert without_paths(message) == expected
+
+
+def test_the_key_cache_drops_the_least_recently_used_key_first(tmp_path, monkeypatch):
+    from wattlm.serve import auth as auth_module
+    from wattlm.serve.auth import KeyAuth
+    from wattlm.serve.keys import KeyStore
+
+    monkeypatch.setattr(auth_module, "_MAX_CACHED_KEYS", 3)
+    store = KeyStore.of_home(tmp_path)
+    real, _ = store.create("client")
+    reads: list[str] = []
+    lookup = store.lookup
+    monkeypatch.setattr(store, "lookup", lambda key: reads.append(key) or lookup(key))
+    keys = KeyAuth(store, cache_seconds=60, clock=lambda: 0.0)
+    assert keys.record(real) is not None
+    for number in range(10):  # a flood of unknown keys, the real client's key used in between
+        assert keys.record(f"watt-{number:043d}") is None
+        assert keys.record(real) is not None
+    assert reads.count(real) == 1  # never evicted by the flood: read from the database once

@@ -21,6 +21,7 @@ import json
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +68,9 @@ class KeyAuth:
         self._clock = clock
         self._lock = threading.Lock()
         self._required: tuple[float, bool] | None = None  # (read at, auth required)
-        self._records: dict[str, tuple[float, KeyRecord | None]] = {}  # key hash -> (read at, record)
+        # key hash -> (read at, record); least recently used first out, so a flood of unknown keys
+        # evicts other unknown keys before the keys of real clients.
+        self._records: OrderedDict[str, tuple[float, KeyRecord | None]] = OrderedDict()
         self._buckets: dict[str, TokenBucket] = {}  # key hash -> its bucket
         # Database reads run here, not on the loop's shared executor: a burst of scoring or embedding
         # requests (or a slow SQLite writer) must not delay the key check of every other request.
@@ -86,6 +89,7 @@ class KeyAuth:
         with self._lock:
             cached = self._records.get(digest)
             if cached and self._clock() - cached[0] < self._cache_seconds:
+                self._records.move_to_end(digest)
                 return True, cached[1]
         return False, None
 
@@ -105,12 +109,14 @@ class KeyAuth:
         with self._lock:
             cached = self._records.get(digest)
             if cached and now - cached[0] < self._cache_seconds:
+                self._records.move_to_end(digest)
                 return cached[1]
         record = self._store.lookup(key)
         with self._lock:
-            if len(self._records) >= _MAX_CACHED_KEYS:
-                self._records.clear()
             self._records[digest] = (now, record)
+            self._records.move_to_end(digest)
+            while len(self._records) > _MAX_CACHED_KEYS:
+                self._records.popitem(last=False)
         return record
 
     def wait_seconds(self, record: KeyRecord) -> float:
