@@ -5,6 +5,8 @@ schema (positive) and that break it (negative: wrong types, missing fields, out-
 Whatever comes in, the server must answer without a 5xx (the official clients retry those, re-sending
 a bad request twice), and every 4xx must carry OpenAI's `{"error": {message, type, param, code}}`.
 Generation is seeded and capped per operation, so a run is reproducible and takes seconds on the fake.
+The fake runs strip fields the fake refuses; the last test (integration) sends the same operations to
+SmolLM2 in its own process with auth on and nothing stripped.
 """
 
 from __future__ import annotations

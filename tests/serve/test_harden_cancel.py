@@ -23,8 +23,12 @@ LONG_SCORING = {"model": "smol", "prompt": "The history of electricity began", "
                 "logprobs": 5, "temperature": 0.8, "ignore_eos": True}
 
 
-def engine_gauges(served) -> dict[str, float]:
-    text = served.client.get("/metrics").text
+def engine_gauges(served, key: str | None = None) -> dict[str, float]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return parse_gauges(served.client.get("/metrics", headers=headers).text)
+
+
+def parse_gauges(text: str) -> dict[str, float]:
     found = {}
     for name in ("wattlm_requests_running", "wattlm_queue_depth", "wattlm_requests_in_flight",
                  "wattlm_generation_tokens_total"):
@@ -34,10 +38,10 @@ def engine_gauges(served) -> dict[str, float]:
     return found
 
 
-def wait_until_idle(served, timeout: float = 120.0) -> dict[str, float]:
+def wait_until_idle(served, timeout: float = 120.0, key: str | None = None) -> dict[str, float]:
     deadline = time.monotonic() + timeout
     while True:
-        reading = engine_gauges(served)
+        reading = engine_gauges(served, key)
         busy = reading["wattlm_requests_running"] or reading["wattlm_queue_depth"] or reading["wattlm_requests_in_flight"]
         if not busy or time.monotonic() > deadline:
             return reading
@@ -103,6 +107,57 @@ def test_non_streaming_clients_that_hang_up_free_their_slots(patient):
     assert generated < clients * max_tokens / 2, generated  # 1600 if every answer had run to its end
     answer = patient.post("/v1/completions", {**body, "max_tokens": 4, "ignore_eos": False})
     assert answer.status_code == 200, answer.text
+
+
+def test_requests_that_leave_while_queued_give_their_place_back_at_once(patient):
+    # Before, a queued request whose client left kept its queue place until a slot freed (its thread
+    # waited for a first token); with both slots busy for long answers, the queue stayed full of the departed.
+    import asyncio
+
+    long_body = {"model": "smol", "prompt": "Once upon a time", "max_tokens": 480, "stream": True,
+                 "temperature": 0.8, "ignore_eos": True}
+    short_body = {"model": "smol", "prompt": "Hi", "max_tokens": 4}
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=patient.url, timeout=300) as client:
+            finished: list[bool] = []
+
+            async def long_stream() -> None:
+                async with client.stream("POST", "/v1/completions", json=long_body) as response:
+                    async for _ in response.aiter_lines():
+                        pass
+                finished.append(True)
+
+            async def gauges() -> dict[str, float]:
+                return parse_gauges((await client.get("/metrics")).text)
+
+            async def queued_then_gone() -> str:
+                try:
+                    await client.post("/v1/completions", json=short_body, timeout=httpx.Timeout(300, read=0.5))
+                    return "answered"
+                except httpx.ReadTimeout:
+                    return "hung up"
+
+            streams = [asyncio.ensure_future(long_stream()) for _ in range(2)]
+            while (await gauges())["wattlm_requests_running"] < 2:
+                await asyncio.sleep(0.05)
+            results = await asyncio.gather(*(queued_then_gone() for _ in range(6)))
+            for _ in range(100):
+                reading = await gauges()
+                if reading["wattlm_queue_depth"] == 0:
+                    break
+                await asyncio.sleep(0.05)
+            long_ones_still_running = not finished
+            for stream in streams:
+                stream.cancel()
+            await asyncio.gather(*streams, return_exceptions=True)
+            return results, reading, long_ones_still_running
+
+    results, reading, long_ones_still_running = asyncio.run(scenario())
+    assert results == ["hung up"] * 6
+    assert reading["wattlm_queue_depth"] == 0, reading
+    assert long_ones_still_running  # the queue emptied while both slots were still taken
+    wait_until_idle(patient)
 
 
 def test_a_failed_load_names_the_model_and_no_server_path(patient):

@@ -64,8 +64,14 @@ def test_a_full_pool_refuses_at_once_and_a_cancelled_job_stops_at_its_next_check
 def test_the_lock_of_a_cancelled_waiter_is_never_taken():
     lock = threading.Lock()
     lock.acquire()
-    flag = threading.Event()
+    flag = cancel.CancelFlag()
+    woken: list[str] = []
+    with cancel.cancel_scope(flag):
+        unwatch = cancel.on_cancel(lambda: woken.append("woken"))
     flag.set()
+    flag.set()  # callbacks run once
+    assert woken == ["woken"]
+    unwatch()
     with cancel.cancel_scope(flag), pytest.raises(cancel.Cancelled):
         with cancel.holding(lock):
             pass

@@ -111,6 +111,7 @@ async def soak(url: str, key: str, pid: int) -> dict:
     names = sorted(table)
     outcomes: dict[str, dict] = {name: {} for name in names}
     health_ms: list[float] = []
+    samples: list[dict] = []  # the server process every 50 requests
     issued = 0
     baseline: dict[str, int] = {}
     started = time.monotonic()
@@ -121,12 +122,16 @@ async def soak(url: str, key: str, pid: int) -> dict:
             issued += 1
             if issued == WARM_UP:
                 baseline = process_figures(pid)
+            if issued % 50 == 0:
+                samples.append({"requests": issued, **process_figures(pid)})
             name = rng.choice(names)
             try:
                 outcome = await table[name](client)
             except httpx.TransportError as error:  # the server must never drop a connection on us
                 outcome = f"transport error {type(error).__name__}"
             outcomes[name][outcome] = outcomes[name].get(outcome, 0) + 1
+            if outcome == 503:  # as the OpenAI clients do: wait before retrying (Retry-After says 1 s)
+                await asyncio.sleep(rng.uniform(0.3, 1.0))
 
     async def health_probe(client: httpx.AsyncClient) -> None:
         while issued < MAX_REQUESTS and time.monotonic() - started < MAX_SECONDS:
@@ -137,7 +142,7 @@ async def soak(url: str, key: str, pid: int) -> dict:
 
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         await asyncio.gather(health_probe(client), *(client_loop(client) for _ in range(CLIENTS)))
-    return {"outcomes": outcomes, "health_ms": health_ms, "baseline": baseline, "issued": issued,
+    return {"outcomes": outcomes, "health_ms": health_ms, "baseline": baseline, "issued": issued, "samples": samples,
             "seconds": time.monotonic() - started}
 
 
@@ -167,15 +172,18 @@ def test_soak_with_cancels_disconnects_timeouts_and_bad_requests(smollm2_path, t
         pid = served.process.pid
         start = process_figures(pid)
         result = asyncio.run(soak(served.url, key, pid))
-        reading = wait_until_idle(served)
+        reading = wait_until_idle(served, key=key)
         time.sleep(1.0)  # threads of requests that just ended exit
         end = process_figures(pid)
         base = result["baseline"] or start
         health = sorted(result["health_ms"])
         print(f"\nsoak: {result['issued']} requests in {result['seconds']:.0f} s by {CLIENTS} clients "
               "(loaded shared 2-core machine)")
-        print(json.dumps(result["outcomes"], indent=1, sort_keys=True))
+        print(json.dumps({name: {str(outcome): count for outcome, count in counts.items()}
+                          for name, counts in result["outcomes"].items()}, indent=1, sort_keys=True))
         print(f"process at start {start}, after warm-up {base}, at the end {end}")
+        for sample in result["samples"]:
+            print(f"  after {sample['requests']} requests: {sample}")
         print(f"/health: {len(health)} probes, median {statistics.median(health):.1f} ms, max {health[-1]:.1f} ms")
         key_ms = asyncio.run(key_checks_under_scoring(served.url, key))
         print(f"key checks with 32 logprobs requests in flight: median {statistics.median(key_ms):.1f} ms, "

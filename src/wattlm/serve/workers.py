@@ -62,7 +62,7 @@ class WorkerPool:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"wattlm-{self.name}")
             executor = self._executor
-        flag = threading.Event()
+        flag = cancel.CancelFlag()
         future = executor.submit(self._call, flag, fn, args)
         future.add_done_callback(self._done)  # also runs for a job cancelled before it started
         try:
@@ -72,7 +72,7 @@ class WorkerPool:
             future.cancel()
             raise
 
-    def _call(self, flag: threading.Event, fn: Callable[..., T], args: tuple) -> T:
+    def _call(self, flag: cancel.CancelFlag, fn: Callable[..., T], args: tuple) -> T:
         with self._lock:
             self._running += 1
         try:
