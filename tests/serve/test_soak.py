@@ -36,6 +36,7 @@ MAX_REQUESTS = 400
 MAX_SECONDS = 150.0
 WARM_UP = 48  # requests before the baseline figures are taken
 ALLOWED = {200, 400, 401, 404, 413, 503, 504}
+WEIGHTS = {"short_chat": 4, "long_answer": 0.5}  # mostly what clients send; the rest for the faults
 
 
 def process_figures(pid: int) -> dict[str, int]:
@@ -124,7 +125,7 @@ async def soak(url: str, key: str, pid: int) -> dict:
                 baseline = process_figures(pid)
             if issued % 50 == 0:
                 samples.append({"requests": issued, **process_figures(pid)})
-            name = rng.choice(names)
+            name = rng.choices(names, weights=[WEIGHTS.get(name, 1) for name in names])[0]
             try:
                 outcome = await table[name](client)
             except httpx.TransportError as error:  # the server must never drop a connection on us
