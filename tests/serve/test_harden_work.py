@@ -122,6 +122,9 @@ def test_embeddings_beyond_the_pool_and_queue_are_503_with_retry_after():
         while pools.embeddings.pending and time.monotonic() < deadline:
             time.sleep(0.02)
         assert pools.embeddings.pending == 0 and engine.stopped == 1  # the queued one never started
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+        assert 'wattlm_pool_jobs_refused_total{pool="embeddings"} 1' in text
+        assert 'wattlm_pool_jobs_pending{pool="embeddings"} 0' in text
 
 
 class SlowFake(FakeEngine):

@@ -43,6 +43,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._pending = 0  # running + queued
         self._running = 0
+        self.refused = 0  # jobs refused because the pool and its queue were full
 
     @property
     def pending(self) -> int:
@@ -56,6 +57,7 @@ class WorkerPool:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         with self._lock:
             if self._pending >= self.workers + self.queue:
+                self.refused += 1
                 raise EngineOverloaded(f"the server is busy: {self.workers} {self.name} jobs running and {self.queue} "
                                        "waiting; retry shortly", self.retry_after)
             self._pending += 1
