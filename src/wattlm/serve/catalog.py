@@ -14,7 +14,6 @@ calls and generations in flight, so a model is never unloaded under a running re
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -26,6 +25,7 @@ from typing import Any
 from wattlm.engines.base import Engine, EngineOverloaded
 from wattlm.errors import NotFound, WattError
 from wattlm.serve.protocol.common import ModelCard, now
+from wattlm.serve.workers import current_pools
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +232,11 @@ class ServedModels:
         self._start_reaper()
         entry = self._entries.get(model_id)
         if entry is None or entry.engine is None:
-            pooled = await asyncio.to_thread(self.engine, model_id)
-            await asyncio.to_thread(pooled.load)
+            # Their own pool: a burst of requests for models being loaded must not fill the loop's
+            # shared executor (grammar builds and KB searches run there).
+            loading = current_pools().loading
+            pooled = await loading.run(self.engine, model_id)
+            await loading.run(pooled.load)
             return pooled
         return self.engine(model_id)
 

@@ -104,9 +104,10 @@ class Pools:
     scoring: WorkerPool = field(default_factory=lambda: WorkerPool("scoring", 2, 32))
     embeddings: WorkerPool = field(default_factory=lambda: WorkerPool("embeddings", 2, 32))
     tokenizer: WorkerPool = field(default_factory=lambda: WorkerPool("tokenizer", 2, 64))
+    loading: WorkerPool = field(default_factory=lambda: WorkerPool("model-load", 2, 64))  # lookups and loads
 
     def all(self) -> list[WorkerPool]:
-        return [self.scoring, self.embeddings, self.tokenizer]
+        return [self.scoring, self.embeddings, self.tokenizer, self.loading]
 
     def close(self) -> None:
         for pool in self.all():
