@@ -5,6 +5,8 @@ schema (positive) and that break it (negative: wrong types, missing fields, out-
 Whatever comes in, the server must answer without a 5xx (the official clients retry those, re-sending
 a bad request twice), and every 4xx must carry OpenAI's `{"error": {message, type, param, code}}`.
 Generation is seeded and capped per operation, so a run is reproducible and takes seconds on the fake.
+The fake runs strip fields the fake refuses; the last test (integration) sends the same operations to
+SmolLM2 in its own process with auth on and nothing stripped.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ class ContractFake(FakeEngine):
     def _check(self, prompt) -> None:
         text = prompt if isinstance(prompt, str) else self.detokenize(prompt)
         generation_budget(self.name, self.count_tokens(text), self.context_length, None)
+
+    def tokenize(self, text, add_special=True):
+        # No BOS: the fake reads a prompt's words only, so "" is 0 tokens here too (as on models without BOS).
+        return super().tokenize(text, add_special=False)
 
     def generate(self, prompt, params):
         self._check(prompt)
@@ -209,3 +215,111 @@ def test_mutated_requests_never_fail_the_server(path, fields):
         check()
     # The fuzz must have reached the engine, not only the validators.
     assert statuses.get(200, 0) >= 10 and sum(count for status, count in statuses.items() if status >= 400) >= 10, statuses
+
+
+# ---- the same fuzz against SmolLM2, with auth on and nothing stripped -------------------------------
+# The operations of our OpenAPI schema, sent over HTTP to the real batch engine in its own process
+# (tests/serve/harden_server.py) with an API key: `n`, `response_format`, `logprobs`, seeds and every
+# other field go through as generated. A crash of llama.cpp shows as a dead process.
+
+REAL_EXAMPLES = 25  # per operation and mode: every request reaches the real engine on a 2-core machine
+REAL_STATUSES: dict[str, dict[int, int]] = {}  # operation -> status -> count, printed with -s
+REAL_SCHEMA = schemathesis.openapi.from_dict(APP.openapi())  # no app attached: cases go out over HTTP
+REAL_SCHEMA.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=REAL_EXAMPLES, deterministic=True
+)
+
+
+@REAL_SCHEMA.hook("flatmap_body")
+def real_model_body(context, body):
+    """Point most bodies at the served model; nothing else is dropped or changed."""
+    if not (isinstance(body, dict) and isinstance(body.get("model"), str)):
+        return st.just(body)
+    return st.sampled_from(["smol", "smol", body["model"]]).map(lambda model: {**body, "model": model})
+
+
+@REAL_SCHEMA.hook("flatmap_path_parameters")
+def real_model_path(context, path_parameters):
+    if isinstance(path_parameters, dict) and isinstance(path_parameters.get("model_id"), str):
+        return st.sampled_from(["smol", path_parameters["model_id"]]).map(lambda model: {"model_id": model})
+    return st.just(path_parameters)
+
+
+@pytest.fixture(scope="module")
+def real_server(smollm2_path, tmp_path_factory):
+    pytest.importorskip("llama_cpp")
+    from wattlm.serve.keys import KeyStore
+
+    from .test_harden import start_server, stop_server
+
+    home = tmp_path_factory.mktemp("fuzz-real-home")
+    key, _ = KeyStore.of_home(home).create("fuzz")
+    # Short answers and a long timeout: a 504 here would be the machine's load, not a bug.
+    served = start_server(smollm2_path, home, {"WATT_TEST_MAX_TOKENS": "8", "WATT_TEST_TIMEOUT": "600"})
+    served.key = key
+    yield served
+    stop_server(served)
+
+
+@pytest.mark.integration
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@REAL_SCHEMA.parametrize()
+@hypothesis.settings(max_examples=REAL_EXAMPLES, deadline=None, derandomize=True, database=None,
+                     suppress_health_check=list(hypothesis.HealthCheck))
+def test_real_engine_with_auth_and_nothing_stripped_gives_no_5xx(case, real_server):
+    response = case.call(base_url=real_server.url, headers={"Authorization": f"Bearer {real_server.key}"},
+                         timeout=600)
+    counts = REAL_STATUSES.setdefault(f"{case.method} {case.path}", {})
+    counts[response.status_code] = counts.get(response.status_code, 0) + 1
+    print(f"\r{case.method} {case.path}: {dict(sorted(counts.items()))}   ", end="")
+    assert response.status_code < 500, (case.as_curl_command(), response.text[:500])
+    if 400 <= response.status_code < 500:
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"}, error
+    elif " ".join(response.headers.get("content-type", [])).startswith("text/event-stream"):
+        assert_complete_stream(response.text)
+    assert real_server.alive(), case.as_curl_command()
+
+
+# Schemathesis's bodies rarely pass validation (a random `n`, `logit_bias`, content parts), so on the real
+# engine they mostly exercise the validators. These start from what clients send, with the fields the
+# fake runs leave out (`n`, `logprobs`, `top_logprobs`, `response_format`, 64-bit seeds), then mutate one.
+REAL_FIELDS = {
+    "n": st.integers(1, 3),
+    "seed": st.integers(-(2**63), 2**64 - 1),
+    "response_format": st.sampled_from([
+        {"type": "text"}, {"type": "json_object"},
+        {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+            "type": "object", "properties": {"code": {"type": "string", "pattern": "^\\d{3}$"}}, "required": ["code"]}}},
+    ]),
+}
+REAL_COMPLETION = {**COMPLETION, "n": REAL_FIELDS["n"], "seed": REAL_FIELDS["seed"],
+                   "prompt": WORDS.map(" ".join).filter(bool) | st.lists(st.integers(1, 500), min_size=1, max_size=8)}
+REAL_CHAT = {**CHAT, **REAL_FIELDS, "logprobs": st.booleans(), "top_logprobs": st.integers(0, 5)}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("path", "fields"), [("/v1/completions", REAL_COMPLETION), ("/v1/chat/completions", REAL_CHAT)])
+def test_mutated_requests_with_auth_on_the_real_engine_give_no_5xx(path, fields, real_server):
+    statuses: dict[int, int] = {}
+    headers = {"Authorization": f"Bearer {real_server.key}"}
+
+    @hypothesis.given(body=mutated_bodies(fields).map(lambda body: {**body, "model": "smol"} if body.get("model")
+                                                       in SERVED else body))
+    @hypothesis.settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                         suppress_health_check=list(hypothesis.HealthCheck))
+    def check(body):
+        response = real_server.client.post(path, json=body, headers=headers, timeout=600)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        assert response.status_code < 500, (body, response.text)
+        if response.status_code >= 400:
+            assert_openai_error_shape(response)
+        elif body.get("stream") is True:
+            assert_complete_stream(response.text)
+        else:
+            assert response.json()["choices"], response.text
+
+    check()
+    print(f"{path}: {dict(sorted(statuses.items()))}")
+    assert real_server.alive()
+    assert statuses.get(200, 0) >= 10, statuses  # the engine was reached, not only the validators

@@ -222,3 +222,36 @@ def test_a_tiny_temperature_samples_the_best_token():
     logits = np.array([0.5, 3.0, -1.0], dtype=np.float32)
     with np.errstate(all="ignore"):
         assert TokenSampler(SamplingParams(temperature=1e-310, seed=1), []).sample(logits) == 1
+
+
+# ---- pattern escapes -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern, translated", [
+    (r"^\d{3}-\d{4}$", "^[0-9]{3}-[0-9]{4}$"),
+    (r"\w+\.com", r"^([a-zA-Z0-9_]+[\x2E]com)$"),
+    (r"^[\d_\-]+$", r"^[0-9_\x2D]+$"),
+    (r"^\D\s$", r"^[^0-9][ \x09\x0A\x0B\x0C\x0D]$"),
+    (r"^[]a]\u00e9\x41$", r"^[]a][\xE9][\x41]$"),
+])
+def test_pattern_escapes_become_classes(pattern, translated):
+    from wattlm.engines.schema_patterns import translate_pattern
+
+    assert translate_pattern(pattern) == translated
+
+
+@pytest.mark.parametrize("pattern, reason", [(r"^\bx$", r"\\b"), (r"^(a)\1$", r"\\1"), (r"^[\D]$", "inside"),
+                                             ("^a\\", "lone backslash"), ("^[ab$", "unclosed")])
+def test_pattern_escapes_without_a_grammar_are_400(pattern, reason):
+    from wattlm.engines.schema_patterns import UnsupportedPattern, translate_pattern
+
+    with pytest.raises(UnsupportedPattern, match=reason):
+        translate_pattern(pattern)
+
+
+def test_translated_patterns_parse_in_llama_cpp():
+    llama_cpp = pytest.importorskip("llama_cpp")
+    for pattern in (r"^\d{3}-\d{4}$", r"^a\.b\\c\s\"$", r"^\S+@\w+$"):
+        gbnf = grammar.json_grammar(JsonConstraint(schema=json.dumps({"type": "string", "pattern": pattern})))
+        assert "\\d" not in gbnf
+        llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)  # raises on a grammar llama.cpp rejects

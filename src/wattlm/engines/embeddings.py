@@ -12,14 +12,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from wattlm.engines import cancel
 from wattlm.engines.base import PromptTooLong
 from wattlm.engines.lazy_llama import LazyLlama
 from wattlm.errors import WattError
-
-if TYPE_CHECKING:
-    pass
 
 
 class Embedder:
@@ -39,9 +36,10 @@ class Embedder:
     def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
         """One normalised vector per text, and the number of tokens read."""
         vectors, used = [], 0
-        with self._lock:
+        with cancel.holding(self._lock):  # given up when the request goes away while it waits
             llm = self._context.get()
             for text in texts:
+                cancel.check()  # a gone request stops at the next text
                 count = len(llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
                 if not text:
                     raise WattError("cannot embed an empty string")

@@ -29,6 +29,7 @@ import numpy as np
 
 from wattlm.engines.params import JsonConstraint
 from wattlm.engines.schema_limits import SchemaTooLarge, check_schema
+from wattlm.engines.schema_patterns import translate_patterns
 from wattlm.errors import WattError
 
 # Matches llama.cpp's `llama_token_data` {int32 id; float logit; float p;} (12 bytes, no padding).
@@ -102,7 +103,8 @@ def _build_grammar(constraint: JsonConstraint) -> str:
         raise WattError(f"response_format.json_schema.schema uses {', '.join(ignored)}, which the grammar "
                         "cannot enforce; remove them and check those bounds on the answer")
     try:
-        grammar = json_schema_to_gbnf(constraint.schema)
+        # Escapes such as \d would reach the GBNF as they are (llama.cpp rejects them): classes first.
+        grammar = json_schema_to_gbnf(json.dumps(translate_patterns(json.loads(constraint.schema))))
     except Exception as error:  # noqa: BLE001 -- the converter raises bare AssertionError/ValueError/KeyError
         raise WattError(f"response_format.json_schema.schema cannot be turned into a grammar: {error}") from None
     if len(grammar) > MAX_GRAMMAR_BYTES:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from wattlm.engines import cancel
 from wattlm.engines.base import generation_budget
 from wattlm.engines.grammar import GrammarConstraint, json_grammar
 from wattlm.engines.lazy_llama import LazyLlama
@@ -60,7 +61,9 @@ class Scorer:
         # The grammar's text is built before the lock (the converter is the slow part); only llama.cpp's
         # parse of it (at most MAX_GRAMMAR_BYTES) runs under it, because it needs the context's vocabulary.
         gbnf = json_grammar(params.response_json) if params.response_json is not None else None
-        with self._lock:
+        # The lock is given up, and the work stopped at the next token, once the request is gone
+        # (a 504 or a client that left): otherwise a zombie answer would hold the context for its whole length.
+        with cancel.holding(self._lock):
             llm = self._context.get()
             llm.reset()
             llm.eval(prompt_tokens)
@@ -68,6 +71,7 @@ class Scorer:
             if echo:
                 entries.append((prompt_tokens[0], None, None))
                 for start in range(0, len(prompt_tokens) - 1, _ROWS):
+                    cancel.check()
                     rows = log_softmax(llm.scores[start : min(start + _ROWS, len(prompt_tokens) - 1)])
                     for offset, row in enumerate(rows):
                         token = prompt_tokens[start + offset + 1]
@@ -83,6 +87,7 @@ class Scorer:
                 """Tokens sampled one by one, each with its logprob entry; the next is computed only when
                 `stream_text` asks for it (not after a stop string or max_tokens)."""
                 for _ in range(budget):
+                    cancel.check()
                     logits = llm.scores[llm.n_tokens - 1]  # (n_vocab,)
                     token = sampler.sample(logits)
                     if is_end(token) and not echo:

@@ -24,11 +24,14 @@ from wattlm.engines.base import Engine, EngineOverloaded, MissingCapability
 from wattlm.errors import NotFound, WattError
 from wattlm.serve.auth import ApiKeyMiddleware, KeyAuth
 from wattlm.serve.catalog import Discover, Loader, ServedModels
+from wattlm.serve.disconnect import ClientGone
 from wattlm.serve.grounding import KnowledgeBases
 from wattlm.serve.knowledge_routes import router as knowledge_router
 from wattlm.serve.limits import BodySizeLimit, Limits, ParameterTooLarge, RequestTimedOut
 from wattlm.serve.protocol.common import ErrorInfo, ErrorResponse
+from wattlm.serve.redact import without_paths
 from wattlm.serve.routes import router
+from wattlm.serve.workers import Pools, PoolsMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ def create_app(
     keep_alive: float | None = None,
     discover: Discover | None = None,
     knowledge: KnowledgeBases | None = None,
+    pools: Pools | None = None,
+    max_loaded: int | None = None,
 ) -> FastAPI:
     """An OpenAI-compatible app serving `engines`, keyed by the model id clients send.
 
@@ -52,20 +57,27 @@ def create_app(
     models idle for `keep_alive` seconds are unloaded; `discover` finds models not listed (see catalog).
     `knowledge` holds the knowledge bases chat answers are grounded in (`wattlm.serve.grounding`); None:
     none (answers are not grounded and the KB endpoints know no KB).
+    `pools` run scoring, embeddings and tokenizer work (`wattlm.serve.workers`; default sizes if None).
+    `max_loaded` caps the models loaded on demand at once (the least recently used idle one is unloaded).
     """
     limits = limits or Limits()
-    served_models = ServedModels(engines, model_cards or (), loaders=loaders, keep_alive=keep_alive, discover=discover)
+    pools = pools or Pools()
+    served_models = ServedModels(engines, model_cards or (), loaders=loaders, keep_alive=keep_alive, discover=discover,
+                                 max_loaded=max_loaded)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         served_models.close()
+        pools.close()
 
     # No Swagger/ReDoc pages: they load their scripts from a CDN (docs/security.md); /openapi.json stays.
     app = FastAPI(title="wattlm", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.served_models = served_models
     app.state.limits = limits
     app.state.knowledge = knowledge or KnowledgeBases(None)
+    app.state.pools = pools
+    app.add_middleware(PoolsMiddleware, pools=pools)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_request_bytes)
     if auth is not None:  # added last = runs first: an unauthenticated body is never read
         app.add_middleware(ApiKeyMiddleware, auth=auth)
@@ -82,7 +94,7 @@ def create_app(
 def error_response(
     status: int, message: str, type_: str, param: str | None = None, code: str | None = None
 ) -> JSONResponse:
-    body = ErrorResponse(error=ErrorInfo(message=message, type=type_, param=param, code=code))
+    body = ErrorResponse(error=ErrorInfo(message=without_paths(message), type=type_, param=param, code=code))
     return JSONResponse(body.model_dump(), status_code=status)
 
 
@@ -138,6 +150,8 @@ async def _overloaded(request: Request, error: EngineOverloaded) -> JSONResponse
 async def _watt_error(request: Request, error: WattError) -> JSONResponse:
     if isinstance(error, ParameterTooLarge):
         return error_response(400, str(error), "invalid_request_error", param=error.param, code="parameter_too_large")
+    if isinstance(error, ClientGone):  # nobody reads this; nginx's code for a client that closed the request
+        return error_response(499, str(error), "invalid_request_error", code="client_closed_request")
     if isinstance(error, RequestTimedOut):
         return error_response(504, str(error), "server_error", code="request_timeout")
     if isinstance(error, MissingCapability):

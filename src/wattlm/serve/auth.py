@@ -17,16 +17,18 @@ a burst of requests costs one SQLite read, not one per request.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wattlm.engines.base import EngineOverloaded
 from wattlm.serve.keys import KeyRecord, KeyStore, hash_key, well_formed
+from wattlm.serve.workers import WorkerPool
 
 # /metrics is not open: per-model request counts and latencies tell an outsider what is served and how busy it is.
 OPEN_PATHS = frozenset({"/health", "/openapi.json"})  # the Swagger/ReDoc pages are off (CDN assets)
@@ -66,8 +68,13 @@ class KeyAuth:
         self._clock = clock
         self._lock = threading.Lock()
         self._required: tuple[float, bool] | None = None  # (read at, auth required)
-        self._records: dict[str, tuple[float, KeyRecord | None]] = {}  # key hash -> (read at, record)
+        # key hash -> (read at, record); least recently used first out, so a flood of unknown keys
+        # evicts other unknown keys before the keys of real clients.
+        self._records: OrderedDict[str, tuple[float, KeyRecord | None]] = OrderedDict()
         self._buckets: dict[str, TokenBucket] = {}  # key hash -> its bucket
+        # Database reads run here, not on the loop's shared executor: a burst of scoring or embedding
+        # requests (or a slow SQLite writer) must not delay the key check of every other request.
+        self.lookups = WorkerPool("key-lookup", workers=2, queue=1024)
 
     def cached_required(self) -> bool | None:
         """`keys_required()` if its cached answer is fresh, else None (no database read)."""
@@ -82,6 +89,7 @@ class KeyAuth:
         with self._lock:
             cached = self._records.get(digest)
             if cached and self._clock() - cached[0] < self._cache_seconds:
+                self._records.move_to_end(digest)
                 return True, cached[1]
         return False, None
 
@@ -101,12 +109,14 @@ class KeyAuth:
         with self._lock:
             cached = self._records.get(digest)
             if cached and now - cached[0] < self._cache_seconds:
+                self._records.move_to_end(digest)
                 return cached[1]
         record = self._store.lookup(key)
         with self._lock:
-            if len(self._records) >= _MAX_CACHED_KEYS:
-                self._records.clear()
             self._records[digest] = (now, record)
+            self._records.move_to_end(digest)
+            while len(self._records) > _MAX_CACHED_KEYS:
+                self._records.popitem(last=False)
         return record
 
     def wait_seconds(self, record: KeyRecord) -> float:
@@ -122,6 +132,11 @@ class KeyAuth:
             return bucket.take(now)
 
 
+class _LookupsFull(Exception):
+    def __init__(self, error: EngineOverloaded) -> None:
+        self.error = error
+
+
 class ApiKeyMiddleware:
     """ASGI middleware: 401 without a valid key (when keys exist), 429 over a key's rate limit."""
 
@@ -133,10 +148,23 @@ class ApiKeyMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        try:
+            await self._check(scope, receive, send)
+        except _LookupsFull as full:  # the key-lookup queue is full: a flood of unknown keys
+            await _send_error(send, 503, str(full.error), "server_error", "server_overloaded",
+                              {"retry-after": str(full.error.retry_after)})
+
+    async def _lookup(self, fn, *args):
+        try:
+            return await self.auth.lookups.run(fn, *args)
+        except EngineOverloaded as error:
+            raise _LookupsFull(error) from None
+
+    async def _check(self, scope: dict, receive: Any, send: Any) -> None:
         # SQLite reads may wait on a writer's lock: keep them off the event loop (cache hits stay on it).
         required = self.auth.cached_required()
         if required is None:
-            required = await asyncio.to_thread(self.auth.keys_required)
+            required = await self._lookup(self.auth.keys_required)
         if not required or scope.get("path", "") in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
@@ -152,7 +180,7 @@ class ApiKeyMiddleware:
             return
         fresh, record = self.auth.cached_record(key)
         if not fresh:
-            record = await asyncio.to_thread(self.auth.record, key)
+            record = await self._lookup(self.auth.record, key)
         if record is None:
             await _send_error(send, 401, f"invalid API key '{key[:12]}...': unknown or revoked",
                               "invalid_request_error", "invalid_api_key", {"www-authenticate": "Bearer"})
@@ -183,7 +211,7 @@ class LoopbackHostOnly:
         if scope["type"] == "http" and not _loopback_host_header(scope):
             required = self.auth.cached_required()
             if required is None:
-                required = await asyncio.to_thread(self.auth.keys_required)
+                required = await self.auth.lookups.run(self.auth.keys_required)
             if not required:
                 await _send_error(send, 403, "Host header must be localhost, 127.0.0.1 or [::1] while the server "
                                   "has no API keys (create one with `watt keys create`, or start with --insecure)",

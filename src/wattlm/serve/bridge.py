@@ -12,6 +12,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypeVar
 
+from wattlm.engines import cancel
 from wattlm.engines.base import Engine
 from wattlm.engines.params import GenerationChunk, SamplingParams
 
@@ -24,11 +25,13 @@ async def iterate_in_thread(make_iterator: Callable[[], Iterator[T]]) -> AsyncIt
     """Yield the items of `make_iterator()`, which runs in its own thread.
 
     When the consumer stops early (client gone, task cancelled) the producer closes the iterator
-    after its next item, which lets an engine abort the request and release its lock.
+    after its next item, which lets an engine abort the request and release its lock; an engine still
+    waiting for its first item hears of it through `wattlm.engines.cancel.on_cancel`.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[object, BaseException | None]] = asyncio.Queue()
-    abandoned = threading.Event()
+    # Also the work's cancel flag: an engine blocked waiting (a queued sequence) is woken by it at once.
+    abandoned = cancel.CancelFlag()
 
     def send(item: object, error: BaseException | None = None) -> None:
         try:
@@ -37,6 +40,10 @@ async def iterate_in_thread(make_iterator: Callable[[], Iterator[T]]) -> AsyncIt
             abandoned.set()
 
     def produce() -> None:
+        with cancel.cancel_scope(abandoned):
+            produce_items()
+
+    def produce_items() -> None:
         try:
             iterator = make_iterator()
             try:

@@ -4,7 +4,9 @@ A model is served either by an engine built before the app (always loaded), or b
 function that builds its engine). Loaded models whose last request ended more than `keep_alive`
 seconds ago are unloaded (their engine closed, its memory freed) and loaded again by the next request
 for them. With `discover`, a model id that is not served yet is looked up (in the registry) and
-loaded on first use.
+loaded on first use; an id not found is not looked up again for `MISS_SECONDS`. With `max_loaded`, at
+most that many models loaded on demand stay loaded: loading one more unloads the least recently used
+idle one first.
 
 Routes get a `PooledEngine`: the `Engine` interface over whichever engine is loaded, counting the
 calls and generations in flight, so a model is never unloaded under a running request.
@@ -12,19 +14,23 @@ calls and generations in flight, so a model is never unloaded under a running re
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from wattlm.engines.base import Engine
+from wattlm.engines.base import Engine, EngineOverloaded
 from wattlm.errors import NotFound, WattError
 from wattlm.serve.protocol.common import ModelCard, now
+from wattlm.serve.workers import current_pools
 
 log = logging.getLogger(__name__)
+
+MISS_SECONDS = 5.0  # an unknown model id is not looked up again for this long
+MAX_REMEMBERED_MISSES = 1024
 
 Loader = Callable[[], Engine]
 Discover = Callable[[str], "tuple[Loader, Mapping[str, Any]] | None"]  # model id -> (loader, card) or None
@@ -33,19 +39,26 @@ Discover = Callable[[str], "tuple[Loader, Mapping[str, Any]] | None"]  # model i
 class _Entry:
     """One served model: its card, its engine when loaded, and how busy it is."""
 
-    def __init__(self, model_id: str, card: ModelCard, engine: Engine | None, load: Loader | None, clock) -> None:
+    def __init__(self, model_id: str, card: ModelCard, engine: Engine | None, load: Loader | None, clock,
+                 loading: Callable[[_Entry], Any] | None = None) -> None:
         self.model_id, self.card, self.engine, self.load = model_id, card, engine, load
         self.active = 0  # calls and generations in flight
         self.last_used = clock()
         self.lock = threading.Lock()  # one load or unload at a time
         self._clock = clock
+        self._loading = loading  # a context manager around a load: makes room under the cap on loaded models
 
     def acquire(self) -> Engine:
         with self.lock:
             if self.engine is None:
                 assert self.load is not None  # an entry without a loader is never unloaded
-                log.info("loading model %s", self.model_id)
-                self.engine = self.load()
+                with self._loading(self) if self._loading is not None else nullcontext():
+                    log.info("loading model %s", self.model_id)
+                    try:
+                        self.engine = self.load()
+                    except WattError as error:  # the client sees the model id; paths are cut (serve.redact)
+                        error.args = (f"cannot load model '{self.model_id}': {error}",)  # same class, same status
+                        raise
             self.active += 1
             self.last_used = self._clock()
             return self.engine
@@ -61,6 +74,20 @@ class _Entry:
                 return False
             engine, self.engine = self.engine, None
         log.info("unloading model %s after %.0f s idle", self.model_id, keep_alive)
+        engine.close()
+        return True
+
+    def evict(self) -> bool:
+        """Unload now if loaded on demand and idle; False if busy (in use, or being loaded/unloaded)."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            if self.engine is None or self.load is None or self.active:
+                return False
+            engine, self.engine = self.engine, None
+        finally:
+            self.lock.release()
+        log.info("unloading model %s: least recently used beyond the cap on loaded models", self.model_id)
         engine.close()
         return True
 
@@ -153,12 +180,20 @@ class ServedModels:
         keep_alive: float | None = None,
         discover: Discover | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_loaded: int | None = None,
+        miss_seconds: float = MISS_SECONDS,
     ) -> None:
         loaders = dict(loaders or {})
         if not engines and not loaders and discover is None:
             raise WattError("serve needs at least one model")
         if keep_alive is not None and keep_alive <= 0:
             raise WattError(f"keep-alive must be positive seconds, got {keep_alive}")
+        if max_loaded is not None and max_loaded < 1:
+            raise WattError(f"max-loaded must be at least 1, got {max_loaded}")
+        self._max_loaded = max_loaded
+        self._load_lock = threading.Lock()  # loads one at a time, so the count of loaded models is exact
+        self._miss_seconds = miss_seconds
+        self._misses: OrderedDict[str, float] = OrderedDict()  # unknown model id -> when its miss expires
         self._clock = clock
         self._keep_alive = keep_alive
         self._discover = discover
@@ -180,7 +215,7 @@ class ServedModels:
 
     def _add(self, model_id: str, engine: Engine | None, load: Loader | None, extra: Mapping[str, Any]) -> _Entry:
         card = ModelCard(**{"id": model_id, "created": self._started, **extra})
-        entry = _Entry(model_id, card, engine, load, self._clock)
+        entry = _Entry(model_id, card, engine, load, self._clock, self._loading)
         self._entries[model_id] = entry
         return entry
 
@@ -197,8 +232,11 @@ class ServedModels:
         self._start_reaper()
         entry = self._entries.get(model_id)
         if entry is None or entry.engine is None:
-            pooled = await asyncio.to_thread(self.engine, model_id)
-            await asyncio.to_thread(pooled.load)
+            # Their own pool: a burst of requests for models being loaded must not fill the loop's
+            # shared executor (grammar builds and KB searches run there).
+            loading = current_pools().loading
+            pooled = await loading.run(self.engine, model_id)
+            await loading.run(pooled.load)
             return pooled
         return self.engine(model_id)
 
@@ -215,11 +253,47 @@ class ServedModels:
             with self._lock:
                 if model_id in self._entries:  # another request found it meanwhile
                     return self._entries[model_id]
-                found = self._discover(model_id)
-                if found is not None:
-                    load, card = found
-                    return self._add(model_id, None, load, {key: value for key, value in card.items() if key != "id"})
+                if not self._recent_miss(model_id):
+                    found = self._discover(model_id)
+                    if found is not None:
+                        load, card = found
+                        return self._add(model_id, None, load, {key: value for key, value in card.items() if key != "id"})
+                    self._remember_miss(model_id)
         raise NotFound(f"model '{model_id}' is not served here; served: {self._names()}")
+
+    # A client asking for unknown ids in a loop would otherwise cost a registry lookup per request.
+    def _recent_miss(self, model_id: str) -> bool:
+        expires = self._misses.get(model_id)
+        if expires is not None and expires > self._clock():
+            return True
+        self._misses.pop(model_id, None)
+        return False
+
+    def _remember_miss(self, model_id: str) -> None:
+        self._misses[model_id] = self._clock() + self._miss_seconds
+        self._misses.move_to_end(model_id)
+        while len(self._misses) > MAX_REMEMBERED_MISSES:
+            self._misses.popitem(last=False)
+
+    @contextmanager
+    def _loading(self, entry: _Entry) -> Iterator[None]:
+        """Held while `entry` loads: loads run one at a time, and beyond `max_loaded` models loaded on
+        demand the least recently used idle ones are unloaded first (503 when every one is busy)."""
+        with self._load_lock:
+            if self._max_loaded is not None:
+                loaded = sorted((other for other in list(self._entries.values())
+                                 if other is not entry and other.load is not None and other.engine is not None),
+                                key=lambda other: other.last_used)
+                excess = len(loaded) + 1 - self._max_loaded
+                for victim in loaded:
+                    if excess <= 0:
+                        break
+                    if victim.evict():
+                        excess -= 1
+                if excess > 0:
+                    raise EngineOverloaded(f"{self._max_loaded} models are loaded and all are in use; cannot load "
+                                           f"'{entry.model_id}' now, retry shortly", retry_after=5)
+            yield
 
     def engines(self) -> dict[str, Engine]:
         """The engines loaded now (metrics come from them)."""

@@ -52,6 +52,11 @@ def serve_command(
     load_on_demand: Annotated[
         bool, typer.Option(help="Load any registry model a request names in its `model` field.")
     ] = False,
+    max_loaded: Annotated[
+        int | None, typer.Option(min=1, envvar="WATT_MAX_LOADED",
+                                 help="Most models loaded at once; loading one more unloads the least recently used "
+                                      "idle one (default with --load-on-demand: 4; otherwise no cap).")
+    ] = None,
     lora: Annotated[
         list[str] | None, typer.Option("--lora", help="NAME=ADAPTER.gguf: serve a llama.cpp LoRA adapter over the "
                                        "first --model as model NAME (repeatable; batch engine).")
@@ -90,7 +95,7 @@ def serve_command(
     launch(registry, model or [], host=host, port=port, n_ctx=n_ctx, engine=engine,
            max_seqs=max_seqs, max_waiting=max_waiting, n_threads=threads, limits=limits,
            keep_alive=keep_alive or None, load_on_demand=load_on_demand, loras=loras, insecure=insecure,
-           kb=kb, kb_k=kb_k)
+           kb=kb, kb_k=kb_k, max_loaded=max_loaded)
 
 
 # ---- watt keys -----------------------------------------------------------------------------------

@@ -30,10 +30,14 @@ async def start_choices(engine: Engine, prompt: Prompt, params: SamplingParams, 
     first = await start_generation(engine, prompt, params)
     if n == 1:
         return [first]
-    results = await asyncio.gather(
-        *(start_generation(engine, prompt, choice_params(params, index)) for index in range(1, n)),
-        return_exceptions=True,
-    )
+    try:
+        results = await asyncio.gather(
+            *(start_generation(engine, prompt, choice_params(params, index)) for index in range(1, n)),
+            return_exceptions=True,
+        )
+    except BaseException:  # cancelled (timeout, client gone): the first choice is already decoding
+        await first.aclose()  # type: ignore[attr-defined]
+        raise
     started = [first, *(result for result in results if not isinstance(result, BaseException))]
     failures = [result for result in results if isinstance(result, BaseException)]
     if failures:

@@ -11,6 +11,8 @@ from wattlm.errors import NotFound, WattError
 from wattlm.registry import Artifact, Registry
 from wattlm.serve.limits import Limits
 
+DEFAULT_MAX_LOADED = 4  # models loaded at once under --load-on-demand unless --max-loaded says otherwise
+
 
 def model_card(registry: Registry, art: Artifact, gguf: Path) -> dict:
     parent = next((pid for pid, role in art.parents if role == "parent"), None)
@@ -37,7 +39,7 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
            engine: str = "batch", max_seqs: int = 8, max_waiting: int = 32, n_threads: int | None = None,
            limits: Limits | None = None, keep_alive: float | None = None, load_on_demand: bool = False,
            loras: dict[str, Path] | None = None, insecure: bool = False, kb: str | None = None,
-           kb_k: int = 3) -> None:
+           kb_k: int = 3, max_loaded: int | None = None) -> None:
     """Serve `refs` (and, with `loras`, each adapter as one more model over the first of them); with `kb`,
     chat answers are grounded in that knowledge base unless a request says otherwise."""
     from wattlm.console import mount as mount_console
@@ -99,13 +101,16 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
     if keep_alive is not None:
         extras.append(f"idle models unloaded after {keep_alive:g} s")
     if load_on_demand:
+        max_loaded = max_loaded or max(DEFAULT_MAX_LOADED, len(engines))  # a request must not load the whole registry
         extras.append("other registry models loaded on demand")
+    if max_loaded is not None:
+        extras.append(f"at most {max_loaded} models loaded at once")
     if default_kb is not None:
         extras.append(f"answers grounded in knowledge base {default_kb.name} ({default_kb.id}, k={kb_k})")
     print(f"serving {', '.join(engines) or 'no model yet'} on http://{host}:{port}/v1 ({engine} engine; {keys_note}"
           f"{''.join('; ' + extra for extra in extras)})", flush=True)
     app = create_app(engines, cards, limits=limits, auth=auth, loaders=loaders, keep_alive=keep_alive,
-                     discover=discover if load_on_demand else None, knowledge=knowledge)
+                     discover=discover if load_on_demand else None, knowledge=knowledge, max_loaded=max_loaded)
     served["models"] = app.state.served_models
     mount_console(app, registry.home)  # the web console at / (docs/console.md)
     app.state.check_host = not insecure  # read by `serve`: the Host-header check against DNS rebinding

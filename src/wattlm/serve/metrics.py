@@ -6,14 +6,19 @@ An engine with the `Metered` capability (an `EngineMetrics` as its `metrics`, pl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from wattlm.engines.base import Metered
 from wattlm.engines.metrics import Histogram
 
+if TYPE_CHECKING:
+    from wattlm.serve.workers import WorkerPool
 
-def render(engines: Mapping[str, object]) -> str:
-    """The exposition text for every engine that keeps metrics, one `model` label per engine."""
+
+def render(engines: Mapping[str, object], pools: Sequence[WorkerPool] = ()) -> str:
+    """The exposition text for every engine that keeps metrics, one `model` label per engine, and for
+    the worker pools of scoring, embeddings and tokenizer jobs (one `pool` label each)."""
     lines: list[str] = []
 
     def family(name: str, kind: str, help_text: str) -> None:
@@ -50,6 +55,14 @@ def render(engines: Mapping[str, object]) -> str:
                 lines.append(f'{name}_bucket{{{label},le="{edge}"}} {cumulative}')
             lines.append(f"{name}_sum{{{label}}} {histogram.total}")
             lines.append(f"{name}_count{{{label}}} {cumulative}")
+    for name, kind, help_text, value in (
+        ("wattlm_pool_jobs_running", "gauge", "Jobs running in a worker pool.", lambda pool: pool.running),
+        ("wattlm_pool_jobs_pending", "gauge", "Jobs running or waiting in a worker pool.", lambda pool: pool.pending),
+        ("wattlm_pool_jobs_refused_total", "counter", "Jobs refused with 503: the pool's queue was full.",
+         lambda pool: pool.refused),
+    ):
+        family(name, kind, help_text)
+        lines.extend(f'{name}{{pool="{_escape(pool.name)}"}} {value(pool)}' for pool in pools)
     return "\n".join(lines) + "\n"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 from wattlm.engines.base import ChatTemplates, Embeddings, Vocabulary, require, supports
 from wattlm.serve import grounding, metrics, serving
 from wattlm.serve.catalog import ServedModels
+from wattlm.serve.disconnect import unless_disconnected
 from wattlm.serve.knowledge_routes import Knowledge
 from wattlm.serve.limits import Limits, capped_max_tokens, deadline_for, stream_within_deadline, within_deadline
 from wattlm.serve.protocol.chat import ChatCompletionRequest, ChatCompletionResponse
@@ -26,6 +26,7 @@ from wattlm.serve.protocol.tokenizer import (
     TokenizerInfoResponse,
 )
 from wattlm.serve.sse import event_stream
+from wattlm.serve.workers import current_pools
 
 
 def get_served_models(request: Request) -> ServedModels:
@@ -44,7 +45,7 @@ async def health() -> dict[str, str]:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def prometheus_metrics(models: Models) -> PlainTextResponse:
-    return PlainTextResponse(metrics.render(models.engines()), media_type="text/plain; version=0.0.4")
+    return PlainTextResponse(metrics.render(models.engines(), current_pools().all()), media_type="text/plain; version=0.0.4")
 
 
 @router.get("/v1/models")
@@ -64,28 +65,30 @@ def get_limits(request: Request) -> Limits:
 ServerLimits = Annotated[Limits, Depends(get_limits)]
 
 
-async def _answer(response: Any, stream: bool, limits: Limits) -> Any:
-    """Run a (streaming or whole) answer under the request timeout."""
+async def _answer(response: Any, stream: bool, limits: Limits, http: Request) -> Any:
+    """Run a (streaming or whole) answer under the request timeout, cancelled if the client hangs up first
+    (a stream, once started, notices a departed client itself)."""
     deadline = deadline_for(limits)
-    result = await within_deadline(response, deadline, limits)
+    result = await within_deadline(unless_disconnected(response, http.receive), deadline, limits)
     if stream:
         return event_stream(stream_within_deadline(result, deadline, limits))
     return result
 
 
 @router.post("/v1/completions", response_model=None)
-async def completions(request: CompletionRequest, models: Models, limits: ServerLimits) -> CompletionResponse | Any:
+async def completions(request: CompletionRequest, models: Models, limits: ServerLimits, http: Request
+                      ) -> CompletionResponse | Any:
     engine = await models.get(request.model)
     explicit = "max_tokens" in request.model_fields_set
     request.max_tokens = capped_max_tokens(request.max_tokens, explicit, "max_tokens", limits, engine.context_length)
     if request.stream:
-        return await _answer(serving.stream_completion(engine, request), True, limits)
-    return await _answer(serving.complete(engine, request), False, limits)
+        return await _answer(serving.stream_completion(engine, request), True, limits, http)
+    return await _answer(serving.complete(engine, request), False, limits, http)
 
 
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
-    request: ChatCompletionRequest, models: Models, limits: ServerLimits, knowledge: Knowledge
+    request: ChatCompletionRequest, models: Models, limits: ServerLimits, knowledge: Knowledge, http: Request
 ) -> ChatCompletionResponse | Any:
     engine = await models.get(request.model)
     param = "max_completion_tokens" if request.max_completion_tokens is not None else "max_tokens"
@@ -94,19 +97,20 @@ async def chat_completions(
     grounded = grounding.grounding_for(request, knowledge)
     if grounded is not None:
         answer = grounding.stream_grounded_chat if request.stream else grounding.grounded_chat
-        return await _answer(answer(engine, request, knowledge, grounded), request.stream, limits)
+        return await _answer(answer(engine, request, knowledge, grounded), request.stream, limits, http)
     if request.stream:
-        return await _answer(serving.stream_chat(engine, request), True, limits)
-    return await _answer(serving.chat(engine, request), False, limits)
+        return await _answer(serving.stream_chat(engine, request), True, limits, http)
+    return await _answer(serving.chat(engine, request), False, limits, http)
 
 
 # ---- tokenizer endpoints: evaluation harnesses tokenize through the server, no download needed ----
 
 
 @router.post("/tokenize")
-async def tokenize(request: TokenizeRequest, models: Models) -> TokenizeResponse:
+async def tokenize(request: TokenizeRequest, models: Models, limits: ServerLimits) -> TokenizeResponse:
     engine = await models.get(models.named_or_only(request.model))
-    tokens = await asyncio.to_thread(engine.tokenize, request.prompt, request.add_special_tokens)
+    work = current_pools().tokenizer.run(engine.tokenize, request.prompt, request.add_special_tokens)
+    tokens = await within_deadline(work, deadline_for(limits), limits)
     return TokenizeResponse(tokens=tokens, count=len(tokens), max_model_len=engine.context_length)
 
 
@@ -114,7 +118,7 @@ async def tokenize(request: TokenizeRequest, models: Models) -> TokenizeResponse
 async def detokenize(request: DetokenizeRequest, models: Models) -> DetokenizeResponse:
     engine = await models.get(models.named_or_only(request.model))
     require(engine, Vocabulary, "/detokenize")
-    return DetokenizeResponse(prompt=await asyncio.to_thread(engine.detokenize, request.tokens))
+    return DetokenizeResponse(prompt=await current_pools().tokenizer.run(engine.detokenize, request.tokens))
 
 
 async def _tokenizer_info(model: str | None, models: ServedModels) -> TokenizerInfoResponse:
@@ -147,10 +151,12 @@ async def tokenizer_info_post(request: TokenizerInfoRequest, models: Models) -> 
 
 
 @router.post("/v1/embeddings")
-async def embeddings(request: EmbeddingRequest, models: Models, limits: ServerLimits) -> EmbeddingResponse:
+async def embeddings(request: EmbeddingRequest, models: Models, limits: ServerLimits, http: Request
+                     ) -> EmbeddingResponse:
     engine = await models.get(request.model)
     require(engine, Embeddings, "/v1/embeddings")
-    vectors, tokens = await within_deadline(asyncio.to_thread(engine.embed, request.texts), deadline_for(limits), limits)
+    work = unless_disconnected(current_pools().embeddings.run(engine.embed, request.texts), http.receive)
+    vectors, tokens = await within_deadline(work, deadline_for(limits), limits)
     data = [
         Embedding(index=index, embedding=_encode(vector, request.encoding_format))
         for index, vector in enumerate(vectors)

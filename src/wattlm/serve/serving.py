@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from wattlm.engines.base import ChatTemplates, Engine, JsonOutput, Scoring, require, supports
+from wattlm.engines.base import ChatTemplates, Engine, JsonOutput, Scoring, generation_budget, require, supports
 from wattlm.engines.chat_template import plain_transcript
 from wattlm.engines.params import ChatTurn, JsonConstraint, LogprobCompletion, SamplingParams
 from wattlm.serve.fanout import choice_params, collect_all, merge, start_choices
@@ -34,6 +34,7 @@ from wattlm.serve.protocol.completions import (
     CompletionRequest,
     CompletionResponse,
 )
+from wattlm.serve.workers import current_pools
 
 
 def sampling_params(request: CompletionRequest | ChatCompletionRequest, max_tokens: int | None) -> SamplingParams:
@@ -98,7 +99,8 @@ async def _scored_choice(
     engine: Engine, request: CompletionRequest, index: int, prompt: str | list[int], params: SamplingParams
 ) -> tuple[CompletionChoice, int, int]:
     """One choice through the engine's logprobs path (echo and/or logprobs), with its token counts."""
-    result = await asyncio.to_thread(
+    # A bounded pool, not the loop's shared executor: a job whose request timed out or left is cancelled.
+    result = await current_pools().scoring.run(
         engine.generate_with_logprobs, prompt, params, request.logprobs or 0, request.echo
     )
     logprobs = None
@@ -150,6 +152,8 @@ async def stream_completion(engine: Engine, request: CompletionRequest) -> Async
         return await _stream_scored(engine, request)
     params = sampling_params(request, request.max_tokens)
     prompts = request.prompts
+    if len(prompts) > 1:  # the later prompts start mid-stream: an empty or too long one is a 400 now, not an error event
+        await current_pools().tokenizer.run(_check_prompts, engine, prompts[1:], params.max_tokens)
     first_generations = await start_choices(engine, prompts[0], params, request.n)
     response_id, created = new_id("cmpl"), now()
 
@@ -182,6 +186,12 @@ async def stream_completion(engine: Engine, request: CompletionRequest) -> Async
             )
 
     return events()
+
+
+def _check_prompts(engine: Engine, prompts: list, max_tokens: int | None) -> None:
+    for prompt in prompts:
+        count = len(engine.tokenize(prompt)) if isinstance(prompt, str) else len(prompt)
+        generation_budget(engine.name, count, engine.context_length, max_tokens)
 
 
 async def _stream_scored(engine: Engine, request: CompletionRequest) -> AsyncIterator[CompletionResponse]:
@@ -221,7 +231,8 @@ async def _chat_with_logprobs(engine: Engine, request: ChatCompletionRequest, pr
     top_n = request.top_logprobs or 0
     choices, completion_tokens, prompt_tokens = [], 0, 0
     for index in range(request.n):
-        result = await asyncio.to_thread(engine.generate_with_logprobs, prompt, choice_params(params, index), top_n, False)
+        result = await current_pools().scoring.run(engine.generate_with_logprobs, prompt, choice_params(params, index),
+                                                   top_n, False)
         choices.append(ChatChoice(index=index, message=AssistantMessage(content=result.text),
                                   logprobs=chat_logprobs(result, top_n), finish_reason=result.finish_reason))
         completion_tokens += result.completion_tokens

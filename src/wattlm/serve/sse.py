@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from wattlm.errors import WattError
 from wattlm.serve.limits import RequestTimedOut
 from wattlm.serve.protocol.common import ErrorInfo, ErrorResponse
+from wattlm.serve.redact import without_paths
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ async def _events(chunks: AsyncIterator[BaseModel]) -> AsyncIterator[str]:
         if isinstance(error, RequestTimedOut):
             info = ErrorInfo(message=str(error), type="server_error", code="request_timeout")
         elif isinstance(error, WattError):
-            info = ErrorInfo(message=str(error), type="invalid_request_error")
+            info = ErrorInfo(message=without_paths(str(error)), type="invalid_request_error")
         else:
             log.exception("generation failed mid-stream")
             info = ErrorInfo(message="internal error during generation", type="server_error")

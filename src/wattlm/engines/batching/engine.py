@@ -12,6 +12,7 @@ from collections.abc import Sequence as Seq
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from wattlm.engines import cancel
 from wattlm.engines.base import NoChatTemplate, check_token_ids, generation_budget, no_chat_template_message
 from wattlm.engines.batching.model import GgufModel
 from wattlm.engines.batching.sampler import TokenSampler
@@ -179,9 +180,13 @@ class LlamaCppBatchEngine:
         )
         self._scheduler.submit(sequence)  # may raise EngineOverloaded before anything is streamed
         self.metrics.started()
+        # A request that goes away while this thread waits for a token (queued for a slot) must not keep
+        # its place until admitted: the cancel flag frees it and wakes this thread.
+        unwatch = cancel.on_cancel(lambda: (self._scheduler.cancel(sequence), sequence.emit(cancel.Cancelled())))
         try:
             yield from self._text(sequence)
         finally:
+            unwatch()
             self._scheduler.cancel(sequence)  # a no-op for a finished sequence
             self.metrics.ended()
 
