@@ -80,6 +80,7 @@ def train(
     (checkpoints and `out_dir`, which other ranks may pass as None).
     """
     import torch
+    from torch.profiler import record_function  # named phases for bench/train_bench.py --profile
 
     from wattlm.models.hf import load_causal_lm, load_tokenizer
     from wattlm.train.checkpoint import load_checkpoint, save_checkpoint
@@ -105,6 +106,10 @@ def train(
                 target_modules=config.lora.target_modules, task_type="CAUSAL_LM",
             ),
         )
+        if config.bf16:
+            from wattlm.train.lean_lora import lean_lora
+
+            lean_lora(model, torch.bfloat16)
     model.train()
     method = method_class(config.method).from_config(config, tokenizer, examples, replay_texts, teacher_dir)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -126,7 +131,8 @@ def train(
             step_start = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, config)
-            shard = dist.shard(next(batches))  # every process draws the same global batch, keeps its rows
+            with record_function("train.data"):
+                shard = dist.shard(next(batches))  # every process draws the same global batch, keeps its rows
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
                 step_loss = method.loss(model, shard)
             names = sorted(step_loss.parts)
@@ -135,11 +141,13 @@ def train(
                 + [step_loss.parts[name].item() for name in names])
             n_scored = max(1.0, n_scored)
             # Normalise by the whole global batch's scored count, so summed gradients equal one process's.
-            (step_loss.total / n_scored).backward()
-            dist.sum_gradients(params)
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            with record_function("train.backward"):
+                (step_loss.total / n_scored).backward()
+                dist.sum_gradients(params)
+            with record_function("train.optimizer"):
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
             result.steps += 1
             result.tokens += int(n_tokens)
             result.losses.append(loss_sum / n_scored)
