@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,7 @@ class TrainResult:
     seconds: float
     losses: list[float] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)  # wall time of each step (benchmarks skip warm-up)
+    step_cpu_seconds: list[float] = field(default_factory=list)  # CPU time of this process per step (not logged)
     parts: dict[str, list[float]] = field(default_factory=dict)  # per-step loss parts, e.g. distill's kl and ce
     data_stats: dict = field(default_factory=dict)
     processes: int = 1
@@ -70,6 +71,7 @@ def train(
     checkpoint_dir: Path | None = None,
     replay_texts: Sequence[str] = (),
     teacher_dir: Path | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train the model in `model_dir` on `examples` (texts for cpt, chat records for sft); write the
     merged HF model, its train_log.json and train_report.html to `out_dir`.
@@ -128,7 +130,7 @@ def train(
     start = time.perf_counter() - result.seconds
     with _progress(progress and dist.is_main, config.steps, done=result.steps) as bar:
         for step in range(result.steps, config.steps):
-            step_start = time.perf_counter()
+            step_start, step_cpu = time.perf_counter(), time.process_time()
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, config)
             with record_function("train.data"):
@@ -155,7 +157,10 @@ def train(
                 result.parts.setdefault(name, []).append(value / n_scored)
             result.seconds = time.perf_counter() - start
             result.step_seconds.append(time.perf_counter() - step_start)
+            result.step_cpu_seconds.append(time.process_time() - step_cpu)
             bar(step, result.losses[-1], result.tokens_per_s)
+            if on_step is not None:
+                on_step(step)
             if checkpoint_dir and config.save_every and result.steps % config.save_every == 0 \
                     and result.steps < config.steps:
                 rng_states = dist.gather_objects(torch.get_rng_state())
