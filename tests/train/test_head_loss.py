@@ -93,3 +93,23 @@ def test_causal_lm_loss_equals_the_shared_nll_on_a_tiny_model(tiny_model_dir):
         for name, param in model.named_parameters():
             scale = param.grad.abs().max().item()
             assert torch.allclose(mine[name], param.grad, atol=3e-2 * scale), name
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_softmax_written_over_its_input_equals_the_out_of_place_one(dtype):
+    logits = (torch.randn(5, 70001, generator=torch.Generator().manual_seed(2)) * 4).to(dtype)
+    expected = torch.softmax(logits, dim=-1)
+    assert torch.equal(torch.ops.aten._softmax.out(logits, -1, False, out=logits), expected)
+
+
+def test_logits_buffer_is_reused_and_released():
+    from wattlm.train import head_loss
+
+    hidden, head, targets = _case(n=40)
+    first = head_cross_entropy(hidden, head, targets, chunk=16)
+    buffer = head_loss._buffers.logits[1]
+    assert buffer.shape == (16, 301)
+    second = head_cross_entropy(hidden, head, targets, chunk=16)
+    assert head_loss._buffers.logits[1] is buffer and torch.equal(first, second)
+    head_loss.release_buffers()
+    assert head_loss._buffers.logits is None

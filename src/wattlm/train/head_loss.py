@@ -16,6 +16,7 @@ beside the 257 ms logits matmul; the summed loss is bit-identical, the gradient 
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 
 ROW_BLOCK = 8  # rows per fp32 log-sum-exp block: 8 x 262k fp32 = 8 MB, cache-sized
@@ -58,7 +59,7 @@ def _function():
                     t = targets[start : start + chunk]  # (c,)
                     valid = t != -100  # (c,)
                     h = hidden[start : start + chunk].to(dtype)  # (c, d)
-                    logits = h @ weight_lowp.T  # (c, vocab), compute dtype
+                    logits = torch.mm(h, weight_lowp.T, out=_scratch(weight_lowp, h.size(0)))  # (c, vocab)
                     rows = torch.arange(t.numel())
                     safe_t = t.clamp(min=0)
                     if softcap:  # Gemma 2 style soft-capping: fp32 path (no packaged model uses it)
@@ -91,15 +92,38 @@ def _function():
     return HeadCrossEntropy
 
 
+def _scratch(weight, rows: int):
+    """A (rows, vocab) logits buffer kept between steps: a fresh 0.5 GB tensor per chunk (Gemma, 1024 rows)
+    is a fresh mmap whose pages the kernel faults in and zeroes every time (measured ~15 % of the head)."""
+    import torch
+
+    key = (weight.size(0), weight.dtype)
+    buffer = getattr(_buffers, "logits", None)
+    if buffer is None or buffer[0] != key or buffer[1].size(0) < rows:
+        _buffers.logits = None  # free the old one before allocating
+        _buffers.logits = buffer = (key, torch.empty(rows, weight.size(0), dtype=weight.dtype))
+    return buffer[1][:rows]
+
+
+_buffers = threading.local()  # one per thread: two trainings in one process (console jobs) never share it
+
+
+def release_buffers() -> None:
+    """Free this thread's logits buffer (the loop calls this when training ends)."""
+    _buffers.logits = None
+
+
 def _plain(logits, targets, rows):
-    """Per-row loss (fp32) and d loss / d logits = softmax - one_hot, in the logits' dtype."""
+    """Per-row loss (fp32) and d loss / d logits = softmax - one_hot, in the logits' dtype, in place."""
     import torch
 
     lse = torch.empty(logits.size(0), dtype=torch.float32)  # (c,)
     for start in range(0, logits.size(0), ROW_BLOCK):
         lse[start : start + ROW_BLOCK] = torch.logsumexp(logits[start : start + ROW_BLOCK].float(), dim=-1)
     picked = logits.gather(1, targets[:, None]).squeeze(1).float() - lse  # (c,) log p(target)
-    grad = torch.softmax(logits, dim=-1)  # (c, vocab): one row-wise pass, fp32 inside, rounded once
+    # (c, vocab) softmax written over the logits: ATen's row-wise kernel (fp32 inside, rounded once) reads
+    # each row before writing it, so in place gives the same values (tests/train/test_head_loss.py).
+    grad = torch.ops.aten._softmax.out(logits, -1, False, out=logits)
     # At the target, p - 1 from the exact fp32 log-probability, rounded once like every other entry.
     grad[rows, targets] = (picked.exp() - 1.0).to(grad.dtype)
     return -picked, grad

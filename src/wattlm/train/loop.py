@@ -87,6 +87,7 @@ def train(
     from wattlm.models.hf import load_causal_lm, load_tokenizer
     from wattlm.train.checkpoint import load_checkpoint, save_checkpoint
     from wattlm.train.dist import context
+    from wattlm.train.head_loss import release_buffers
     from wattlm.train.methods import method_class
 
     dist = context()
@@ -168,6 +169,7 @@ def train(
                     save_checkpoint(checkpoint_dir, model, optimizer, result.steps, result.history(), result.tokens,
                                     result.seconds, rng_states)
 
+    release_buffers()
     if dist.is_main and out_dir is not None:
         _save(model, tokenizer, out_dir, config, result)
     return result
