@@ -85,3 +85,15 @@ def test_bf16_lora_loss_curve_matches_the_plain_path(tiny_model_dir, tmp_path, m
     plain = loop.train(tiny_model_dir, texts, tmp_path / "plain", config, progress=False).losses
     assert lean[-1] < lean[0]
     assert max(abs(a - b) for a, b in zip(lean, plain, strict=True)) < 0.02 * plain[0]
+
+
+def test_fast_dropout_rate_and_scale():
+    from wattlm.train.lean_lora import _dropout
+
+    x = torch.ones(400, 500, dtype=torch.bfloat16)
+    layer = torch.nn.Dropout(0.05).train()
+    dropped, scale = _dropout(x, layer)
+    assert set(dropped.unique().tolist()) == {0.0, 1.0}
+    assert abs((dropped == 0).float().mean().item() - 0.05) < 0.003  # 200k draws: 5 sigma is ~0.0025
+    assert abs(scale - 1 / 0.95) < 1e-4
+    assert _dropout(x, layer.eval())[0] is x and _dropout(x, torch.nn.Identity())[1] == 1.0
