@@ -4,6 +4,7 @@
     .venv/bin/python bench/train_bench.py --quick              # a smoke run on a busy machine (few steps, 1 repeat)
     .venv/bin/python bench/train_bench.py --model gemma3-270m --repeats 3
     .venv/bin/python bench/train_bench.py --profile            # one profiled step of ours per model, by phase
+    .venv/bin/python bench/train_bench.py --plain              # also our loop's plain path (before the lean one)
 
 Both sides use LoRA r=16 on all linear layers, bf16 autocast on the CPU, AdamW, the same packed blocks of
 the sample corpus. Repeats alternate (HF, ours, HF, ours, ...) so a change in machine load hits both
@@ -81,10 +82,20 @@ def _config(args):
                        bf16=True, save_every=0, lora=LoraSettings(r=16, alpha=32, dropout=0.05))
 
 
-def ours(model_dir: Path, args, corpus: list[str]) -> dict:
+def ours(model_dir: Path, args, corpus: list[str], plain: bool = False) -> dict:
+    """Our loop; `plain`: with peft's LoRA forward and shared/lm.py's fused loss (the path before
+    train/lean_lora.py and train/head_loss.py), for the speed-up and the loss curve beside it."""
+    from contextlib import ExitStack
+    from unittest import mock
+
+    from wattlm.shared.lm import causal_lm_nll
     from wattlm.train.loop import train
 
-    result = train(model_dir, corpus, None, _config(args), progress=False)
+    with ExitStack() as stack:
+        if plain:
+            stack.enter_context(mock.patch("wattlm.train.lean_lora.lean_lora", lambda model, dtype: 0))
+            stack.enter_context(mock.patch("wattlm.train.head_loss.causal_lm_loss", causal_lm_nll))
+        result = train(model_dir, corpus, None, _config(args), progress=False)
     return {**_timed(result.step_seconds, result.step_cpu_seconds, args), "losses": result.losses}
 
 
@@ -139,8 +150,8 @@ def profile_step(model_dir: Path, args, corpus: list[str]) -> None:
 
     steps = max(2, args.warmup + 1)
     config = _config(args).model_copy(update={"steps": steps})
-    # Only the last step is recorded: the schedule skips the first ones (warm-up, first-touch allocations).
-    with profile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=steps - 1, warmup=0, active=1)) as prof:
+    # Only the last step is recorded (the one before it warms the profiler up; earlier ones touch memory first).
+    with profile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=steps - 2, warmup=1, active=1)) as prof:
         result = train(model_dir, corpus, None, config, progress=False, on_step=lambda step: prof.step())
     events = {e.key: e for e in prof.key_averages()}
     step_ms = result.step_seconds[-1] * 1e3
@@ -166,9 +177,13 @@ def bench_model(name: str, model_dir: Path, args, corpus: list[str]) -> None:
     load_before = os.getloadavg()
     peaks = [matmul_peak("bfloat16")]
     runs: dict[str, list[dict]] = {"HF Trainer + PEFT": [], "wattlm loop": []}
-    for _ in range(args.repeats):  # alternate, so a load change hits both sides
+    if args.plain:
+        runs["wattlm plain path"] = []
+    for _ in range(args.repeats):  # alternate, so a load change hits every side alike
         runs["HF Trainer + PEFT"].append(hf_trainer(model_dir, args, corpus))
         runs["wattlm loop"].append(ours(model_dir, args, corpus))
+        if args.plain:
+            runs["wattlm plain path"].append(ours(model_dir, args, corpus, plain=True))
     peaks.append(matmul_peak("bfloat16"))
     load_after = os.getloadavg()
     peak = statistics.median(peaks)
@@ -185,8 +200,9 @@ def bench_model(name: str, model_dir: Path, args, corpus: list[str]) -> None:
         each = ", ".join(f"{r['tokens_per_s']:.0f}" for r in results)
         gflops = tps * fpt / 1e9
         print(f"{run:<18} {tps:>9.1f} {each:>20} {wall:>11.2f} {cpu:>10.2f} {gflops:>8.1f} {gflops / peak:>12.1%}")
-    losses = runs["wattlm loop"][0]["losses"]
-    print(f"wattlm loss by step (repeat 1): {' '.join(f'{x:.3f}' for x in losses)}")
+    for run in runs:
+        if "losses" in runs[run][0]:
+            print(f"{run} loss by step (repeat 1): {' '.join(f'{x:.3f}' for x in runs[run][0]['losses'])}")
     print(f"ratio {name} wattlm / HF Trainer: {medians['wattlm loop'] / medians['HF Trainer + PEFT']:.2f}x")
 
 
@@ -200,6 +216,8 @@ def main() -> int:
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="4 steps (1 warm-up), 1 repeat: a smoke run")
+    parser.add_argument("--plain", action="store_true", help="also run our loop on the plain path (peft's LoRA "
+                        "forward, the shared fused loss): the speed-up of the lean path and both loss curves")
     parser.add_argument("--profile", action="store_true", help="profile one step of our loop per model instead")
     parser.add_argument("--top", type=int, default=15, help="operators listed by --profile")
     args = parser.parse_args()
