@@ -1,29 +1,41 @@
 """Training throughput: wattlm's loop vs the HF Trainer + PEFT, same model, data, sequence and batch.
 
-    .venv/bin/python bench/train_bench.py                 # SmolLM2-135M, 12 steps each
-    .venv/bin/python bench/train_bench.py --model gemma3-270m --steps 8
+    .venv/bin/python bench/train_bench.py                      # both packaged models, 2 repeats per side
+    .venv/bin/python bench/train_bench.py --quick              # a smoke run on a busy machine (few steps, 1 repeat)
+    .venv/bin/python bench/train_bench.py --model gemma3-270m --repeats 3
+    .venv/bin/python bench/train_bench.py --profile            # one profiled step of ours per model, by phase
+    .venv/bin/python bench/train_bench.py --plain              # also our loop's plain path (before the lean one)
 
-Both runs use LoRA r=16 on all linear layers, bf16 autocast on the CPU, AdamW, the same packed blocks
-of the sample corpus. Tokens/s is measured over the steps after `--warmup`. MFU is model FLOPs per
-second over the fp32 matmul peak measured here, in this run (torch.mm on square matrices).
-FLOPs per token: 2·N forward + 2·N backward through activations + 2·N_trainable weight gradients,
-where N counts every weight a token meets in a matmul (all linear layers and the output head).
+Both sides use LoRA r=16 on all linear layers, bf16 autocast on the CPU, AdamW, the same packed blocks of
+the sample corpus. Repeats alternate (HF, ours, HF, ours, ...) so a change in machine load hits both
+sides alike; the table shows medians over repeats of tokens/s over the steps after `--warmup`, with the
+process CPU seconds per step beside the wall seconds (CPU/wall far below the thread count means
+other processes took the cores). The load average is printed before and after each model.
+
+Utilisation is model FLOPs per second over the bf16 matmul peak measured in this run (torch.mm on
+square bf16 matrices, all threads), before and after the runs (the median is used). FLOPs per token:
+2·N forward + 2·N backward through activations + 2·N_trainable weight gradients, where N counts every
+weight a token meets in a matmul (all linear layers and the output head); attention scores are not
+counted, so utilisation is slightly understated.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+PACKAGED = ("smollm2-135m", "gemma3-270m")
+PHASES = ("train.data", "train.forward", "train.loss", "train.backward", "train.optimizer")
 
 
 def matmul_peak(dtype_name: str, size: int = 2048, seconds: float = 3.0) -> float:
-    """Sustained GFLOP/s of square matmuls with all cores."""
+    """Sustained GFLOP/s of square matmuls with all threads."""
     import torch
 
     dtype = getattr(torch, dtype_name)
@@ -36,35 +48,55 @@ def matmul_peak(dtype_name: str, size: int = 2048, seconds: float = 3.0) -> floa
     return 2 * size**3 * runs / (time.perf_counter() - start) / 1e9
 
 
-def matmul_params(model) -> tuple[int, int]:
-    """(weights used in matmuls per token, trainable weights) of a peft-wrapped causal LM."""
+def flops_per_token(model_dir: Path) -> tuple[float, int, int]:
+    """(model FLOPs per trained token, weights used in matmuls, trainable weights) under LoRA r=16."""
     import torch
+    from peft import LoraConfig, get_peft_model
 
-    total = trainable = 0
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear):
-            total += module.weight.numel()
-            trainable += module.weight.numel() if module.weight.requires_grad else 0
-    return total, sum(p.numel() for p in model.parameters() if p.requires_grad)
+    from wattlm.models.hf import load_causal_lm
+
+    model = get_peft_model(load_causal_lm(model_dir), LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
+                                                                  task_type="CAUSAL_LM"))
+    n_matmul = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return 4 * n_matmul + 2 * n_trainable, n_matmul, n_trainable
 
 
 def texts() -> list[str]:
     from wattlm.datasets import read_texts
 
-    raw = REPO / "examples" / "power-grid" / "raw"
-    return [t for t in read_texts(raw)] + list(read_texts(REPO / "examples" / "power-grid" / "general"))
+    examples = REPO / "examples" / "power-grid"
+    return list(read_texts(examples / "raw")) + list(read_texts(examples / "general"))
 
 
-def ours(model_dir: Path, args, corpus: list[str]) -> dict:
+def _timed(wall: list[float], cpu: list[float], args) -> dict:
+    wall, cpu = wall[args.warmup:], cpu[args.warmup:]
+    return {"tokens_per_s": len(wall) * args.seq_len * args.batch / sum(wall),
+            "wall_per_step": sum(wall) / len(wall), "cpu_per_step": sum(cpu) / len(cpu)}
+
+
+def _config(args):
     from wattlm.train.config import LoraSettings, TrainConfig
+
+    return TrainConfig(steps=args.steps, seq_len=args.seq_len, batch_size=args.batch, lr=2e-4, warmup_steps=1,
+                       bf16=True, save_every=0, lora=LoraSettings(r=16, alpha=32, dropout=0.05))
+
+
+def ours(model_dir: Path, args, corpus: list[str], plain: bool = False) -> dict:
+    """Our loop; `plain`: with peft's LoRA forward and shared/lm.py's fused loss (the path before
+    train/lean_lora.py and train/head_loss.py), for the speed-up and the loss curve beside it."""
+    from contextlib import ExitStack
+    from unittest import mock
+
+    from wattlm.shared.lm import causal_lm_nll
     from wattlm.train.loop import train
 
-    config = TrainConfig(steps=args.steps, seq_len=args.seq_len, batch_size=args.batch, lr=2e-4, warmup_steps=1,
-                         bf16=True, save_every=0, lora=LoraSettings(r=16, alpha=32, dropout=0.05))
-    with tempfile.TemporaryDirectory() as out:
-        result = train(model_dir, corpus, Path(out), config, progress=False)
-    timed = result.step_seconds[args.warmup:]
-    return {"tokens_per_s": len(timed) * args.seq_len * args.batch / sum(timed), "loss_end": result.losses[-1]}
+    with ExitStack() as stack:
+        if plain:
+            stack.enter_context(mock.patch("wattlm.train.lean_lora.lean_lora", lambda model, dtype: 0))
+            stack.enter_context(mock.patch("wattlm.train.head_loss.causal_lm_loss", causal_lm_nll))
+        result = train(model_dir, corpus, None, _config(args), progress=False)
+    return {**_timed(result.step_seconds, result.step_cpu_seconds, args), "losses": result.losses}
 
 
 def hf_trainer(model_dir: Path, args, corpus: list[str]) -> dict:
@@ -83,13 +115,15 @@ def hf_trainer(model_dir: Path, args, corpus: list[str]) -> dict:
 
     class StepTimer(TrainerCallback):
         def __init__(self):
-            self.times: list[float] = []
+            self.wall: list[float] = []
+            self.cpu: list[float] = []
 
         def on_step_begin(self, *a, **k):
-            self.began = time.perf_counter()
+            self.began = (time.perf_counter(), time.process_time())
 
         def on_step_end(self, *a, **k):
-            self.times.append(time.perf_counter() - self.began)
+            self.wall.append(time.perf_counter() - self.began[0])
+            self.cpu.append(time.process_time() - self.began[1])
 
     timer = StepTimer()
     with tempfile.TemporaryDirectory() as out:
@@ -105,51 +139,103 @@ def hf_trainer(model_dir: Path, args, corpus: list[str]) -> dict:
             callbacks=[timer],
         )
         trainer.train()
-    timed = timer.times[args.warmup:]
-    return {"tokens_per_s": len(timed) * args.seq_len * args.batch / sum(timed)}
+    return _timed(timer.wall, timer.cpu, args)
+
+
+def profile_step(model_dir: Path, args, corpus: list[str]) -> None:
+    """Profile our loop's last step with torch.profiler: time per phase and the heaviest operators."""
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    from wattlm.train.loop import train
+
+    steps = max(2, args.warmup + 1)
+    config = _config(args).model_copy(update={"steps": steps})
+    # Only the last step is recorded (the one before it warms the profiler up; earlier ones touch memory first).
+    with profile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=steps - 2, warmup=1, active=1)) as prof:
+        result = train(model_dir, corpus, None, config, progress=False, on_step=lambda step: prof.step())
+    events = {e.key: e for e in prof.key_averages()}
+    step_ms = result.step_seconds[-1] * 1e3
+    print(f"one step, {args.batch} x {args.seq_len} tokens: {step_ms:.0f} ms wall, "
+          f"{result.step_cpu_seconds[-1] * 1e3:.0f} ms CPU (profiler on)")
+    for phase in PHASES:
+        if phase in events:
+            ms = events[phase].cpu_time_total / 1e3
+            print(f"  {phase:<17} {ms:>8.0f} ms  {ms / step_ms:>6.1%}")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top, max_name_column_width=45))
+
+
+def bench_model(name: str, model_dir: Path, args, corpus: list[str]) -> None:
+    import torch
+
+    fpt, n_matmul, n_trainable = flops_per_token(model_dir)
+    print(f"\n## {name}: {n_matmul / 1e6:.0f} M matmul weights, {n_trainable / 1e6:.2f} M trainable; seq {args.seq_len}"
+          f" x batch {args.batch}, {args.steps} steps ({args.warmup} warm-up) x {args.repeats} repeats per side,"
+          f" threads {torch.get_num_threads()}")
+    if args.profile:
+        profile_step(model_dir, args, corpus)
+        return
+    load_before = os.getloadavg()
+    peaks = [matmul_peak("bfloat16")]
+    runs: dict[str, list[dict]] = {"HF Trainer + PEFT": [], "wattlm loop": []}
+    if args.plain:
+        runs["wattlm plain path"] = []
+    for _ in range(args.repeats):  # alternate, so a load change hits every side alike
+        runs["HF Trainer + PEFT"].append(hf_trainer(model_dir, args, corpus))
+        runs["wattlm loop"].append(ours(model_dir, args, corpus))
+        if args.plain:
+            runs["wattlm plain path"].append(ours(model_dir, args, corpus, plain=True))
+    peaks.append(matmul_peak("bfloat16"))
+    load_after = os.getloadavg()
+    peak = statistics.median(peaks)
+    print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f}"
+          f" (1 and 5 min); bf16 matmul peak {' / '.join(f'{p:.0f}' for p in peaks)} GFLOP/s (before / after)")
+    print(f"{'run':<18} {'tokens/s':>9} {'each repeat':>20} {'wall s/step':>11} {'CPU s/step':>10}"
+          f" {'GFLOP/s':>8} {'of bf16 peak':>12}")
+    medians = {}
+    for run, results in runs.items():
+        tps = statistics.median(r["tokens_per_s"] for r in results)
+        wall = statistics.median(r["wall_per_step"] for r in results)
+        cpu = statistics.median(r["cpu_per_step"] for r in results)
+        medians[run] = tps
+        each = ", ".join(f"{r['tokens_per_s']:.0f}" for r in results)
+        gflops = tps * fpt / 1e9
+        print(f"{run:<18} {tps:>9.1f} {each:>20} {wall:>11.2f} {cpu:>10.2f} {gflops:>8.1f} {gflops / peak:>12.1%}")
+    for run in runs:
+        if "losses" in runs[run][0]:
+            print(f"{run} loss by step (repeat 1): {' '.join(f'{x:.3f}' for x in runs[run][0]['losses'])}")
+    print(f"ratio {name} wattlm / HF Trainer: {medians['wattlm loop'] / medians['HF Trainer + PEFT']:.2f}x")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2-135m", help="packaged model name or HF folder")
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--model", action="append", help="packaged model name or HF folder (repeatable); "
+                        f"default: {', '.join(PACKAGED)}")
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="runs per side, alternating; medians are shown")
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="4 steps (1 warm-up), 1 repeat: a smoke run")
+    parser.add_argument("--plain", action="store_true", help="also run our loop on the plain path (peft's LoRA "
+                        "forward, the shared fused loss): the speed-up of the lean path and both loss curves")
+    parser.add_argument("--profile", action="store_true", help="profile one step of our loop per model instead")
+    parser.add_argument("--top", type=int, default=15, help="operators listed by --profile")
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.warmup, args.repeats = 4, 1, 1
+    if args.steps <= args.warmup:
+        parser.error("--steps must be larger than --warmup")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-    import torch
 
     from wattlm.models.store import hf_dir, resolve_model
     from wattlm.registry import Registry
 
+    corpus = texts()
     with tempfile.TemporaryDirectory() as home:
-        registry = Registry(Path(home))
-        model_dir = Path(args.model) if Path(args.model).exists() else hf_dir(registry, resolve_model(registry, args.model))
-        corpus = texts()
-        peak_fp32, peak_bf16 = matmul_peak("float32"), matmul_peak("bfloat16")
-        ref = hf_trainer(model_dir, args, corpus)
-        mine = ours(model_dir, args, corpus)
-        from peft import LoraConfig, get_peft_model
-
-        from wattlm.models.hf import load_causal_lm
-
-        probe = get_peft_model(load_causal_lm(model_dir), LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
-                                                                      task_type="CAUSAL_LM"))
-        n_matmul, n_trainable = matmul_params(probe)
-    flops_per_token = 4 * n_matmul + 2 * n_trainable
-    rows = [("HF Trainer + PEFT", ref["tokens_per_s"]), ("wattlm loop", mine["tokens_per_s"])]
-    print(f"model {args.model}: {n_matmul / 1e6:.0f} M matmul weights, {n_trainable / 1e6:.2f} M trainable; "
-          f"seq {args.seq_len} x batch {args.batch}, {args.steps} steps ({args.warmup} warm-up), threads {torch.get_num_threads()}")
-    print(f"measured matmul peak: fp32 {peak_fp32:.0f} GFLOP/s, bf16 {peak_bf16:.0f} GFLOP/s")
-    # bf16 autocast runs the matmuls at the bf16 rate, so utilisation against the fp32 peak can pass
-    # 100 %; the bf16 peak is the honest ceiling for these runs.
-    print(f"{'run':<20} {'tokens/s':>10} {'GFLOP/s':>9} {'MFU(fp32 peak)':>15} {'MFU(bf16 peak)':>15}")
-    for name, tps in rows:
-        gflops = tps * flops_per_token / 1e9
-        print(f"{name:<20} {tps:>10.1f} {gflops:>9.1f} {gflops / peak_fp32:>14.1%} {gflops / peak_bf16:>14.1%}")
-    print(f"ratio wattlm / HF Trainer: {mine['tokens_per_s'] / ref['tokens_per_s']:.2f}x")
+        registry = Registry(Path(os.environ.get("WATT_BENCH_HOME", home)))
+        for name in args.model or PACKAGED:
+            model_dir = Path(name) if Path(name).exists() else hf_dir(registry, resolve_model(registry, name))
+            bench_model(Path(name).name, model_dir, args, corpus)
     return 0
 
 

@@ -137,9 +137,9 @@ def test_distill_resume_matches_uninterrupted_run(teacher_dir, student_dir, tmp_
 
 
 def test_stage_keys_and_records_the_teacher(teacher_dir, student_dir, tmp_path, home):
+    from wattlm.data.stage import text_dataset
     from wattlm.models.store import add_model
     from wattlm.registry import Registry
-    from wattlm.data.stage import text_dataset
     from wattlm.train.stage import train_model
 
     registry = Registry(home)

@@ -42,3 +42,12 @@ def test_training_report_and_log(tiny_model_dir, tmp_path, capsys):
     # Without a terminal the progress is plain lines with loss, throughput and the time left.
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train step")]
     assert lines[-1].startswith("train step 10/10 loss") and "tok/s eta 0:00" in lines[-1]
+
+
+def test_step_hook_and_cpu_time_per_step(tiny_model_dir):
+    seen = []
+    config = TrainConfig(steps=3, seq_len=32, batch_size=2, lr=3e-3, warmup_steps=1, bf16=True, save_every=0)
+    result = train(tiny_model_dir, TEXTS, None, config, progress=False, on_step=seen.append)
+    assert seen == [0, 1, 2]
+    assert len(result.step_cpu_seconds) == len(result.step_seconds) == 3
+    assert all(cpu > 0 for cpu in result.step_cpu_seconds)

@@ -61,8 +61,8 @@ def train_command(
     """Train a model on a dataset (cpt, sft, distill, ...; LoRA merged) -> a model of the next tier."""
     from pydantic import ValidationError
 
-    from wattlm.models.store import resolve_model
     from wattlm.data.stage import text_dataset
+    from wattlm.models.store import resolve_model
     from wattlm.shared.config import describe_validation_error
     from wattlm.train.config import TrainConfig
     from wattlm.train.dist import context

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ class TrainResult:
     seconds: float
     losses: list[float] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)  # wall time of each step (benchmarks skip warm-up)
+    step_cpu_seconds: list[float] = field(default_factory=list)  # CPU time of this process per step (not logged)
     parts: dict[str, list[float]] = field(default_factory=dict)  # per-step loss parts, e.g. distill's kl and ce
     data_stats: dict = field(default_factory=dict)
     processes: int = 1
@@ -71,6 +72,7 @@ def train(
     checkpoint_dir: Path | None = None,
     replay_texts: Sequence[str] = (),
     teacher_dir: Path | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train the model in `model_dir` on `examples` (texts for cpt, chat records for sft); write the
     merged HF model, its train_log.json and train_report.html to `out_dir`.
@@ -81,10 +83,12 @@ def train(
     (checkpoints and `out_dir`, which other ranks may pass as None).
     """
     import torch
+    from torch.profiler import record_function  # named phases for bench/train_bench.py --profile
 
     from wattlm.models.hf import load_causal_lm, load_tokenizer
     from wattlm.train.checkpoint import load_checkpoint, save_checkpoint
     from wattlm.train.dist import context
+    from wattlm.train.head_loss import release_buffers
     from wattlm.train.methods import method_class
 
     dist = context()
@@ -106,6 +110,10 @@ def train(
                 target_modules=config.lora.target_modules, task_type="CAUSAL_LM",
             ),
         )
+        if config.bf16:
+            from wattlm.train.lean_lora import lean_lora
+
+            lean_lora(model, torch.bfloat16)
     model.train()
     method = method_class(config.method).from_config(config, tokenizer, examples, replay_texts, teacher_dir)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -124,10 +132,11 @@ def train(
     start = time.perf_counter() - result.seconds
     with _progress(progress and dist.is_main, config.steps, done=result.steps) as bar:
         for step in range(result.steps, config.steps):
-            step_start = time.perf_counter()
+            step_start, step_cpu = time.perf_counter(), time.process_time()
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, config)
-            shard = dist.shard(next(batches))  # every process draws the same global batch, keeps its rows
+            with record_function("train.data"):
+                shard = dist.shard(next(batches))  # every process draws the same global batch, keeps its rows
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
                 step_loss = method.loss(model, shard)
             names = sorted(step_loss.parts)
@@ -136,11 +145,13 @@ def train(
                 + [step_loss.parts[name].item() for name in names])
             n_scored = max(1.0, n_scored)
             # Normalise by the whole global batch's scored count, so summed gradients equal one process's.
-            (step_loss.total / n_scored).backward()
-            dist.sum_gradients(params)
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            with record_function("train.backward"):
+                (step_loss.total / n_scored).backward()
+                dist.sum_gradients(params)
+            with record_function("train.optimizer"):
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
             result.steps += 1
             result.tokens += int(n_tokens)
             result.losses.append(loss_sum / n_scored)
@@ -148,9 +159,12 @@ def train(
                 result.parts.setdefault(name, []).append(value / n_scored)
             result.seconds = time.perf_counter() - start
             result.step_seconds.append(time.perf_counter() - step_start)
+            result.step_cpu_seconds.append(time.process_time() - step_cpu)
             bar(step, result.losses[-1], result.tokens_per_s)
             if dist.is_main:  # to a recorded job's progress events (wattlm.shared.progress)
                 emit("train_step", step=result.steps, steps=config.steps, loss=result.losses[-1], tokens_per_s=result.tokens_per_s)
+            if on_step is not None:
+                on_step(step)
             if checkpoint_dir and config.save_every and result.steps % config.save_every == 0 \
                     and result.steps < config.steps:
                 rng_states = dist.gather_objects(torch.get_rng_state())
@@ -158,6 +172,7 @@ def train(
                     save_checkpoint(checkpoint_dir, model, optimizer, result.steps, result.history(), result.tokens,
                                     result.seconds, rng_states)
 
+    release_buffers()
     if dist.is_main and out_dir is not None:
         _save(model, tokenizer, out_dir, config, result)
     return result

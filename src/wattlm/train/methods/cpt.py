@@ -62,7 +62,7 @@ class CptMethod(TrainingMethod):
         return stats
 
     def loss(self, model, batch) -> StepLoss:
-        from wattlm.shared.lm import causal_lm_nll
+        from wattlm.train.head_loss import causal_lm_loss
 
-        nll, n_scored = causal_lm_nll(model, batch, chunk=self.config.loss_chunk)
+        nll, n_scored = causal_lm_loss(model, batch, chunk=self.config.loss_chunk)
         return StepLoss(nll, n_scored, batch.numel())

@@ -99,8 +99,8 @@ class SftMethod(TrainingMethod):
                 "truncated_to_seq_len": sum(len(ids) == self.config.seq_len for ids, _ in self.rows)}
 
     def loss(self, model, batch) -> StepLoss:
-        from wattlm.shared.lm import causal_lm_nll
+        from wattlm.train.head_loss import causal_lm_loss
 
         ids, labels = batch
-        nll, n_targets = causal_lm_nll(model, ids, chunk=self.config.loss_chunk, labels=labels)
+        nll, n_targets = causal_lm_loss(model, ids, chunk=self.config.loss_chunk, labels=labels)
         return StepLoss(nll, n_targets, ids.numel())  # throughput counts every processed position
