@@ -83,9 +83,12 @@ def train(
 
     from wattlm.models.hf import load_causal_lm, load_tokenizer
     from wattlm.train.checkpoint import load_checkpoint, save_checkpoint
+    from wattlm.train.device import autocast, enable_gradient_checkpointing, resolve_device, to_device
     from wattlm.train.dist import context
+    from wattlm.train.distributed import gather_whole_weights, reduce_and_clip, shard_model
     from wattlm.train.methods import method_class
 
+    device = resolve_device(config.device)
     dist = context()
     if config.batch_size < dist.world:
         raise WattError(f"train.batch_size {config.batch_size} is smaller than the {dist.world} processes: "
@@ -105,10 +108,13 @@ def train(
                 target_modules=config.lora.target_modules, task_type="CAUSAL_LM",
             ),
         )
-    model.train()
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
+    model.to(device).train()
     method = method_class(config.method).from_config(config, tokenizer, examples, replay_texts, teacher_dir)
     params = [p for p in model.parameters() if p.requires_grad]
     dist.broadcast_parameters(params)
+    params = shard_model(model, config, dist)  # fsdp: the sharded parameters; else the same list
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
     result = TrainResult(steps=0, tokens=0, seconds=0.0, data_stats=method.stats(), processes=dist.world)
@@ -126,8 +132,9 @@ def train(
             step_start = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, config)
-            shard = dist.shard(next(batches))  # every process draws the same global batch, keeps its rows
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            # Every process draws the same global batch and keeps its rows.
+            shard = to_device(dist.shard(next(batches)), device)
+            with autocast(device, config.bf16):
                 step_loss = method.loss(model, shard)
             names = sorted(step_loss.parts)
             n_scored, n_tokens, loss_sum, *part_sums = dist.sum(
@@ -136,8 +143,7 @@ def train(
             n_scored = max(1.0, n_scored)
             # Normalise by the whole global batch's scored count, so summed gradients equal one process's.
             (step_loss.total / n_scored).backward()
-            dist.sum_gradients(params)
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            reduce_and_clip(params, config, dist)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             result.steps += 1
@@ -155,6 +161,7 @@ def train(
                     save_checkpoint(checkpoint_dir, model, optimizer, result.steps, result.history(), result.tokens,
                                     result.seconds, rng_states)
 
+    gather_whole_weights(model, config)
     if dist.is_main and out_dir is not None:
         _save(model, tokenizer, out_dir, config, result)
     return result
