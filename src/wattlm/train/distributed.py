@@ -70,17 +70,14 @@ def shard_model(model, config, dist) -> list:
     mesh = init_device_mesh(device_type, (dist.world,))
     for layer in layers:
         fully_shard(layer, mesh=mesh, reshard_after_forward=config.distributed.reshard_after_forward)
-        # The loop divides the summed loss by the global scored-token count itself: it wants gradients
-        # summed over processes, not FSDP's default mean.
-        layer.set_gradient_divide_factor(1.0)
     return [p for p in model.parameters() if p.requires_grad]
 
 
 def reduce_and_clip(params: list, config, dist, max_norm: float = 1.0) -> None:
     """Sum gradients over processes and clip their global norm to `max_norm`.
 
-    ddp: the loop's two calls as they always were. fsdp: sharded gradients are already summed by the
-    reduce-scatter; whole parameters are all-reduced, and the norm adds each shard's part once."""
+    ddp: the loop's two calls as they always were. fsdp: sharded gradients were reduce-scattered in
+    backward; whole parameters are all-reduced, and the norm adds each shard's part once."""
     import torch
 
     if not uses_fsdp(config):
@@ -91,6 +88,12 @@ def reduce_and_clip(params: list, config, dist, max_norm: float = 1.0) -> None:
 
     sharded = [p for p in params if isinstance(p, DTensor)]
     whole = [p for p in params if not isinstance(p, DTensor)]
+    # The loop divides the summed loss by the global scored-token count itself, so it wants gradients summed
+    # over processes; FSDP's reduce-scatter averages them. (A divide factor of 1 would make it sum, but as a
+    # PREMUL_SUM reduction, which gloo lacks.)
+    for p in sharded:
+        if p.grad is not None:
+            p.grad.mul_(dist.world)
     dist.sum_gradients(whole)
     shard_sq = sum(float(p.grad.to_local().float().pow(2).sum()) for p in sharded if p.grad is not None)
     whole_sq = sum(float(p.grad.float().pow(2).sum()) for p in whole if p.grad is not None)
