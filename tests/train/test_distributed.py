@@ -92,3 +92,20 @@ def test_fsdp_two_processes_train_like_one(tiny_model_dir, tmp_path, lora):
     assert weights_one.keys() == weights_two.keys()
     for name in weights_one:  # the saved model is whole (gathered from the shards), LoRA merged
         assert torch.allclose(weights_one[name], weights_two[name], atol=1e-5), name
+
+
+def test_recipe_train_section_takes_the_placement_fields(tmp_path):
+    from wattlm.recipe import load_recipe
+
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "doc.txt").write_text(TEXT)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: grid\nfoundation: smollm2-135m\ndata: {inputs: [raw]}\n"
+                      "train: {steps: 3, device: cpu, gradient_checkpointing: true, save_every: 0,\n"
+                      "        distributed: {strategy: fsdp, reshard_after_forward: false}}\n")
+    config = load_recipe(recipe).train.train_config()
+    assert config.device == "cpu" and config.gradient_checkpointing and uses_fsdp(config)
+    assert config.distributed.reshard_after_forward is False
+    recipe.write_text(recipe.read_text().replace("strategy: fsdp", "strategy: zero3"))
+    with pytest.raises(WattError, match="strategy"):
+        load_recipe(recipe)
