@@ -115,3 +115,19 @@ def test_importing_lm_math_does_not_import_torch():
     code = "import sys, wattlm.shared.lm; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_fused_loss_keeps_every_tensor_on_the_inputs_device():
+    """On a GPU the loss must not mix in CPU tensors; the meta device (shapes only) shows it here: a CPU
+    accumulator silently turned the no-grad loss into a CPU tensor before."""
+    import torch
+
+    from wattlm.shared.lm import _nll_no_grad, linear_cross_entropy
+
+    hidden = torch.empty(6, 8, device="meta", requires_grad=True)
+    weight = torch.empty(20, 8, device="meta", requires_grad=True)
+    targets = torch.zeros(6, dtype=torch.long, device="meta")
+    total = linear_cross_entropy(hidden, weight, targets, chunk=4)
+    total.backward()
+    assert total.device.type == hidden.grad.device.type == weight.grad.device.type == "meta"
+    assert _nll_no_grad(hidden.detach(), weight.detach(), targets, 4, None).device.type == "meta"

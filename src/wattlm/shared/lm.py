@@ -73,8 +73,9 @@ def compute_dtype(reference):
     """The dtype matmuls run in: autocast's when it is on (bf16 training), else the tensor's own."""
     import torch
 
-    if torch.is_autocast_enabled("cpu"):
-        return torch.get_autocast_dtype("cpu")
+    device_type = reference.device.type  # the CPU, or the GPU a `device: cuda` run trains on
+    if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
     return reference.dtype
 
 
@@ -103,8 +104,8 @@ def _linear_cross_entropy_function():
             grad_hidden = torch.zeros_like(hidden) if need_hidden else None
             grad_weight = torch.zeros_like(weight, dtype=torch.float32) if need_weight else None
             w = weight.to(dtype)
-            total = torch.zeros((), dtype=torch.float32)
-            with torch.autocast("cpu", enabled=False):
+            total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+            with torch.autocast("cuda" if hidden.is_cuda else "cpu", enabled=False):  # full-precision logits
                 for start in range(0, hidden.size(0), chunk):
                     h = hidden[start : start + chunk].to(dtype)  # (c, d)
                     t = targets[start : start + chunk]  # (c,)
@@ -121,7 +122,7 @@ def _linear_cross_entropy_function():
                         continue
                     # d(loss)/d(logits) = softmax - one_hot, zero on ignored positions: (c, vocab)
                     grad_logits = logits.sub_(lse[:, None]).exp_()
-                    grad_logits[torch.arange(t.numel()), safe_t] -= 1.0
+                    grad_logits[torch.arange(t.numel(), device=t.device), safe_t] -= 1.0
                     grad_logits *= valid[:, None]
                     if softcap:
                         grad_logits *= 1.0 - capped * capped
@@ -182,7 +183,7 @@ def _nll_no_grad(hidden, weight, targets, chunk, softcap):
     import torch.nn.functional as F
 
     dtype = compute_dtype(hidden)
-    total = torch.zeros((), dtype=torch.float32)
+    total = torch.zeros((), dtype=torch.float32, device=hidden.device)
     w = weight.to(dtype)
     for start in range(0, hidden.size(0), chunk):
         logits = (hidden[start : start + chunk].to(dtype) @ w.T).float()  # (c, vocab)

@@ -56,6 +56,7 @@ def train_command(
     kd_data: Annotated[Optional[str], typer.Option(help="distill: text (documents, like cpt) or chat (examples, like sft; default text).")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option(
         "--set", metavar="FIELD=VALUE", help="Any `train:` field (a method's own too), e.g. --set kd_alpha=0.9.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto (CUDA when torch sees a GPU; default), cpu or cuda.")] = None,
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
     """Train a model on a dataset (cpt, sft, distill, ...; LoRA merged) -> a model of the next tier."""
@@ -65,13 +66,14 @@ def train_command(
     from wattlm.models.store import resolve_model
     from wattlm.shared.config import describe_validation_error
     from wattlm.train.config import TrainConfig
+    from wattlm.train.device import resolve_device
     from wattlm.train.dist import context
     from wattlm.train.stage import train_model
 
     fields = _config_fields(config_file, overrides or [])
     given = dict(steps=steps, seq_len=seq_len, batch_size=batch_size, lr=lr, method=method, replay_ratio=replay_ratio,
                  chat_template=chat_template, teacher=teacher, kd_alpha=kd_alpha, kd_temperature=kd_temperature,
-                 kd_data=kd_data)
+                 kd_data=kd_data, device=device)
     fields.update({key: value for key, value in given.items() if value is not None})
     try:
         config = TrainConfig(**fields)
@@ -80,6 +82,7 @@ def train_command(
         if exc.errors()[0]["type"] == "extra_forbidden":  # say whose fields were expected
             message = message.replace("unknown field", f"unknown field for method {fields.get('method', 'cpt')}", 1)
         raise WattError(message) from None
+    resolve_device(config.device)  # device: cuda without a GPU fails here, in one line, before any work
     registry = registry_from(home)
     dist = context()
     # Under torchrun every process runs this verb: rank 0 registers inputs first, the others find them.

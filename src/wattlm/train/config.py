@@ -10,6 +10,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
+from wattlm.train.device import DeviceSetting
+from wattlm.train.distributed import DistributedSettings
 from wattlm.train.methods import METHODS, MethodSettings
 
 
@@ -56,6 +58,11 @@ class TrainConfig(BaseModel):
         1024, ge=16, description="Positions per chunk when computing the loss (bounds logits memory); "
         "distill uses a quarter of it, as it holds about four logit buffers (teacher and student) per chunk."
     )
+    device: DeviceSetting = Field("auto", description="auto (CUDA when torch sees a GPU, else the CPU), cpu or cuda.")
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute layer activations in backward: less memory, ~1 more forward of compute.")
+    distributed: DistributedSettings | None = Field(
+        None, description="Multi-process training under torchrun: {strategy: ddp|fsdp}; see docs/scale-out.md.")
 
     @field_validator("method")
     @classmethod

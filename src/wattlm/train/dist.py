@@ -138,6 +138,8 @@ def context() -> Dist:
     if not dist.is_initialized():
         # The loop keeps tensors on the CPU, which only gloo can reduce; NCCL (and FSDP sharding) come with
         # device placement, by choosing the backend here: the rest of this module is backend-agnostic.
-        dist.init_process_group(backend="gloo")
+        from wattlm.train.distributed import process_group_backend
+
+        dist.init_process_group(backend=process_group_backend())
         atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
     return Dist(rank=dist.get_rank(), world=dist.get_world_size())

@@ -53,14 +53,15 @@ def _function():
             dtype = weight_lowp.dtype
             grad_hidden = torch.zeros_like(hidden) if need_hidden else None
             grad_weight = torch.zeros_like(weight, dtype=torch.float32) if need_weight else None
-            total = torch.zeros((), dtype=torch.float32)
-            with torch.autocast("cpu", enabled=False):
+            total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+            # Autocast off on the inputs' device (cpu or cuda): the chunks pick their dtype themselves.
+            with torch.autocast(hidden.device.type, enabled=False):
                 for start in range(0, hidden.size(0), chunk):
                     t = targets[start : start + chunk]  # (c,)
                     valid = t != -100  # (c,)
                     h = hidden[start : start + chunk].to(dtype)  # (c, d)
                     logits = torch.mm(h, weight_lowp.T, out=_scratch(weight_lowp, h.size(0)))  # (c, vocab)
-                    rows = torch.arange(t.numel())
+                    rows = torch.arange(t.numel(), device=t.device)
                     safe_t = t.clamp(min=0)
                     if softcap:  # Gemma 2 style soft-capping: fp32 path (no packaged model uses it)
                         loss, grad_logits = _softcapped(logits.float(), safe_t, rows, softcap)
@@ -97,11 +98,11 @@ def _scratch(weight, rows: int):
     is a fresh mmap whose pages the kernel faults in and zeroes every time (measured ~15 % of the head)."""
     import torch
 
-    key = (weight.size(0), weight.dtype)
+    key = (weight.size(0), weight.dtype, weight.device)
     buffer = getattr(_buffers, "logits", None)
     if buffer is None or buffer[0] != key or buffer[1].size(0) < rows:
         _buffers.logits = None  # free the old one before allocating
-        _buffers.logits = buffer = (key, torch.empty(rows, weight.size(0), dtype=weight.dtype))
+        _buffers.logits = buffer = (key, torch.empty(rows, weight.size(0), dtype=weight.dtype, device=weight.device))
     return buffer[1][:rows]
 
 
@@ -117,7 +118,7 @@ def _plain(logits, targets, rows):
     """Per-row loss (fp32) and d loss / d logits = softmax - one_hot, in the logits' dtype, in place."""
     import torch
 
-    lse = torch.empty(logits.size(0), dtype=torch.float32)  # (c,)
+    lse = torch.empty(logits.size(0), dtype=torch.float32, device=logits.device)  # (c,)
     for start in range(0, logits.size(0), ROW_BLOCK):
         lse[start : start + ROW_BLOCK] = torch.logsumexp(logits[start : start + ROW_BLOCK].float(), dim=-1)
     picked = logits.gather(1, targets[:, None]).squeeze(1).float() - lse  # (c,) log p(target)

@@ -82,6 +82,6 @@ def _dropout(x, dropout) -> tuple:
         return x, 1.0
     n = x.numel()
     cut = round(p * 65536)
-    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
     keep = words.view(torch.int16)[:n].view_as(x) >= cut - 32768  # (tokens, in): P(keep) = 1 - cut / 65536
     return x * keep, 65536 / (65536 - cut)

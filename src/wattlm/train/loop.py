@@ -87,10 +87,13 @@ def train(
 
     from wattlm.models.hf import load_causal_lm, load_tokenizer
     from wattlm.train.checkpoint import load_checkpoint, save_checkpoint
+    from wattlm.train.device import autocast, enable_gradient_checkpointing, resolve_device, to_device
     from wattlm.train.dist import context
+    from wattlm.train.distributed import gather_whole_weights, reduce_and_clip, shard_model
     from wattlm.train.head_loss import release_buffers
     from wattlm.train.methods import method_class
 
+    device = resolve_device(config.device)
     dist = context()
     if config.batch_size < dist.world:
         raise WattError(f"train.batch_size {config.batch_size} is smaller than the {dist.world} processes: "
@@ -110,14 +113,17 @@ def train(
                 target_modules=config.lora.target_modules, task_type="CAUSAL_LM",
             ),
         )
-        if config.bf16:
-            from wattlm.train.lean_lora import lean_lora
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
+    model.to(device).train()
+    if config.lora is not None and config.bf16:  # after the move: its bf16 copies live on the training device
+        from wattlm.train.lean_lora import lean_lora
 
-            lean_lora(model, torch.bfloat16)
-    model.train()
+        lean_lora(model, torch.bfloat16)
     method = method_class(config.method).from_config(config, tokenizer, examples, replay_texts, teacher_dir)
     params = [p for p in model.parameters() if p.requires_grad]
     dist.broadcast_parameters(params)
+    params = shard_model(model, config, dist)  # fsdp: the sharded parameters; else the same list
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
     result = TrainResult(steps=0, tokens=0, seconds=0.0, data_stats=method.stats(), processes=dist.world)
@@ -136,8 +142,9 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, config)
             with record_function("train.data"):
-                shard = dist.shard(next(batches))  # every process draws the same global batch, keeps its rows
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                # Every process draws the same global batch and keeps its rows.
+                shard = to_device(dist.shard(next(batches)), device)
+            with autocast(device, config.bf16):
                 step_loss = method.loss(model, shard)
             names = sorted(step_loss.parts)
             n_scored, n_tokens, loss_sum, *part_sums = dist.sum(
@@ -147,9 +154,8 @@ def train(
             # Normalise by the whole global batch's scored count, so summed gradients equal one process's.
             with record_function("train.backward"):
                 (step_loss.total / n_scored).backward()
-                dist.sum_gradients(params)
             with record_function("train.optimizer"):
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                reduce_and_clip(params, config, dist)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             result.steps += 1
@@ -173,6 +179,7 @@ def train(
                                     result.seconds, rng_states)
 
     release_buffers()
+    gather_whole_weights(model, config)
     if dist.is_main and out_dir is not None:
         _save(model, tokenizer, out_dir, config, result)
     return result

@@ -31,8 +31,10 @@ def resolve_teacher(registry: Registry, ref: str) -> Artifact:
 
 def _cache_key(parent: Artifact, dataset: Artifact, replay: Artifact | None, teacher: Artifact | None,
                config: TrainConfig) -> str:
-    # How often we checkpoint or how many threads run does not change the model: not part of the key.
-    settings = config.model_dump(exclude={"save_every", "threads", "teacher"})
+    # How often we checkpoint, how many threads run or where (device, processes, recomputed activations)
+    # does not change the model: not part of the key, so existing runs keep their keys.
+    settings = config.model_dump(exclude={"save_every", "threads", "teacher", "device", "gradient_checkpointing",
+                                          "distributed"})
     # Inputs by their content keys, never ids: the same recipe from another checkout finds this model.
     parts = ["train", content_key(parent), content_key(dataset), content_key(replay) if replay else None]
     if teacher is not None:  # by content: the name in config.teacher may later point at another model
