@@ -28,17 +28,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wattlm.kb.tokens import STOPWORDS
+from wattlm.shared.refusal import REFUSALS, refusal  # noqa: F401 (importable here, as before)
 from wattlm.shared.text import is_chinese, units
 
 SUPPORT_THRESHOLD = 0.5  # share of the answer's content units the cited passages must hold
 MIN_CONTRIBUTION = 0.2  # share of the answer's units a passage must add to be cited
-REFUSALS = {"zh": "资料中没有找到相关内容。", "en": "The documents do not contain this."}
 _MARKER = re.compile(r"\[(\d{1,2})\]")
-
-
-def refusal(question: str) -> str:
-    """The refusal in the question's language (Chinese if it has hanzi, else English)."""
-    return REFUSALS["zh" if is_chinese(question) else "en"]
 
 
 def content_units(text: str) -> set[str]:
@@ -58,6 +53,7 @@ class CheckedAnswer:
     text: str  # the answer with markers [1]..[n], or the refusal
     cited: list[int]  # 0-based indexes into the passages, in the order of markers 1..n
     refused: bool
+    extractive: bool = False  # the text is a clause of a passage (answer_shaping.py), not the model's words
 
 
 def check_answer(answer: str, passages: Sequence[str], question: str) -> CheckedAnswer:
@@ -90,3 +86,89 @@ def check_answer(answer: str, passages: Sequence[str], question: str) -> Checked
         joiner = "" if is_chinese(text) else " "
         text = text + joiner + "".join(f"[{number[index]}]" for index in unmarked)
     return CheckedAnswer(text, cited, False)
+
+
+# ---- answer shaping: what the server does with a checked answer -----------------------------------
+# A 270M task model answers with a short span ("5分钟") or, when lost, with debris that the check above
+# refuses. Two measured steps (docs/kb.md, "Grounded answers"): a supported span is given back as the
+# passage clause that holds it ("再次投入的间隔时间不得少于5分钟"), so the answer reads whole and names
+# its condition; and when the model's answer is refused although a passage sentence matches the
+# question closely, that sentence is the answer (extractive fallback), cited, flagged `extractive`.
+
+CLAUSE_CHARS = 60  # a sentence longer than this is cut to the comma clause holding the span
+FALLBACK_MIN_SHARE = 0.5  # share of the question's content units a sentence must hold to be the fallback
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|\n|(?<=\.)\s+")
+_CLAUSE_END = re.compile(r"(?<=[，,：:])")
+
+
+def _sentences(text: str) -> list[str]:
+    return [part.strip() for part in _SENTENCE_END.split(text) if part and part.strip()]
+
+
+def _cut(sentence: str, around: int) -> str:
+    """`sentence` if short, else its comma clause holding character `around` plus the next clause."""
+    if len(sentence) <= CLAUSE_CHARS:
+        return sentence
+    clauses = [c for c in _CLAUSE_END.split(sentence) if c]
+    position = 0
+    for index, clause in enumerate(clauses):
+        if position <= around < position + len(clause):
+            return "".join(clauses[index:index + 2]).strip()[:CLAUSE_CHARS * 2]
+        position += len(clause)
+    return sentence[:CLAUSE_CHARS]
+
+
+def clause_of(span: str, body: str) -> str | None:
+    """The clause of `body` that holds `span` word for word (None when it is not there or is all of it)."""
+    span = span.strip().strip("。，；,.;")
+    if len(span) < 2:
+        return None
+    for sentence in _sentences(body):
+        at = sentence.find(span)
+        if at >= 0:
+            clause = _cut(sentence, at).rstrip("，,：:")
+            return clause if len(clause) > len(span) else None
+    return None
+
+
+def best_sentence(question: str, bodies: Sequence[str]) -> tuple[str, float] | None:
+    """The passage sentence holding the largest share of the question's content units, and that share."""
+    wanted = content_units(question)
+    if not wanted:
+        return None
+    best: tuple[str, float] | None = None
+    for body in bodies:
+        for sentence in _sentences(body):
+            share = len(wanted & content_units(sentence)) / len(wanted)
+            if best is None or share > best[1]:
+                best = (sentence, share)
+    return best
+
+
+def finish_answer(raw: str, question: str, passages: Sequence[tuple[str, str]], refuse_only: bool = False,
+                  expand: bool = True, fallback: bool = True) -> CheckedAnswer:
+    """The answer the server sends: checked against the passages (`(label, body)` each), expanded to its
+    clause, or replaced by the best-matching sentence when the model's own answer is refused."""
+    if refuse_only or not passages:
+        return CheckedAnswer(refusal(question), [], True)
+    texts = [f"{label}\n{body}" for label, body in passages]
+    checked = check_answer(raw, texts, question)
+    if not checked.refused and expand:
+        span = _MARKER.sub("", raw)
+        for index in checked.cited:
+            clause = clause_of(span, passages[index][1])
+            if clause is not None:
+                longer = check_answer(clause, texts, question)
+                if not longer.refused:
+                    return longer
+                break
+    if checked.refused and fallback:
+        found = best_sentence(question, [body for _, body in passages])
+        if found is not None and found[1] >= FALLBACK_MIN_SHARE:
+            sentence = found[0]
+            at = max(len(sentence) - 1, 0)  # a long sentence keeps its end, where the answer to a question usually is
+            extracted = check_answer(_cut(sentence, at), texts, question)
+            if not extracted.refused:
+                extracted.extractive = True
+                return extracted
+    return checked
