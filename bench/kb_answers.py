@@ -114,8 +114,9 @@ def main() -> None:
                                 **finals})
                 for stage, final in finals.items():
                     if item.get("source"):
-                        stages[stage]["key"].append(key_recall(final, item["answer"]))
-                        stages[stage]["f1"].append(char_f1(final, item["answer"]))
+                        golds = item["answer"] if isinstance(item["answer"], list) else [item["answer"]]
+                        stages[stage]["key"].append(max(key_recall(final, gold) for gold in golds))
+                        stages[stage]["f1"].append(max(char_f1(final, gold) for gold in golds))
                         stages[stage]["false"].append(100.0 * is_refusal(final))
                     else:
                         stages[stage]["refused"].append(100.0 * (is_refusal(final) or not final.strip()))
