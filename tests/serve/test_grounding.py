@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from wattlm.engines.params import GenerationChunk, SamplingParams
-from wattlm.serve import create_app
 from wattlm.errors import WattError
+from wattlm.serve import create_app
 from wattlm.serve.grounding import DEFAULT_PROMPT, KnowledgeBases
 
 from .fakes import FakeEngine

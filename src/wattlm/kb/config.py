@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
 FUSION_FIELDS = ("rrf_k", "bm25_weight", "dense_weight")
 
 

@@ -27,7 +27,6 @@ from wattlm.kb.embed import embed_query
 from wattlm.kb.index import KbIndex, load_index
 from wattlm.kb.tokens import tokenize
 
-
 LEXICAL_WEIGHT = 0.1
 
 

@@ -97,6 +97,7 @@ def check_answer(answer: str, passages: Sequence[str], question: str) -> Checked
 
 CLAUSE_CHARS = 60  # a sentence longer than this is cut to the comma clause holding the span
 FALLBACK_MIN_SHARE = 0.5  # share of the question's content units a sentence must hold to be the fallback
+RELOCATE_MARGIN = 0.3  # a span whose sentence matches the question this much worse than the best one moves
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|\n|(?<=\.)\s+")
 _CLAUSE_END = re.compile(r"(?<=[，,：:])")
 
@@ -145,25 +146,35 @@ def best_sentence(question: str, bodies: Sequence[str]) -> tuple[str, float] | N
     return best
 
 
+def _question_share(question: str, text: str) -> float:
+    wanted = content_units(question)
+    return len(wanted & content_units(text)) / len(wanted) if wanted else 0.0
+
+
 def finish_answer(raw: str, question: str, passages: Sequence[tuple[str, str]], refuse_only: bool = False,
-                  expand: bool = True, fallback: bool = True) -> CheckedAnswer:
+                  expand: bool = True, fallback: bool = True, relocate: bool = False) -> CheckedAnswer:
     """The answer the server sends: checked against the passages (`(label, body)` each), expanded to its
-    clause, or replaced by the best-matching sentence when the model's own answer is refused."""
+    clause, or replaced by the best-matching sentence when the model's own answer is refused (or, with
+    `relocate`, when the sentence holding its span matches the question much worse than that one)."""
     if refuse_only or not passages:
         return CheckedAnswer(refusal(question), [], True)
     texts = [f"{label}\n{body}" for label, body in passages]
     checked = check_answer(raw, texts, question)
+    found = best_sentence(question, [body for _, body in passages]) if fallback else None
     if not checked.refused and expand:
         span = _MARKER.sub("", raw)
         for index in checked.cited:
             clause = clause_of(span, passages[index][1])
             if clause is not None:
                 longer = check_answer(clause, texts, question)
-                if not longer.refused:
+                misplaced = relocate and found is not None and found[1] >= FALLBACK_MIN_SHARE and \
+                    found[1] - _question_share(question, clause) >= RELOCATE_MARGIN
+                if not longer.refused and not misplaced:
                     return longer
+                if misplaced:
+                    checked = CheckedAnswer(refusal(question), [], True)  # the span answers another question
                 break
     if checked.refused and fallback:
-        found = best_sentence(question, [body for _, body in passages])
         if found is not None and found[1] >= FALLBACK_MIN_SHARE:
             sentence = found[0]
             at = max(len(sentence) - 1, 0)  # a long sentence keeps its end, where the answer to a question usually is
