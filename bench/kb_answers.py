@@ -13,7 +13,8 @@ sends it as a completion (a base model has no chat template).
 Scores over in-scope questions, in points: `key_recall` (share of the reference's characters / words in
 the answer, as a multiset; the issue's goal is 60), `char_f1`, `false_refusals`; over out-of-scope
 questions: `refused`. Each row is one stage after generation (STAGES): the model's raw words, the
-checked answer, + clause expansion, + extractive fallback (what `watt serve --kb` sends).
+checked answer, + clause expansion, + extractive fallback, + relocation of a misplaced span (what
+`watt serve --kb` sends).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 # After generation: the model's words as they are (raw; an empty answer counts as not refused), then
 # what the server sends: checked (citations, refusal), + clause expansion, + extractive fallback.
-STAGES = {"raw": (False, False), "checked": (False, False), "expanded": (True, False), "served": (True, True)}
+STAGES = {"raw": (False, False, False), "checked": (False, False, False), "expanded": (True, False, False),
+          "fallback": (True, True, False), "served": (True, True, True)}  # (expand, fallback, relocate)
 GEMMA_TURNS = "<start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n"
 
 
@@ -106,10 +108,10 @@ def main() -> None:
                     raw = out["choices"][0]["text"].strip()
                     passages = [(passage_label(h), h.text) for h in used]
                 finals = {"raw": raw if used is not None else finish_answer("", question, [], refuse_only=True).text}
-                for stage, (expand, fallback) in STAGES.items():
+                for stage, (expand, fallback, relocate) in STAGES.items():
                     if stage != "raw":
                         finals[stage] = finish_answer(raw, question, passages, refuse_only=used is None,
-                                                      expand=expand, fallback=fallback).text
+                                                      expand=expand, fallback=fallback, relocate=relocate).text
                 answers.append({"question": question, "gold": item.get("answer"), "source": item.get("source"),
                                 **finals})
                 for stage, final in finals.items():

@@ -91,3 +91,11 @@ def test_clause_of_cuts_a_long_sentence_to_the_comma_clause():
             "接头有无过热变色，并记录环境温度和电容器室的通风情况。")
     assert clause_of("放电痕迹", body) == "套管有无裂纹和放电痕迹，熔断器是否完好"
     assert clause_of("不在这里", body) is None and clause_of(body, body) is None
+
+
+def test_a_span_of_the_wrong_sentence_moves_to_the_sentence_that_matches_the_question():
+    question = "母线电压超过额定电压多少倍时电容器组应退出运行？"
+    finished = finish_answer("5分钟", question, [CAPACITOR])  # in the passage, but it answers another question
+    assert finished.extractive and finished.text.startswith("母线电压超过额定电压1.1倍时")
+    kept = finish_answer("5分钟", question, [CAPACITOR], relocate=False)
+    assert not kept.extractive and "5分钟" in kept.text
