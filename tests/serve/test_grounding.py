@@ -10,8 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from wattlm.engines.params import GenerationChunk, SamplingParams
+from wattlm.errors import WattError
 from wattlm.serve import create_app
-from wattlm.serve.grounding import KnowledgeBases
+from wattlm.serve.grounding import DEFAULT_PROMPT, KnowledgeBases
 
 from .fakes import FakeEngine
 
@@ -74,8 +75,11 @@ def kb_home(tmp_path_factory):
     return root / "home"
 
 
-def grounded_client(kb_home, engine: FakeEngine, default: str | None = "pumps", **app_options) -> TestClient:
-    app = create_app({"echo": engine}, knowledge=KnowledgeBases(kb_home, default=default), **app_options)
+def grounded_client(kb_home, engine: FakeEngine, default: str | None = "pumps", prompt: str = "served",
+                    **app_options) -> TestClient:
+    """A server over KB `pumps`; the numbered-passage prompt ("served") lets EchoEngine pick a passage."""
+    app = create_app({"echo": engine}, knowledge=KnowledgeBases(kb_home, default=default, prompt=prompt),
+                     **app_options)
     return TestClient(app)
 
 
@@ -158,12 +162,16 @@ def test_an_out_of_scope_question_is_refused_without_the_model(kb_home, question
     assert engine.prompts == []
 
 
-def test_an_answer_no_passage_supports_becomes_the_refusal(kb_home):
+def test_an_answer_no_passage_supports_is_replaced_by_the_passage_sentence(kb_home):
     engine = EchoEngine(reply="Paris is the capital of France and famous for its museums.")
     message = ask(grounded_client(kb_home, engine), "How fast must zone 1 trip in the routine test?")["choices"][0][
         "message"]
-    assert message == {"role": "assistant", "content": "The documents do not contain this.", "citations": []}
-    assert len(engine.prompts) == 1  # the model was asked; its answer did not survive the check
+    # The model was asked; its invented answer did not survive the check. A passage sentence holds the
+    # question's words, so the answer is that sentence, cited (the extractive fallback); with no such
+    # sentence it is the refusal (test_grounding_citations.py).
+    assert len(engine.prompts) == 1 and "Paris" not in message["content"]
+    assert message["content"] == "Zone 1 must trip within 30 ms during the routine test. [1]"
+    assert message["citations"][0]["source"].endswith("relay_test.txt")
 
 
 def test_knowledge_false_answers_without_retrieval(kb_home):
@@ -234,3 +242,20 @@ def test_kb_routes_need_a_key_like_the_others(kb_home, tmp_path):
     headers = {"Authorization": f"Bearer {key}"}
     assert client.get("/v1/kb", headers=headers).status_code == 200
     assert client.post("/v1/kb/pumps/search", json={"query": "pump"}, headers=headers).status_code == 200
+
+
+def test_the_default_prompt_is_the_best_passage_alone_in_the_training_wording(kb_home):
+    engine = EchoEngine(reply="within 30 ms")
+    message = ask(grounded_client(kb_home, engine, prompt=DEFAULT_PROMPT),
+                  "How fast must zone 1 trip in the routine test?")["choices"][0]["message"]
+    prompt = engine.prompts[0]
+    assert "Passage: Distance relay routine test" not in prompt and "[1]" not in prompt  # no labels, no numbers
+    assert prompt.count("Passage: ") == 1 and "Zone 1 must trip within 30 ms" in prompt
+    # The span comes back as the passage clause that holds it, cited.
+    assert message["content"] == "Zone 1 must trip within 30 ms during the routine test. [1]"
+    assert [c["source"].rsplit("/", 1)[-1] for c in message["citations"]] == ["relay_test.txt"]
+
+
+def test_an_unknown_prompt_is_an_error_at_start():
+    with pytest.raises(WattError, match="unknown grounded prompt 'chatty'"):
+        KnowledgeBases(None, prompt="chatty")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wattlm.serve.citations import SUPPORT_THRESHOLD, check_answer, overlap, refusal
+from wattlm.serve.citations import SUPPORT_THRESHOLD, check_answer, clause_of, finish_answer, overlap, refusal
 
 BATTERY = "蓄电池室管理规定\n蓄电池室温度应保持在15至30摄氏度之间，每日记录一次。"
 FIRE = "消防规定\n电气设备着火时，应立即切断电源，再用干粉灭火器灭火。"
@@ -59,3 +59,43 @@ def test_an_answer_that_only_repeats_the_question_is_refused():
     passage = "一、投切要求\n电容器组退出运行后，再次投入的间隔时间不得少于5分钟。"
     assert check_answer("电容器组退出运行后，再次投[1]", [passage], question).refused
     assert check_answer("不得少于5分钟", [passage], question).text == "不得少于5分钟[1]"
+
+
+CAPACITOR = ("电容器组投切", "电容器组退出运行后，再次投入的间隔时间不得少于5分钟。母线电压超过额定电压1.1倍时，电容器组应退出运行。")
+
+
+def test_a_supported_span_comes_back_as_its_clause():
+    finished = finish_answer("5分钟", "电容器组再次投入要隔多久？", [CAPACITOR])
+    assert finished.text == "电容器组退出运行后，再次投入的间隔时间不得少于5分钟。[1]" and finished.cited == [0]
+    assert not finished.extractive and not finished.refused
+    # Without expansion the checked span is what is sent.
+    assert finish_answer("5分钟", "电容器组再次投入要隔多久？", [CAPACITOR], expand=False).text == "5分钟[1]"
+
+
+def test_a_refused_answer_falls_back_to_the_sentence_that_matches_the_question():
+    question = "母线电压超过额定电压多少倍时电容器组应退出运行？"
+    finished = finish_answer("电容器电容器电容器", question, [CAPACITOR])  # debris: refused by the check
+    assert finished.extractive and finished.cited == [0]
+    assert finished.text.startswith("母线电压超过额定电压1.1倍时") and finished.text.endswith("[1]")
+    assert finish_answer("电容器电容器电容器", question, [CAPACITOR], fallback=False).refused
+
+
+def test_no_fallback_when_no_sentence_matches_the_question():
+    finished = finish_answer("红烧肉要用冰糖", "红烧肉怎么做才好吃？", [CAPACITOR])
+    assert finished.refused and finished.text == "资料中没有找到相关内容。" and finished.cited == []
+    assert finish_answer("5分钟", "电容器？", [CAPACITOR], refuse_only=True).refused
+
+
+def test_clause_of_cuts_a_long_sentence_to_the_comma_clause():
+    body = ("巡视时应检查外壳有无鼓肚、渗漏油，套管有无裂纹和放电痕迹，熔断器是否完好，放电线圈指示是否正常，"
+            "接头有无过热变色，并记录环境温度和电容器室的通风情况。")
+    assert clause_of("放电痕迹", body) == "套管有无裂纹和放电痕迹，熔断器是否完好"
+    assert clause_of("不在这里", body) is None and clause_of(body, body) is None
+
+
+def test_a_span_of_the_wrong_sentence_moves_to_the_sentence_that_matches_the_question():
+    question = "母线电压超过额定电压多少倍时电容器组应退出运行？"
+    finished = finish_answer("5分钟", question, [CAPACITOR])  # in the passage, but it answers another question
+    assert finished.extractive and finished.text.startswith("母线电压超过额定电压1.1倍时")
+    kept = finish_answer("5分钟", question, [CAPACITOR], relocate=False)
+    assert not kept.extractive and "5分钟" in kept.text

@@ -154,24 +154,33 @@ def kb_eval(
     name: Annotated[str, typer.Argument(help="Knowledge base name or id.")],
     task: Annotated[Path, typer.Option("--task", help="rag task JSONL: {question, answer, source}.")],
     mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
+    compare: Annotated[bool, typer.Option("--compare/--no-compare", help="Also score every other retriever, "
+                                          "one row each.")] = True,
     home: Home = None, as_json: AsJson = False,
 ) -> None:
-    """Retrieval recall@1/3/5 and MRR on a rag task; out-of-scope refusal rate. Scores go on the KB."""
+    """Retrieval recall@1/3/5 and MRR on a rag task, per retriever; out-of-scope refusal rate. Scores go on the KB."""
     from wattlm.kb.evaluate import evaluate_retrieval, load_rag_task
+    from wattlm.kb.retrieve import RETRIEVERS
     from wattlm.kb.stage import latest_kb
 
     registry = registry_from(home)
     kb = latest_kb(registry, name)
     items = load_rag_task(task)
     result = evaluate_retrieval(kb, items, mode=mode)
-    prefix = f"rag:{task.stem}:{mode}"
-    registry.add_metrics(kb.id, {f"{prefix}:{key}": value for key, value in result["scores"].items()})
+    modes = [mode] + ([other for other in RETRIEVERS if other != mode] if compare else [])
+    result["by_retriever"] = {mode: result["scores"]}
+    for other in modes[1:]:
+        result["by_retriever"][other] = evaluate_retrieval(kb, items, mode=other)["scores"]
+    for each, scores in result["by_retriever"].items():
+        registry.add_metrics(kb.id, {f"rag:{task.stem}:{each}:{key}": value for key, value in scores.items()})
 
     def render(payload: dict) -> None:
         s = payload["scores"]
-        print(f"{kb.name} ({kb.id}) on {task} [{mode}]: {s['questions']} questions, recall@1 {s['recall@1']:.3f}, "
-              f"recall@3 {s['recall@3']:.3f}, recall@5 {s['recall@5']:.3f}, MRR {s['mrr']:.3f}")
-        if s["out_of_scope"]:
-            print(f"out of scope: {s['refused']}/{s['out_of_scope']} refused (no supported hit); "
-                  f"false refusals {s['false_refusals']:.3f}")
+        print(f"{kb.name} ({kb.id}) on {task}: {s['questions']} questions")
+        print(f"{'retriever':>10} | recall@1 recall@3 recall@5    MRR | refused out-of-scope  false refusals")
+        for each, row in payload["by_retriever"].items():
+            refused = f"{row['refused']}/{row['out_of_scope']}" if row["out_of_scope"] else "-"
+            false = f"{row['false_refusals']:.3f}" if row["false_refusals"] is not None else "-"
+            print(f"{each:>10} | {row['recall@1']:8.3f} {row['recall@3']:8.3f} {row['recall@5']:8.3f} "
+                  f"{row['mrr']:6.3f} | {refused:>20}  {false:>14}")
     emit(result, as_json, render)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+FUSION_FIELDS = ("rrf_k", "bm25_weight", "dense_weight")
+
 
 class KbConfig(BaseModel):
     """How documents become chunks and how chunks are found; every field is documented once, here."""
@@ -22,12 +24,23 @@ class KbConfig(BaseModel):
     embed_batch: int = Field(
         16, ge=1, description="Passages embedded per batch; each batch is saved, so an interrupted build resumes."
     )
-    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant: score = sum of 1 / (k + rank).")
+    rrf_k: int = Field(1, ge=1, description="Reciprocal rank fusion constant: score = sum of weight / (k + rank). "
+                       "Small: the first places of each list decide (tuned on a dev set, docs/kb.md).")
+    bm25_weight: float = Field(2.0, ge=0.0, description="Weight of the BM25 list in the fusion.")
+    dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense list in the fusion.")
     candidates: int = Field(50, ge=1, description="Hits each retriever contributes before fusion.")
     superseded_penalty: float = Field(
         0.5, ge=0.0, le=1.0, description="A superseded chunk's fused score is multiplied by this, so documents in "
         "force rank first; it is still found (and flagged) when nothing in force matches."
     )
+
+    @classmethod
+    def of_kb(cls, stored: dict) -> KbConfig:
+        """The settings a KB was built with. One built before weighted fusion stored the old unweighted
+        `rrf_k` (60); its fusion settings are today's defaults, as for every KB (they are search-time knobs)."""
+        if "bm25_weight" not in stored:
+            stored = {key: value for key, value in stored.items() if key not in FUSION_FIELDS}
+        return cls(**stored)
 
     def cache_settings(self) -> dict[str, object]:
         """What the KB's content depends on (retrieval-time knobs are read at search time, not baked in)."""

@@ -36,7 +36,7 @@ def _load_batches(work_dir: Path) -> dict[str, np.ndarray]:
     for file in sorted(work_dir.glob("batch-*.npz")):
         try:
             with np.load(file) as saved:
-                done.update(zip(saved["hashes"].tolist(), saved["vectors"]))
+                done.update(zip(saved["hashes"].tolist(), saved["vectors"], strict=True))
         except (OSError, ValueError, KeyError):  # a torn write from a crash: those passages are redone
             file.unlink(missing_ok=True)
     return done
@@ -62,7 +62,7 @@ def embed_passages(
         tmp = final.with_name(f".{final.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, hashes=np.array(batch_hashes), vectors=batch_vectors)
         os.replace(tmp, final)  # a batch file is whole or absent
-        vectors.update(zip(batch_hashes, batch_vectors))
+        vectors.update(zip(batch_hashes, batch_vectors, strict=True))
         if progress is not None:
             progress(min(first + batch, len(todo)), len(todo))
     matrix = np.stack([vectors[h] for h in hashes]) if hashes else np.zeros((0, DIM), np.float32)

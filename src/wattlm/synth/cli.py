@@ -35,6 +35,8 @@ def synth_command(
     roundtrip: Annotated[bool, typer.Option("--roundtrip", help="Keep a pair only if the teacher, asked its question, "
                                             "gives its answer back.")] = False,
     judge: Annotated[bool, typer.Option("--judge", help="Also ask the teacher to confirm each answer.")] = False,
+    refusal_ratio: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of train QA examples whose answer is "
+                                                 "the refusal (questions the corpus cannot answer).")] = 0.0,
     threads: Annotated[Optional[int], typer.Option(min=1, help="llama.cpp threads of a local teacher.")] = None,
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
@@ -50,7 +52,7 @@ def synth_command(
         config = SynthConfig(kinds=kind or ["qa"], max_chunks=max_chunks, questions_per_chunk=questions,
                              temperature=temperature, max_tokens=max_tokens, concurrency=concurrency, style=style,
                              language=language, min_grounding=min_grounding, roundtrip=roundtrip,
-                             judge=judge)
+                             judge=judge, refusal_ratio=refusal_ratio)
     except ValidationError as exc:
         raise WattError(describe_validation_error(exc, "watt synth options")) from None
     registry = registry_from(home)

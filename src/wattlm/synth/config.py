@@ -71,6 +71,10 @@ class SynthConfig(BaseModel):
     timeout: float = Field(120.0, gt=0, description="Seconds one teacher request may take in all (a deadline, not "
                            "per read: a server trickling its reply is cut off).")
     max_reply_bytes: int = Field(2**20, ge=1024, description="Most bytes read of one endpoint reply; more is `reply_too_large`.")
+    refusal_ratio: float = Field(
+        0.0, ge=0, le=0.5, description="Share of the train split's QA examples whose answer is the refusal: questions "
+        "the corpus cannot answer, closed-book or over a passage that does not hold the answer (synth/refusals.py).",
+    )
     seed: int = Field(0, description="Seed for the chunk sample and the teacher's sampling.")
 
     @model_validator(mode="after")
@@ -83,5 +87,8 @@ class SynthConfig(BaseModel):
 
     def cache_fields(self) -> dict:
         """Settings that change the output; concurrency and timeouts only change the speed."""
-        return self.model_dump(mode="json", exclude={"concurrency", "timeout", "retries", "eval_sets",
-                                                          "max_reply_bytes"})
+        # refusal_ratio 0 (the default) is left out, so datasets made before it existed keep their keys.
+        excluded = {"concurrency", "timeout", "retries", "eval_sets", "max_reply_bytes"}
+        if not self.refusal_ratio:
+            excluded.add("refusal_ratio")
+        return self.model_dump(mode="json", exclude=excluded)

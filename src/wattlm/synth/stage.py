@@ -33,6 +33,7 @@ from wattlm.synth.parsing import Item, parse_answer, parse_question, parse_reply
 from wattlm.synth.prompts import load_prompt, prompts_digest
 from wattlm.synth.rag import write_rag
 from wattlm.synth.records import sft_record
+from wattlm.synth.refusals import Answerable, refusal_records
 from wattlm.synth.spans import answer_spans
 from wattlm.synth.teachers.base import Teacher, TeacherPrompt
 
@@ -309,6 +310,7 @@ def _synthesize_into(staged: Path, corpus: Artifact, teacher: Teacher, config: S
     if not splits["train"]:
         raise WattError(f"synthesis kept {len(candidates)} examples, all from held-out documents: nothing to train on; "
                         f"raise --max-chunks or lower the corpus' held-out fraction")
+    refusals = _add_refusals(splits, candidates, chunks, config)
     stats = {
         "chunks": len(chunks),
         "docs": len({c.doc_id for c in chunks}),
@@ -320,6 +322,7 @@ def _synthesize_into(staged: Path, corpus: Artifact, teacher: Teacher, config: S
         "kept": dict(tally.kept),
         "question_source": dict(Counter(c.source for c in candidates if c.item.question is not None)),
         "examples": {split: len(rows) for split, rows in splits.items()},
+        "refusals": dict(Counter(r["question_source"] for r in refusals)),
         "mean_grounding": round(sum(c.grounding for c in candidates) / len(candidates), 3),
         "seconds": round(seconds, 2),
         "examples_per_minute": round(len(candidates) / max(seconds, 1e-9) * 60, 2),
@@ -331,12 +334,27 @@ def _synthesize_into(staged: Path, corpus: Artifact, teacher: Teacher, config: S
     parents = [(corpus.id, "source")]
     if teacher.registry_id:
         parents.append((teacher.registry_id, "teacher"))
-    metrics = {k: stats[k] for k in ("chunks", "requests", "examples", "kept", "question_source", "dropped",
+    metrics = {k: stats[k] for k in ("chunks", "requests", "examples", "kept", "question_source", "dropped", "refusals",
                                      "teacher_failures", "mean_grounding", "examples_per_minute", "rag_questions")}
     return dict(kind="dataset", name=name or f"{corpus.name}-synth", format="jsonl", parents=parents,
                 recipe={"synth": config.model_dump(mode="json")}, metrics=metrics,
                 meta={"teacher": teacher.describe(), "teacher_name": teacher.name, "prompts": prompts_digest(),
                       "kind": "sft"})
+
+
+def _add_refusals(splits: dict[str, list[dict]], candidates: list[Candidate], chunks: list[Chunk],
+                  config: SynthConfig) -> list[dict]:
+    """With `refusal_ratio`, refusal examples (synth/refusals.py) shuffled into the train split; the held-out
+    split stays answerable pairs only. Passages come from train documents, so held-out ones stay unseen."""
+    if not config.refusal_ratio:
+        return []
+    pairs = [Answerable(c.item.question, c.item.answer, c.job.chunk, _lang(c.job.chunk, config)) for c in candidates
+             if c.job.kind == "qa" and c.item.question and c.job.chunk.split == "train"]
+    records = refusal_records(pairs, [c for c in chunks if c.split == "train"], config.refusal_ratio, config.seed)
+    rows = splits["train"] + records
+    random.Random(config.seed).shuffle(rows)
+    splits["train"] = rows
+    return records
 
 
 def _run_teacher(teacher: Teacher, jobs: list[Job], config: SynthConfig, progress: bool) -> None:

@@ -1,0 +1,82 @@
+"""Refusal pairs in the task SFT data (issue 11, item 6): the configured share, in the served wording."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wattlm.data.stage import text_dataset
+from wattlm.registry import Registry
+from wattlm.shared.qa_format import qa_prompt
+from wattlm.shared.refusal import REFUSALS, is_refusal
+from wattlm.synth.chunking import Chunk
+from wattlm.synth.config import SynthConfig
+from wattlm.synth.refusals import OFF_TOPIC_EN, Answerable, refusal_count, refusal_records
+from wattlm.synth.stage import synthesize
+
+from .fake_teacher import MARKERS, CountingTeacher
+from .scripted import passage_doc
+
+
+def _train_rows(art) -> list[dict]:
+    return [json.loads(line) for line in (art.path / "train" / "shard-00000.jsonl").read_text().splitlines()]
+
+
+def _synth(tmp_path, ratio: float):
+    registry = Registry(tmp_path / "home")
+    folder = tmp_path / "docs"
+    folder.mkdir(exist_ok=True)
+    for marker in MARKERS:
+        (folder / f"{marker}.txt").write_text(passage_doc(marker), encoding="utf-8")
+    config = SynthConfig(questions_per_chunk=1, concurrency=1, heldout_fraction=0.0, style="chat",
+                         refusal_ratio=ratio)
+    return synthesize(registry, text_dataset(registry, folder, "docs"), CountingTeacher(), config, progress=False)[0]
+
+
+def test_the_train_split_holds_refusals_at_the_configured_ratio(tmp_path):
+    art = _synth(tmp_path, 0.25)
+    rows = _train_rows(art)
+    refusals = [r for r in rows if r["kind"] == "refusal"]
+    answerable = [r for r in rows if r["kind"] == "qa"]
+    assert len(answerable) >= len(MARKERS) - 1  # the corpus holds one document out
+    assert len(refusals) == refusal_count(len(answerable), 0.25) == 2
+    assert len(refusals) / len(rows) == pytest.approx(0.25, abs=0.05)
+    stats = json.loads((art.path / "stats.json").read_text())
+    assert sum(stats["refusals"].values()) == len(refusals)
+    answerable_questions = {r["messages"][0]["content"] for r in answerable}
+    for row in refusals:
+        user, assistant = row["messages"]
+        assert assistant == {"role": "assistant", "content": REFUSALS["en"]} and is_refusal(assistant["content"])
+        assert user["content"] not in answerable_questions
+        if row["question_source"] == "closed_book":  # the QA wording, no passage
+            question = user["content"].removeprefix("Question: ").removesuffix("\nAnswer:")
+            assert question in OFF_TOPIC_EN and user["content"] == qa_prompt(question)[0]
+        else:
+            assert "Passage: " in user["content"] and row["chunk_id"]
+
+
+def test_no_ratio_no_refusals_and_the_old_cache_key(tmp_path):
+    rows = _train_rows(_synth(tmp_path, 0.0))
+    assert all(r["kind"] == "qa" for r in rows)
+    assert "refusal_ratio" not in SynthConfig().cache_fields()  # datasets made before the setting keep their key
+    assert SynthConfig(refusal_ratio=0.2).cache_fields()["refusal_ratio"] == 0.2
+
+
+def _chunk(doc: str, text: str, lang: str = "zh") -> Chunk:
+    return Chunk(id=f"{doc}#0", doc_id=doc, index=0, text=text, lang=lang, split="train")
+
+
+def test_other_passage_refusals_never_hold_the_answer():
+    chunks = [_chunk("a", "主变压器油温不得超过85℃。"), _chunk("b", "电容器组退出后再投入应间隔5分钟。"),
+              _chunk("c", "85℃是顶层油温的上限。")]
+    pairs = [Answerable("主变压器顶层油温上限是多少？", "85℃", chunks[0], "zh")] * 9
+    records = refusal_records(pairs, chunks, ratio=0.5, seed=3)
+    assert len(records) == refusal_count(9, 0.5) == 9
+    for row in records:
+        user, assistant = row["messages"]
+        assert assistant["content"] == REFUSALS["zh"]
+        if row["question_source"] == "other_passage":
+            assert row["doc_id"] == "b" and "85℃" not in user["content"].split("问题：")[0]
+    assert {r["question_source"] for r in records} == {"closed_book", "off_topic_passage", "other_passage"}
+    assert refusal_records(pairs, chunks, ratio=0.5, seed=3) == records  # seeded
