@@ -13,14 +13,21 @@ from wattlm.cli_common import AsJson, Home, Quiet, emit, err_console, print_path
 def run_command(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
     home: Home = None, as_json: AsJson = False, quiet: Quiet = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print llama.cpp's and transformers' own "
+                                          "log lines (always written to the run's log file).")] = False,
 ) -> None:
     """Run a whole recipe: data -> train -> eval -> export, cached and resumable."""
+    from wattlm.shared.logs import hide_progress_bars
+
+    if not verbose:
+        hide_progress_bars()  # before anything imports tqdm: it reads the switch at import
     from wattlm.recipe import load_recipe
     from wattlm.run.pipeline import run_recipe
 
     loaded = load_recipe(recipe)
     console = err_console()
-    summary = run_recipe(loaded, registry_from(home), console=None if as_json else console, progress=not (quiet or as_json))
+    summary = run_recipe(loaded, registry_from(home), console=None if as_json else console,
+                         progress=not (quiet or as_json), verbose=verbose)
     emit(summary.to_dict(), as_json, lambda s: print_summary(s, console))
 
 

@@ -116,8 +116,9 @@ def grounded_tasks(recipe, kb: Artifact, paths: list[Path]) -> list:
 
 def grounded_summary(scores: dict[str, dict[str, float]]) -> dict[str, dict[str, dict[str, float]]]:
     """Per role and eval set, what a reader looks at first: retrieval recall@3 / MRR, closed-book vs
-    grounded char-F1 (QA) and grounded accuracy (MC)."""
-    wanted = {"rag": ("recall_at_3", "mrr", "closed_char_f1", "char_f1", "refusal_rate", "false_refusals"),
+    grounded char-F1 and key-character recall (QA) and grounded accuracy (MC)."""
+    wanted = {"rag": ("recall_at_3", "mrr", "closed_char_f1", "char_f1", "closed_key_recall", "key_recall",
+                      "refusal_rate", "false_refusals"),
               "ragmc": ("recall_at_3", "mrr", "acc")}
     out: dict[str, dict[str, dict[str, float]]] = {}
     for role, values in scores.items():
