@@ -133,9 +133,11 @@ def _run(recipe: Recipe, registry: Registry, summary: RunSummary, console, progr
     say(f"[bold]data[/] {corpus.name}: {corpus.metrics.get('docs_in')} docs in, "
         f"{corpus.metrics.get('docs_kept')} kept{' (cached)' if summary.reused['data'] else ''}")
 
-    with timed("kb") as span:
-        kb = _knowledge(registry, recipe, summary, say, progress)
-        mark_cached(span, summary.reused.get("kb", False))
+    kb = None
+    if recipe.knowledge is not None:
+        with timed("kb") as span:
+            kb = _knowledge(registry, recipe, summary, say, progress)
+            mark_cached(span, summary.reused["kb"])
     sets = RunSets(registry, recipe, summary, corpus, kb)
     knowledge_gates = recipe.knowledge.gates if recipe.knowledge is not None else []
     industry = _train_tier(registry, recipe, summary, Tier(
@@ -279,10 +281,8 @@ def _train_tier(registry: Registry, recipe: Recipe, summary: RunSummary, tier: T
     return registry.get(model.id)
 
 
-def _knowledge(registry: Registry, recipe: Recipe, summary: RunSummary, say, progress: bool) -> Artifact | None:
-    """The recipe's knowledge base (built once; an unchanged recipe reuses it), or None without `knowledge:`."""
-    if recipe.knowledge is None:
-        return None
+def _knowledge(registry: Registry, recipe: Recipe, summary: RunSummary, say, progress: bool) -> Artifact:
+    """The recipe's knowledge base (built once; an unchanged recipe reuses it)."""
     from wattlm.run.knowledge import recipe_kb
 
     kb, summary.reused["kb"] = recipe_kb(registry, recipe, progress, say)
