@@ -199,7 +199,8 @@ class RunSets:
             from wattlm.run.knowledge import grounded_tasks
 
             with timed("retrieve for grounded tasks"):
-                self._grounded[key] = grounded_tasks(self.recipe, self.kb, paths)
+                self._grounded[key] = grounded_tasks(self.recipe, self.kb, paths,
+                                                     cache_dir=self.registry.home / "cache" / "retrieval")
         return ScoreSets(texts=self._texts if perplexity else [], tasks=self._tasks[key],
                          grounded=self._grounded.get(key, []))
 
