@@ -20,7 +20,7 @@ from wattlm.data.stage import text_dataset
 from wattlm.errors import NotFound
 from wattlm.recipe import Recipe
 from wattlm.registry import Artifact, Registry
-from wattlm.run.scoring import LoadedModel, ScoreSets, mark_cached, perplexity_sets, score_model, task_files
+from wattlm.run.scoring import LoadedModel, RunSets, mark_cached, score_model
 from wattlm.shared.timeline import Timeline, recording, timed
 
 
@@ -179,32 +179,6 @@ def _sayer(console):
     return say
 
 
-class RunSets:
-    """The run's eval sets, built once: text sets, task files and grounded tasks (a grounded task
-    retrieves its passages when built, and one retrieval serves every model scored on it)."""
-
-    def __init__(self, registry: Registry, recipe: Recipe, summary: RunSummary, corpus: Artifact, kb: Artifact | None):
-        self.registry, self.recipe, self.summary, self.corpus, self.kb = registry, recipe, summary, corpus, kb
-        self._texts: list | None = None
-        self._tasks: dict[tuple, list] = {}
-        self._grounded: dict[tuple, list] = {}
-
-    def for_model(self, perplexity: bool, paths: list[Path]) -> ScoreSets:
-        key = tuple(paths)
-        if perplexity and self._texts is None:
-            self._texts = perplexity_sets(self.registry, self.recipe, self.summary, self.corpus)
-        if key not in self._tasks:
-            self._tasks[key] = task_files(self.recipe, paths)
-        if self.kb is not None and key not in self._grounded:
-            from wattlm.run.knowledge import grounded_tasks
-
-            with timed("retrieve for grounded tasks"):
-                self._grounded[key] = grounded_tasks(self.recipe, self.kb, paths,
-                                                     cache_dir=self.registry.home / "cache" / "retrieval")
-        return ScoreSets(texts=self._texts if perplexity else [], tasks=self._tasks[key],
-                         grounded=self._grounded.get(key, []))
-
-
 @dataclass
 class Tier:
     """One tier's training path: trained from `parent` on `data`, scored beside it, gated, exported."""
@@ -265,10 +239,9 @@ def _train_tier(registry: Registry, recipe: Recipe, summary: RunSummary, tier: T
         if tier.perplexity or tier.tasks:
             summary.reused[f"{tier.stage}eval"] = reused["eval"]
         if tier.kb is not None:
-            summary.reused[f"{tier.stage}grounded_eval"] = reused["grounded_eval"]
-        if tier.kb is not None:
             from wattlm.run.knowledge import grounded_summary
 
+            summary.reused[f"{tier.stage}grounded_eval"] = reused["grounded_eval"]
             summary.grounded = grounded_summary(summary.scores)
         summary.model_path = str(model.path)
         _gate(registry, recipe, summary, tier.gates, tier.role, tier.parent_role, model, say, timeline)

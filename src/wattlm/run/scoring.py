@@ -65,18 +65,56 @@ def perplexity_sets(registry: Registry, recipe, summary, corpus: Artifact) -> li
     return sets
 
 
-def task_files(recipe, paths: list[Path]) -> list:
-    """The task files as eval tasks with the recipe's settings; two files of one name are an error."""
+def task_file(recipe, path: Path):
+    """A task file as an eval task with the recipe's settings."""
     from wattlm.eval.loaders import TaskSettings, load_task
 
     settings = TaskSettings(batch_size=recipe.eval.batch_size_tasks, max_new_tokens=recipe.eval.max_new_tokens,
                             seq_len=recipe.eval.seq_len, max_tokens=recipe.eval.max_tokens)
-    tasks = [load_task(recipe.resolve(path), settings) for path in paths]
+    return load_task(recipe.resolve(path), settings)
+
+
+def check_unique_names(tasks: list, paths: list[Path]) -> None:
+    """Scores are stored under the task name: two files of one name would overwrite each other."""
     names = [t.name for t in tasks]
     twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:  # scores are stored under the task name: two files of one name would overwrite each other
+    if twice:
         raise WattError(f"two eval task files are both named {twice[0]!r}; rename one (recipe: {', '.join(map(str, paths))})")
-    return tasks
+
+
+class RunSets:
+    """The run's eval sets, each built once however many models are scored on it: text sets, task files
+    and grounded tasks (a grounded task retrieves its passages when built; one retrieval serves all)."""
+
+    def __init__(self, registry: Registry, recipe, summary, corpus: Artifact, kb: Artifact | None):
+        self.registry, self.recipe, self.summary, self.corpus, self.kb = registry, recipe, summary, corpus, kb
+        self._texts: list | None = None
+        self._tasks: dict[Path, object] = {}
+        self._grounded: dict[Path | None, list] = {}
+
+    def for_model(self, perplexity: bool, paths: list[Path]) -> ScoreSets:
+        if perplexity and self._texts is None:
+            self._texts = perplexity_sets(self.registry, self.recipe, self.summary, self.corpus)
+        for path in paths:
+            if path not in self._tasks:
+                self._tasks[path] = task_file(self.recipe, path)
+        tasks = [self._tasks[path] for path in paths]
+        check_unique_names(tasks, paths)
+        return ScoreSets(texts=self._texts if perplexity else [], tasks=tasks, grounded=self._grounded_tasks(paths))
+
+    def _grounded_tasks(self, paths: list[Path]) -> list:
+        if self.kb is None:
+            return []
+        from wattlm.run.knowledge import grounded_tasks
+
+        # `knowledge.eval` names the grounded sets of every tier; otherwise each tier's own files.
+        wanted = [None] if self.recipe.knowledge.eval is not None else paths
+        for path in wanted:
+            if path not in self._grounded:
+                with timed("retrieve for grounded tasks"):
+                    self._grounded[path] = grounded_tasks(self.recipe, self.kb, [path] if path else [],
+                                                          cache_dir=self.registry.home / "cache" / "retrieval")
+        return [task for path in wanted for task in self._grounded[path]]
 
 
 def score_model(registry: Registry, recipe, summary, role: str, model: Artifact, sets: ScoreSets,
