@@ -40,8 +40,8 @@ def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
     dropped = {reason: {"dropped": n} for reason, n in (data.get("dropped") or {}).items()}
 
     def exports(rows, tier):
-        return [{"tier": tier, **{k: e.get(k) for k in ("quant", "size_mb", "ppl", "decode_tok_s", "greedy_match",
-                                                         "greedy_total", "path")}} for e in rows]
+        return [{"tier": tier, **{k: e.get(k) for k in ("quant", "served", "size_mb", "ppl", "decode_tok_s",
+                                                         "greedy_match", "greedy_total", "path")}} for e in rows]
     sections = [
         f"<h1>wattlm run: {html.escape(summary.get('recipe', ''))}</h1>",
         f"<p>finished in {summary.get('seconds')} s; reused stages: "
