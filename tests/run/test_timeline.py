@@ -65,7 +65,7 @@ def _rows(summary: dict) -> dict[str, str]:
 
 def test_summary_labels_each_gguf_row_with_its_tier_and_shows_stage_times():
     rows = _rows(_summary())
-    assert rows["GGUF industry q8_0"].startswith("285.9 MB, domain ppl 46.78, 72.9 tok/s, greedy 3/16")
+    assert rows["GGUF industry q8_0"] == "285.9 MB, domain ppl 46.78, 72.9 tok/s, greedy 3/16 = transformers (served)"
     assert rows["GGUF task q8_0"] == rows["GGUF industry q8_0"]
     assert rows["GGUF industry f16"] == "525.5 MB"  # exported without the check: its size only
     assert "GGUF f16" not in rows and "GGUF task f16" in rows

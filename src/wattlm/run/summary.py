@@ -70,7 +70,7 @@ def export_text(export: dict) -> str:
         parts.append(f"{export['decode_tok_s']} tok/s")
     if export.get("greedy_total"):
         parts.append(f"greedy {export.get('greedy_match')}/{export['greedy_total']} = transformers")
-    return ", ".join(parts)
+    return ", ".join(parts) + (" (served)" if export.get("served") else "")
 
 
 def summary_paths(summary: dict) -> list[tuple[str, str]]:
