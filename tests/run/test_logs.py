@@ -2,6 +2,9 @@
 run's log file; `verbose` also prints them (shared/logs.py)."""
 
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -46,3 +49,15 @@ def test_verbose_prints_them_too(tiny_f16, tmp_path, capfd):
     err = capfd.readouterr().err
     assert "not divisible by 256" in err and "llama_model_loader" in err
     assert "not divisible by 256" in log_file.read_text()
+
+
+def test_progress_bar_switch_comes_before_tqdm_is_imported():
+    """tqdm reads TQDM_DISABLE when imported: `watt` must not import it before `watt run` sets the switch,
+    else transformers' GGUF de-quantiser draws its bar on the user's terminal."""
+    code = ("import sys, wattlm.cli; assert 'tqdm' not in sys.modules; "
+            "from wattlm.shared.logs import hide_progress_bars; hide_progress_bars(); "
+            "from tqdm import tqdm; [_ for _ in tqdm(range(3))]")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
