@@ -119,6 +119,22 @@ class ExportSection(BaseModel):
     quants: list[str] = Field(["q8_0", "q4_k_m"], description="Quantized GGUF types made from the f16 file.")
     check_prompt: str = Field("变电站巡视时，值班人员应当", description="Prompt for the llama.cpp vs transformers check.")
     check_tokens: int = Field(16, ge=1, le=256, description="Greedy tokens compared in that check.")
+    serve: str | None = Field(
+        None, description="The file `watt serve` loads for the model: f16 or one of quants (default: the first "
+        "of quants, or f16 without any).")
+    check: Literal["served", "all"] = Field(
+        "served", description="Which files get the llama.cpp check (greedy tokens against transformers, decode "
+        "speed, perplexity on the held-out windows): the served one, or every file (slower).")
+
+    @property
+    def served_quant(self) -> str:
+        return self.serve or (self.quants[0] if self.quants else "f16")
+
+    @model_validator(mode="after")
+    def _serve_is_exported(self) -> ExportSection:
+        if self.serve is not None and self.serve not in ("f16", *self.quants):
+            raise ValueError(f"export.serve {self.serve!r} is not exported; allowed: {['f16', *self.quants]}")
+        return self
 
     @field_validator("quants")
     @classmethod

@@ -171,7 +171,7 @@ def test_a_run_started_in_the_browser_outlives_its_page_and_finishes(server, tmp
             assert _step_on(again) == STEPS
             assert again.locator("#run-cancel").is_hidden() and again.locator("#run-resume").is_hidden()
             stages = again.locator("#run-events li.stage").all_inner_texts()
-            assert [s.split(" ")[0] for s in stages[:4]] == ["foundation", "data", "train", "eval"]
+            assert [s.split(" (")[0] for s in stages[:4]] == ["foundation", "data", "industry train", "industry eval"]
             assert "train tiny-browser-industry" in again.locator("#run-log").inner_text()
             assert again.locator("#run-artifacts a").count() >= 3
             _shot(again, "run-finished", tmp_path)

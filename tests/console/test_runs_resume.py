@@ -52,5 +52,5 @@ def test_killed_run_is_interrupted_then_resumes_from_its_checkpoint(workspace): 
     # The second attempt starts past the checkpoint (step 20 or 40), not at step 1, and reaches the end.
     assert after[0] > 20 and after[0] <= killed_at + 1 and after[-1] == STEPS
     stages = [e.data["stage"] for e in jobs.events(run["id"], after=resume_seq, kinds=("stage",))]
-    assert stages[:3] == ["foundation", "data", "train"]
+    assert stages[:3] == ["foundation", "data", "industry train"]
     assert "(cached)" in "".join(e.data["text"] for e in jobs.events(run["id"], after=resume_seq, kinds=("message",)))

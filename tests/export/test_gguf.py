@@ -5,7 +5,7 @@ from transformers import AutoModelForCausalLM
 
 from wattlm.errors import WattError
 from wattlm.eval.perplexity import perplexity
-from wattlm.export.gguf import check_gguf, convert_f16, hf_greedy, quantize, token_windows
+from wattlm.export.gguf import check_gguf, convert_f16, hf_greedy, load_reference, quantize, token_windows
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_quantize_and_check(tiny_model_dir, tiny_f16, tmp_path):
     q8 = quantize(tiny_f16, tmp_path / "model-q8_0.gguf", "q8_0")
     assert q8.read_bytes()[:4] == b"GGUF"
     assert not list(tmp_path.glob("*.part"))
-    prompt_ids, reference = hf_greedy(tiny_model_dir, "The relay", 8)
+    prompt_ids, reference = hf_greedy(*load_reference(tiny_model_dir), "The relay", 8)
     check = check_gguf(tiny_f16, "f16", prompt_ids, reference)
     assert check.greedy_total == 8 and check.size_mb > 0 and check.decode_tok_s > 0
 
@@ -52,9 +52,10 @@ def test_unknown_quant_and_failed_conversion(tiny_f16, tmp_path):
 
 def test_gguf_perplexity_matches_transformers(tiny_model_dir, tiny_f16):
     texts = ["The operator reads the meter, then closes the breaker and reports to the dispatcher. " * 8]
-    windows = token_windows(tiny_model_dir, texts, seq_len=48, max_tokens=None)
+    model, tokenizer = load_reference(tiny_model_dir)
+    windows = token_windows(tokenizer, texts, seq_len=48, max_tokens=None)
     assert len(windows) > 1
-    prompt_ids, reference = hf_greedy(tiny_model_dir, "The relay", 4)
+    prompt_ids, reference = hf_greedy(model, tokenizer, "The relay", 4)
     check = check_gguf(tiny_f16, "f16", prompt_ids, reference, windows)
     expected = perplexity(tiny_model_dir, texts, seq_len=48, max_tokens=None).ppl
     assert abs(check.ppl - expected) / expected < 0.01

@@ -55,7 +55,7 @@ def recipe_file(tmp_path):
     return path
 
 
-def test_knowledge_section_builds_kb_scores_grounded_and_reuses(recipe_file, tiny_model_dir, tmp_path):
+def test_knowledge_section_builds_kb_scores_grounded_and_reuses(recipe_file, tiny_model_dir, tmp_path, monkeypatch):
     registry = Registry(tmp_path / "ws")
     add_model(registry, str(tiny_model_dir), name="tiny-base")
     recipe = load_recipe(recipe_file)
@@ -82,10 +82,17 @@ def test_knowledge_section_builds_kb_scores_grounded_and_reuses(recipe_file, tin
     report = open(first.report_html, encoding="utf-8").read()
     assert "Knowledge base and grounded answers" in report and "retrieval qa" in report
 
+    # The grounded tasks' retrieval is kept per KB content: a rerun neither loads the index nor embeds.
+    import wattlm.kb.index
+
+    def no_index(*args, **kwargs):
+        raise AssertionError("the rerun loaded the KB index")
+    monkeypatch.setattr(wattlm.kb.index, "load_index", no_index)
     second = run_recipe(recipe, registry, progress=False)
     assert second.reused["kb"] and second.reused["grounded_eval"], second.reused
     assert second.artifacts["kb"] == first.artifacts["kb"]
     assert second.grounded == first.grounded
+    assert list((tmp_path / "ws" / "cache" / "retrieval").glob(f"{kb.cache_key}-hybrid.json"))
 
 
 def _rows(summary: dict):

@@ -1,6 +1,7 @@
 """The whole recipe on a tiny model: every stage real, second run fully cached."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -45,7 +46,7 @@ def recipe_file(tmp_path, tiny_model_dir):
         "train: {steps: 6, seq_len: 32, batch_size: 2, lr: 0.005, warmup_steps: 1, bf16: false,"
         " replay: general, replay_ratio: 0.5}\n"
         "eval: {general: general, seq_len: 64, max_tokens: 400}\n"
-        "export: {quants: [q8_0], check_prompt: 'The substation', check_tokens: 4}\n"
+        "export: {quants: [q8_0], serve: f16, check_prompt: 'The substation', check_tokens: 4}\n"
     )
     return path
 
@@ -62,6 +63,17 @@ def test_recipe_runs_every_stage_then_reuses_everything(recipe_file, tiny_model_
     assert set(first.scores) == {"foundation", "industry"}
     assert all(v > 1 for scores in first.scores.values() for v in scores.values())
     assert [e["quant"] for e in first.exports] == ["f16", "q8_0"]
+    # Only the served file is checked (llama.cpp greedy, speed, perplexity); the other has its size.
+    assert [e["served"] for e in first.exports] == [True, False]
+    assert first.exports[1]["ppl"] is None and first.exports[1]["size_mb"] > 0
+    assert registry.get(first.artifacts["industry"]).metrics["served_quant"] == "f16"
+    # The timeline: every stage, with sub-steps (one load of each model for all its scores).
+    stages = [s["name"] for s in first.timeline if s["depth"] == 0]
+    assert stages == ["foundation", "data", "industry train", "industry eval", "industry export"]
+    steps = [s["name"] for s in first.timeline if s["depth"] >= 1]
+    assert steps.count("load tiny-base") == 1 and steps.count("load tiny-industry") == 1
+    assert {"convert f16", "quantize q8_0", "check f16"} <= set(steps) and "check q8_0" not in steps
+    assert set(first.stage_seconds) == set(stages)
     # llama.cpp's perplexity of the f16 file on the held-out windows agrees with transformers'.
     hf_ppl = first.scores["industry"]["domain"]
     assert abs(first.exports[0]["ppl"] - hf_ppl) / hf_ppl < 0.02
@@ -74,6 +86,7 @@ def test_recipe_runs_every_stage_then_reuses_everything(recipe_file, tiny_model_
 
     second = run_recipe(recipe, registry, progress=False)
     assert all(second.reused.values()), second.reused
+    assert not any(s["name"].startswith("load ") for s in second.timeline)  # nothing loaded: all stored
     assert second.artifacts["industry"] == first.artifacts["industry"]
     assert second.scores == first.scores
 
@@ -122,3 +135,41 @@ def test_failed_gate_stops_before_export(recipe_file, tiny_model_dir, tmp_path):
     report = registry.list("report")[-1]
     gates = json.loads((report.path / "report.json").read_text())["gates"]
     assert gates[0]["passed"] is False and gates[0]["child"] > 1.0
+
+
+def test_cli_run_keeps_llama_cpp_lines_off_the_terminal(recipe_file, tiny_model_dir, tmp_path):
+    """The terminal of a tiny `watt run` (not --json): our progress, table and paths; llama.cpp's model
+    load lines and per-tensor quantisation warnings are in the run's log file instead."""
+    home = tmp_path / "noise-ws"
+    base = [sys.executable, "-m", "wattlm.cli"]
+    subprocess.run(base + ["models", "add", str(tiny_model_dir), "--name", "tiny-base", "--home", str(home)],
+                   capture_output=True, check=True)
+    recipe_file.write_text(recipe_file.read_text().replace("quants: [q8_0]", "quants: [q8_0, q4_k_m], check: all"))
+    done = subprocess.run(base + ["run", str(recipe_file), "--home", str(home)], capture_output=True, text=True,
+                          cwd=tmp_path)
+    terminal = done.stdout + done.stderr
+    assert done.returncode == 0, terminal
+    assert "GGUF industry q4_k_m" in terminal and "stage times" in terminal
+    for noise in ("llama_", "load:", "not divisible by", "ggml", "Converting and de-quantizing"):
+        assert noise not in terminal, noise
+    log_line = next(line for line in terminal.splitlines() if line.startswith("log:"))
+    log_file = tmp_path / log_line.split(":", 1)[1].strip()
+    text = log_file.read_text()
+    assert "not divisible by 256" in text and "llama_model_loader" in text
+    assert "wattlm.run INFO export" in text  # the run's own progress lines, beside llama.cpp's
+
+
+def test_another_recipe_reuses_the_foundation_scores(recipe_file, tiny_model_dir, tmp_path):
+    """The foundation's scores are keyed by its content and the eval sets' content, never by the recipe:
+    a recipe that trains differently (or has another name) retrains, and never loads the foundation."""
+    registry = Registry(tmp_path / "ws")
+    add_model(registry, str(tiny_model_dir), name="tiny-base")
+    recipe_file.write_text(re.sub(r"export: \{.*\}", "export: null", recipe_file.read_text()))  # scores only
+    first = run_recipe(load_recipe(recipe_file), registry, progress=False)
+    other = tmp_path / "other.yaml"
+    other.write_text(recipe_file.read_text().replace("name: tiny", "name: tiny-longer").replace("steps: 6", "steps: 7"))
+    second = run_recipe(load_recipe(other), registry, progress=False)
+    assert not second.reused["train"] and second.artifacts["industry"] != first.artifacts["industry"]
+    assert second.scores["foundation"] == first.scores["foundation"]
+    loads = [s["name"] for s in second.timeline if s["name"].startswith("load ")]
+    assert loads == ["load tiny-longer-industry"]

@@ -112,6 +112,11 @@ def test_task_tier_synthesizes_trains_judges_and_exports(tmp_path, tiny_model_di
     assert gate["child"] == first.scores["task"]["qa:qa:char_f1"] == task.metrics["qa:qa:char_f1"]
     assert gate["parent"] == first.scores["industry"]["qa:qa:char_f1"]
     assert [e["quant"] for e in first.task_exports] == ["f16", "q8_0"]
+    # One load per model in the whole run: the industry model is scored on the task tier's set while it
+    # is loaded for its own tier, so the task tier finds its parent's scores stored.
+    loads = [s["name"] for s in first.timeline if s["name"].startswith("load ")]
+    assert sorted(loads) == sorted(set(loads)) and len(loads) == 3, loads
+    assert [s["name"] for s in first.timeline if s["depth"] == 0][-3:] == ["task train", "task eval", "task export"]
     assert first.model_path == str(task.path)
     html = open(first.report_html).read()
     assert "task: loss per step" in html and "Synthesized task data" in html

@@ -14,12 +14,16 @@ from wattlm.registry import Artifact, Registry
 
 
 def best_export(registry: Registry, model: Artifact, tolerance: float = 0.05) -> Artifact | None:
-    """The export a server should load for `model`: the smallest file whose measured perplexity is
-    within `tolerance` of the f16 file's (q4_k_m costs a 270M model ~30 %, so it is not a given),
-    falling back to size order q4_k_m, q8_0, f16 when no perplexity was measured. None if no export."""
+    """The export a server should load for `model`: the quant its recipe serves (the model's metric
+    `served_quant`, set by `watt run`); else the smallest file whose measured perplexity is within
+    `tolerance` of the f16 file's (q4_k_m costs a 270M model ~30 %, so it is not a given), falling back
+    to size order q4_k_m, q8_0, f16 when no perplexity was measured. None if no export."""
     exports = [a for a in registry.children(model.id) if a.kind == "export" and (a.path / a.meta["file"]).exists()]
     if not exports:
         return None
+    served = [a for a in exports if a.meta.get("quant") == model.metrics.get("served_quant")]  # a recipe's choice
+    if served:
+        return max(served, key=lambda a: a.created)
     reference = next((a.metrics.get("ppl") for a in exports if a.meta.get("quant") == "f16"), None)
     if reference:
         good = [a for a in exports if a.metrics.get("ppl") and a.metrics["ppl"] <= reference * (1 + tolerance)]

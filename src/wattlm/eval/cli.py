@@ -40,9 +40,9 @@ def eval_default(
     if model is None:
         raise WattError("give --model M with --text PATH or --data DATASET, or a subcommand (run, compare); "
                         "see `watt eval --help`")
+    from wattlm.data.stage import text_dataset
     from wattlm.eval.stage import perplexity_on
     from wattlm.models.store import resolve_model
-    from wattlm.data.stage import text_dataset
 
     if (text is None) == (data is None):
         raise WattError("give exactly one of --text PATH or --data DATASET")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from wattlm.errors import NotFound, WattError
 from wattlm.eval.harness_yaml import yaml_task
+from wattlm.eval.perplexity import PerplexityTask
 from wattlm.eval.task import Task, TaskSettings, read_jsonl
 from wattlm.eval.tasks import TASKS
-from wattlm.eval.perplexity import PerplexityTask
 
 __all__ = ["TaskSettings", "grounded_task", "jsonl_task", "load_task", "read_jsonl", "text_task"]
 

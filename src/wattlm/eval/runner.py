@@ -17,6 +17,7 @@ from wattlm.cache import content_key, fingerprint
 from wattlm.errors import WattError
 from wattlm.eval.task import Task
 from wattlm.registry import Artifact, Registry
+from wattlm.shared.timeline import timed
 
 
 @dataclass
@@ -49,8 +50,9 @@ def _load(registry: Registry, model: Artifact):
     from wattlm.models.hf import load_causal_lm, load_tokenizer
     from wattlm.models.store import hf_dir
 
-    folder = hf_dir(registry, model)
-    return load_causal_lm(folder), load_tokenizer(folder)
+    with timed(f"load {model.name}"):
+        folder = hf_dir(registry, model)
+        return load_causal_lm(folder), load_tokenizer(folder)
 
 
 def evaluate_model(registry: Registry, model: Artifact, tasks: Sequence[Task], *,
@@ -71,13 +73,13 @@ def _evaluate(registry: Registry, model: Artifact, tasks: Sequence[Task], say: C
     results: list[TaskResult | None] = [stored_result(model, t) for t in tasks]
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:
-        say(f"loading {model.name} ({model.id})")
         lm, tokenizer = loader(registry, model)
         for i in missing:
             task = tasks[i]
             say(f"{model.name}: {task.kind} {task.name} ({task.size} items)")
             start = time.perf_counter()
-            raw = task.evaluate(lm, tokenizer)
+            with timed(f"{task.kind} {task.name} ({model.name})"):
+                raw = task.evaluate(lm, tokenizer)
             seconds = round(time.perf_counter() - start, 2)
             scores = {task.metric_name(k): round(v, 4) for k, v in raw.items()}
             record = {"key": cache_key(model, task), "task_hash": task.content_hash(), "items": task.size,

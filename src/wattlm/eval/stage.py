@@ -9,6 +9,8 @@ One key scheme for every stored score (perplexity here, tasks in `runner.py`), o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from wattlm.cache import content_key, fingerprint
 from wattlm.datasets import dataset_texts
 from wattlm.models.store import hf_dir
@@ -33,9 +35,12 @@ def scores_lock(registry: Registry, model: Artifact):
 
 def perplexity_on(
     registry: Registry, model: Artifact, textset: Artifact, split: str, *, seq_len: int = 512,
-    batch_size: int = 4, max_tokens: int | None = 20000,
+    batch_size: int = 4, max_tokens: int | None = 20000, loaded: Callable[[], tuple[object, object]] | None = None,
 ) -> tuple[dict, bool]:
-    """Perplexity of `model` on one split of `textset`; reuses a stored score with the same key."""
+    """Perplexity of `model` on one split of `textset`; reuses a stored score with the same key.
+
+    `loaded` returns the model and tokenizer already in memory (a run scores several sets on one load);
+    without it the model is loaded from its folder for this one score."""
     settings = {"seq_len": seq_len, "max_tokens": max_tokens}
     key = fingerprint("ppl", content_key(model), content_key(textset), split, settings)
     record_name = f"ppl:{score_set(textset, split)}"
@@ -43,12 +48,15 @@ def perplexity_on(
         stored = registry.get(model.id).metrics.get(record_name)
         if isinstance(stored, dict) and stored.get("key") == key and "ppl" in stored:
             return stored, True
-        from wattlm.eval.perplexity import perplexity
+        from wattlm.eval.perplexity import perplexity, perplexity_of
 
-        result = perplexity(
-            hf_dir(registry, model), list(dataset_texts(textset, split)), seq_len=seq_len,
-            batch_size=batch_size, max_tokens=max_tokens,
-        )
+        texts = list(dataset_texts(textset, split))
+        if loaded is not None:
+            lm, tokenizer = loaded()
+            result = perplexity_of(lm, tokenizer, texts, seq_len=seq_len, batch_size=batch_size, max_tokens=max_tokens)
+        else:
+            result = perplexity(hf_dir(registry, model), texts, seq_len=seq_len, batch_size=batch_size,
+                                max_tokens=max_tokens)
         score = {"key": key, "ppl": round(result.ppl, 4), "tokens": result.tokens, "documents": result.documents,
                  "settings": settings, "seconds": round(result.seconds, 1)}
         registry.add_metrics(model.id, {record_name: score, metric_key(textset, split): score["ppl"]})

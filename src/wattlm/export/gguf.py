@@ -25,12 +25,14 @@ SUPPORTED = ("f16", *QUANT_FTYPES)
 
 @dataclass
 class GgufCheck:
+    """What a file's check measured; a file exported without the check has only its size."""
+
     quant: str
     file: str
     size_mb: float
-    decode_tok_s: float
-    greedy_match: int  # leading greedy tokens identical to transformers
-    greedy_total: int
+    decode_tok_s: float | None = None
+    greedy_match: int | None = None  # leading greedy tokens identical to transformers
+    greedy_total: int | None = None
     ppl: float | None = None  # perplexity of this file on the held-out windows, from llama.cpp
 
     def to_dict(self) -> dict:
@@ -73,27 +75,33 @@ def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> Pa
     return dst
 
 
-def token_windows(model_dir: Path, texts: list[str], seq_len: int, max_tokens: int | None) -> list[list[int]]:
+def token_windows(tokenizer, texts: list[str], seq_len: int, max_tokens: int | None) -> list[list[int]]:
     """The same windows `watt eval` scores, so GGUF and transformers perplexities are comparable."""
-    from wattlm.models.hf import load_tokenizer
     from wattlm.shared.lm import eval_windows, tokenize_stream
 
-    ids = tokenize_stream(load_tokenizer(model_dir), texts)
+    ids = tokenize_stream(tokenizer, texts)
     return [w.tolist() for w in eval_windows(ids[:max_tokens] if max_tokens else ids, seq_len)]
 
 
-def hf_greedy(model_dir: Path, prompt: str, n_tokens: int) -> tuple[list[int], list[int]]:
+def load_reference(model_dir: Path) -> tuple[object, object]:
+    """The transformers model (fp32) and tokenizer the checks compare llama.cpp with."""
+    from wattlm.models.hf import load_causal_lm, load_tokenizer
+
+    return load_causal_lm(model_dir), load_tokenizer(model_dir)
+
+
+def hf_greedy(model, tokenizer, prompt: str, n_tokens: int) -> tuple[list[int], list[int]]:
     """(prompt ids, greedy continuation ids) from transformers in fp32."""
     import torch
 
-    from wattlm.models.hf import load_causal_lm, load_tokenizer
-
-    tokenizer = load_tokenizer(model_dir)
-    model = load_causal_lm(model_dir)
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         out = model.generate(ids, max_new_tokens=n_tokens, do_sample=False, min_new_tokens=n_tokens)
     return ids[0].tolist(), out[0, ids.size(1) :].tolist()
+
+
+def unchecked(path: Path, quant: str) -> GgufCheck:
+    return GgufCheck(quant=quant, file=path.name, size_mb=round(path.stat().st_size / 2**20, 1))
 
 
 def check_gguf(

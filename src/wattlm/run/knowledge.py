@@ -70,15 +70,37 @@ def documents_dataset(registry: Registry, inputs: list[Path], name: str, progres
     return registry.find_or_produce(key, produce)[0]
 
 
-def kb_retrieve(kb, mode: str = "hybrid"):
-    """The `retrieve(question, k) -> [passage dict]` callable the grounded eval tasks take."""
+def kb_retrieve(kb, mode: str = "hybrid", cache_dir: Path | None = None):
+    """The `retrieve(question, k) -> [passage dict]` callable the grounded eval tasks take.
+
+    With `cache_dir`, hits are kept in one JSON file per KB content and mode: a KB artifact never
+    changes, so a rerun builds its grounded tasks (whose prompts hold the passages, hence their cache
+    keys) without loading the index or embedding a question. The index is loaded on the first miss."""
+    import json
+
     from wattlm.kb.index import load_index
     from wattlm.kb.retrieve import search
+    from wattlm.shared.records import atomic_write_text
 
-    index = load_index(Path(kb.path))  # loaded once for every question
+    index = []
+    cache_file = cache_dir / f"{kb.cache_key or kb.id}-{mode}.json" if cache_dir is not None else None
+    cached: dict[str, list[dict]] = {}
+    if cache_file is not None and cache_file.exists():
+        try:
+            cached = json.loads(cache_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # a damaged cache is only a cache: search again
+            cached = {}
 
     def retrieve(question: str, k: int) -> list[dict]:
-        return [hit.to_dict() for hit in search(index, question, k=k, mode=mode)]
+        key = json.dumps([question, k], ensure_ascii=False)
+        if key not in cached:
+            if not index:
+                index.append(load_index(Path(kb.path)))  # once, for every question that misses
+            cached[key] = [hit.to_dict() for hit in search(index[0], question, k=k, mode=mode)]
+            if cache_file is not None:
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(cache_file, json.dumps(cached, ensure_ascii=False))
+        return cached[key]
     return retrieve
 
 
@@ -100,13 +122,14 @@ def recipe_kb(registry: Registry, recipe, progress: bool, say=lambda msg: None) 
                     progress=lambda msg: say(f"[bold]kb[/] {msg}"))
 
 
-def grounded_tasks(recipe, kb: Artifact, paths: list[Path]) -> list:
-    """The tier's JSONL task files as grounded tasks (QA -> rag, multiple choice -> ragmc)."""
+def grounded_tasks(recipe, kb: Artifact, paths: list[Path], cache_dir: Path | None = None) -> list:
+    """The tier's JSONL task files as grounded tasks (QA -> rag, multiple choice -> ragmc); `cache_dir`
+    keeps the retrieval's hits for the next run (kb_retrieve)."""
     from wattlm.eval.loaders import grounded_task
     from wattlm.eval.task import TaskSettings, read_jsonl
 
     settings = TaskSettings(batch_size=recipe.eval.batch_size_tasks, max_new_tokens=recipe.eval.max_new_tokens)
-    retrieve = kb_retrieve(kb, recipe.knowledge.retrieval.mode)
+    retrieve = kb_retrieve(kb, recipe.knowledge.retrieval.mode, cache_dir)
     if recipe.knowledge.eval is not None:  # named on purpose: a file that is not a question set is an error
         files = [recipe.resolve(p) for p in recipe.knowledge.eval]
     else:  # the tier's own sets: only its question files (a perplexity JSONL or a harness YAML is skipped)
@@ -116,8 +139,9 @@ def grounded_tasks(recipe, kb: Artifact, paths: list[Path]) -> list:
 
 def grounded_summary(scores: dict[str, dict[str, float]]) -> dict[str, dict[str, dict[str, float]]]:
     """Per role and eval set, what a reader looks at first: retrieval recall@3 / MRR, closed-book vs
-    grounded char-F1 (QA) and grounded accuracy (MC)."""
-    wanted = {"rag": ("recall_at_3", "mrr", "closed_char_f1", "char_f1", "refusal_rate", "false_refusals"),
+    grounded char-F1 and key-character recall (QA) and grounded accuracy (MC)."""
+    wanted = {"rag": ("recall_at_3", "mrr", "closed_char_f1", "char_f1", "closed_key_recall", "key_recall",
+                      "refusal_rate", "false_refusals"),
               "ragmc": ("recall_at_3", "mrr", "acc")}
     out: dict[str, dict[str, dict[str, float]]] = {}
     for role, values in scores.items():

@@ -11,15 +11,18 @@ A rerun of an unchanged recipe finds each stage's artifact by its content key an
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattlm.data.stage import text_dataset
-from wattlm.errors import NotFound, WattError
+from wattlm.errors import NotFound
 from wattlm.recipe import Recipe
 from wattlm.registry import Artifact, Registry
+from wattlm.run.scoring import LoadedModel, RunSets, mark_cached, score_model
 from wattlm.shared.progress import emit, stage_started
+from wattlm.shared.timeline import Timeline, recording, timed
 
 
 @dataclass
@@ -38,8 +41,11 @@ class RunSummary:
     task_train: dict = field(default_factory=dict)
     task_exports: list[dict] = field(default_factory=list)
     gates: list[dict] = field(default_factory=list)
+    timeline: list[dict] = field(default_factory=list)  # every stage and sub-step: name, depth, start, seconds
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # seconds per stage (top-level spans)
     report_html: str = ""
     report_json: str = ""
+    log_file: str = ""  # llama.cpp / transformers log lines and the run's progress lines
     model_path: str = ""
 
     def to_dict(self) -> dict:
@@ -81,48 +87,100 @@ def _check_inputs(recipe: Recipe) -> list[Path]:
     return inputs
 
 
-def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool = True) -> RunSummary:
+def run_recipe(recipe: Recipe, registry: Registry, console=None, progress: bool = True,
+               log_file: Path | None = None, verbose: bool = False) -> RunSummary:
+    """Every stage of `recipe` in order; the summary holds a timeline of where the time went.
+
+    llama.cpp's and transformers' own log lines go to `log_file` (default: a new file under
+    `$WATT_HOME/logs/`), with the run's progress lines; `verbose` also prints them (shared/logs.py)."""
+    from wattlm.shared.logs import hide_progress_bars, third_party_logs
+
+    if not verbose:
+        hide_progress_bars()
+    log_file = log_file or registry.home / "logs" / f"run-{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    timeline = Timeline()
+    summary = RunSummary(recipe=recipe.name, log_file=str(log_file))
+    with third_party_logs(log_file, verbose), recording(timeline):
+        try:
+            _run(recipe, registry, summary, console, progress, timeline)
+        finally:  # a failed gate still reports its stages' times (its report is written before it raises)
+            _close_timeline(summary, timeline)
+    return summary
+
+
+def _close_timeline(summary: RunSummary, timeline: Timeline) -> None:
+    summary.timeline = timeline.to_list()
+    summary.stage_seconds = timeline.stage_seconds()
+    summary.seconds = round(timeline.elapsed(), 1)
+
+
+def _run(recipe: Recipe, registry: Registry, summary: RunSummary, console, progress: bool,
+         timeline: Timeline) -> None:
     from wattlm.models.store import resolve_model
 
-    say = (lambda msg: (console.print(msg), emit("message", text=msg))) if console else (lambda msg: emit("message", text=msg))
-    start = time.perf_counter()
-    summary = RunSummary(recipe=recipe.name)
+    say = _sayer(console)
     _check_inputs(recipe)  # fail before loading any model
 
-    stage_started("foundation")
-    foundation = resolve_model(registry, recipe.foundation)
+    with timed("foundation"):
+        foundation = resolve_model(registry, recipe.foundation)
     summary.artifacts["foundation"] = foundation.id
     say(f"[bold]foundation[/] {foundation.name} ({foundation.id})")
 
-    stage_started("data")
-    corpus, summary.reused["data"] = corpus_dataset(registry, recipe, progress)
+    with timed("data") as span:
+        corpus, summary.reused["data"] = corpus_dataset(registry, recipe, progress)
+        mark_cached(span, summary.reused["data"])
     summary.artifacts["corpus"] = corpus.id
     summary.data = corpus.metrics
     say(f"[bold]data[/] {corpus.name}: {corpus.metrics.get('docs_in')} docs in, "
         f"{corpus.metrics.get('docs_kept')} kept{' (cached)' if summary.reused['data'] else ''}")
 
-    kb = _knowledge(registry, recipe, summary, say, progress)
+    kb = None
+    if recipe.knowledge is not None:
+        with timed("kb") as span:
+            kb = _knowledge(registry, recipe, summary, say, progress)
+            mark_cached(span, summary.reused["kb"])
+    sets = RunSets(registry, recipe, summary, corpus, kb)
     knowledge_gates = recipe.knowledge.gates if recipe.knowledge is not None else []
     industry = _train_tier(registry, recipe, summary, Tier(
         role="industry", parent_role="foundation", parent=foundation, data=corpus, section=recipe.train,
         stage="", perplexity=True, tasks=recipe.eval.tasks,
         gates=recipe.gates + (knowledge_gates if recipe.task is None else []), export=recipe.export is not None,
-        kb=kb,
-    ), corpus, say, progress, start)
+        kb=kb, next_tasks=recipe.task.eval if recipe.task is not None else [],
+    ), corpus, sets, say, progress, timeline)
 
     final = industry
     if recipe.task is not None:
-        qa = _synth(registry, recipe, summary, corpus, foundation, industry, say, progress)
+        with timed("synth") as span:
+            qa = _synth(registry, recipe, summary, corpus, foundation, industry, say, progress)
+            mark_cached(span, summary.reused["synth"])
         final = _train_tier(registry, recipe, summary, Tier(
             role="task", parent_role="industry", parent=industry, data=qa, section=recipe.task.train,
             stage="task_", perplexity=False, tasks=recipe.task.eval, gates=recipe.task.gates + knowledge_gates,
             export=recipe.task.export and recipe.export is not None, kb=kb,
-        ), corpus, say, progress, start)
+        ), corpus, sets, say, progress, timeline)
 
-    summary.seconds = round(time.perf_counter() - start, 1)
+    _close_timeline(summary, timeline)
     stage_started("report")
     _write_report(registry, recipe, summary, final)
-    return summary
+
+
+def _sayer(console):
+    """Progress lines to the terminal (when there is a console) and, without markup, to the run's log."""
+    import logging
+
+    from rich.text import Text
+
+    from wattlm.shared.logs import OURS
+
+    log = logging.getLogger(OURS)
+
+    def say(message: str) -> None:
+        if console is not None:
+            console.print(message)
+        plain = Text.from_markup(message).plain
+        log.info(plain)
+        emit("message", text=plain)  # a recorded job's log and events (wattlm.run.recording)
+    return say
 
 
 @dataclass
@@ -140,107 +198,77 @@ class Tier:
     gates: list
     export: bool
     kb: Artifact | None = None  # the recipe's knowledge base: each model is also scored grounded on it
+    # The next tier's task files: this tier's model is scored on them now, while it is loaded, so the
+    # next tier finds its parent's scores stored and loads it no more.
+    next_tasks: list[Path] = field(default_factory=list)
 
 
-def _train_tier(registry: Registry, recipe: Recipe, summary: RunSummary, tier: Tier, corpus: Artifact, say,
-                progress: bool, start: float) -> Artifact:
-    """train -> scores beside the parent -> gate -> export: the same path for the industry and task tiers."""
+def _train_tier(registry: Registry, recipe: Recipe, summary: RunSummary, tier: Tier, corpus: Artifact,
+                sets: RunSets, say, progress: bool, timeline: Timeline) -> Artifact:
+    """train -> scores beside the parent -> gate -> export: the same path for the industry and task tiers.
+
+    Each model is loaded once for all its scores (run/scoring.py) and the export's reference reads the
+    same copy; a model whose scores are all stored is not loaded at all."""
     from wattlm.train.stage import train_model
 
     replay = None
-    if tier.section.replay is not None:
-        replay = text_dataset(registry, recipe.resolve(tier.section.replay), f"{recipe.name}-{tier.stage.replace('_', '-')}replay")
-        summary.artifacts[f"{tier.stage}replay"] = replay.id
-    stage_started(f"{tier.stage}train")
-    model, summary.reused[f"{tier.stage}train"] = train_model(
-        registry, tier.parent, tier.data, _train_config(recipe, tier.section), f"{recipe.name}-{tier.role}",
-        progress=progress, recipe=recipe.model_dump(mode="json"), replay=replay,
-    )
+    with timed(f"{tier.role} train") as span:
+        if tier.section.replay is not None:
+            replay = text_dataset(registry, recipe.resolve(tier.section.replay),
+                                  f"{recipe.name}-{tier.stage.replace('_', '-')}replay")
+            summary.artifacts[f"{tier.stage}replay"] = replay.id
+        model, summary.reused[f"{tier.stage}train"] = train_model(
+            registry, tier.parent, tier.data, _train_config(recipe, tier.section), f"{recipe.name}-{tier.role}",
+            progress=progress, recipe=recipe.model_dump(mode="json"), replay=replay,
+        )
+        mark_cached(span, summary.reused[f"{tier.stage}train"])
     summary.artifacts[tier.role] = model.id
     setattr(summary, f"{tier.stage}train", {k: v for k, v in model.metrics.items() if k.startswith("train_")})
     say(f"[bold]train[/] {model.name} ({model.id}, tier {model.tier})"
         f"{' (cached)' if summary.reused[f'{tier.stage}train'] else ''}")
 
-    pair = ((tier.parent_role, tier.parent), (tier.role, model))
-    if tier.perplexity or tier.tasks:
-        stage_started(f"{tier.stage}eval")
-        texts = _perplexity_sets(registry, recipe, summary, corpus) if tier.perplexity else []
-        reused = _perplexities(registry, recipe, summary, texts, pair, say)
-        if tier.tasks:
-            reused &= _task_scores(registry, recipe, summary, tier.tasks, pair, say)
-        summary.reused[f"{tier.stage}eval"] = reused
-    if tier.kb is not None:
-        stage_started(f"{tier.stage}grounded_eval")
-        summary.reused[f"{tier.stage}grounded_eval"] = _grounded_scores(registry, recipe, summary, tier, pair, say)
-    summary.model_path = str(model.path)
-    _gate(registry, recipe, summary, tier.gates, tier.role, tier.parent_role, model, say, start)
-    if tier.export:
-        stage_started(f"{tier.stage}export")
-        setattr(summary, f"{tier.stage}exports", _export(registry, recipe, model, corpus, summary,
-                                                         f"{tier.stage}export", say))
+    loaded = LoadedModel(registry, model)
+    try:
+        with timed(f"{tier.role} eval") as span:
+            reused = {"eval": True, "grounded_eval": True}
+            models = ((tier.parent_role, tier.parent, tier.tasks), (tier.role, model, [*tier.tasks, *tier.next_tasks]))
+            for role, art, paths in models:
+                holder = loaded if art.id == model.id else LoadedModel(registry, art)
+                got = score_model(registry, recipe, summary, role, art, sets.for_model(tier.perplexity, paths),
+                                  holder, say)
+                if holder is not loaded:  # the parent is done; the child stays loaded for its export
+                    holder.release()
+                reused = {k: reused[k] and got[k] for k in reused}
+            mark_cached(span, all(reused.values()))
+        if tier.perplexity or tier.tasks:
+            summary.reused[f"{tier.stage}eval"] = reused["eval"]
+        if tier.kb is not None:
+            from wattlm.run.knowledge import grounded_summary
+
+            summary.reused[f"{tier.stage}grounded_eval"] = reused["grounded_eval"]
+            summary.grounded = grounded_summary(summary.scores)
+        summary.model_path = str(model.path)
+        _gate(registry, recipe, summary, tier.gates, tier.role, tier.parent_role, model, say, timeline)
+        if tier.export:
+            with timed(f"{tier.role} export") as span:
+                setattr(summary, f"{tier.stage}exports", _export(registry, recipe, model, corpus, summary,
+                                                                 f"{tier.stage}export", say, loaded))
+                mark_cached(span, summary.reused[f"{tier.stage}export"])
+    finally:
+        loaded.release()
     return registry.get(model.id)
 
 
-def _knowledge(registry: Registry, recipe: Recipe, summary: RunSummary, say, progress: bool) -> Artifact | None:
-    """The recipe's knowledge base (built once; an unchanged recipe reuses it), or None without `knowledge:`."""
-    if recipe.knowledge is None:
-        return None
+def _knowledge(registry: Registry, recipe: Recipe, summary: RunSummary, say, progress: bool) -> Artifact:
+    """The recipe's knowledge base (built once; an unchanged recipe reuses it)."""
     from wattlm.run.knowledge import recipe_kb
 
-    stage_started("kb")
     kb, summary.reused["kb"] = recipe_kb(registry, recipe, progress, say)
     summary.artifacts["kb"] = kb.id
     summary.knowledge = {"id": kb.id, "name": kb.name, **{k: kb.metrics.get(k) for k in ("chunks", "sources", "threshold")}}
     say(f"[bold]kb[/] {kb.name} ({kb.id}): {kb.metrics.get('chunks')} chunks from {kb.metrics.get('sources')} sources"
         f"{' (cached)' if summary.reused['kb'] else ''}")
     return kb
-
-
-def _grounded_scores(registry: Registry, recipe: Recipe, summary: RunSummary, tier: Tier,
-                     models: tuple[tuple[str, Artifact], ...], say) -> bool:
-    """Each model of the tier scored grounded on the KB (rag / ragmc tasks); returns whether all were reused."""
-    from wattlm.eval.runner import evaluate_model
-    from wattlm.run.knowledge import grounded_summary, grounded_tasks
-
-    tasks = grounded_tasks(recipe, tier.kb, tier.tasks)
-    reused = True
-    for role, model in models if tasks else ():
-        for result in evaluate_model(registry, registry.get(model.id), tasks, say=lambda m: say(f"[bold]grounded[/] {m}")):
-            reused &= result.reused
-            summary.scores.setdefault(role, {}).update(result.scores)
-            emit("eval", model=role, scores=result.scores)
-    summary.grounded = grounded_summary(summary.scores)
-    return reused
-
-
-def _perplexity_sets(registry: Registry, recipe: Recipe, summary: RunSummary,
-                     corpus: Artifact) -> list[tuple[Artifact, str, str]]:
-    """(text set, split, label): the domain held-out, and the general text (did the model forget?)."""
-    sets = [(corpus, "heldout", "domain")]
-    if recipe.eval.general is not None:
-        general = text_dataset(registry, recipe.resolve(recipe.eval.general), f"{recipe.name}-general")
-        summary.artifacts["general"] = general.id
-        sets.append((general, "all", "general"))
-    return sets
-
-
-def _perplexities(registry: Registry, recipe: Recipe, summary: RunSummary, texts: list[tuple[Artifact, str, str]],
-                  models: tuple[tuple[str, Artifact], ...], say) -> bool:
-    """Each model's perplexity on each text set (stored on the artifacts); returns whether all were reused."""
-    from wattlm.eval.stage import perplexity_on
-
-    reused = True
-    for role, model in models:
-        for textset, split, label in texts:
-            say(f"[bold]eval[/] {role} on {label} text")
-            score, was_reused = perplexity_on(
-                registry, registry.get(model.id), textset, split, seq_len=recipe.eval.seq_len,
-                batch_size=recipe.eval.batch_size, max_tokens=recipe.eval.max_tokens,
-            )
-            reused &= was_reused
-            summary.scores.setdefault(role, {})[label] = score["ppl"]
-            emit("eval", model=role, scores={label: score["ppl"]})
-    return reused
 
 
 def _train_config(recipe: Recipe, section):
@@ -252,30 +280,8 @@ def _train_config(recipe: Recipe, section):
     return config
 
 
-def _task_scores(registry: Registry, recipe: Recipe, summary: RunSummary, paths: list[Path],
-                 models: tuple[tuple[str, Artifact], ...], say) -> bool:
-    """Score each model on the task files (stored on the artifacts); returns whether all were reused."""
-    from wattlm.eval.loaders import TaskSettings, load_task
-    from wattlm.eval.runner import evaluate_model
-
-    settings = TaskSettings(batch_size=recipe.eval.batch_size_tasks, max_new_tokens=recipe.eval.max_new_tokens,
-                            seq_len=recipe.eval.seq_len, max_tokens=recipe.eval.max_tokens)
-    tasks = [load_task(recipe.resolve(path), settings) for path in paths]
-    names = [t.name for t in tasks]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:  # scores are stored under the task name: two files of one name would overwrite each other
-        raise WattError(f"two eval task files are both named {twice[0]!r}; rename one (recipe: {', '.join(map(str, paths))})")
-    reused = True
-    for role, model in models:
-        for result in evaluate_model(registry, registry.get(model.id), tasks, say=lambda m: say(f"[bold]eval[/] {m}")):
-            reused &= result.reused
-            summary.scores.setdefault(role, {}).update(result.scores)
-            emit("eval", model=role, scores=result.scores)
-    return reused
-
-
 def _gate(registry: Registry, recipe: Recipe, summary: RunSummary, gates, child: str, parent: str,
-          model: Artifact, say, start: float) -> None:
+          model: Artifact, say, timeline: Timeline) -> None:
     """Check `child` against `parent`; a failure writes the report and stops the run (exit code 4)."""
     if not gates:
         return
@@ -287,21 +293,26 @@ def _gate(registry: Registry, recipe: Recipe, summary: RunSummary, gates, child:
         say(f"[bold]gate[/] {'[green]pass[/]' if gate['passed'] else '[red]FAIL[/]'} {gate['message']}")
     failed = [g for g in results if not g["passed"]]
     if failed:
-        summary.seconds = round(time.perf_counter() - start, 1)
+        _close_timeline(summary, timeline)
         _write_report(registry, recipe, summary, model)
         raise GateFailed(f"quality gate failed: {failed[0]['message']} (report: {summary.report_html})")
 
 
 def _export(registry: Registry, recipe: Recipe, model: Artifact, corpus: Artifact, summary: RunSummary, stage: str,
-            say) -> list[dict]:
+            say, loaded: LoadedModel) -> list[dict]:
     from wattlm.export.stage import export_model
 
+    served = recipe.export.served_quant
     exports, summary.reused[stage] = export_model(
         registry, model, recipe.export.quants, check_prompt=recipe.export.check_prompt,
         check_tokens=recipe.export.check_tokens, progress=lambda m: say(f"[bold]{stage}[/] {m}"),
-        ppl_set=(corpus, "heldout"), seq_len=recipe.eval.seq_len, max_tokens=recipe.eval.max_tokens,
+        ppl_set=(corpus, "heldout"), seq_len=recipe.eval.seq_len, max_tokens=recipe.eval.max_tokens, loaded=loaded,
+        checked=None if recipe.export.check == "all" else {served},
     )
-    return [{"id": e.id, "path": str(e.path / e.meta["file"]), **e.metrics} for e in exports]
+    if registry.get(model.id).metrics.get("served_quant") != served:  # which file `watt serve` loads
+        registry.add_metrics(model.id, {"served_quant": served})
+    return [{"id": e.id, "path": str(e.path / e.meta["file"]), "served": e.meta["quant"] == served, **e.metrics}
+            for e in exports]
 
 
 def _synth(registry: Registry, recipe: Recipe, summary: RunSummary, corpus: Artifact, foundation: Artifact,
@@ -320,7 +331,6 @@ def _synth(registry: Registry, recipe: Recipe, summary: RunSummary, corpus: Arti
     eval_sets = [recipe.resolve(p) for p in task.synth.eval_sets]
     eval_sets += [recipe.resolve(p) for p in task.eval if p.suffix == ".jsonl" and recipe.resolve(p) not in eval_sets]
     synth_config = task.synth.model_copy(update={"eval_sets": eval_sets})
-    stage_started("synth")
     try:
         say(f"[bold]synth[/] teacher {teacher.name}")
         qa, summary.reused["synth"] = synthesize(registry, corpus, teacher, synth_config, name=f"{recipe.name}-synth",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 
-from wattlm.shared.charts import column_chart, line_chart
+from wattlm.shared.charts import column_chart, line_chart, timeline_chart
 
 CHARTED_GROUNDED = (":char_f1", ":closed_char_f1", ":acc")  # grounded scores drawn beside the task scores
 
@@ -39,9 +39,9 @@ def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
                             "train": data.get("docs_train", 0), "held-out": data.get("docs_heldout", 0)}}
     dropped = {reason: {"dropped": n} for reason, n in (data.get("dropped") or {}).items()}
 
-    def exports(rows):
-        return [{k: e.get(k) for k in ("quant", "size_mb", "ppl", "decode_tok_s", "greedy_match", "greedy_total", "path")}
-                for e in rows]
+    def exports(rows, tier):
+        return [{"tier": tier, **{k: e.get(k) for k in ("quant", "served", "size_mb", "ppl", "decode_tok_s",
+                                                         "greedy_match", "greedy_total", "path")}} for e in rows]
     sections = [
         f"<h1>wattlm run: {html.escape(summary.get('recipe', ''))}</h1>",
         f"<p>finished in {summary.get('seconds')} s; reused stages: "
@@ -76,8 +76,12 @@ def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
                      _table([{"question written by": k, "pairs": v} for k, v in (synth.get("question_source") or {}).items()]),
                      _table([{"dropped": k, "count": v} for k, v in (synth.get("dropped") or {}).items()])]
     sections += [
-        "<h2>GGUF exports</h2>", _table(exports(summary.get("exports", []))),
-        *(["<h3>task model</h3>", _table(exports(summary["task_exports"]))] if summary.get("task_exports") else []),
+        "<h2>GGUF exports</h2>", _table(exports(summary.get("exports", []), "industry")),
+        *(["<h3>task model</h3>", _table(exports(summary["task_exports"], "task"))] if summary.get("task_exports") else []),
+        "<h2>Timeline</h2>",
+        "<p>Each stage and its sub-steps on one time axis (seconds from the start of the run; <em>cached</em>: "
+        "found in the registry, nothing recomputed).</p>",
+        timeline_chart(summary.get("timeline") or [], "where the time went", width=860),
         "<h2>Artifacts</h2>", _table([{"role": k, "id": v} for k, v in summary.get("artifacts", {}).items()]),
         "<details><summary>raw JSON</summary><pre>"
         + html.escape(json.dumps(summary, indent=2, ensure_ascii=False)) + "</pre></details>",

@@ -46,22 +46,40 @@ def summary_table(summary: dict):
     for gate in summary.get("gates", []):
         table.add_row(f"gate {gate.get('tier', '')} {gate['metric']}".replace("  ", " "),
                       ("pass: " if gate["passed"] else "FAIL: ") + gate["message"])
-    for export in summary.get("exports", []) + summary.get("task_exports", []):
-        ppl = f"domain ppl {export['ppl']:.2f}, " if export.get("ppl") else ""
-        table.add_row(f"GGUF {export.get('quant')}", f"{export.get('size_mb')} MB, {ppl}{export.get('decode_tok_s')} tok/s, "
-                      f"greedy {export.get('greedy_match')}/{export.get('greedy_total')} = transformers")
+    for tier, export in export_rows(summary):
+        table.add_row(f"GGUF {tier} {export.get('quant')}", export_text(export))
     reused = [k for k, v in summary.get("reused", {}).items() if v]
     table.add_row("reused stages", ", ".join(reused) or "none")
+    if summary.get("stage_seconds"):
+        table.add_row("stage times", ", ".join(f"{name} {seconds:.0f} s" for name, seconds in summary["stage_seconds"].items()))
     return table
+
+
+def export_rows(summary: dict) -> list[tuple[str, dict]]:
+    """(tier, export) for every GGUF file of the run: the industry tier's, then the task tier's."""
+    return [("industry", e) for e in summary.get("exports", [])] + [("task", e) for e in summary.get("task_exports", [])]
+
+
+def export_text(export: dict) -> str:
+    """What one GGUF row says: size, and what its check measured (a file exported without the full
+    check has no perplexity or speed)."""
+    parts = [f"{export.get('size_mb')} MB"]
+    if export.get("ppl"):
+        parts.append(f"domain ppl {export['ppl']:.2f}")
+    if export.get("decode_tok_s"):
+        parts.append(f"{export['decode_tok_s']} tok/s")
+    if export.get("greedy_total"):
+        parts.append(f"greedy {export.get('greedy_match')}/{export['greedy_total']} = transformers")
+    return ", ".join(parts) + (" (served)" if export.get("served") else "")
 
 
 def summary_paths(summary: dict) -> list[tuple[str, str]]:
     """(label, path) of every file the run made that a user opens next: model, GGUF files, report."""
-    exports = [(f"GGUF {e.get('quant')}", e["path"]) for e in summary.get("exports", [])]
-    exports += [(f"task GGUF {e.get('quant')}", e["path"]) for e in summary.get("task_exports", [])]
+    exports = [(f"GGUF {tier} {e.get('quant')}", e["path"]) for tier, e in export_rows(summary)]
     model = ("task model" if summary.get("task_train") else "industry model", summary["model_path"])
     report = [("report", summary["report_html"])] + ([("report json", summary["report_json"])] if summary.get("report_json") else [])
-    return [model, *exports, *report]
+    log = [("log", summary["log_file"])] if summary.get("log_file") else []
+    return [model, *exports, *report, *log]
 
 
 def grounded_rows(summary: dict) -> list[tuple[str, str]]:
@@ -83,6 +101,9 @@ def grounded_rows(summary: dict) -> list[tuple[str, str]]:
                 refusals = f", false refusals {values['false_refusals']:.1f}" if "false_refusals" in values else ""
                 rows.append((f"{role} char-F1 {name}", f"closed-book {values.get('closed_char_f1', 0):.2f} -> grounded "
                                                       f"{values['char_f1']:.2f}{refusals}"))
+                if "key_recall" in values:
+                    rows.append((f"{role} key-char recall {name}", f"closed-book {values.get('closed_key_recall', 0):.2f}"
+                                                                  f" -> grounded {values['key_recall']:.2f}"))
             if kind == "ragmc" and "acc" in values:
                 closed = (summary.get("scores") or {}).get(role, {}).get(f"mc:{name}:acc")
                 before = f"closed-book {closed:.2f} -> " if closed is not None else ""

@@ -1,8 +1,9 @@
 """The one SVG chart module of every report page (data card, training report, run report, eval compare).
 
 Charts are inline SVG strings: the pages that hold them open offline, from a file share or an e-mail
-attachment, with no script and no CDN. Three kinds cover every report: horizontal bars (a value per
-label), columns (values per group and series; one series is a histogram) and lines (per-step series).
+attachment, with no script and no CDN. Four kinds cover every report: horizontal bars (a value per
+label), columns (values per group and series; one series is a histogram), lines (per-step series) and
+a timeline (a run's stages and sub-steps on one time axis).
 """
 
 from __future__ import annotations
@@ -124,5 +125,36 @@ def line_chart(title: str, series: dict[str, list[float]], y_label: str, width: 
                      f'points="{_polyline(values, low, high, width, height, pad)}"/>')
         parts.append(f'<text x="{width - pad - 4}" y="{pad + 14 + 14 * i}" font-size="11" fill="{color}" '
                      f'text-anchor="end">{escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def timeline_chart(spans: Sequence[dict], title: str | None = None, width: int = 760,
+                   label_width: int = 260) -> str:
+    """A Gantt chart: one row per span ({name, depth, start, seconds, note}), a bar from its start to its
+    end on one time axis; sub-steps are indented under their stage and drawn lighter."""
+    spans = [s for s in spans if s.get("seconds") is not None]
+    if not spans:
+        return NONE
+    end = max(s["start"] + s["seconds"] for s in spans) or 1.0
+    head = 24 if title else 0
+    space = width - label_width - 80
+    parts = _open(width, head + ROW_HEIGHT * len(spans) + 24, title)
+    for i, span in enumerate(spans):
+        y = head + i * ROW_HEIGHT + 2
+        x = label_width + space * span["start"] / end
+        bar = max(1.0, space * span["seconds"] / end)
+        depth = span.get("depth", 0)
+        label = "  " * depth + span["name"] + (f" ({span['note']})" if span.get("note") else "")
+        fill = PALETTE[0] if depth == 0 else PALETTE[4]
+        parts.append(
+            f'<text x="{8 + 12 * depth}" y="{y + 15}" font-size="12">{escape(label)}</text>'
+            f'<rect x="{x:.1f}" y="{y + 3}" width="{bar:.1f}" height="{ROW_HEIGHT - 6}" fill="{fill}">'
+            f'<title>{escape(span["name"])}: {span["start"]:.1f} s + {span["seconds"]:.1f} s</title></rect>'
+            f'<text x="{x + bar + 4:.1f}" y="{y + 15}" font-size="11">{span["seconds"]:.1f} s</text>'
+        )
+    axis_y = head + ROW_HEIGHT * len(spans) + 16
+    parts.append(f'<text x="{label_width}" y="{axis_y}" font-size="11">0 s</text>'
+                 f'<text x="{label_width + space:.0f}" y="{axis_y}" font-size="11" text-anchor="end">{end:.0f} s</text>')
     parts.append("</svg>")
     return "".join(parts)
