@@ -31,6 +31,9 @@ from wattlm.shared.lm import log_softmax
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
+_SOFTMAX_ROWS = 8
+
+
 class Scorer:
     """Prompt and generation logprobs on a lazily created context shared per GGUF (see `ScoringContext`)."""
 
@@ -78,9 +81,11 @@ class Scorer:
                 cancel.check()  # between chunks of a long prompt too
                 if echo:
                     scored = logits[: max(0, len(prompt_tokens) - 1 - position)]  # rows with a next prompt token
-                    for offset, row in enumerate(log_softmax(scored) if len(scored) else ()):
-                        token = prompt_tokens[position + offset + 1]
-                        entries.append((token, float(row[token]), self._top(llm, row, token, top_n)))
+                    # A few rows per log_softmax: its float64 temporaries are 2 MiB per row for Gemma's vocabulary.
+                    for group in range(0, len(scored), _SOFTMAX_ROWS):
+                        for offset, row in enumerate(log_softmax(scored[group : group + _SOFTMAX_ROWS]), start=group):
+                            token = prompt_tokens[position + offset + 1]
+                            entries.append((token, float(row[token]), self._top(llm, row, token, top_n)))
                     position += len(logits)
                 last = logits[-1].copy()
             import llama_cpp
