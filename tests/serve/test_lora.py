@@ -117,7 +117,7 @@ def test_adapter_engines_share_one_scoring_context_and_score_with_their_adapter(
     finally:
         tuned.close()
         base.close()
-    assert shared.users == 0 and shared.llm is None and not scoring_context._SHARED  # the last one freed it
+    assert shared.users == 0 and shared.llm is None and shared.key not in scoring_context._SHARED  # the last freed it
 
 
 def test_bad_adapter_and_mismatched_sharing_are_clear_errors(base_and_adapter, tmp_path, smollm2_path):
