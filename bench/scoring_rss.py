@@ -44,7 +44,7 @@ def main() -> None:
             gguf = folder / name
         engine = LlamaCppEngine(gguf, n_ctx=args.n_ctx, n_threads=2)
         print(f"model {gguf.name}, n_ctx {args.n_ctx}, vocabulary {engine.tokenizer_info().vocab_size}")
-        print(f"loaded:                RSS {{:7.0f}} MiB  peak {{:7.0f}} MiB  PSS {{:7.0f}} MiB".format(*rss_mib()))
+        print("loaded:                RSS {:7.0f} MiB  peak {:7.0f} MiB  PSS {:7.0f} MiB".format(*rss_mib()))
         filler = " ".join(f"Feeder {n} at substation {n % 7} reported a fault." for n in range(200))
         for length in (12, 500):
             tokens = engine.tokenize(filler)[:length]
