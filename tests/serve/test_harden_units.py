@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +21,7 @@ from wattlm.serve.auth import KeyAuth, LoopbackHostOnly, check_bind, is_loopback
 from wattlm.serve.cli import keys_app
 from wattlm.serve.keys import KeyStore, well_formed
 from wattlm.serve.limits import BodySizeLimit
+from wattlm.serve.workers import WorkerPool
 
 from .fakes import FakeEngine
 
@@ -185,6 +188,29 @@ def test_an_open_server_answers_only_loopback_host_headers(tmp_path):
     store.create("k")  # with keys, the key decides: a rebinding page has none
     with TestClient(app, base_url="http://evil.example") as client:
         assert client.get("/v1/models").status_code == 401
+
+
+def test_a_full_key_lookup_queue_answers_503_whatever_the_host(tmp_path):
+    auth = KeyAuth(KeyStore.of_home(tmp_path), cache_seconds=0)
+    auth.lookups = WorkerPool("key-lookup", workers=1, queue=0)
+    app = LoopbackHostOnly(create_app({"fake": FakeEngine(name="fake")}, auth=auth), auth)
+    release = threading.Event()
+    blocker = threading.Thread(target=lambda: asyncio.run(auth.lookups.run(release.wait)))
+    blocker.start()
+    try:
+        while auth.lookups.pending == 0:
+            time.sleep(0.01)
+        for host in ("evil.example", "localhost:8000"):  # the Host check's lookup, then the key check's
+            with TestClient(app, base_url=f"http://{host}", raise_server_exceptions=False) as client:
+                response = client.get("/v1/models")
+                assert response.status_code == 503, host
+                assert response.headers["retry-after"] == "1"
+                assert response.json()["error"]["code"] == "server_overloaded"
+    finally:
+        release.set()
+        blocker.join()
+    with TestClient(app, base_url="http://evil.example") as client:
+        assert client.get("/v1/models").status_code == 403
 
 
 def test_a_trickled_body_times_out_with_408():

@@ -6,6 +6,7 @@ Each model loads once per session; the server listens on a free loopback port an
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
@@ -16,6 +17,7 @@ pytestmark = pytest.mark.integration
 openai = pytest.importorskip("openai")
 pytest.importorskip("llama_cpp")
 
+from wattlm.engines import cancel  # noqa: E402
 from wattlm.engines.base import Engine  # noqa: E402
 from wattlm.engines.llamacpp import LlamaCppEngine  # noqa: E402
 from wattlm.engines.params import ChatTurn, SamplingParams  # noqa: E402
@@ -169,6 +171,28 @@ def test_a_client_that_leaves_mid_stream_frees_the_engine(api):
     # If the abandoned generation still held the engine, this would wait for it (or time out).
     again = api.with_options(timeout=60).completions.create(model=CHAT, prompt="Hello", max_tokens=2)
     assert again.usage.completion_tokens == 2
+
+
+def test_a_request_whose_client_left_stops_waiting_for_the_lock(smollm2_engine):
+    """The simple engine serves one request at a time; one queued behind it must not wait its turn
+    once its client is gone (the bridge sets its cancel flag)."""
+    flag, outcome = cancel.CancelFlag(), []
+
+    def queued() -> None:
+        with cancel.cancel_scope(flag):
+            try:
+                outcome.append(list(smollm2_engine.generate("Hello", SamplingParams(max_tokens=2))))
+            except cancel.Cancelled as error:
+                outcome.append(error)
+
+    with smollm2_engine._lock:  # a long answer holds the engine
+        waiter = threading.Thread(target=queued)
+        waiter.start()
+        flag.set()
+        waiter.join(timeout=30)
+        assert not waiter.is_alive(), "the abandoned request still waits for the lock"
+    assert isinstance(outcome[0], cancel.Cancelled)
+    assert len(list(smollm2_engine.generate("Hello", SamplingParams(max_tokens=2)))) >= 1  # the lock is free
 
 
 def test_seeded_sampling_is_reproducible(smollm2_engine):

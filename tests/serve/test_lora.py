@@ -80,6 +80,46 @@ def test_adapter_engine_answers_like_llama_cpp_with_the_adapter(base_and_adapter
         base.close()
 
 
+def test_adapter_engines_share_one_scoring_context_and_score_with_their_adapter(base_and_adapter):
+    import numpy as np
+    from llama_cpp import Llama
+
+    from wattlm.engines import scoring_context
+    from wattlm.engines.batching.engine import LlamaCppBatchEngine
+
+    base_path, adapter = base_and_adapter
+    base = LlamaCppBatchEngine(base_path, n_ctx=128, n_threads=2, max_seqs=1, name="base")
+    tuned = LlamaCppBatchEngine(base_path, n_ctx=128, n_threads=2, max_seqs=1, name="task", lora_path=adapter,
+                                share_weights_with=base)
+    try:
+        shared = base._scorer._context
+        assert shared is tuned._scorer._context and shared.users == 2  # one context and buffer per base GGUF
+        tokens = base.tokenize(PROMPT)
+
+        def scored(engine) -> list[float]:
+            answer = engine.generate_with_logprobs(tokens, SamplingParams(max_tokens=0), 0, echo=True)
+            return answer.token_logprobs[1:]
+
+        def direct(**lora) -> list[float]:
+            llm = Llama(model_path=str(base_path), n_ctx=128, n_threads=2, logits_all=True, verbose=False, **lora)
+            llm.eval(tokens)
+            rows = Llama.logits_to_logprobs(np.array(llm.scores[: len(tokens) - 1]), axis=-1)
+            llm.close()
+            return [float(rows[i, tokens[i + 1]]) for i in range(len(tokens) - 1)]
+
+        plain, adapted = scored(base), scored(tuned)  # the adapter is switched on and off per request
+        np.testing.assert_allclose(plain, direct(), atol=2e-3)
+        np.testing.assert_allclose(adapted, direct(lora_path=str(adapter)), atol=2e-3)
+        assert not np.allclose(plain, adapted, atol=2e-3)
+        assert scored(base) == plain
+        base.close()
+        assert shared.users == 1 and scored(tuned) == adapted  # still served for the adapter engine
+    finally:
+        tuned.close()
+        base.close()
+    assert shared.users == 0 and shared.llm is None and shared.key not in scoring_context._SHARED  # the last freed it
+
+
 def test_bad_adapter_and_mismatched_sharing_are_clear_errors(base_and_adapter, tmp_path, smollm2_path):
     from wattlm.engines.batching.engine import LlamaCppBatchEngine
 

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.integration
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
+from wattlm.engines.params import SamplingParams  # noqa: E402
 from wattlm.serve import create_app  # noqa: E402
 
 CONTEXT = "Question: What is the capital of France?\nAnswer:"
@@ -127,3 +128,22 @@ def test_echo_keeps_the_entry_of_a_generated_end_of_sequence(api, reference, smo
     logprobs = answer["logprobs"]
     assert len(logprobs["token_logprobs"]) == len(tokens) + 1
     assert logprobs["token_logprobs"][len(tokens) - 1] == pytest.approx(reference(tokens)[-1], abs=2e-3)
+
+
+@pytest.mark.parametrize("model", ["simple", "batch"])
+def test_a_prompt_longer_than_one_logits_chunk_scores_like_one_pass(api, reference, smollm2_engine, model):
+    """The scoring context decodes `ROWS` tokens at a time and reads logits chunk by chunk: the rows on
+    both sides of each chunk boundary must be the same as from one `logits_all` pass."""
+    from wattlm.engines.scoring_context import ROWS
+
+    prompt = " ".join(f"Line {n}: the breaker at substation {n} tripped." for n in range(9))
+    tokens = smollm2_engine.tokenize(prompt)
+    assert ROWS < len(tokens) <= 128  # two chunks, within the reference's context
+    request = {"model": model, "prompt": [tokens], "max_tokens": 3, "echo": True, "logprobs": 0, "temperature": 0,
+               "ignore_eos": True}
+    logprobs = api.post("/v1/completions", json=request).json()["choices"][0]["logprobs"]
+    assert len(logprobs["token_logprobs"]) == len(tokens) + 3
+    np.testing.assert_allclose(logprobs["token_logprobs"][1 : len(tokens)], reference(tokens), atol=2e-3)
+    greedy = "".join(chunk.text for chunk in smollm2_engine.generate(tokens, SamplingParams(max_tokens=3, temperature=0,
+                                                                                                ignore_eos=True)))
+    assert "".join(logprobs["tokens"][len(tokens):]) == greedy  # generation continues from the last chunk's row

@@ -32,7 +32,7 @@ def thread_args(n_threads: int | None) -> dict[str, int]:
 
 
 class LazyLlama:
-    """A second context (scoring with logits_all, embeddings) that costs nothing until a request needs it."""
+    """A second context (scoring, embeddings) that costs nothing until a request needs it."""
 
     def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, options=lambda llama_cpp: {}) -> None:
         # `options(llama_cpp)` gives the extra Llama(...) arguments; a function, so they may name

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from wattlm.engines import cancel
 from wattlm.engines.base import NoChatTemplate, check_token_ids, generation_budget, no_chat_template_message
 from wattlm.engines.chat_template import ChatTemplate
 from wattlm.engines.embeddings import Embedder
@@ -154,7 +155,9 @@ class LlamaCppEngine:
             from llama_cpp import LlamaGrammar
 
             grammar = LlamaGrammar.from_string(json_grammar(params.response_json), verbose=False)
-        with self._lock:
+        # A request queued behind a long answer gives up the wait as soon as its client is gone (the
+        # bridge sets the cancel flag), instead of taking the lock only to stop at its first token.
+        with cancel.holding(self._lock):
             yield from self._generate_locked(prompt, params, grammar)
 
     def _generate_locked(self, prompt: Prompt, params: SamplingParams, grammar) -> Iterator[GenerationChunk]:

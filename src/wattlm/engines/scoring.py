@@ -2,12 +2,13 @@
 
 lm-evaluation-harness scores multiple-choice tasks by sending context+continuation with `echo=true`,
 `logprobs=1` and reading the prompt tokens' log-probabilities. Both engines delegate such requests
-here: a second llama.cpp context over the same GGUF, created on first use, with `logits_all=True` so
-one `eval` of the prompt yields a logits row per position. It serves one request at a time behind
-a lock, outside the batching loop (scoring is a prompt-sized prefill plus a few tokens).
+here: a second llama.cpp context over the same GGUF, created on first use and shared by the LoRA
+engines of that GGUF (`scoring_context.ScoringContext`), which decodes the prompt in chunks and yields
+a logits row per position only where one is read. It serves one request at a time behind a lock,
+outside the batching loop (scoring is a prompt-sized prefill plus a few tokens).
 
-Memory: llama-cpp-python keeps an (n_ctx, n_vocab) float32 array for `logits_all` (200 MB for a
-49k vocabulary at n_ctx 1024), allocated only once a client asks for logprobs.
+Memory: at most `ROWS` (64) logits rows at a time, whatever the prompt's length (64 MiB for Gemma 3's
+262k vocabulary); the figures are in docs/security.md.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import numpy as np
 from wattlm.engines import cancel
 from wattlm.engines.base import generation_budget
 from wattlm.engines.grammar import GrammarConstraint, json_grammar
-from wattlm.engines.lazy_llama import LazyLlama
 from wattlm.engines.params import LogprobCompletion, SamplingParams
+from wattlm.engines.scoring_context import ScoringContext
 from wattlm.engines.textstream import ByteDecoder, stream_text
 from wattlm.errors import WattError
 from wattlm.shared.lm import log_softmax
@@ -30,23 +31,26 @@ from wattlm.shared.lm import log_softmax
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-_ROWS = 64  # logits rows log-softmaxed at once (bounds the float64 temporary)
+_SOFTMAX_ROWS = 8
 
 
 class Scorer:
-    """Prompt and generation logprobs on a lazily created `Llama(logits_all=True)`."""
+    """Prompt and generation logprobs on a lazily created context shared per GGUF (see `ScoringContext`)."""
 
     def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, name: str, is_end_of_generation,
                  lora_path: Path | None = None) -> None:
         self._n_ctx = n_ctx
         self._name = name
         self._is_eog = is_end_of_generation
-        self._lock = threading.Lock()
-        lora = {"lora_path": str(lora_path)} if lora_path is not None else {}
-        self._context = LazyLlama(gguf_path, n_ctx, n_threads, options=lambda llama_cpp: {"logits_all": True, **lora})
+        self._lora = Path(lora_path).resolve() if lora_path is not None else None
+        self._context: ScoringContext | None = ScoringContext.acquire(gguf_path, n_ctx, n_threads)
+        self._closing = threading.Lock()
 
     def close(self) -> None:
-        self._context.close()
+        with self._closing:  # once per engine, however often close is called
+            context, self._context = self._context, None
+        if context is not None:
+            context.release()
 
     def complete(
         self, prompt_text: str, prompt_tokens: list[int], params: SamplingParams, top_n: int, echo: bool
@@ -63,19 +67,27 @@ class Scorer:
         gbnf = json_grammar(params.response_json) if params.response_json is not None else None
         # The lock is given up, and the work stopped at the next token, once the request is gone
         # (a 504 or a client that left): otherwise a zombie answer would hold the context for its whole length.
-        with cancel.holding(self._lock):
-            llm = self._context.get()
-            llm.reset()
-            llm.eval(prompt_tokens)
+        context = self._context
+        if context is None:
+            raise WattError(f"engine '{self._name}' is closed")
+        with cancel.holding(context.lock):
+            llm = context.start(self._lora)
             entries: list[tuple[int, float | None, dict[str, float] | None]] = []  # (token, logprob, top)
             if echo:
                 entries.append((prompt_tokens[0], None, None))
-                for start in range(0, len(prompt_tokens) - 1, _ROWS):
-                    cancel.check()
-                    rows = log_softmax(llm.scores[start : min(start + _ROWS, len(prompt_tokens) - 1)])
-                    for offset, row in enumerate(rows):
-                        token = prompt_tokens[start + offset + 1]
-                        entries.append((token, float(row[token]), self._top(row, token, top_n)))
+            position = 0  # of the chunk's first token in the prompt
+            last = None  # logits after the prompt's last token: the first generated token's
+            for logits in context.decode(prompt_tokens, want_rows=echo):
+                cancel.check()  # between chunks of a long prompt too
+                if echo:
+                    scored = logits[: max(0, len(prompt_tokens) - 1 - position)]  # rows with a next prompt token
+                    # A few rows per log_softmax: its float64 temporaries are 2 MiB per row for Gemma's vocabulary.
+                    for group in range(0, len(scored), _SOFTMAX_ROWS):
+                        for offset, row in enumerate(log_softmax(scored[group : group + _SOFTMAX_ROWS]), start=group):
+                            token = prompt_tokens[position + offset + 1]
+                            entries.append((token, float(row[token]), self._top(llm, row, token, top_n)))
+                    position += len(logits)
+                last = logits[-1].copy()
             import llama_cpp
 
             vocab = llama_cpp.llama_model_get_vocab(llm.model)
@@ -86,9 +98,9 @@ class Scorer:
             def sampled():
                 """Tokens sampled one by one, each with its logprob entry; the next is computed only when
                 `stream_text` asks for it (not after a stop string or max_tokens)."""
+                logits = last
                 for _ in range(budget):
                     cancel.check()
-                    logits = llm.scores[llm.n_tokens - 1]  # (n_vocab,)
                     token = sampler.sample(logits)
                     if is_end(token) and not echo:
                         yield token
@@ -97,13 +109,13 @@ class Scorer:
                     # With echo, an end-of-generation token keeps its entry too: lm-eval sends max_tokens=1 and
                     # drops the last entry as "the generated token"; without it, it would drop the prompt's last
                     # token instead (its text is empty and it is not counted in completion_tokens).
-                    entries.append((token, float(row[token]), self._top(row, token, top_n)))
+                    entries.append((token, float(row[token]), self._top(llm, row, token, top_n)))
                     if is_end(token):
                         yield token
                         return
                     sampler.accept(token)
                     yield token
-                    llm.eval([token])
+                    logits = next(iter(context.decode([token], want_rows=True)))[0]
 
             chunks = list(stream_text(sampled(), ByteDecoder(lambda token: llm.detokenize([token])), params.stop,
                                       len(prompt_tokens), budget, is_end))
@@ -127,10 +139,8 @@ class Scorer:
             token_bytes=token_bytes,
         )
 
-    def _top(self, row: np.ndarray, token: int, n: int) -> dict[str, float]:
+    def _top(self, llm: Llama, row: np.ndarray, token: int, n: int) -> dict[str, float]:
         """The n most likely tokens at a position plus the token actually there, by text."""
-        llm = self._context.llm
-        assert llm is not None
         best = np.argpartition(row, -n)[-n:] if n > 0 else np.array([], dtype=np.int64)
         chosen = sorted({*map(int, best), token}, key=lambda t: -row[t])
         return {self._piece(llm, t): float(row[t]) for t in chosen}

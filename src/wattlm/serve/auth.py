@@ -151,8 +151,7 @@ class ApiKeyMiddleware:
         try:
             await self._check(scope, receive, send)
         except _LookupsFull as full:  # the key-lookup queue is full: a flood of unknown keys
-            await _send_error(send, 503, str(full.error), "server_error", "server_overloaded",
-                              {"retry-after": str(full.error.retry_after)})
+            await _send_lookups_full(send, full.error)
 
     async def _lookup(self, fn, *args):
         try:
@@ -211,13 +210,21 @@ class LoopbackHostOnly:
         if scope["type"] == "http" and not _loopback_host_header(scope):
             required = self.auth.cached_required()
             if required is None:
-                required = await self.auth.lookups.run(self.auth.keys_required)
+                try:
+                    required = await self.auth.lookups.run(self.auth.keys_required)
+                except EngineOverloaded as error:  # a 503 to retry, as the key check answers, not a 500
+                    await _send_lookups_full(send, error)
+                    return
             if not required:
                 await _send_error(send, 403, "Host header must be localhost, 127.0.0.1 or [::1] while the server "
                                   "has no API keys (create one with `watt keys create`, or start with --insecure)",
                                   "invalid_request_error", "host_not_allowed", {})
                 return
         await self.app(scope, receive, send)
+
+
+async def _send_lookups_full(send: Any, error: EngineOverloaded) -> None:
+    await _send_error(send, 503, str(error), "server_error", "server_overloaded", {"retry-after": str(error.retry_after)})
 
 
 def _loopback_host_header(scope: dict) -> bool:
