@@ -32,7 +32,7 @@ TIER_MODELS = ("grid-foundation", "grid-industry", "grid-task")
 
 
 class EchoEngine(FakeEngine):
-    """Answers with the first text line of the first passage in its prompt (so grounded answers cite it),
+    """Answers with the first line of the first passage in its prompt (so grounded answers cite it),
     or with the fake script when the prompt holds no passage."""
 
     def __init__(self) -> None:
@@ -40,7 +40,9 @@ class EchoEngine(FakeEngine):
 
     def generate(self, prompt, params: SamplingParams) -> Iterator[GenerationChunk]:
         self.prompts.append(prompt)
-        passages = re.findall(r"\[\d+\] [^\n]*\n([^\n]+)", prompt)
+        # The open-book prompt (shared/qa_format.py) holds the passage after "Passage: " (one passage, the
+        # server's default layout) or as numbered "[n] source" blocks (the `numbered` layout).
+        passages = re.findall(r"\[\d+\] [^\n]*\n([^\n]+)", prompt) or re.findall(r"Passage: ([^\n]+)", prompt)
         reply = passages[0] if passages else "Hello from the echo engine."
         pieces = re.findall(r"\S+\s*", reply)
         for produced, piece in enumerate(pieces, start=1):

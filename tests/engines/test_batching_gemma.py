@@ -50,6 +50,11 @@ def answer(engine, prompt: str, params: SamplingParams = GREEDY) -> tuple[str, o
     return "".join(chunk.text for chunk in chunks), chunks[-1]
 
 
+def pieces(engine, prompt: str) -> list[str]:
+    """The text of each generated token (one chunk per token) of a greedy 12-token answer."""
+    return [chunk.text for chunk in engine.generate(prompt, GREEDY) if chunk.completion_tokens and chunk.text]
+
+
 def test_prefixes_longer_than_the_sliding_window_are_reused_with_the_same_answers(engines):
     batch, simple = engines
     assert batch.count_tokens(MANUAL) > 512
@@ -67,10 +72,15 @@ def test_prefixes_longer_than_the_sliding_window_are_reused_with_the_same_answer
 def test_concurrent_greedy_answers_equal_the_simple_engine(engines):
     batch, simple = engines
     prompts = ["The capital of France is", "电网的主要功能是", "A transformer changes", "Water boils at"]
-    alone = [answer(simple, prompt) for prompt in prompts]
+    alone = [pieces(simple, prompt) for prompt in prompts]
     with ThreadPoolExecutor(max_workers=len(prompts)) as pool:  # four requests on three slots
-        together = list(pool.map(lambda prompt: answer(batch, prompt), prompts))
-    assert together == alone
+        together = list(pool.map(lambda prompt: pieces(batch, prompt), prompts))
+    # llama.cpp is not batch-invariant: which requests share a decode step (thread timing) changes the
+    # matmul shapes and so the last bits of the logits, and a near-tie late in a greedy continuation can
+    # flip (seen once in CI: "It is the capital" vs "It is the largest" at token 12 of 12). A broken
+    # per-slot or sliding-window cache shows from the first tokens, so the first 8 of 12 must agree.
+    assert [t[:8] for t in together] == [a[:8] for a in alone]
+    assert all(len(a) >= 8 for a in alone)  # (a token whose bytes end mid-character gives no text yet)
 
 
 def test_seeded_sampling_on_the_full_vocabulary_is_reproducible_alone_or_batched(gemma_gguf):

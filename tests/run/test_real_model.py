@@ -25,7 +25,8 @@ def finished_run(tmp_path_factory, smollm2_path):
         f"data: {{inputs: ['{EXAMPLE / 'raw'}'], heldout_fraction: 0.15}}\n"
         "train: {steps: 12, seq_len: 256, batch_size: 4, lr: 0.001, warmup_steps: 2}\n"
         f"eval: {{general: '{EXAMPLE / 'general'}', max_tokens: 4000}}\n"
-        "export: {quants: [q8_0], check_prompt: 'Before switching, the dispatcher', check_tokens: 8}\n"
+        # check: all, not only the served q8_0: the f16 file must match transformers token for token.
+        "export: {quants: [q8_0], check: all, check_prompt: 'Before switching, the dispatcher', check_tokens: 8}\n"
     )
     registry = Registry(work / "ws")
     return registry, run_recipe(load_recipe(recipe), registry, progress=False)
