@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException
 from wattlm.console import auth_pages, datasets, evals, kbs, keys, models, overview, playground, runs
 from wattlm.console.pages import HERE, render
 from wattlm.console.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, Sessions
+from wattlm.errors import NotFound
 from wattlm.serve.auth import ApiKeyMiddleware, KeyAuth
 from wattlm.serve.keys import KeyStore
 
@@ -62,6 +63,7 @@ def create_console(home: Path, api_app: FastAPI | None = None, auth: KeyAuth | N
     for router in PAGE_ROUTERS:
         console.include_router(router)
     console.add_exception_handler(HTTPException, _http_error)
+    console.add_exception_handler(NotFound, _not_found)
 
     console.add_middleware(SessionGate, console=console)
     return console
@@ -138,6 +140,11 @@ async def signed_in(auth: KeyAuth, session) -> bool:
     if not fresh:
         record = await asyncio.to_thread(auth.record, session.key)
     return record is not None
+
+
+async def _not_found(request: Request, error: NotFound) -> Response:
+    """An id or name the registry (or a KB) does not know: the same 404 page or JSON as any other."""
+    return await _http_error(request, HTTPException(404, str(error)))
 
 
 async def _http_error(request: Request, error: HTTPException) -> Response:

@@ -136,10 +136,7 @@ def preview_counts(art: Artifact, step: str, params: dict[str, Any]) -> dict:
 
 
 def _dataset(registry, ref: str) -> Artifact:
-    try:
-        art = registry.get(ref)
-    except NotFound as error:
-        raise HTTPException(404, str(error)) from error
+    art = registry.get(ref)
     if art.kind != "dataset":
         raise HTTPException(404, f"{ref} is a {art.kind}, not a dataset")
     return art

@@ -14,7 +14,7 @@ from wattlm.console.i18n import register
 from wattlm.console.pages import home_of, registry_of, render
 from wattlm.console.security import CsrfChecked
 from wattlm.console.uploads import checked_name, save_upload
-from wattlm.errors import NotFound, WattError
+from wattlm.errors import WattError
 from wattlm.eval.compare import comparison
 from wattlm.eval.tasks import stored_metric
 from wattlm.shared.charts import PALETTE, hbar_chart
@@ -75,10 +75,7 @@ def eval_page(request: Request):
     chosen = request.query_params.getlist("model")
     with registry_of(request) as registry:
         candidates = [m for m in registry.list("model")]
-        try:
-            picked = [registry.get(ref) for ref in chosen]
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from error
+        picked = [registry.get(ref) for ref in chosen]
         view = comparison_view(comparison(registry, picked)) if picked else None
     return render(request, "eval.html", candidates=candidates, chosen=[m.id for m in picked], view=view,
                   tasks=task_files(request))

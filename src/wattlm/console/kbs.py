@@ -84,11 +84,11 @@ def passage_in_context(kb: Artifact, source: str, start: int, end: int) -> dict:
 
 
 def _kb(registry, ref: str) -> Artifact:
+    """The KB named by `ref`, or a 404 that the routes' `except WattError` (a 400) lets through."""
     try:
-        art = registry.get(ref, kind="kb")
+        return registry.get(ref, kind="kb")
     except NotFound as error:
         raise HTTPException(404, str(error)) from error
-    return art
 
 
 @router.get("/kb")
@@ -127,10 +127,7 @@ async def kb_search(request: Request, ref: str):
 def kb_passage(request: Request, ref: str, source: str, start: int, end: int):
     with registry_of(request) as registry:
         kb = _kb(registry, ref)
-    try:
-        return passage_in_context(kb, source, start, end)
-    except NotFound as error:
-        raise HTTPException(404, str(error)) from error
+    return passage_in_context(kb, source, start, end)
 
 
 @router.post("/console-api/kb/{ref}/documents", dependencies=[CsrfChecked])

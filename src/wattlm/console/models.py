@@ -14,7 +14,7 @@ from wattlm.console.i18n import register
 from wattlm.console.lineage_svg import lineage_svg
 from wattlm.console.pages import registry_of, render
 from wattlm.console.security import CsrfChecked
-from wattlm.errors import NotFound, WattError
+from wattlm.errors import WattError
 from wattlm.eval.compare import model_scores
 from wattlm.registry import Artifact, Registry
 from wattlm.shared.charts import PALETTE, column_chart, line_chart
@@ -106,10 +106,7 @@ def metric_rows(art: Artifact, parent: Artifact | None) -> tuple[list[dict], str
 @router.get("/models/{ref}")
 def model_page(request: Request, ref: str):
     with registry_of(request) as registry:
-        try:
-            art = registry.get(ref)
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from error
+        art = registry.get(ref)  # an unknown ref: NotFound, a 404 (console/app.py)
         if art.kind not in ("model", "export"):
             raise HTTPException(404, f"{ref} is a {art.kind}, not a model")
         parent = parent_model(registry, art)
@@ -129,10 +126,7 @@ def model_page(request: Request, ref: str):
 @router.get("/models/{ref}/download")
 def download(request: Request, ref: str):
     with registry_of(request) as registry:
-        try:
-            art = registry.get(ref)
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from error
+        art = registry.get(ref)  # an unknown ref: NotFound, a 404 (console/app.py)
     path = gguf_file(art)
     if path is None:
         raise HTTPException(404, f"{art.name} has no GGUF file")
