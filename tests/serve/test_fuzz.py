@@ -202,20 +202,23 @@ def test_mutated_requests_never_fail_the_server(path, fields):
         @hypothesis.settings(max_examples=100, deadline=None, derandomize=True, database=None,
                              suppress_health_check=list(hypothesis.HealthCheck))
         def check(body):
-            response = client.post(path, json=body)
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-            assert response.status_code < 500, (body, response.text)
-            if response.status_code >= 400:
-                assert_openai_error_shape(response)
-            elif body.get("stream") is True:
-                assert_complete_stream(response.text)
-            else:
-                assert response.json()["choices"], response.text
+            assert_answered(client.post(path, json=body), body, statuses)
 
         check()
     # The fuzz must have reached the engine, not only the validators.
     assert statuses.get(200, 0) >= 10 and sum(count for status, count in statuses.items() if status >= 400) >= 10, statuses
 
+
+def assert_answered(response, body: dict, statuses: dict[int, int]) -> None:
+    """A mutated request's answer: never a 5xx; an OpenAI-shaped error, a whole stream or choices."""
+    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    assert response.status_code < 500, (body, response.text)
+    if response.status_code >= 400:
+        assert_openai_error_shape(response)
+    elif body.get("stream") is True:
+        assert_complete_stream(response.text)
+    else:
+        assert response.json()["choices"], response.text
 
 # ---- the same fuzz against SmolLM2, with auth on and nothing stripped -------------------------------
 # The operations of our OpenAPI schema, sent over HTTP to the real batch engine in its own process
@@ -309,15 +312,7 @@ def test_mutated_requests_with_auth_on_the_real_engine_give_no_5xx(path, fields,
     @hypothesis.settings(max_examples=60, deadline=None, derandomize=True, database=None,
                          suppress_health_check=list(hypothesis.HealthCheck))
     def check(body):
-        response = real_server.client.post(path, json=body, headers=headers, timeout=600)
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        assert response.status_code < 500, (body, response.text)
-        if response.status_code >= 400:
-            assert_openai_error_shape(response)
-        elif body.get("stream") is True:
-            assert_complete_stream(response.text)
-        else:
-            assert response.json()["choices"], response.text
+        assert_answered(real_server.client.post(path, json=body, headers=headers, timeout=600), body, statuses)
 
     check()
     print(f"{path}: {dict(sorted(statuses.items()))}")
