@@ -63,6 +63,26 @@ def tiny_model_dir(tmp_path_factory, tokenizer_dir) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_gemma(tokenizer_dir, tmp_path_factory) -> Path:
+    """4 layers with Gemma 3's attention pattern: three sliding-window layers (window 8), then a global one."""
+    import torch
+    from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=4,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=8,
+        layer_types=["sliding_attention"] * 3 + ["full_attention"], max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=0,
+    )
+    out = tmp_path_factory.mktemp("tiny-gemma")
+    Gemma3ForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     """A private workspace for registry tests."""

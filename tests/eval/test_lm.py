@@ -36,6 +36,22 @@ def test_batched_loglikelihoods_match_single_sequences(lm):
         assert got.logprob < 0
 
 
+@pytest.mark.parametrize("which", ["tiny_model_dir", "tiny_gemma"])
+def test_shared_contexts_score_like_whole_sequences(which, request):
+    """Choices that share a context reuse its cache; the scores equal whole-sequence ones, also past
+    Gemma's sliding window (8 tokens here) and with contexts of different lengths left-padded together."""
+    folder = request.getfixturevalue(which)
+    model, tokenizer = load_causal_lm(folder), load_tokenizer(folder)
+    long_context = "阅读材料：主变压器轻瓦斯保护动作后，应检查气体继电器内的气体。\n问题：应先检查什么？\n答案："
+    requests = [(long_context, c) for c in ("气体继电器", "油温", "冷却器的风扇和油泵")]
+    requests += [("Question: what trips the breaker?\nAnswer:", c) for c in (" relay", " a fault current")]
+    requests += [("A lone context", " scored whole")]
+    got = loglikelihoods(model, tokenizer, requests, batch_size=2)
+    for pair, result in zip(requests, got, strict=True):
+        assert result.logprob == pytest.approx(_reference(model, tokenizer, *pair), abs=1e-3)
+        assert result.tokens == len(encode_pair(tokenizer, *pair)[1])
+
+
 def test_greedy_flag_is_true_for_the_models_own_continuation(lm):
     model, tokenizer = lm
     ids = tokenizer("Grid frequency", return_tensors="pt")["input_ids"]

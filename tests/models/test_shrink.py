@@ -2,30 +2,13 @@
 
 import pytest
 import torch
-from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
+from transformers import AutoTokenizer
 
 from wattlm.errors import WattError
 from wattlm.models.hf import load_causal_lm
 from wattlm.models.shrink import shrink_model, spread_layers
 from wattlm.models.store import add_model
 from wattlm.registry import Registry
-
-
-@pytest.fixture(scope="module")
-def tiny_gemma(tokenizer_dir, tmp_path_factory):
-    """4 layers with Gemma 3's attention pattern: three sliding-window layers, then a global one."""
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    config = Gemma3TextConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=4,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=8,
-        layer_types=["sliding_attention"] * 3 + ["full_attention"], max_position_embeddings=256,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=0,
-    )
-    out = tmp_path_factory.mktemp("tiny-gemma")
-    Gemma3ForCausalLM(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
 
 
 def test_spread_keeps_first_and_last():

@@ -55,7 +55,13 @@ def _left_padded(rows: Sequence[list[int]], pad_id: int):
 
 def loglikelihoods(model, tokenizer, requests: Sequence[tuple[str, str]], batch_size: int = 8,
                    max_length: int = 2048) -> list[Continuation]:
-    """log P(continuation | context) for each (context, continuation) pair, batched longest first."""
+    """log P(continuation | context) for each (context, continuation) pair.
+
+    Continuations that share a context (the choices of one multiple-choice item) are scored on one
+    forward pass of that context: its key/value cache is reused for each of them. With grounded
+    prompts (three passages, ~600 tokens, 4 choices of a few tokens) that is 4x fewer tokens through the
+    model. Other requests go through whole, batched longest first.
+    """
     import torch
 
     encoded = []
@@ -63,27 +69,83 @@ def loglikelihoods(model, tokenizer, requests: Sequence[tuple[str, str]], batch_
         context_ids, continuation_ids = encode_pair(tokenizer, context, continuation)
         if not continuation_ids:
             raise ValueError(f"empty continuation after context {context[-40:]!r}")
-        row = (context_ids + continuation_ids)[-max_length:]  # keep the end: the continuation is scored
-        encoded.append((row, min(len(continuation_ids), len(row) - 1)))
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
+        encoded.append((context_ids, continuation_ids))
+    by_context: dict[tuple[int, ...], list[int]] = {}
+    for i, (context_ids, _) in enumerate(encoded):
+        by_context.setdefault(tuple(context_ids), []).append(i)
+    shared = [group for group in by_context.values() if len(group) > 1
+              and len(encoded[group[0]][0]) + max(len(encoded[i][1]) for i in group) <= max_length]
+    in_shared = {i for group in shared for i in group}
     results: list[Continuation | None] = [None] * len(encoded)
     pad_id = _pad_id(tokenizer)
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            ids, mask, positions = _left_padded([encoded[i][0] for i in batch], pad_id)
-            keep = max(encoded[i][1] for i in batch) + 1
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                           logits_to_keep=keep).logits.float()  # (batch, keep, vocab)
-            for row, i in enumerate(batch):
-                n = encoded[i][1]
-                # The token at position p is predicted by the logits at p - 1.
-                predictors = logits[row, keep - n - 1: keep - 1].log_softmax(-1)  # (n, vocab)
-                targets = ids[row, -n:]
-                picked = predictors.gather(-1, targets[:, None]).squeeze(-1)
-                greedy = bool((predictors.argmax(-1) == targets).all())
-                results[i] = Continuation(float(picked.sum()), greedy, n)
+        _score_whole([i for i in range(len(encoded)) if i not in in_shared], encoded, results, model, pad_id,
+                     batch_size, max_length)
+        _score_shared(shared, encoded, results, model, pad_id, batch_size)
     return results  # type: ignore[return-value]
+
+
+def _continuation(logits, targets) -> Continuation:
+    """Score `targets` from the logits that predict them (row k predicts targets[k])."""
+    predictors = logits.float().log_softmax(-1)
+    picked = predictors.gather(-1, targets[:, None]).squeeze(-1)
+    return Continuation(float(picked.sum()), bool((predictors.argmax(-1) == targets).all()), len(targets))
+
+
+def _score_whole(indices, encoded, results, model, pad_id: int, batch_size: int, max_length: int) -> None:
+    """Context + continuation as one left-padded row each."""
+    rows = {}
+    for i in indices:
+        context_ids, continuation_ids = encoded[i]
+        row = (context_ids + continuation_ids)[-max_length:]  # keep the end: the continuation is scored
+        rows[i] = (row, min(len(continuation_ids), len(row) - 1))
+    order = sorted(indices, key=lambda i: -len(rows[i][0]))
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        ids, mask, positions = _left_padded([rows[i][0] for i in batch], pad_id)
+        keep = max(rows[i][1] for i in batch) + 1
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                       logits_to_keep=keep).logits  # (batch, keep, vocab)
+        for row, i in enumerate(batch):
+            n = rows[i][1]
+            # The token at position p is predicted by the logits at p - 1.
+            results[i] = _continuation(logits[row, keep - n - 1: keep - 1], ids[row, -n:])
+
+
+def _score_shared(groups, encoded, results, model, pad_id: int, batch_size: int) -> None:
+    """Each group's context once (left-padded, keeping its cache), then its continuations on copies of
+    that cache (right-padded: padding after a continuation cannot change the positions before it)."""
+    import copy
+
+    import torch
+
+    order = sorted(groups, key=lambda g: -len(encoded[g[0]][0]))
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        ids, mask, positions = _left_padded([encoded[g[0]][0] for g in batch], pad_id)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        first = out.logits[:, -1]  # predicts each group's first continuation token
+        lengths = mask.sum(-1)
+        pairs = [(g, i) for g, group in enumerate(batch) for i in group]
+        for chunk in range(0, len(pairs), batch_size):
+            part = pairs[chunk:chunk + batch_size]
+            rows = torch.tensor([g for g, _ in part])
+            cache = copy.deepcopy(out.past_key_values)
+            cache.batch_select_indices(rows)
+            targets = [torch.tensor(encoded[i][1]) for _, i in part]
+            width = max(len(t) for t in targets)
+            cont_ids = torch.full((len(part), width), pad_id, dtype=torch.long)
+            cont_mask = torch.zeros((len(part), width), dtype=torch.long)
+            for r, t in enumerate(targets):
+                cont_ids[r, :len(t)] = t
+                cont_mask[r, :len(t)] = 1
+            cont_positions = lengths[rows][:, None] + torch.arange(width)[None, :]
+            logits = model(input_ids=cont_ids, attention_mask=torch.cat([mask[rows], cont_mask], dim=1),
+                           position_ids=cont_positions, past_key_values=cache, use_cache=True).logits
+            for r, (g, i) in enumerate(part):
+                n = len(targets[r])
+                predictors = torch.cat([first[g:g + 1], logits[r, :n - 1]])
+                results[i] = _continuation(predictors, targets[r])
 
 
 def chat_prompt(tokenizer, text: str) -> tuple[str, bool]:
