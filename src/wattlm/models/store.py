@@ -7,10 +7,11 @@ import os
 import shutil
 from pathlib import Path
 
-from wattlm.cache import files_key
+from wattlm.cache import content_key, files_key
 from wattlm.errors import NotFound, WattError
 from wattlm.models.packaged import PACKAGED, materialize
 from wattlm.registry import Artifact, Registry
+from wattlm.registry_locks import held_lock
 
 
 def add_model(registry: Registry, source: str, name: str | None = None, tier: str = "foundation") -> Artifact:
@@ -79,20 +80,38 @@ def gguf_path(model: Artifact) -> Path:
     return model.path / model.meta["file"]
 
 
+def model_cache_root() -> Path | None:
+    """Where GGUF models dequantised to HF folders are kept for every workspace on this machine:
+    `$WATT_MODEL_CACHE`, else `~/.cache/wattlm/hf`; `WATT_MODEL_CACHE=off` keeps them per workspace."""
+    setting = os.environ.get("WATT_MODEL_CACHE", "").strip()
+    if setting.lower() == "off":
+        return None
+    return Path(setting).expanduser() if setting else Path.home() / ".cache" / "wattlm" / "hf"
+
+
 def hf_dir(registry: Registry, model: Artifact) -> Path:
-    """A Hugging Face folder for `model`; a GGUF model is dequantised once and cached in the workspace.
+    """A Hugging Face folder for `model`; a GGUF model is dequantised once per machine and cached.
 
     transformers loads GGUF with `gguf_file=` (dequantised to fp32) but still marks the model as
     quantized, which makes `save_pretrained` and training refuse it; clearing the quantizer makes it an
-    ordinary fp32 model. The result is cached under `cache/hf/<id>` (written to a temp folder, renamed).
+    ordinary fp32 model. Dequantising Gemma 3 270M takes ~35 s on 2 cores, most of it the gguf package
+    reading the 262k-entry vocabulary field by field, so the folder is kept under `model_cache_root()`
+    by the GGUF's content key (any workspace with the same file reuses it; `make setup` makes the packaged
+    model's), or under `cache/hf/<id>` of the workspace (written to a temp folder, renamed).
     """
     if model.format == "hf":
         return model.path
-    cached = registry.home / "cache" / "hf" / model.id
+    local = registry.home / "cache" / "hf" / model.id
+    if (local / "config.json").exists():  # made by a workspace before the shared cache existed
+        return local
+    root = model_cache_root()
+    cached = root / content_key(model) if root is not None else local
     if (cached / "config.json").exists():
         return cached
     # Two runs converting the same model queue here; the second finds the first's folder.
-    with registry.key_lock(f"hf-{model.id}"):
+    lock = cached.parent / f"{cached.name}.lock" if root is not None else registry.home / "locks" / f"hf-{model.id}.lock"
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with held_lock(lock):
         if not (cached / "config.json").exists():
             _dequantise(model, cached)
     return cached

@@ -132,6 +132,7 @@ def score_model(registry: Registry, recipe, summary, role: str, model: Artifact,
             score, was_reused = perplexity_on(
                 registry, registry.get(model.id), textset, split, seq_len=recipe.eval.seq_len,
                 batch_size=recipe.eval.batch_size, max_tokens=recipe.eval.max_tokens, loaded=loaded,
+                precision=recipe.eval.precision,
             )
             mark_cached(span, was_reused)
         if not was_reused:
@@ -143,7 +144,7 @@ def score_model(registry: Registry, recipe, summary, role: str, model: Artifact,
         if not tasks:
             continue
         results = evaluate_model(registry, registry.get(model.id), tasks, loader=loaded,
-                                 say=lambda m, tag=tag: say(f"[bold]{tag}[/] {m}"))
+                                 say=lambda m, tag=tag: say(f"[bold]{tag}[/] {m}"), precision=recipe.eval.precision)
         for result in results:
             reused[group] &= result.reused
             scores.update(result.scores)
