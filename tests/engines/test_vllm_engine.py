@@ -97,18 +97,14 @@ def test_this_machine_refuses(model_dir):
 # ---- building vLLM's engine -------------------------------------------------------------------------
 
 
-def test_engine_args_and_capabilities(engine):
+def test_engine_args_and_capabilities(engine, model_dir):
     vllm = fake_engine()
     assert vllm.started_on_loop  # built on the bridge's loop, where its output handler will run
-    assert vllm.args == {"model": str(engine_dir(engine)), "max_model_len": 64, "max_num_seqs": 2,
+    assert vllm.args == {"model": str(model_dir), "max_model_len": 64, "max_num_seqs": 2,
                          "enable_prefix_caching": True, "enable_lora": False, "gpu_memory_utilization": 0.9}
     assert engine.context_length == 64  # capped by the model's trained context, not our 2048
     assert set(capabilities_of(engine)) == {"Scoring", "ChatTemplates", "Vocabulary", "JsonOutput", "Metered"}
     assert all(isinstance(engine, cap) for cap in (Scoring, ChatTemplates, Vocabulary, JsonOutput, Metered))
-
-
-def engine_dir(engine) -> str:
-    return fake_engine().args["model"]
 
 
 def test_a_folder_without_config_is_not_found(fake_vllm, tmp_path):

@@ -134,6 +134,19 @@ def test_a_tiny_qlora_run_trains_and_saves_a_full_precision_model(tiny_model_dir
     assert all(p.dtype == torch.float32 for p in saved.parameters())  # merged into fp32, not saved quantized
 
 
+@pytest.mark.skipif(not BNB_CPU, reason="bitsandbytes is not installed or cannot run 4-bit on this CPU")
+def test_the_base_is_loaded_quantized_and_frozen_with_the_head_in_full_precision(tiny_model_dir):
+    import bitsandbytes as bnb
+
+    from wattlm.train.quantized import load_quantized_lm
+
+    model = load_quantized_lm(tiny_model_dir, "4bit", torch.device("cpu"), bf16=False, gradient_checkpointing=False)
+    quantized = [name for name, module in model.named_modules() if isinstance(module, bnb.nn.Linear4bit)]
+    assert len(quantized) == 2 * 7  # q, k, v, o, gate, up, down in each of the 2 layers
+    assert type(model.lm_head) is torch.nn.Linear and model.lm_head.weight.dtype == torch.float32
+    assert not any(p.requires_grad for p in model.parameters())  # only the adapters peft adds will train
+
+
 def test_the_trained_adapter_is_merged_into_the_full_precision_base(tiny_model_dir):
     """The save path: the adapter of a peft model moves onto a fresh fp32 base and merges as trained."""
     from peft import LoraConfig, get_peft_model

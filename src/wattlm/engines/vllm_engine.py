@@ -91,18 +91,18 @@ class VllmEngine:
 
     def __init__(self, model_dir: Path, name: str | None = None, n_ctx: int = 2048, max_seqs: int = 8,
                  max_waiting: int = 32, max_loras: int = 0, max_lora_rank: int = 64,
-                 gpu_memory_utilization: float = 0.9, *, _core: VllmBridge | None = None, _lora=None) -> None:
+                 gpu_memory_utilization: float = 0.9, *, _bridge: VllmBridge | None = None, _lora=None) -> None:
         model_dir = Path(model_dir)
         self._name = name or model_dir.name
         self._lora = _lora
-        if _core is None:
+        if _bridge is None:
             vllm = require_vllm()  # before anything is loaded
             if not (model_dir / "config.json").is_file():
                 raise NotFound(f"no Hugging Face model in {model_dir} (config.json missing)")
             trained = trained_context(model_dir)
-            _core = VllmBridge(vllm, model_dir, min(n_ctx, trained) if trained else n_ctx, max_seqs, max_waiting,
-                          max_loras, max_lora_rank, gpu_memory_utilization)
-        self._core = _core
+            _bridge = VllmBridge(vllm, model_dir, min(n_ctx, trained) if trained else n_ctx, max_seqs, max_waiting,
+                                 max_loras, max_lora_rank, gpu_memory_utilization)
+        self._bridge = _bridge
         self._closed = False
         self.metrics = EngineMetrics()
 
@@ -114,16 +114,16 @@ class VllmEngine:
     def adapter(self, name: str, adapter_dir: Path) -> VllmEngine:
         """An engine named `name` whose requests run with the PEFT adapter in `adapter_dir` (`LoRARequest`)."""
         adapter_dir = Path(adapter_dir)
-        if self._core.max_loras == 0:
+        if self._bridge.max_loras == 0:
             raise WattError(f"model '{self._name}' was loaded without LoRA support; build it with max_loras >= 1")
         if not (adapter_dir / "adapter_config.json").is_file():
             raise NotFound(f"no PEFT adapter in {adapter_dir} (adapter_config.json missing)")
         from vllm.lora.request import LoRARequest
 
-        request = LoRARequest(name, self._core.next_lora_id(), str(adapter_dir.resolve()))
-        with self._core.lock:
-            self._core.users += 1
-        return VllmEngine(adapter_dir, name=name, _core=self._core, _lora=request)
+        request = LoRARequest(name, self._bridge.next_lora_id(), str(adapter_dir.resolve()))
+        with self._bridge.lock:
+            self._bridge.users += 1
+        return VllmEngine(adapter_dir, name=name, _bridge=self._bridge, _lora=request)
 
     # ---- the Engine interface ------------------------------------------------------------------
 
@@ -133,10 +133,10 @@ class VllmEngine:
 
     @property
     def context_length(self) -> int:
-        return self._core.n_ctx
+        return self._bridge.n_ctx
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
-        return list(self._core.tokenizer.encode(text, add_special_tokens=add_special))
+        return list(self._bridge.tokenizer.encode(text, add_special_tokens=add_special))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
@@ -145,20 +145,20 @@ class VllmEngine:
         if self._closed:
             return
         self._closed = True
-        with self._core.lock:
-            self._core.users -= 1
-            last = self._core.users == 0
+        with self._bridge.lock:
+            self._bridge.users -= 1
+            last = self._bridge.users == 0
         if last:
-            self._core.shutdown()
+            self._bridge.shutdown()
 
     def generate(self, prompt: Prompt, params: SamplingParams) -> Iterator[GenerationChunk]:
         tokens = self._prompt(prompt)
         budget = generation_budget(self._name, len(tokens), self.context_length, params.max_tokens)
-        sampling = self._core.vllm.SamplingParams(**sampling_kwargs(self._core.vllm, params, budget))
+        sampling = self._bridge.vllm.SamplingParams(**sampling_kwargs(self._bridge.vllm, params, budget))
         arrived = time.monotonic()
         if self._closed:
             raise WattError("the engine is shutting down")
-        with closing(self._core.outputs(tokens, sampling, self._lora, self.metrics)) as outputs:
+        with closing(self._bridge.outputs(tokens, sampling, self._lora, self.metrics)) as outputs:
             yield from self._chunks(outputs, len(tokens), arrived)
 
     def _chunks(self, outputs: Iterator, prompt_tokens: int, arrived: float) -> Iterator[GenerationChunk]:
@@ -177,7 +177,7 @@ class VllmEngine:
             sent = text if text.startswith(sent) else sent
             if output.finished:
                 finish, counted = finish_of(completion)
-                self._core.count(prompt_tokens, getattr(output, "num_cached_tokens", None) or 0, counted)
+                self._bridge.count(prompt_tokens, getattr(output, "num_cached_tokens", None) or 0, counted)
                 yield GenerationChunk(delta, finish, prompt_tokens, counted)
                 return
             if delta:
@@ -191,28 +191,28 @@ class VllmEngine:
 
     @property
     def _vocab_size(self) -> int:
-        return len(self._core.tokenizer)
+        return len(self._bridge.tokenizer)
 
     # ---- ChatTemplates, Vocabulary -------------------------------------------------------------
 
     @property
     def has_chat_template(self) -> bool:
-        return bool(getattr(self._core.tokenizer, "chat_template", None))
+        return bool(getattr(self._bridge.tokenizer, "chat_template", None))
 
     def render_chat(self, messages: Sequence[ChatTurn]) -> str:
         if not self.has_chat_template:
             raise NoChatTemplate(no_chat_template_message(self._name))
         turns = [{"role": turn.role, "content": turn.content} for turn in messages]
         try:
-            return self._core.tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+            return self._bridge.tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
         except Exception as error:  # noqa: BLE001 -- jinja's raise_exception and TemplateError alike
             raise WattError(f"chat template of '{self._name}' rejected the messages: {error}") from error
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        return self._core.tokenizer.decode(check_token_ids(tokens, self._vocab_size))
+        return self._bridge.tokenizer.decode(check_token_ids(tokens, self._vocab_size))
 
     def tokenizer_info(self) -> TokenizerInfo:
-        tokenizer = self._core.tokenizer
+        tokenizer = self._bridge.tokenizer
         return TokenizerInfo(
             vocab_size=self._vocab_size, bos_token=tokenizer.bos_token, bos_token_id=tokenizer.bos_token_id,
             eos_token=tokenizer.eos_token, eos_token_id=tokenizer.eos_token_id,
@@ -237,31 +237,31 @@ class VllmEngine:
         asked = None if params.max_tokens is None else max(1, params.max_tokens)
         budget = generation_budget(self._name, len(tokens), self.context_length, asked)
         wanted = 0 if params.max_tokens == 0 else budget
-        kwargs = sampling_kwargs(self._core.vllm, params, budget)
+        kwargs = sampling_kwargs(self._bridge.vllm, params, budget)
         kwargs.update(logprobs=top_logprobs, **({"prompt_logprobs": top_logprobs} if echo else {}))
         if self._closed:
             raise WattError("the engine is shutting down")
-        with closing(self._core.outputs(tokens, self._core.vllm.SamplingParams(**kwargs), self._lora)) as outputs:
+        with closing(self._bridge.outputs(tokens, self._bridge.vllm.SamplingParams(**kwargs), self._lora)) as outputs:
             final = None
             for final in outputs:  # noqa: B007 -- the last output holds the whole answer
                 pass
-        prompt_text = prompt if isinstance(prompt, str) else self._core.tokenizer.decode(tokens)
-        return completion_with_logprobs(final, tokens, prompt_text, echo, wanted, self._core.tokenizer.decode)
+        prompt_text = prompt if isinstance(prompt, str) else self._bridge.tokenizer.decode(tokens)
+        return completion_with_logprobs(final, tokens, prompt_text, echo, wanted, self._bridge.tokenizer.decode)
 
     # ---- Metered -------------------------------------------------------------------------------
 
     @property
     def running(self) -> int:
         """Requests admitted, up to vLLM's batch size (vLLM schedules them; this is our side's view)."""
-        return min(self._core.in_flight, self._core.max_seqs)
+        return min(self._bridge.in_flight, self._bridge.max_seqs)
 
     @property
     def waiting(self) -> int:
-        return max(0, self._core.in_flight - self._core.max_seqs)
+        return max(0, self._bridge.in_flight - self._bridge.max_seqs)
 
     @property
     def counters(self) -> dict[str, int]:
         """prompt_tokens, reused_prompt_tokens (vLLM's prefix-cache hits), generated_tokens; vLLM's steps
         are not visible here, so there is no `steps`."""
-        with self._core.lock:
-            return dict(self._core.counters)
+        with self._bridge.lock:
+            return dict(self._bridge.counters)
