@@ -338,3 +338,33 @@ def test_the_openai_routes_serve_it(engine):
         assert client.post("/v1/embeddings", json={"model": "grid", "input": "x"}).status_code == 400
         metrics = client.get("/metrics").text
         assert 'wattlm_generation_tokens_total{model="grid"}' in metrics
+
+
+def test_watt_serve_engine_vllm_refuses_here_in_one_line(tmp_path, model_dir):
+    """`watt serve --engine vllm` on this machine: the one-line refusal, before the server starts."""
+    import typer
+    from typer.testing import CliRunner
+
+    from wattlm.models.store import add_model
+    from wattlm.registry import Registry
+    from wattlm.serve.cli import serve_command
+
+    registry = Registry(tmp_path / "ws")
+    add_model(registry, str(model_dir), name="grid")
+    registry.close()
+    cli = typer.Typer()
+    cli.command()(serve_command)
+    result = CliRunner().invoke(cli, ["--engine", "vllm", "--model", "grid", "--home", str(tmp_path / "ws")])
+    assert result.exit_code != 0 and isinstance(result.exception, WattError)
+    assert str(result.exception).startswith(NEED) and "\n" not in str(result.exception)
+
+
+def test_closing_the_engine_ends_requests_in_flight_with_an_error(fake_vllm, model_dir):
+    engine = VllmEngine(model_dir, name="grid")
+    fake_engine().hold.clear()
+    stream = engine.generate("the", SamplingParams())
+    assert next(stream).text == "the"
+    engine.close()
+    with pytest.raises(WattError, match="the engine was shut down"):
+        next(stream)
+    assert fake_engine().shutdowns == 1 and engine.running == 0

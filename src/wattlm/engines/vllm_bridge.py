@@ -43,10 +43,23 @@ class EventLoopThread:
         return self.submit(coroutine).result(timeout)
 
     def stop(self) -> None:
+        """Cancel what still runs on the loop (requests of a closed engine), then stop and close it."""
+        try:
+            self.run(self._cancel_tasks(), timeout=10)
+        except Exception:  # noqa: BLE001 -- a loop that cannot even cancel is stopped all the same
+            pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+    @staticmethod
+    async def _cancel_tasks() -> None:
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class VllmBridge:
@@ -74,6 +87,8 @@ class VllmBridge:
         self.in_flight = 0
         self.counters = {"prompt_tokens": 0, "reused_prompt_tokens": 0, "generated_tokens": 0}
         self.users = 1  # engines (a base and its adapters) over this bridge; the last close shuts vLLM down
+        self._waiting_threads: set[queue.SimpleQueue] = set()  # event queues of requests in flight
+        self._shut_down = False
         self._lora_ids = itertools.count(1)  # vLLM wants a unique positive int per adapter
         self._request_ids = itertools.count()
 
@@ -98,8 +113,9 @@ class VllmBridge:
                 raise EngineOverloaded(f"server busy: {self.in_flight} requests in flight (max_seqs "
                                        f"{self.max_seqs} + max_waiting {self.max_waiting}); retry later")
             self.in_flight += 1
+            events: queue.SimpleQueue = queue.SimpleQueue()
+            self._waiting_threads.add(events)
         request_id = f"wattlm-{next(self._request_ids)}"
-        events: queue.SimpleQueue = queue.SimpleQueue()
         pump = self.loop.submit(self._pump(request_id, tokens, sampling, lora, events))
         if metrics is not None:
             metrics.started()
@@ -121,6 +137,7 @@ class VllmBridge:
                 pump.cancel()
             with self.lock:
                 self.in_flight -= 1
+                self._waiting_threads.discard(events)
             if metrics is not None:
                 metrics.ended()
 
@@ -139,12 +156,19 @@ class VllmBridge:
             events.put(_DONE)
 
     def _abort(self, request_id: str) -> None:
+        if self._shut_down:  # vLLM is gone, and with it the request
+            return
         try:
             self.loop.run(self.engine.abort(request_id), timeout=ABORT_WAIT_SECONDS)
         except Exception:  # noqa: BLE001 -- a dead engine or a slow abort: the request is abandoned either way
             pass
 
     def shutdown(self) -> None:
+        """Stop vLLM; requests still in flight end with an error instead of waiting forever."""
+        with self.lock:
+            self._shut_down = True
+            for events in self._waiting_threads:
+                events.put(WattError("the engine was shut down"))
         shutdown = getattr(self.engine, "shutdown", None)
         if shutdown is not None:
             shutdown()
