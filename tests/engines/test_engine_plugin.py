@@ -88,4 +88,4 @@ def test_the_cli_choices_come_from_the_table(tmp_path):
     cli.command()(serve_command)
     result = CliRunner().invoke(cli, ["--engine", "echo", "--model", "m", "--home", str(tmp_path)])
     flat = " ".join(result.output.replace("│", " ").split())  # the error box wraps lines
-    assert result.exit_code == 2 and "'echo' is not an engine; choose one of: batch, simple, transformers" in flat
+    assert result.exit_code == 2 and "'echo' is not an engine; choose one of: batch, simple, transformers, vllm" in flat

@@ -33,6 +33,7 @@ EXPECTED = {
     "batch": {Scoring, Embeddings, Vocabulary, JsonOutput},
     "simple": {Scoring, Embeddings, Vocabulary, JsonOutput},
     "transformers": {Scoring, Embeddings, Vocabulary},
+    "vllm": {Scoring, Vocabulary, JsonOutput},
 }
 
 
@@ -43,10 +44,10 @@ def test_engines_declare_their_capabilities(kind):
 
 
 def test_an_unknown_engine_names_the_choices(tmp_path):
-    with pytest.raises(WattError, match="unknown engine 'vllm'; choose one of batch, simple, transformers"):
-        engine_spec("vllm")
+    with pytest.raises(WattError, match="unknown engine 'tgi'; choose one of batch, simple, transformers, vllm"):
+        engine_spec("tgi")
     with pytest.raises(WattError, match="unknown engine"):
-        build_engine(tmp_path / "m.gguf", "m", "vllm")
+        build_engine(tmp_path / "m.gguf", "m", "tgi")
 
 
 def test_settings_are_checked():

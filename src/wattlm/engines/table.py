@@ -50,6 +50,8 @@ ENGINES: dict[str, EngineSpec] = {
                          "llama.cpp, one request at a time (the reference the batch engine is tested against)"),
     "transformers": EngineSpec("wattlm.engines.hf_engine:TransformersEngine", "hf",
                                "the Hugging Face model, static batches (models not exported yet)"),
+    "vllm": EngineSpec("wattlm.engines.vllm_engine:VllmEngine", "hf",
+                       "vLLM on a CUDA GPU over the Hugging Face model (needs the vllm package)"),
 }
 
 

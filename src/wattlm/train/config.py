@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
 from wattlm.train.device import DeviceSetting
 from wattlm.train.distributed import DistributedSettings
 from wattlm.train.methods import METHODS, MethodSettings
+from wattlm.train.quantized import QuantizeSetting, check_quantize_base
 
 
 class LoraSettings(BaseModel):
@@ -63,6 +64,12 @@ class TrainConfig(BaseModel):
         False, description="Recompute layer activations in backward: less memory, ~1 more forward of compute.")
     distributed: DistributedSettings | None = Field(
         None, description="Multi-process training under torchrun: {strategy: ddp|fsdp}; see docs/scale-out.md.")
+    # After lora and distributed, which its check reads. "none" is left out of dumps, so recipes without
+    # the field keep their cache keys; 8bit/4bit change the numbers and are part of the key.
+    quantize_base: QuantizeSetting = Field(
+        "none", exclude_if=lambda setting: setting == "none",
+        description="QLoRA: base weights in 8 or 4 bits (bitsandbytes) under LoRA adapters; none keeps them fp32. "
+        "Needs bitsandbytes support on the training device (CUDA); see docs/scale-out.md.")
 
     @field_validator("method")
     @classmethod
@@ -70,6 +77,11 @@ class TrainConfig(BaseModel):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}: one of {', '.join(METHODS)}")
         return method
+
+    @field_validator("quantize_base")
+    @classmethod
+    def _quantize_base_rules(cls, setting: QuantizeSetting, info: ValidationInfo) -> QuantizeSetting:
+        return check_quantize_base(setting, info.data.get("lora"), info.data.get("distributed"))
 
     @model_validator(mode="after")
     def _method_fields(self) -> TrainConfig:

@@ -102,7 +102,12 @@ def train(
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(model_dir)
-    model = load_causal_lm(model_dir)
+    if config.quantize_base != "none":  # QLoRA: frozen 8/4-bit base weights, placed on the device as loaded
+        from wattlm.train.quantized import load_quantized_lm
+
+        model = load_quantized_lm(model_dir, config.quantize_base, device, config.bf16, config.gradient_checkpointing)
+    else:
+        model = load_causal_lm(model_dir)
     if config.lora is not None:
         from peft import LoraConfig, get_peft_model
 
@@ -181,6 +186,10 @@ def train(
     release_buffers()
     gather_whole_weights(model, config)
     if dist.is_main and out_dir is not None:
+        if config.quantize_base != "none":  # merged into the fp32 base, not into rounded 8/4-bit weights
+            from wattlm.train.quantized import full_precision_adapter
+
+            model = full_precision_adapter(model, model_dir)
         _save(model, tokenizer, out_dir, config, result)
     return result
 
