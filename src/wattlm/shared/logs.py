@@ -24,7 +24,8 @@ from pathlib import Path
 NATIVE = "llama.cpp"
 # ggml_log_level as llama.cpp defines it today: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5.
 _GGML_LEVELS = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
-_THIRD_PARTY = (NATIVE, "transformers", "py.warnings", "torch", "accelerate", "peft")
+# bitsandbytes warns at import (peft imports it) when its optional CPU kernels package is missing.
+_THIRD_PARTY = (NATIVE, "transformers", "py.warnings", "torch", "accelerate", "peft", "bitsandbytes")
 OURS = "wattlm.run"  # the run's own progress lines: written to the log file beside the third-party ones
 _callback = None  # the ctypes callback must stay referenced for as long as llama.cpp may call it
 _pending: list[str] = []  # llama.cpp sends a line in pieces; it is logged when its newline arrives
