@@ -256,6 +256,44 @@ def test_an_engine_error_reaches_the_app_before_any_text(ray_exceptions):
         next(engine_over(handle).generate("p", SamplingParams()))
 
 
+class SilentResponse(FakeResponse):
+    """A replica that sends its identity and then nothing (a stopped process): next() blocks until cancelled."""
+
+    def __init__(self):
+        super().__init__([identity("A")])
+        import threading
+
+        self._cancelled = threading.Event()
+
+    def __next__(self):
+        try:
+            return super().__next__()
+        except StopIteration:
+            if not self._cancelled.wait(30):
+                raise AssertionError("never cancelled") from None
+            from ray.serve.exceptions import RequestCancelledError
+
+            raise RequestCancelledError("r1") from None
+
+    def cancel(self):
+        super().cancel()
+        self._cancelled.set()
+
+
+def test_a_silent_replica_is_cut_off_by_the_stall_bound_not_waited_for(ray_exceptions):
+    from wattlm.serve.replicas.client import replicated_engine
+    from wattlm.serve.replicas.errors import ReplicaLost
+
+    handle = FakeHandle()
+    handle.generate = type("Method", (), {"remote": staticmethod(lambda *args: SilentResponse())})()
+    engine = replicated_engine(handle, "m", {"context_length": 64, "capabilities": ["Metered"]},
+                               ReplicaSettings(replicas=2, stall_timeout=0.2))
+    with pytest.raises(ReplicaLost, match="for 0.2 s"):
+        next(engine.generate("p", SamplingParams()))
+    assert engine.replica_counts()["A"]["failed"] == 1
+    engine.close()
+
+
 def test_closing_a_stream_early_cancels_the_replicas_request():
     handle = FakeHandle([identity("A"), chunk("a"), chunk("b"), chunk("c", done=True)])
     engine = engine_over(handle)

@@ -85,7 +85,7 @@ class ReplicatedEngine:
         return self._call("tokenize", text, add_special)
 
     def generate(self, prompt: Prompt, params: SamplingParams) -> Iterator[GenerationChunk]:
-        response = self._streams.generate.remote(prompt, params)
+        response = self._send(self._streams.generate, prompt, params)
         watch = self._stall.watch(response.cancel)
         unwatch = cancel.on_cancel(watch.cancel_soon)  # client gone while this thread waits for a chunk
         identity, finished, failed, last = None, False, True, None
@@ -163,6 +163,12 @@ class ReplicatedEngine:
 
     # ---- plumbing ----
 
+    def _send(self, method: Any, *args: Any) -> Any:
+        try:
+            return method.remote(*args)
+        except Exception as error:  # noqa: BLE001 -- e.g. the deployment is gone: mapped like a failed answer
+            raise replica_error(error, self._name) from error
+
     def _count(self, waiting: int = 0, running: int = 0) -> None:
         with self._lock:
             self._waiting += waiting
@@ -170,7 +176,7 @@ class ReplicatedEngine:
 
     def _call(self, method: str, *args: Any) -> Any:
         """A one-shot call to some replica, bounded by `call_timeout`, cancelled with its request."""
-        response = getattr(self._handle, method).remote(*args)
+        response = self._send(getattr(self._handle, method), *args)
         watch = self._stall.watch(response.cancel)
         unwatch = cancel.on_cancel(watch.cancel_soon)
         try:

@@ -17,6 +17,7 @@ from typing import Any
 
 from wattlm.engines.base import ChatTemplates, Metered, Vocabulary, capabilities_of, supports
 from wattlm.engines.params import ChatTurn, JsonConstraint, Prompt, SamplingParams
+from wattlm.errors import WattError
 
 # A conversation rendered once in the replica and once in the ingress: when both agree, the ingress
 # renders chat prompts itself (no round trip on the event loop for every chat request).
@@ -49,7 +50,10 @@ class EngineReplica:
         if supports(engine, ChatTemplates):
             profile["has_chat_template"] = engine.has_chat_template
             if engine.has_chat_template:
-                profile["probe_chat"] = engine.render_chat(PROBE_CHAT)
+                try:
+                    profile["probe_chat"] = engine.render_chat(PROBE_CHAT)
+                except WattError:  # a template that refuses the probe (no system turn, say): replicas render
+                    pass
         if supports(engine, Vocabulary):
             profile["tokenizer_info"] = engine.tokenizer_info()
         return profile
@@ -89,7 +93,7 @@ class EngineReplica:
         return self.engine.embed(texts)
 
     def __del__(self) -> None:  # Serve calls it when it stops a replica gracefully (scale down, shutdown)
-        engine = getattr(self, "engine", None)
+        engine, self.engine = getattr(self, "engine", None), None  # and the garbage collector may call it again
         if engine is not None:
             engine.close()
 

@@ -62,8 +62,7 @@ def queue_bounds(max_seqs: int, max_waiting: int) -> tuple[int, int]:
 def require_ray_serve() -> None:
     """One line naming the extra when Ray Serve (or what it needs) is not installed."""
     try:
-        import ray  # noqa: F401
-        from ray import serve  # noqa: F401
+        import ray.serve  # noqa: F401  (the submodule by name: its absence is seen even after `import ray`)
     except ImportError as error:
         raise WattError(f"--replicas/--ray-address need Ray Serve, which is not installed ({error}); "
                         f"install it with: {EXTRA_HINT}") from None
