@@ -142,16 +142,15 @@ class ReplicaCluster:
                 log.debug("deleting %s failed", application, exc_info=True)
 
     def close(self) -> None:
-        """Delete the applications deployed here (all of Serve, on a private Ray); stop or leave Ray."""
+        """Delete the applications deployed here; stop a private Ray, or leave the cluster."""
         import ray
-        from ray import serve
 
         try:
-            if self._local:
-                serve.shutdown()
-            else:  # a shared cluster: leave Serve and the others' applications running
-                for application in list(self._apps):
-                    self._delete(application)
+            # Our applications only, gracefully (engines closed): on a shared cluster Serve and the others'
+            # applications keep running; a private Ray goes with everything in it just after (stopping
+            # Serve's controller first would only make Ray print its pending calls' failures).
+            for application in list(self._apps):
+                self._delete(application)
         finally:
             self._apps.clear()
             if self._connected:
