@@ -86,6 +86,26 @@ def test_concurrent_requests_spread_over_both_replicas_with_the_same_answers(rep
     assert len([count for count in served.values() if count > 0]) == 2, served  # both replicas took some
 
 
+def test_a_client_that_leaves_frees_its_slot_in_the_replica(replicated):
+    import httpx
+
+    engine, base_url = replicated
+
+    def generated() -> int:
+        return sum(row["counters"]["generated_tokens"] for row in engine.replicas())
+
+    before = generated()
+    body = {"model": MODEL, "prompt": PROMPT, "max_tokens": 400, "temperature": 0, "stream": True, "ignore_eos": True}
+    with httpx.stream("POST", f"{base_url}/v1/completions", json=body, timeout=60) as response:
+        lines = response.iter_lines()
+        assert all(next(lines) is not None for _ in range(3))  # streaming has begun
+    # Closed after a few tokens of 400: the cancellation reaches the replica, whose engine drops the sequence.
+    wait_for(lambda: all(row.get("running", 0) == 0 and row.get("waiting", 0) == 0 for row in engine.replicas()),
+             30, "the replicas' engines idle again")
+    assert sum(row["in_flight"] for row in engine.replica_counts().values()) == 0
+    assert generated() - before < 200  # stopped early, not decoded to the end nobody reads
+
+
 def test_killing_a_replica_mid_load_costs_only_its_own_requests(replicated):
     import openai
 
