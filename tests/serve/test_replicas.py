@@ -65,6 +65,39 @@ def test_one_replica_launches_exactly_as_before(tmp_path, monkeypatch):
     assert "replicas" not in launched  # the launch call of a server without replicas, unchanged
 
 
+def test_launch_deploys_each_model_on_the_cluster_with_the_engine_settings(tmp_path, monkeypatch):
+    from wattlm.registry import Registry
+    from wattlm.serve import launch as launch_module
+    from wattlm.serve import server
+
+    from .fakes import FakeEngine
+
+    class Cluster:
+        deployed = []
+
+        def deploy(self, source, name, engine, settings):
+            self.deployed.append((source, name, engine, settings))
+            return FakeEngine(name=name)
+
+        def describe(self):
+            return "2 replica(s) per model on a fake Ray"
+
+    class Art:
+        name = "m"
+
+    apps = []
+    monkeypatch.setattr(launch_module, "model_card", lambda registry, art, gguf: {"id": "m"})
+    monkeypatch.setattr(launch_module, "model_source", lambda registry, ref, loads: (Art(), tmp_path / "m.gguf"))
+    monkeypatch.setattr(launch_module, "build_engine", lambda *args: pytest.fail("built outside the cluster"))
+    monkeypatch.setattr(server, "serve", lambda app, host, port: apps.append(app))
+    launch_module.launch(Registry(tmp_path / "home"), ["m"], n_ctx=512, max_seqs=3, max_waiting=5, n_threads=None,
+                         replicas=Cluster())
+    [(source, name, engine, settings)] = Cluster.deployed
+    assert (source, name, engine) == (tmp_path / "m.gguf", "m", "batch")
+    assert (settings.n_ctx, settings.max_seqs, settings.max_waiting, settings.n_threads) == (512, 3, 5, None)
+    assert apps and apps[0].state.served_models.engines().keys() == {"m"}
+
+
 @pytest.mark.parametrize("flags", [["--lora", "a=b.gguf"], ["--load-on-demand"], ["--keep-alive", "30"]])
 def test_options_replicas_cannot_honour_are_refused_before_ray_starts(tmp_path, monkeypatch, flags):
     result, launched = _serve_cli(tmp_path, monkeypatch, ["--replicas", "2", *flags])

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wattlm.engines.model_files import model_source
 from wattlm.engines.table import EngineSettings, build_engine, engine_spec
 from wattlm.errors import NotFound, WattError
 from wattlm.registry import Artifact, Registry
 from wattlm.serve.limits import Limits
+
+if TYPE_CHECKING:
+    from wattlm.serve.replicas.cluster import ReplicaCluster
 
 DEFAULT_MAX_LOADED = 4  # models loaded at once under --load-on-demand unless --max-loaded says otherwise
 
@@ -39,7 +43,7 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
            engine: str = "batch", max_seqs: int = 8, max_waiting: int = 32, n_threads: int | None = None,
            limits: Limits | None = None, keep_alive: float | None = None, load_on_demand: bool = False,
            loras: dict[str, Path] | None = None, insecure: bool = False, kb: str | None = None,
-           kb_k: int = 3, max_loaded: int | None = None, replicas=None) -> None:
+           kb_k: int = 3, max_loaded: int | None = None, replicas: ReplicaCluster | None = None) -> None:
     """Serve `refs` (and, with `loras`, each adapter as one more model over the first of them); with `kb`,
     chat answers are grounded in that knowledge base unless a request says otherwise. With `replicas` (a
     started `serve.replicas.cluster.ReplicaCluster`) each model is deployed as Ray Serve replicas."""
