@@ -3,14 +3,17 @@
     .venv/bin/python bench/replicas_bench.py            # Gemma 3 270M q8_0 and SmolLM2, 3 repeats
     .venv/bin/python bench/replicas_bench.py --quick    # a smoke run: SmolLM2, 1 repeat, 32 tokens
 
-Three servers, each the real CLI on 127.0.0.1 with its own throw-away workspace, on the same GGUF:
+Four servers, each the real CLI on 127.0.0.1 with its own throw-away workspace, on the same GGUF:
 - `direct`: `watt serve --threads 2` (no Ray: the server as it is without replicas), the peer;
+- `direct 1t`: the same with `--threads 1`, the control that tells what two replicas gain by being two
+  batches from what each gains by running one thread (no thread barriers: on a loaded machine a
+  two-thread llama.cpp waits on its slower thread at every step);
 - `ray x1`: `watt serve --replicas 1 --ray-address local --threads 2`: one replica behind Ray Serve, which
   measures what the Ray hop costs;
 - `ray x2`: `watt serve --replicas 2`: two replicas, each reserving one of the machine's CPUs and running
   one llama.cpp thread (their share; `--threads` is not given).
 Only one server runs at a time (a local Ray keeps a few processes busy even when idle, which would tax
-the others): for each repeat the three are started in turn, warmed up, driven at each level of concurrent
+the others): for each repeat the four are started in turn, warmed up, driven at each level of concurrent
 streaming clients (`--levels`, greedy, `--rounds` completions of distinct prompts per client, up to
 `--max-tokens` long; the same prompts for every server), and stopped. Each cell keeps the median run;
 aggregate tok/s = all output tokens / wall time (serve_bench.py's client and metrics). The last lines give
@@ -47,6 +50,7 @@ from serve_bench import (  # noqa: E402  (the serving bench's client, metrics an
 
 SERVERS = {  # name -> extra `watt serve` options
     "direct": ["--threads", str(THREADS)],
+    "direct 1t": ["--threads", "1"],  # the control for thread count: one process, one thread, no Ray
     "ray x1": ["--replicas", "1", "--ray-address", "local", "--threads", str(THREADS)],
     "ray x2": ["--replicas", "2"],
 }
@@ -107,7 +111,7 @@ def bench_model(model: Path, args) -> dict[int, dict[str, dict]]:
                 for clients in args.levels:
                     row = asyncio.run(run_level(server.base_url, clients, args.rounds, args.max_tokens))
                     runs[clients][kind].append(row)
-                    print(f"  repeat {repeat + 1} {kind:7s} {clients:2d} clients: {row['tok_s']:6.1f} tok/s, "
+                    print(f"  repeat {repeat + 1} {kind:9s} {clients:2d} clients: {row['tok_s']:6.1f} tok/s, "
                           f"errors {row['errors']}/{row['requests']} (ready in {ready:.0f} s)", flush=True)
     return {clients: {kind: median_run(rows) for kind, rows in by_kind.items()} for clients, by_kind in runs.items()}
 
@@ -125,23 +129,24 @@ def report(name: str, levels: dict[int, dict[str, dict]]) -> None:
         print(f"\nratio {name} at {clients} clients: 2 replicas / 1 replica {tok_s['ray x2'] / tok_s['ray x1']:.2f}x "
               f"({tok_s['ray x2']:.1f} vs {tok_s['ray x1']:.1f} tok/s); 1 replica via Ray / direct "
               f"{tok_s['ray x1'] / tok_s['direct']:.2f}x; 2 replicas / direct {tok_s['ray x2'] / tok_s['direct']:.2f}x "
-              f"(direct {tok_s['direct']:.1f} tok/s)")
+              f"(direct {tok_s['direct']:.1f} tok/s; direct with 1 thread {tok_s['direct 1t']:.1f} tok/s)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="gemma,smollm2", help="comma-separated: gemma (Gemma 3 270M q8_0), "
-                        "smollm2 (packaged SmolLM2 Q4_1), or GGUF paths")
+    parser.add_argument("--models", default=None, help="comma-separated: gemma (Gemma 3 270M q8_0), smollm2 "
+                        "(packaged SmolLM2 Q4_1), or GGUF paths (default: gemma,smollm2; --quick: smollm2)")
     parser.add_argument("--levels", default="8", help="concurrent streaming clients, comma-separated")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="requests per client per level")
     parser.add_argument("--max-seqs", type=int, default=8, help="watt serve --max-seqs (per replica)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per cell, servers alternating; the median is kept")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: SmolLM2, 8 clients, 32 tokens, 1 round, "
-                                                              "1 repeat")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: SmolLM2 (unless --models), 8 clients, "
+                                                              "32 tokens, 1 round, 1 repeat")
     args = parser.parse_args()
     if args.quick:
-        args.models, args.levels, args.max_tokens, args.rounds, args.repeats = "smollm2", "8", 32, 1, 1
+        args.models, args.levels, args.max_tokens, args.rounds, args.repeats = args.models or "smollm2", "8", 32, 1, 1
+    args.models = args.models or "gemma,smollm2"
     args.levels = [int(level) for level in args.levels.split(",")]
     print(f"{os.cpu_count()} CPUs, levels {args.levels}, max_tokens {args.max_tokens}, {args.rounds} requests per "
           f"client, median of {args.repeats} runs, load average {os.getloadavg()[0]:.1f}")
