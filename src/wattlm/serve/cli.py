@@ -71,6 +71,16 @@ def serve_command(
                                  "\"knowledge\": false or pick another KB.")
     ] = None,
     kb_k: Annotated[int, typer.Option("--kb-k", min=1, max=20, help="Passages retrieved per grounded answer.")] = 3,
+    replicas: Annotated[
+        int, typer.Option(min=1, envvar="WATT_REPLICAS",
+                          help="Engine replicas per model behind this endpoint, through Ray Serve (the "
+                               "serve-ray extra); requests go to the less busy one. 1: no Ray.")
+    ] = 1,
+    ray_address: Annotated[
+        str | None, typer.Option(envvar="WATT_RAY_ADDRESS",
+                                 help="Deploy the replicas on this Ray cluster ('auto', 'ray://head:10001'); "
+                                      "default: a private local Ray, stopped with the server.")
+    ] = None,
     home: Home = None,
 ) -> None:
     """Serve models through an OpenAI-compatible API (llama.cpp on the exported GGUF)."""
@@ -92,10 +102,34 @@ def serve_command(
         if not sep or not name or not path:
             raise WattError(f"--lora '{item}' must be NAME=PATH (e.g. --lora grid-qa=adapters/qa.gguf)")
         loras[name] = Path(path)
-    launch(registry, model or [], host=host, port=port, n_ctx=n_ctx, engine=engine,
-           max_seqs=max_seqs, max_waiting=max_waiting, n_threads=threads, limits=limits,
-           keep_alive=keep_alive or None, load_on_demand=load_on_demand, loras=loras, insecure=insecure,
-           kb=kb, kb_k=kb_k, max_loaded=max_loaded)
+    options = dict(host=host, port=port, n_ctx=n_ctx, engine=engine, max_seqs=max_seqs, max_waiting=max_waiting,
+                   n_threads=threads, limits=limits, keep_alive=keep_alive or None, load_on_demand=load_on_demand,
+                   loras=loras, insecure=insecure, kb=kb, kb_k=kb_k, max_loaded=max_loaded)
+    replica_settings = replica_options(replicas, ray_address, options)
+    if replica_settings is None:
+        launch(registry, model or [], **options)
+        return
+    from wattlm.serve.replicas.cluster import ReplicaCluster, serve_log_file
+
+    with ReplicaCluster(replica_settings, serve_log_file(registry.home)) as cluster:
+        launch(registry, model or [], replicas=cluster, **options)
+
+
+def replica_options(replicas: int, ray_address: str | None, options: dict):
+    """`ReplicaSettings` for --replicas/--ray-address, or None for the server without Ray (one replica, no
+    address); options that replicas do not support yet are refused here, before Ray starts."""
+    from wattlm.serve.replicas.options import ReplicaSettings, require_ray_serve
+
+    settings = ReplicaSettings(replicas=replicas, ray_address=ray_address or None)
+    if not settings.uses_ray:
+        return None
+    refused = [flag for flag, value in (("--lora", options["loras"]), ("--load-on-demand", options["load_on_demand"]),
+                                        ("--keep-alive", options["keep_alive"])) if value]
+    if refused:
+        raise WattError(f"{', '.join(refused)} cannot be combined with --replicas/--ray-address yet: replicas are "
+                        "deployed once, at start (docs/scale-out.md)")
+    require_ray_serve()  # one line naming the extra, before any model loads
+    return settings
 
 
 # ---- watt keys -----------------------------------------------------------------------------------

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wattlm.engines.model_files import model_source
-from wattlm.engines.table import build_engine, engine_spec
+from wattlm.engines.table import EngineSettings, build_engine, engine_spec
 from wattlm.errors import NotFound, WattError
 from wattlm.registry import Artifact, Registry
 from wattlm.serve.limits import Limits
+
+if TYPE_CHECKING:
+    from wattlm.serve.replicas.cluster import ReplicaCluster
 
 DEFAULT_MAX_LOADED = 4  # models loaded at once under --load-on-demand unless --max-loaded says otherwise
 
@@ -39,9 +43,10 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
            engine: str = "batch", max_seqs: int = 8, max_waiting: int = 32, n_threads: int | None = None,
            limits: Limits | None = None, keep_alive: float | None = None, load_on_demand: bool = False,
            loras: dict[str, Path] | None = None, insecure: bool = False, kb: str | None = None,
-           kb_k: int = 3, max_loaded: int | None = None) -> None:
+           kb_k: int = 3, max_loaded: int | None = None, replicas: ReplicaCluster | None = None) -> None:
     """Serve `refs` (and, with `loras`, each adapter as one more model over the first of them); with `kb`,
-    chat answers are grounded in that knowledge base unless a request says otherwise."""
+    chat answers are grounded in that knowledge base unless a request says otherwise. With `replicas` (a
+    started `serve.replicas.cluster.ReplicaCluster`) each model is deployed as Ray Serve replicas."""
     from wattlm.console import mount as mount_console
     from wattlm.serve import create_app, serve
     from wattlm.serve.auth import KeyAuth
@@ -63,8 +68,12 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
 
     for ref in refs:
         art, gguf = model_source(registry, ref, loads)
-        loaders[art.name] = loader(gguf, art.name)
-        engines[art.name] = loaders[art.name]()  # load now: a bad file fails at start, not on a request
+        if replicas is not None:  # replicas on Ray Serve, deployed once (no loader: never unloaded)
+            engines[art.name] = replicas.deploy(gguf, art.name, engine, EngineSettings(
+                n_ctx=n_ctx, max_seqs=max_seqs, max_waiting=max_waiting, n_threads=n_threads))
+        else:
+            loaders[art.name] = loader(gguf, art.name)
+            engines[art.name] = loaders[art.name]()  # load now: a bad file fails at start, not on a request
         cards.append(model_card(registry, art, gguf))
 
     if loras:
@@ -105,6 +114,8 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
         extras.append("other registry models loaded on demand")
     if max_loaded is not None:
         extras.append(f"at most {max_loaded} models loaded at once")
+    if replicas is not None:
+        extras.append(replicas.describe())
     if default_kb is not None:
         extras.append(f"answers grounded in knowledge base {default_kb.name} ({default_kb.id}, k={kb_k})")
     print(f"serving {', '.join(engines) or 'no model yet'} on http://{host}:{port}/v1 ({engine} engine; {keys_note}"

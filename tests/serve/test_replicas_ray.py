@@ -1,0 +1,163 @@
+"""Ray Serve with 2 CPU replicas of SmolLM2 behind our app, through the official `openai` client.
+
+One private Ray and one deployment for the module (the slow part: Ray's start and two model loads);
+everything on loopback, every wait bounded. Killing a replica's process mid-load must cost exactly the
+requests that replica was answering, each with a clean error; Serve then replaces it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+MODEL = "smollm2"
+PROMPT = "The history of electricity began"
+
+
+@pytest.fixture(scope="module")
+def replicated(smollm2_path, tmp_path_factory):
+    """(the ingress engine, the server's base URL): 2 replicas of the batch engine on a private Ray."""
+    pytest.importorskip("ray.serve")
+    pytest.importorskip("llama_cpp")
+    from wattlm.engines.table import EngineSettings
+    from wattlm.serve import create_app, running_server
+    from wattlm.serve.replicas.cluster import ReplicaCluster
+    from wattlm.serve.replicas.options import ReplicaSettings
+
+    settings = ReplicaSettings(replicas=2, stall_timeout=60.0, call_timeout=60.0)
+    with ReplicaCluster(settings, tmp_path_factory.mktemp("ray-logs") / "serve-ray.log") as cluster:
+        # 8 slots a replica: the 8 requests of the kill test all decode at once, wherever they land.
+        engine = cluster.deploy(smollm2_path, MODEL, "batch", EngineSettings(n_ctx=512, max_seqs=8, max_waiting=8))
+        with running_server(create_app({MODEL: engine})) as base_url:
+            yield engine, base_url
+
+
+def openai_client(base_url: str, retries: int = 0):
+    from openai import OpenAI
+
+    return OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=retries, timeout=120)
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def complete(client, max_tokens: int = 16) -> str:
+    reply = client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=max_tokens, temperature=0)
+    return reply.choices[0].text
+
+
+def test_two_replicas_answer_chat_and_streams_through_the_openai_client(replicated):
+    engine, base_url = replicated
+    client = openai_client(base_url)
+    messages = [{"role": "user", "content": "What is a transformer in a power grid?"}]
+    reply = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=12, temperature=0)
+    assert reply.choices[0].message.content.strip() and reply.usage.completion_tokens > 0
+    stream = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=12, temperature=0, stream=True)
+    pieces = [chunk.choices[0].delta.content for chunk in stream if chunk.choices and chunk.choices[0].delta.content]
+    assert len(pieces) > 1  # token by token, not one block
+    assert "".join(pieces) == reply.choices[0].message.content  # greedy: the same answer, whichever replica
+    replicas = engine.replicas()
+    assert len({row["pid"] for row in replicas}) == 2 and os.getpid() not in {row["pid"] for row in replicas}
+
+
+def test_concurrent_requests_spread_over_both_replicas_with_the_same_answers(replicated):
+    engine, base_url = replicated
+    client = openai_client(base_url)
+    before = engine.replica_counts()
+    with ThreadPoolExecutor(6) as pool:
+        texts = list(pool.map(lambda _: complete(client), range(6)))
+    after = engine.replica_counts()
+    assert len(set(texts)) == 1 and texts[0].strip()
+    served = {replica: row["requests"] - before.get(replica, {}).get("requests", 0) for replica, row in after.items()}
+    assert sum(served.values()) == 6
+    assert len([count for count in served.values() if count > 0]) == 2, served  # both replicas took some
+
+
+def test_a_client_that_leaves_frees_its_slot_in_the_replica(replicated):
+    import httpx
+
+    engine, base_url = replicated
+
+    def generated() -> int:
+        return sum(row["counters"]["generated_tokens"] for row in engine.replicas())
+
+    before = generated()
+    body = {"model": MODEL, "prompt": PROMPT, "max_tokens": 400, "temperature": 0, "stream": True, "ignore_eos": True}
+    with httpx.stream("POST", f"{base_url}/v1/completions", json=body, timeout=60) as response:
+        lines = response.iter_lines()
+        assert all(next(lines) is not None for _ in range(3))  # streaming has begun
+    # Closed after a few tokens of 400: the cancellation reaches the replica, whose engine drops the sequence.
+    wait_for(lambda: all(row.get("running", 0) == 0 and row.get("waiting", 0) == 0 for row in engine.replicas()),
+             30, "the replicas' engines idle again")
+    assert sum(row["in_flight"] for row in engine.replica_counts().values()) == 0
+    assert generated() - before < 200  # stopped early, not decoded to the end nobody reads
+
+
+def test_killing_a_replica_mid_load_costs_only_its_own_requests(replicated):
+    import openai
+
+    engine, base_url = replicated
+    client = openai_client(base_url)
+    clients = 8
+
+    def ask(_: int) -> tuple[str, str | int]:
+        try:
+            stream = client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=64, temperature=0, stream=True,
+                                               stream_options={"include_usage": True}, extra_body={"ignore_eos": True})
+            return "ok", [chunk.usage.completion_tokens for chunk in stream if chunk.usage][-1]
+        except openai.APIError as error:
+            return "error", str(error)
+
+    before = engine.replica_counts()
+    in_flight = lambda: sum(row["in_flight"] for row in engine.replica_counts().values())  # noqa: E731
+    with ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(ask, index) for index in range(clients)]
+        # Every answer has started (its 200 and first tokens sent): the victim's requests fail mid-stream.
+        wait_for(lambda: in_flight() == clients and engine.running == clients, 60,
+                 f"{clients} requests streaming from the replicas")
+        at_kill = engine.replica_counts()
+        victim = max(at_kill, key=lambda replica: at_kill[replica]["in_flight"])
+        lost = at_kill[victim]["in_flight"]
+        assert 0 < lost < clients, at_kill  # both replicas hold requests
+        os.kill(at_kill[victim]["pid"], signal.SIGKILL)
+        results = [future.result(timeout=120) for future in futures]
+
+    errors = [message for status, message in results if status == "error"]
+    answered = [tokens for status, tokens in results if status == "ok"]
+    assert len(errors) == lost, results
+    # Each as an SSE error event (the openai client raises APIError on it), not a truncated answer or a hang.
+    assert all("stopped while answering" in message and "Error code" not in message for message in errors), errors
+    assert answered == [64] * (clients - lost)  # every other request: its whole answer
+    after = engine.replica_counts()
+    assert after[victim]["failed"] - before.get(victim, {}).get("failed", 0) == lost
+    assert all(row["failed"] == before.get(replica, {}).get("failed", 0)
+               for replica, row in after.items() if replica != victim)
+
+    # Serve replaces the dead replica; then both replicas answer again.
+    dead_pid = at_kill[victim]["pid"]
+    alive = wait_for(lambda: (rows := engine.replicas()) and len(rows) == 2 and dead_pid not in {r["pid"] for r in rows}
+                     and rows, 120, "a replacement replica")
+    retrying = openai_client(base_url, retries=2)
+    seen_before = engine.replica_counts()
+
+    def answered_by_both():
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: complete(retrying, max_tokens=4), range(4)))
+        counts = engine.replica_counts()
+        return all(counts.get(row["replica"], {}).get("requests", 0) > seen_before.get(row["replica"], {}).get("requests", 0)
+                   for row in alive)
+
+    wait_for(answered_by_both, 120, "both replicas answering after the replacement")
