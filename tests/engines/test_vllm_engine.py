@@ -368,3 +368,31 @@ def test_closing_the_engine_ends_requests_in_flight_with_an_error(fake_vllm, mod
     with pytest.raises(WattError, match="the engine was shut down"):
         next(stream)
     assert fake_engine().shutdowns == 1 and engine.running == 0
+
+
+def test_serve_lora_builds_the_base_with_lora_slots_and_serves_each_adapter(fake_vllm, model_dir, tmp_path,
+                                                                           monkeypatch):
+    """`watt serve --engine vllm --model M --lora NAME=FOLDER`: the base gets one LoRA slot per adapter,
+    and each adapter is a served model whose requests carry its LoRARequest."""
+    from wattlm.serve import launch as launch_module
+    from wattlm.serve import server
+
+    adapters = {}
+    for name in ("grid-qa", "grid-faq"):
+        adapters[name] = tmp_path / name
+        adapters[name].mkdir()
+        (adapters[name] / "adapter_config.json").write_text("{}")
+
+    class Art:
+        name, id, tier, created, parents = "grid", "mo-1", "industry", 0.0, []
+
+    monkeypatch.setattr(launch_module, "model_source", lambda registry, ref, loads: (Art(), model_dir))
+    apps = []
+    monkeypatch.setattr(server, "serve", lambda app, host, port: apps.append(app))
+    launch_module.launch(launch_module.Registry(tmp_path / "home"), ["grid"], engine="vllm", loras=adapters)
+    assert fake_engine().args["enable_lora"] and fake_engine().args["max_loras"] == 2
+    client = TestClient(apps[0])
+    assert {m["id"] for m in client.get("/v1/models").json()["data"]} >= {"grid", "grid-qa", "grid-faq"}
+    answer = client.post("/v1/completions", json={"model": "grid-faq", "prompt": "the", "max_tokens": 3})
+    assert answer.status_code == 200, answer.text
+    assert fake_engine().requests[-1].lora.lora_name == "grid-faq"

@@ -58,8 +58,9 @@ def serve_command(
                                       "idle one (default with --load-on-demand: 4; otherwise no cap).")
     ] = None,
     lora: Annotated[
-        list[str] | None, typer.Option("--lora", help="NAME=ADAPTER.gguf: serve a llama.cpp LoRA adapter over the "
-                                       "first --model as model NAME (repeatable; batch engine).")
+        list[str] | None, typer.Option("--lora", help="NAME=ADAPTER: serve a LoRA adapter over the first --model as model "
+                                       "NAME (repeatable): a llama.cpp .gguf adapter (batch engine) or a PEFT "
+                                       "adapter folder (vllm engine).")
     ] = None,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Allow a non-loopback --host while no API key exists (anyone who can connect "

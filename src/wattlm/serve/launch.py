@@ -39,6 +39,28 @@ def lora_loader(base_gguf: Path, base_name: str, name: str, adapter: Path, loade
     return load
 
 
+def vllm_lora_base(model_dir: Path, name: str, n_ctx: int, max_seqs: int, max_waiting: int, adapters: int):
+    """A loader of the vLLM engine the `--lora` adapters run over: one LoRA slot per adapter."""
+    def load():
+        from wattlm.engines.vllm_engine import VllmEngine
+
+        return VllmEngine(model_dir, name=name, n_ctx=n_ctx, max_seqs=max_seqs, max_waiting=max_waiting,
+                          max_loras=adapters)
+
+    return load
+
+
+def vllm_adapter_loader(base_name: str, name: str, adapter: Path, loaded):
+    """A loader of the adapter engine `name` over the loaded vLLM base (vLLM keeps one copy of the weights)."""
+    def load():
+        base = loaded().get(base_name)
+        if base is None:
+            raise WattError(f"model '{name}' needs its base '{base_name}' loaded; it is not")
+        return base.adapter(name, adapter)
+
+    return load
+
+
 def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 2048,
            engine: str = "batch", max_seqs: int = 8, max_waiting: int = 32, n_threads: int | None = None,
            limits: Limits | None = None, keep_alive: float | None = None, load_on_demand: bool = False,
@@ -66,9 +88,12 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
     def loaded() -> dict:
         return served["models"].engines() if "models" in served else engines
 
-    for ref in refs:
+    for n, ref in enumerate(refs):
         art, gguf = model_source(registry, ref, loads)
-        if replicas is not None:  # replicas on Ray Serve, deployed once (no loader: never unloaded)
+        if loras and engine == "vllm" and n == 0:  # the base of the adapters: built with LoRA slots
+            loaders[art.name] = vllm_lora_base(gguf, art.name, n_ctx, max_seqs, max_waiting, len(loras))
+            engines[art.name] = loaders[art.name]()
+        elif replicas is not None:  # replicas on Ray Serve, deployed once (no loader: never unloaded)
             engines[art.name] = replicas.deploy(gguf, art.name, engine, EngineSettings(
                 n_ctx=n_ctx, max_seqs=max_seqs, max_waiting=max_waiting, n_threads=n_threads))
         else:
@@ -77,12 +102,18 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
         cards.append(model_card(registry, art, gguf))
 
     if loras:
-        if engine != "batch" or not refs:
-            raise WattError("--lora needs the batch engine and a --model to apply the adapters to")
+        if engine not in ("batch", "vllm") or not refs:
+            raise WattError("--lora needs the batch or vllm engine and a --model to apply the adapters to")
         base_art, base_gguf = model_source(registry, refs[0], loads)
         for adapter_name, adapter in loras.items():
             if adapter_name in loaders:
                 raise WattError(f"--lora name '{adapter_name}' is already a served model; choose another")
+            if engine == "vllm":  # a PEFT adapter folder, served by vLLM over the base's weights
+                loaders[adapter_name] = vllm_adapter_loader(base_art.name, adapter_name, Path(adapter), loaded)
+                engines[adapter_name] = loaders[adapter_name]()
+                cards.append({**model_card(registry, base_art, base_gguf), "id": adapter_name, "tier": "task",
+                              "parent": base_art.id, "lora": Path(adapter).name})
+                continue
             if not Path(adapter).is_file():
                 raise NotFound(f"LoRA adapter not found: {adapter}")
             loaders[adapter_name] = lora_loader(base_gguf, base_art.name, adapter_name, Path(adapter),
