@@ -45,12 +45,13 @@ def out_of_scope_questions() -> list[str]:
     return holdout + [r["question"] for r in read_jsonl(HOLDOUT / "closed_book_out_of_scope.jsonl")]
 
 
-def task_model(registry, industry, synth, recipe, ratio: float):
+def task_model(registry, industry, synth, recipe, ratio: float, threads: int | None):
     from wattlm.synth.remix import add_refusals
     from wattlm.train.stage import train_model
 
     dataset = synth if ratio == 0 else add_refusals(registry, synth, ratio)[0]
-    config = recipe.task.train.train_config()
+    # threads is not in the model's cache key: the same model whatever the machine gives it
+    config = recipe.task.train.train_config().model_copy(update={"threads": threads})
     started = time.monotonic()
     model, reused = train_model(registry, industry, dataset, config, f"refusal-bench-{ratio:g}", progress=False)
     print(f"ratio {ratio:g}: data {dataset.id} ({dataset.metrics.get('examples')}, refusals "
@@ -92,7 +93,13 @@ def main() -> None:
     parser.add_argument("--recipe", type=Path, default=RECIPE)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", type=Path, default=None, help="JSON with every prediction (and reused on rerun)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for training and answers (default: "
+                        "all cores; on a machine others load, 1 avoids threads waiting on each other)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     from wattlm.recipe import load_recipe
     from wattlm.registry import Registry
@@ -111,7 +118,7 @@ def main() -> None:
           f"industry {industry.id}, synth {synth.id}", flush=True)
     rows = []
     for ratio in args.ratios:
-        model = task_model(registry, industry, synth, recipe, ratio)
+        model = task_model(registry, industry, synth, recipe, ratio, args.threads)
         row = saved.get(model.id)
         if row is None or row.get("prompts") != prompts:
             started = time.monotonic()
