@@ -74,11 +74,15 @@ def score(in_scope: list[dict], closed: list[str], opened: list[str], oos: list[
     from wattlm.shared.refusal import is_refusal
     from wattlm.shared.text import char_f1
 
+    def best(fn, prediction: str, item: dict) -> float:  # an item may accept several answers
+        answers = item["answer"] if isinstance(item["answer"], list) else [item["answer"]]
+        return max(fn(prediction, answer) for answer in answers)
+
     def in_scope_scores(predictions: list[str]) -> dict:
-        n = len(predictions)
-        return {"char_f1": sum(char_f1(p, i["answer"]) for p, i in zip(predictions, in_scope, strict=True)) / n,
-                "key_recall": sum(key_recall(p, i["answer"]) for p, i in zip(predictions, in_scope, strict=True)) / n,
-                "false_refusals": 100.0 * sum(map(is_refusal, predictions)) / n}
+        pairs = list(zip(predictions, in_scope, strict=True))
+        return {"char_f1": sum(best(char_f1, p, i) for p, i in pairs) / len(pairs),
+                "key_recall": sum(best(key_recall, p, i) for p, i in pairs) / len(pairs),
+                "false_refusals": 100.0 * sum(is_refusal(p) for p, _ in pairs) / len(pairs)}
 
     kinds = Counter(answer_kind(a, q) for a, q in zip(oos_answers, oos, strict=True))
     return {"closed_book": in_scope_scores(closed), "open_book": in_scope_scores(opened),
