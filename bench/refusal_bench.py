@@ -69,7 +69,7 @@ def answers(model_dir: Path, prompts: list[str], batch_size: int) -> list[str]:
 
 
 def score(in_scope: list[dict], closed: list[str], opened: list[str], oos: list[str], oos_answers: list[str]) -> dict:
-    from wattlm.eval.closed_book import KINDS, answer_kind
+    from wattlm.eval.closed_book import KINDS, answer_kind, mentions_refusal
     from wattlm.eval.grounded_qa import key_recall
     from wattlm.shared.refusal import is_refusal
     from wattlm.shared.text import char_f1
@@ -82,11 +82,13 @@ def score(in_scope: list[dict], closed: list[str], opened: list[str], oos: list[
         pairs = list(zip(predictions, in_scope, strict=True))
         return {"char_f1": sum(best(char_f1, p, i) for p, i in pairs) / len(pairs),
                 "key_recall": sum(best(key_recall, p, i) for p, i in pairs) / len(pairs),
-                "false_refusals": 100.0 * sum(is_refusal(p) for p, _ in pairs) / len(pairs)}
+                "false_refusals": 100.0 * sum(is_refusal(p) for p, _ in pairs) / len(pairs),
+                "mentions_refusal": 100.0 * sum(mentions_refusal(p) for p, _ in pairs) / len(pairs)}
 
     kinds = Counter(answer_kind(a, q) for a, q in zip(oos_answers, oos, strict=True))
+    mentions = 100.0 * sum(map(mentions_refusal, oos_answers)) / len(oos)
     return {"closed_book": in_scope_scores(closed), "open_book": in_scope_scores(opened),
-            "out_of_scope": {kind: 100.0 * kinds[kind] / len(oos) for kind in KINDS}}
+            "out_of_scope": {**{kind: 100.0 * kinds[kind] / len(oos) for kind in KINDS}, "mentions_refusal": mentions}}
 
 
 def main() -> None:
@@ -140,13 +142,15 @@ def main() -> None:
 
 
 def print_table(rows: list[dict], n_oos: int) -> None:
-    print(f"\n{'ratio':>5} | closed-book in-scope: F1   key  false ref. | open-book: F1   key  false ref. | "
-          f"out-of-scope ({n_oos}): refused echo debris empty answered")
+    """Points (% of questions). `in`: the refusal sentence occurs anywhere in the answer (eval/closed_book.py)."""
+    print(f"\n{'ratio':>5} | closed-book in-scope: F1   key false-ref   in | open-book: F1   key false-ref   in | "
+          f"out-of-scope ({n_oos}): refused echo debris empty answered   in")
     for row in sorted(rows, key=lambda r: r["ratio"]):
         c, o, x = row["scores"]["closed_book"], row["scores"]["open_book"], row["scores"]["out_of_scope"]
-        print(f"{row['ratio']:>5g} | {c['char_f1']:>24.1f} {c['key_recall']:>5.1f} {c['false_refusals']:>10.1f} | "
-              f"{o['char_f1']:>13.1f} {o['key_recall']:>5.1f} {o['false_refusals']:>10.1f} | "
-              f"{x['refusal']:>24.1f} {x['echo']:>4.1f} {x['debris']:>6.1f} {x['empty']:>5.1f} {x['answer']:>8.1f}")
+        print(f"{row['ratio']:>5g} | {c['char_f1']:>24.1f} {c['key_recall']:>5.1f} {c['false_refusals']:>9.1f} "
+              f"{c['mentions_refusal']:>4.0f} | {o['char_f1']:>13.1f} {o['key_recall']:>5.1f} {o['false_refusals']:>9.1f} "
+              f"{o['mentions_refusal']:>4.0f} | {x['refusal']:>24.1f} {x['echo']:>4.1f} {x['debris']:>6.1f} "
+              f"{x['empty']:>5.1f} {x['answer']:>8.1f} {x['mentions_refusal']:>4.0f}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wattlm.eval.closed_book import answer_kind, echo_share, is_debris, is_echo, repeats
+from wattlm.eval.closed_book import answer_kind, echo_share, is_debris, is_echo, mentions_refusal, repeats
 from wattlm.shared.refusal import REFUSALS
 
 Q = "红烧肉怎么做才不油腻？"
@@ -45,6 +45,13 @@ def test_debris_is_what_is_neither_cjk_nor_latin():
     assert not is_debris("AGC系统 35kV")
     assert is_debris("ЖЖЮЖ")
     assert is_debris("dog dog dog dog")  # repetition is debris in any script
+
+
+def test_a_refusal_glued_to_an_answer_is_mentioned_but_not_a_refusal():
+    glued = "50Hz资料中没有找到相关内容。"
+    assert answer_kind(glued, "我国电网的额定频率是多少？") == "answer" and mentions_refusal(glued)
+    assert mentions_refusal("红烧肉中没有找到相关内容。") and mentions_refusal(REFUSALS["en"])
+    assert not mentions_refusal("50Hz") and not mentions_refusal("资料中没有")
 
 
 def test_repeats_counts_consecutive_units_only():

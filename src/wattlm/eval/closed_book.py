@@ -15,13 +15,17 @@ bench/refusal_bench.py counts; each answer gets exactly one kind, checked in thi
   spaces left out) are CJK or Latin letters: symbols, other scripts, byte fragments; or one unit said
   REPEAT_RUN times or more in a row (`紧紧紧紧`);
 - `answer`: anything else (for an out-of-scope question: an invented answer).
+
+Beside the kind, `mentions_refusal` says whether the refusal sentence occurs anywhere in the answer
+(less its first two units, so `没有找到相关内容` counts): a model can learn the sentence as a suffix
+(`50Hz资料中没有找到相关内容。`) rather than as an answer of its own.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
-from wattlm.shared.refusal import is_refusal
+from wattlm.shared.refusal import REFUSALS, is_refusal
 from wattlm.shared.text import is_han, units
 
 ECHO_SHARE = 0.8
@@ -81,3 +85,8 @@ def answer_kind(answer: str, question: str) -> str:
     if is_debris(answer):
         return "debris"
     return "answer"
+
+
+def mentions_refusal(answer: str) -> bool:
+    said = " ".join(units(answer))
+    return any(" ".join(units(sentence)[2:]) in said for sentence in REFUSALS.values())
