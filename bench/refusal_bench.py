@@ -16,7 +16,11 @@ synthesized QA `power-grid-synth`), for each ratio:
      the share of refusals, echoes, debris, empty and other answers (definitions: eval/closed_book.py).
 Answers per model are saved to --out (JSON) with every prediction, so the table can be checked by eye.
 
-    WATT_HOME=/tmp/kb-home nice -n 10 python bench/refusal_bench.py --ratios 0 0.1 0.2 --out /tmp/refusal.json
+    WATT_HOME=<a copy of a finished demo workspace> nice -n 10 python bench/refusal_bench.py \
+        --ratios 0 0.1 0.2 --out /tmp/refusal.json [--threads 1]
+
+(`--threads 1` on a machine that others load: two torch threads waiting on each other made the answers
+6x slower there.)
 
 Each task model takes one training run of the recipe's steps (minutes on two cores) and about 100
 generations to score; models are trained and scored one at a time.
