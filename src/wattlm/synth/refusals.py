@@ -126,3 +126,14 @@ def refusal_records(pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio:
             if passage is not None:  # a one-document corpus has no other passage: another shape fills in
                 records.append(_record(pair.question, passage, pair.lang, shape))
     return records
+
+
+def mix_refusals(train_rows: list[dict], pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio: float,
+                 seed: int) -> tuple[list[dict], list[dict]]:
+    """(the train split with refusal examples shuffled in, those refusal examples). `pairs` are the train
+    split's answerable QA pairs and `chunks` its passages (train documents only, so held-out ones stay
+    unseen). Seeded: `watt synth` and a remix of its dataset (synth/remix.py) write the same rows."""
+    records = refusal_records(pairs, chunks, ratio, seed)
+    rows = train_rows + records
+    random.Random(seed).shuffle(rows)
+    return rows, records

@@ -33,7 +33,7 @@ from wattlm.synth.parsing import Item, parse_answer, parse_question, parse_reply
 from wattlm.synth.prompts import load_prompt, prompts_digest
 from wattlm.synth.rag import write_rag
 from wattlm.synth.records import sft_record
-from wattlm.synth.refusals import Answerable, refusal_records
+from wattlm.synth.refusals import Answerable, mix_refusals
 from wattlm.synth.spans import answer_spans
 from wattlm.synth.teachers.base import Teacher, TeacherPrompt
 
@@ -350,10 +350,8 @@ def _add_refusals(splits: dict[str, list[dict]], candidates: list[Candidate], ch
         return []
     pairs = [Answerable(c.item.question, c.item.answer, c.job.chunk, _lang(c.job.chunk, config)) for c in candidates
              if c.job.kind == "qa" and c.item.question and c.job.chunk.split == "train"]
-    records = refusal_records(pairs, [c for c in chunks if c.split == "train"], config.refusal_ratio, config.seed)
-    rows = splits["train"] + records
-    random.Random(config.seed).shuffle(rows)
-    splits["train"] = rows
+    splits["train"], records = mix_refusals(splits["train"], pairs, [c for c in chunks if c.split == "train"],
+                                            config.refusal_ratio, config.seed)
     return records
 
 
