@@ -61,3 +61,18 @@ def test_question_vectors_are_cached_and_read_only():
     assert _cached_query.cache_info().hits == 1
     with pytest.raises(ValueError):
         first[0] = 1.0
+
+
+# Ids cut by the hand-written Viterbi tokenizer this module had before it used `tokenizers` (same file, same map).
+REFERENCE_IDS = {
+    "ＡＢＣ全角字符\u3000和  多个空格   的问题":
+        [0, 41, 1294, 12, 47457, 2476, 12514, 7234, 53853, 6, 264, 6, 38071, 5841, 6347, 6, 17085, 2],
+    "  leading spaces and UPPER case, punctuation!?":
+        [0, 41, 1294, 12, 105207, 32628, 7, 136, 27560, 30425, 7225, 4, 33595, 34, 2320, 38, 32, 2],
+    "无人机巡检 2025版 规定 🚁": [0, 41, 1294, 12, 6, 147310, 43095, 61026, 76924, 5196, 6, 20024, 6, 3, 2],
+}
+
+
+@pytest.mark.parametrize("question", REFERENCE_IDS)
+def test_token_ids_are_the_reference_ids(question):
+    assert query_encoder().token_ids("query: " + question) == REFERENCE_IDS[question]

