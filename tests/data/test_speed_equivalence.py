@@ -149,6 +149,38 @@ def test_gopher_ngrams_on_the_bench_corpus(corpus_texts):
         _same_repetition(text)
 
 
+def _same_filter_decision(text: str) -> None:
+    """The filter's own order (top n-grams, then duplicated ones seeded from the top ranks, with limits
+    skipped once a shorter n's fraction is under them) gives every fraction and decision of the reference."""
+    from wattlm.data.document import Document
+    from wattlm.data.filters import repetition
+
+    for lang in ("zh", "en"):
+        toks, n_scale = repetition.tokens(text, lang)
+        grams = repetition.NGrams(toks)
+        for n in repetition.GOPHER_TOP_NGRAM:
+            assert grams.top_fraction(n * n_scale) == reference_top(toks, n * n_scale), (lang, n)
+        for n in repetition.GOPHER_DUP_NGRAM:
+            assert grams.duplicate_fraction(n * n_scale) == reference_duplicate(toks, n * n_scale), (lang, n)
+        for scale in (1.0, 0.5, 0.1):  # smaller limits: more documents are dropped, at every n
+            expected = all(reference_top(toks, n * n_scale) <= limit * scale
+                           for n, limit in repetition.GOPHER_TOP_NGRAM.items()) and all(
+                reference_duplicate(toks, n * n_scale) <= limit * scale for n, limit in repetition.GOPHER_DUP_NGRAM.items())
+            step = repetition.RepeatedNgramsFilter(scale=scale)
+            assert step.keep(Document("d", text, "d.txt", {"lang": lang})) == expected, (lang, scale)
+
+
+@HYPOTHESIS
+@given(st.one_of(TEXTS, REPETITIVE))
+def test_gopher_filter_order_on_strings(text):
+    _same_filter_decision(text)
+
+
+def test_gopher_filter_order_on_the_bench_corpus(corpus_texts):
+    for text in corpus_texts[1::3]:
+        _same_filter_decision(text)
+
+
 # ---------------------------------------------------------------- language id: the script shortcut
 def test_language_shortcut_agrees_with_the_model_on_our_corpora(corpus_texts):
     from wattlm.data.readers.source import FileSource, list_input_files

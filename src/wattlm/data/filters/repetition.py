@@ -155,6 +155,15 @@ class NGrams:
 
         if n not in self._repeats:
             shorter = [m for m in self._repeats if m < n]
+            ranked = [m for m in self._ranks if 1 < m < n]
+            if not shorter and ranked:
+                # Seeded from a shorter n already ranked (the top n-gram filters ranked them): its repeating
+                # positions need no sort, and the sort below then covers only those.
+                m = max(ranked)
+                seed_ranks = self._ranks[m]
+                repeat = np.bincount(seed_ranks.astype(np.int64))[seed_ranks.astype(np.int64)] > 1
+                self._repeats[m] = (np.flatnonzero(repeat), seed_ranks[repeat])
+                shorter = [m]
             if shorter:
                 m = max(shorter)
                 positions, prefix_ranks = self._repeats[m]
@@ -238,7 +247,15 @@ class RepeatedNgramsFilter(Filter):
         for n, limit in GOPHER_TOP_NGRAM.items():
             if grams.top_fraction(n * n_scale) > limit * self.params.scale:
                 return False
+        # Ascending n. Every token inside a repeated n-gram is inside a repeated shorter one too (its
+        # sub-grams repeat where it does), so a fraction is an upper bound of every later one: a limit
+        # at or above the last fraction computed passes without computing its own (same decision, and
+        # a genuine document, with few repeats, is done after the first).
+        bound = None
         for n, limit in GOPHER_DUP_NGRAM.items():
-            if grams.duplicate_fraction(n * n_scale) > limit * self.params.scale:
+            if bound is not None and bound <= limit * self.params.scale:
+                continue
+            bound = grams.duplicate_fraction(n * n_scale)
+            if bound > limit * self.params.scale:
                 return False
         return True
