@@ -182,6 +182,30 @@ def test_gopher_filter_order_on_the_bench_corpus(corpus_texts):
 
 
 # ---------------------------------------------------------------- language id: the script shortcut
+def reference_clearly_chinese(sample: str) -> bool:
+    from collections import Counter
+
+    from wattlm.data.transforms import language
+
+    han = letters = 0
+    for ch, n in Counter(sample).items():
+        kind = language._letter_class(ch)
+        if kind == language._KANA_HANGUL:
+            return False
+        if kind != language._NOT_LETTER:
+            letters += n
+            han += n if kind == language._HAN else 0
+    return letters > 0 and han >= language.CLEAR_HAN_SHARE * letters
+
+
+@HYPOTHESIS
+@given(st.one_of(TEXTS, REPETITIVE))
+def test_clearly_chinese_on_strings(text):
+    from wattlm.data.transforms.language import clearly_chinese
+
+    assert clearly_chinese(text) == reference_clearly_chinese(text)
+
+
 def test_language_shortcut_agrees_with_the_model_on_our_corpora(corpus_texts):
     from wattlm.data.readers.source import FileSource, list_input_files
     from wattlm.data.transforms.language import MAX_CHARS, clearly_chinese, detect_lang

@@ -23,8 +23,8 @@ from wattlm.data.document import Document, record_fields
 from wattlm.data.executors.local import (
     WORK_DIR,
     ShardTask,
-    finished_in_order,
     fingerprint,
+    finished_in_order,
     load_docs,
     load_state,
     phase_seconds,

@@ -18,12 +18,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
 from pydantic import Field
 
 from wattlm.data.base import Filter, StepParams
+from wattlm.data.char_tables import classes, code_points
 from wattlm.data.document import Document
 
 _WORD = re.compile(r"\w+")
@@ -34,21 +34,24 @@ GOPHER_TOP_NGRAM = {2: 0.20, 3: 0.18, 4: 0.16}
 GOPHER_DUP_NGRAM = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
 
 
-@cache
 def _is_gap(ch: str) -> bool:
     """Whitespace, punctuation and separators: not tokens of Chinese text."""
     return ch.isspace() or unicodedata.category(ch)[0] in "PZ"
 
 
+def han_codes(text: str) -> Any:
+    """The code points of the Chinese tokens of `text` (uint32): every character but the gaps, found by a
+    table look-up per character (char_tables.py)."""
+    codes = code_points(text)
+    return codes[classes(codes, _is_gap) == 0]
+
+
 def tokens(text: str, lang: str) -> tuple[Sequence[str], int]:
     """(tokens, n-gram scale): words for English and others, characters (no punctuation) for Chinese.
 
-    Chinese tokens come back as one string (a sequence of 1-character tokens). The gaps are deleted
-    with `str.translate` and a table of the gap characters this text holds (C speed; one class look-up
-    per distinct character, not per character).
-    """
+    Chinese tokens come back as one string (a sequence of 1-character tokens)."""
     if lang == "zh":
-        return text.translate({ord(ch): None for ch in set(text) if _is_gap(ch)}), 2
+        return han_codes(text).tobytes().decode("utf-32-le", "surrogatepass"), 2
     return _WORD.findall(text.casefold()), 1
 
 
@@ -92,11 +95,12 @@ class NGrams:
     (`dense_ranks`), with a a power of two, so the 3 + 6 n-gram lengths of the Gopher filters take about
     ten sorts of the document instead of nine Counters of string slices or tuples."""
 
-    def __init__(self, toks: Sequence[str]) -> None:
+    def __init__(self, toks: Sequence[str] | Any) -> None:
+        """`toks`: words, or a string of 1-character tokens, or those characters' code points (`han_codes`)."""
         import numpy as np
 
-        if isinstance(toks, str):
-            codes = np.frombuffer(toks.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # lone surrogates too
+        if isinstance(toks, (str, np.ndarray)):
+            codes = code_points(toks) if isinstance(toks, str) else toks  # lone surrogates too
             self.lengths = None  # every token is one character
         else:
             index: dict[str, int] = {}
@@ -242,8 +246,12 @@ class RepeatedNgramsFilter(Filter):
     Params = RepeatedNgramsParams
 
     def keep(self, doc: Document) -> bool:
-        toks, n_scale = tokens(doc.text, doc.meta.get("lang", "other"))
-        grams = NGrams(toks)
+        lang = doc.meta.get("lang", "other")
+        if lang == "zh":  # the code points straight into NGrams: what `tokens` gives, without the string
+            grams, n_scale = NGrams(han_codes(doc.text)), 2
+        else:
+            toks, n_scale = tokens(doc.text, lang)
+            grams = NGrams(toks)
         for n, limit in GOPHER_TOP_NGRAM.items():
             if grams.top_fraction(n * n_scale) > limit * self.params.scale:
                 return False

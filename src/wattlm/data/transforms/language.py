@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from wattlm.data.base import Step
+from wattlm.data.char_tables import class_counts
 from wattlm.data.document import Document
 from wattlm.shared.text import is_han
 
@@ -50,7 +51,6 @@ def script_lang(text: str) -> str:
     return "en" if sum(ch.isascii() for ch in letters) / len(letters) >= MIN_LATIN_SHARE else "other"
 
 
-@cache
 def _letter_class(ch: str) -> int:
     if any(low <= ord(ch) <= high for low, high in _KANA_HANGUL_RANGES):
         return _KANA_HANGUL
@@ -62,15 +62,9 @@ def _letter_class(ch: str) -> int:
 def clearly_chinese(sample: str) -> bool:
     """No kana or hangul, and at least CLEAR_HAN_SHARE of the letters hanzi (Japanese and Korean text, which
     mixes hanzi in, goes to the model)."""
-    han = letters = 0
-    for ch, n in Counter(sample).items():
-        kind = _letter_class(ch)
-        if kind == _KANA_HANGUL:
-            return False
-        if kind != _NOT_LETTER:
-            letters += n
-            han += n if kind == _HAN else 0
-    return letters > 0 and han >= CLEAR_HAN_SHARE * letters
+    han, other_letters, kana_hangul, _ = class_counts(sample, _letter_class, 4)  # a table look-up per character
+    letters = han + other_letters
+    return not kana_hangul and letters > 0 and han >= CLEAR_HAN_SHARE * letters
 
 
 @cache
