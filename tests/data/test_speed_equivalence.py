@@ -352,3 +352,14 @@ def test_band_layout_is_datasketchs():
                     band_layout(threshold, num_perm)
                 continue
             assert band_layout(threshold, num_perm) == (lsh.b, lsh.r), (threshold, num_perm)
+
+
+# ---------------------------------------------------------------- decoding: the control-character count
+@HYPOTHESIS
+@given(st.text(alphabet=st.one_of(st.characters(), st.sampled_from("\x00\x01\x08\t\n\x0b\x0c\r\x0e\x1f\x7f\x80\x9f\xa0变a")),
+               max_size=300))
+def test_control_count_is_category_cc_on_strings(text):
+    from wattlm.shared import encoding
+
+    reference = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v")
+    assert len(encoding._CONTROLS.findall(text)) == reference
