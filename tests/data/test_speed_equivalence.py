@@ -363,3 +363,39 @@ def test_control_count_is_category_cc_on_strings(text):
 
     reference = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v")
     assert len(encoding._CONTROLS.findall(text)) == reference
+
+
+# ---------------------------------------------------------------- normalize: fold by regex, whitespace over the whole text
+def reference_fold_compat(text: str) -> str:
+    from wattlm.data.transforms.normalize import _fold_table
+
+    return unicodedata.normalize("NFC", text).translate(_fold_table())
+
+
+def reference_collapse_whitespace(text: str) -> str:
+    import re
+
+    lines = (re.sub(r"[^\S\n]+", " ", line).strip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+FOLDABLE = "\u3000\uff10\uff21\uff41\uff71\ufb01\u2f00\uf900\u200b\ufeff\u00ad"
+SPACES = st.lists(st.sampled_from([" ", "  ", "\t", "\n", "\n\n\n", "\u3000", "\u00a0", "\r", "\u2028", "a", "变", " b "]),
+                  max_size=40).map("".join)
+
+
+@HYPOTHESIS
+@given(st.one_of(TEXTS, SPACES, st.text(alphabet=st.sampled_from(FOLDABLE + "a变 \n"), max_size=50)))
+def test_normalize_parts_on_strings(text):
+    from wattlm.data.transforms.normalize import collapse_whitespace, fold_compat
+
+    assert fold_compat(text) == reference_fold_compat(text)
+    assert collapse_whitespace(text) == reference_collapse_whitespace(text)
+
+
+def test_normalize_parts_on_the_bench_corpus(corpus_texts):
+    from wattlm.data.transforms.normalize import collapse_whitespace, fold_compat
+
+    for text in corpus_texts:
+        assert fold_compat(text) == reference_fold_compat(text)
+        assert collapse_whitespace(text) == reference_collapse_whitespace(text)
