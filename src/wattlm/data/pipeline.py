@@ -33,6 +33,7 @@ from wattlm.data.executors.local import (
     run_phase,
     shard_files,
     shard_pool,
+    start_early,
 )
 from wattlm.data.readers.source import FileSource, list_input_files
 from wattlm.data.readers.split_input import split_large_files
@@ -70,6 +71,8 @@ def build_corpus(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise WattError(f"output path is a file, not a folder: {out_dir}")
+    workers = resolve_workers(config.workers)
+    start_early(config, workers)  # the workers' forkserver loads the steps' models while we list the inputs
     # Large JSONL / text files become line-aligned byte ranges, so the workers share them.
     files = split_large_files(list_input_files([Path(path) for path in inputs], exclude=out_dir), config.split_bytes,
                               config.limits.max_file_bytes)
@@ -77,7 +80,6 @@ def build_corpus(
     # These copies only receive the shards' counts (and run the dedup phase); workers build their own.
     steps = build_steps(config.steps)
     read_steps, clean_steps, dedup_steps = ([step for step in steps if step.phase == phase] for phase in PHASES)
-    workers = resolve_workers(config.workers)
     # Absolute paths in the tasks: a Ray worker (or a remote node) does not share our working directory.
     work_dir = out_dir.resolve() / WORK_DIR
     prepare_work_dir(work_dir, fingerprint(config, files))

@@ -150,3 +150,25 @@ def test_all_cores_setting(raw, reference, tmp_path):
     again = build_corpus([raw], out, CONFIG.model_copy(update={"workers": 0}), progress=False)
     assert again.to_dict() == report
     assert DataConfig().workers == 1 and DataConfig().output_format == "jsonl"
+
+
+def test_forkserver_preload_warms_every_step_and_survives_a_failing_hook(monkeypatch):
+    """executors/preload.py (what the pool's forkserver imports) runs each step class's `preload`; one that
+    raises is skipped, so the server (and the pool) still starts."""
+    import importlib
+    import sys
+
+    from trafilatura import external
+
+    from wattlm.data.steps import STEPS
+    from wattlm.data.transforms import language
+
+    def broken(cls):
+        raise RuntimeError("a changed library")
+
+    monkeypatch.setattr(STEPS["normalize"], "preload", classmethod(broken))
+    sys.modules.pop(executor.PRELOAD, None)
+    importlib.import_module(executor.PRELOAD)
+    sys.modules.pop(executor.PRELOAD, None)
+    assert external.JT_STOPLIST is not None  # extract_html's: justext's stop lists
+    assert language._identifier.cache_info().currsize == 1  # tag_language's: the model

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import Field
 
 from wattlm.data.base import Step, StepParams
-from wattlm.data.char_tables import classes, code_points
+from wattlm.data.char_tables import classes, code_points, table
 from wattlm.data.document import Document
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
@@ -238,6 +238,10 @@ class NearDedup(Step):
     name = "near_dedup"
     phase = "dedup"
     Params = NearDedupParams
+
+    @classmethod
+    def preload(cls) -> None:
+        table(_is_noise)  # for the sketches, computed in the workers
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)

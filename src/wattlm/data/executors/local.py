@@ -192,16 +192,39 @@ def prepare_work_dir(work_dir: Path, key: str) -> None:
     atomic_write_text(stamp, json.dumps({"fingerprint": key}) + "\n")
 
 
+PRELOAD = "wattlm.data.executors.preload"
+
+
 def worker_pool(workers: int) -> AbstractContextManager[ProcessPoolExecutor | None]:
-    """A process pool for both phases (started once: each worker imports trafilatura, OpenCC and the
-    language model only once), or None for one worker. forkserver/spawn, not fork: the parent may run
-    threads (the progress bar), and forking a threaded process can deadlock. As with any such pool, a
-    script calling build_corpus with workers > 1 needs the `if __name__ == "__main__":` guard."""
+    """A process pool for both phases, or None for one worker. forkserver/spawn, not fork: the parent may
+    run threads (the progress bar), and forking a threaded process can deadlock. As with any such pool, a
+    script calling build_corpus with workers > 1 needs the `if __name__ == "__main__":` guard.
+
+    The forkserver preloads the steps' libraries, models and tables (executors/preload.py) and is started
+    here, before the first task: it loads them while the caller lists the inputs, and the workers fork
+    from it with everything in memory instead of each loading its own copy."""
     if workers <= 1:
         return nullcontext(None)
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    start_forkserver()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
+def start_forkserver() -> None:
+    """Start the forkserver now (if not running) with the steps' preload: build_corpus calls this before
+    it lists the inputs, so the server loads while the listing runs. A server already running (an
+    earlier build in this process) keeps its preload; "__main__" is the default list's entry."""
+    import multiprocessing.forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["__main__", PRELOAD])
+    multiprocessing.forkserver.ensure_running()
+
+
+def start_early(config: DataConfig, workers: int) -> None:
+    """What of the pool can start before the shard tasks exist: the local pool's forkserver."""
+    if config.executor == "local" and workers > 1 and "forkserver" in multiprocessing.get_all_start_methods():
+        start_forkserver()
 
 
 def shard_pool(config: DataConfig, workers: int) -> AbstractContextManager[Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from wattlm.data.base import Filter, StepParams
-from wattlm.data.char_tables import class_counts
+from wattlm.data.char_tables import class_counts, table
 from wattlm.data.document import Document
 from wattlm.shared.text import is_han
 
@@ -85,6 +85,10 @@ class ScriptRatioFilter(Filter):
     name = "filter_script_ratio"
     drop_reason = "low_script_ratio"
     Params = ScriptRatioFilterParams
+
+    @classmethod
+    def preload(cls) -> None:
+        table(_char_bits)  # shared by the three ratio filters
 
     def keep(self, doc: Document) -> bool:
         return script_ratio(doc.text) >= self.params.min_ratio

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import Field
 
 from wattlm.data.base import Filter, StepParams
-from wattlm.data.char_tables import classes, code_points
+from wattlm.data.char_tables import classes, code_points, table
 from wattlm.data.document import Document
 
 _WORD = re.compile(r"\w+")
@@ -244,6 +244,10 @@ class RepeatedNgramsFilter(Filter):
     name = "filter_repeated_ngrams"
     drop_reason = "repeated_ngrams"
     Params = RepeatedNgramsParams
+
+    @classmethod
+    def preload(cls) -> None:
+        table(_is_gap)
 
     def keep(self, doc: Document) -> bool:
         lang = doc.meta.get("lang", "other")

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from wattlm.data.base import Step
-from wattlm.data.char_tables import class_counts
+from wattlm.data.char_tables import class_counts, table
 from wattlm.data.document import Document
 from wattlm.shared.text import is_han
 
@@ -100,6 +100,11 @@ class LanguageTagger(Step):
     name = "tag_language"
     phase = "clean"
     requires = ("py3langid",)
+
+    @classmethod
+    def preload(cls) -> None:
+        _identifier()  # the model: 0.5 s a process
+        table(_letter_class)
 
     def __init__(self) -> None:
         super().__init__()

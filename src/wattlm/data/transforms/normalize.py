@@ -130,6 +130,10 @@ class Normalizer(Step):
     Params = NormalizeParams
     requires = ("opencc",)
 
+    @classmethod
+    def preload(cls) -> None:
+        _t2s()
+
     def required_packages(self) -> tuple[str, ...]:
         return self.requires if self.params.simplify else ()
 
