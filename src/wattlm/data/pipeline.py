@@ -116,10 +116,14 @@ def build_corpus(
         # The serial dedup pass takes each shard's output as soon as that shard and all before it are
         # done, while the workers run the later ones (same order, so the same result as waiting for all).
         main = {"load": 0.0, "wait": 0.0, "last shard": 0.0}
-        docs: Iterable[Document] = _shard_outputs(finished_in_order(last_tasks, pool, on_last), main)
+        finished = finished_in_order(last_tasks, pool, on_last)
+        docs: Iterable[Document] = _shard_outputs(finished, main)
         for step in dedup_steps:
             docs = step(docs)
-        kept_docs = list(docs)
+        try:
+            kept_docs = list(docs)
+        finally:  # on an error here, the shards not started yet are cancelled, not waited for
+            finished.close()
         phase = "clean" if counter is not None else "shard"
         walls[f"wall: {phase} tasks + dedup (overlapped)"] = main["last shard"] - mark
         walls["wall: dedup after the last shard"], mark = clock() - main["last shard"], clock()
