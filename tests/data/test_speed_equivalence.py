@@ -149,18 +149,84 @@ def test_gopher_ngrams_on_the_bench_corpus(corpus_texts):
         _same_repetition(text)
 
 
+def _same_filter_decision(text: str) -> None:
+    """The filter's own order (top n-grams, then duplicated ones seeded from the top ranks, with limits
+    skipped once a shorter n's fraction is under them) gives every fraction and decision of the reference."""
+    from wattlm.data.document import Document
+    from wattlm.data.filters import repetition
+
+    for lang in ("zh", "en"):
+        toks, n_scale = repetition.tokens(text, lang)
+        grams = repetition.NGrams(toks)
+        for n in repetition.GOPHER_TOP_NGRAM:
+            assert grams.top_fraction(n * n_scale) == reference_top(toks, n * n_scale), (lang, n)
+        for n in repetition.GOPHER_DUP_NGRAM:
+            assert grams.duplicate_fraction(n * n_scale) == reference_duplicate(toks, n * n_scale), (lang, n)
+        for scale in (1.0, 0.5, 0.1):  # smaller limits: more documents are dropped, at every n
+            expected = all(reference_top(toks, n * n_scale) <= limit * scale
+                           for n, limit in repetition.GOPHER_TOP_NGRAM.items()) and all(
+                reference_duplicate(toks, n * n_scale) <= limit * scale for n, limit in repetition.GOPHER_DUP_NGRAM.items())
+            step = repetition.RepeatedNgramsFilter(scale=scale)
+            assert step.keep(Document("d", text, "d.txt", {"lang": lang})) == expected, (lang, scale)
+
+
+@HYPOTHESIS
+@given(st.one_of(TEXTS, REPETITIVE))
+def test_gopher_filter_order_on_strings(text):
+    _same_filter_decision(text)
+
+
+def test_gopher_filter_order_on_the_bench_corpus(corpus_texts):
+    for text in corpus_texts[1::3]:
+        _same_filter_decision(text)
+
+
 # ---------------------------------------------------------------- language id: the script shortcut
-def test_language_shortcut_agrees_with_the_model_on_our_corpora(corpus_texts):
+def reference_clearly_chinese(sample: str) -> bool:
+    from collections import Counter
+
+    from wattlm.data.transforms import language
+
+    han = letters = 0
+    for ch, n in Counter(sample).items():
+        kind = language._letter_class(ch)
+        if kind == language._KANA_HANGUL:
+            return False
+        if kind != language._NOT_LETTER:
+            letters += n
+            han += n if kind == language._HAN else 0
+    return letters > 0 and han >= language.CLEAR_HAN_SHARE * letters
+
+
+@HYPOTHESIS
+@given(st.one_of(TEXTS, REPETITIVE))
+def test_clearly_chinese_on_strings(text):
+    from wattlm.data.transforms.language import clearly_chinese
+
+    assert clearly_chinese(text) == reference_clearly_chinese(text)
+
+
+def test_language_shortcut_agrees_with_the_model_on_our_corpora(corpus_texts, tmp_path):
+    """Every text the shortcut calls zh, the model calls zh: on 3,000 more bench documents after the read
+    phase (the shortcut's threshold sits in the bench's mixed-script range), power-grid and the web pages,
+    raw and read."""
+    from wattlm.data import DataConfig
+    from wattlm.data.executors.local import phase_steps
     from wattlm.data.readers.source import FileSource, list_input_files
     from wattlm.data.transforms.language import MAX_CHARS, clearly_chinese, detect_lang
 
     root = Path(__file__).resolve().parents[2]
-    folders = [root / "examples" / "power-grid" / "raw", root / "tests" / "data" / "webtext"]
-    texts = corpus_texts + [doc.text for doc in FileSource(list_input_files([f for f in folders if f.is_dir()])).run()]
+    load_bench("data_bench").write_corpus(tmp_path / "bench", 3000, seed=1)
+    folders = [root / "examples" / "power-grid" / "raw", root / "tests" / "data" / "webtext", tmp_path / "bench"]
+    files = list_input_files([f for f in folders if f.is_dir()])
+    docs = FileSource(files).run()
+    for step in phase_steps(DataConfig(), "read"):
+        docs = step(docs)
+    texts = corpus_texts + [doc.text for doc in docs] + [doc.text for doc in FileSource(files[:200]).run()]
     shortcut = [text for text in texts if clearly_chinese(text[:MAX_CHARS])]
-    assert len(shortcut) > len(texts) / 3  # it does take most Chinese text
-    for text in texts:
-        assert detect_lang(text) == detect_lang(text, shortcut=False)
+    assert len(texts) / 2 < len(shortcut) < len(texts)  # it takes most text here, and not all of it
+    for text in shortcut:
+        assert detect_lang(text, shortcut=False) == "zh"
 
 
 # ---------------------------------------------------------------- MinHash: numpy shingle hashes, datasketch's permutations
@@ -296,3 +362,50 @@ def test_band_layout_is_datasketchs():
                     band_layout(threshold, num_perm)
                 continue
             assert band_layout(threshold, num_perm) == (lsh.b, lsh.r), (threshold, num_perm)
+
+
+# ---------------------------------------------------------------- decoding: the control-character count
+@HYPOTHESIS
+@given(st.text(alphabet=st.one_of(st.characters(), st.sampled_from("\x00\x01\x08\t\n\x0b\x0c\r\x0e\x1f\x7f\x80\x9f\xa0变a")),
+               max_size=300))
+def test_control_count_is_category_cc_on_strings(text):
+    from wattlm.shared import encoding
+
+    reference = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v")
+    assert len(encoding._CONTROLS.findall(text)) == reference
+
+
+# ---------------------------------------------------------------- normalize: fold by regex, whitespace over the whole text
+def reference_fold_compat(text: str) -> str:
+    from wattlm.data.transforms.normalize import _fold_table
+
+    return unicodedata.normalize("NFC", text).translate(_fold_table())
+
+
+def reference_collapse_whitespace(text: str) -> str:
+    import re
+
+    lines = (re.sub(r"[^\S\n]+", " ", line).strip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+FOLDABLE = "\u3000\uff10\uff21\uff41\uff71\ufb01\u2f00\uf900\u200b\ufeff\u00ad"
+SPACES = st.lists(st.sampled_from([" ", "  ", "\t", "\n", "\n\n\n", "\u3000", "\u00a0", "\r", "\u2028", "a", "变", " b "]),
+                  max_size=40).map("".join)
+
+
+@HYPOTHESIS
+@given(st.one_of(TEXTS, SPACES, st.text(alphabet=st.sampled_from(FOLDABLE + "a变 \n"), max_size=50)))
+def test_normalize_parts_on_strings(text):
+    from wattlm.data.transforms.normalize import collapse_whitespace, fold_compat
+
+    assert fold_compat(text) == reference_fold_compat(text)
+    assert collapse_whitespace(text) == reference_collapse_whitespace(text)
+
+
+def test_normalize_parts_on_the_bench_corpus(corpus_texts):
+    from wattlm.data.transforms.normalize import collapse_whitespace, fold_compat
+
+    for text in corpus_texts:
+        assert fold_compat(text) == reference_fold_compat(text)
+        assert collapse_whitespace(text) == reference_collapse_whitespace(text)

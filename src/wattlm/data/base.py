@@ -118,6 +118,14 @@ class Step(ABC):
             )
 
     # Hooks for the executor; the defaults do nothing.
+    @classmethod
+    def preload(cls) -> None:
+        """Load, once per process, what every copy of the step needs whatever its params (a library, a
+        model, a character table). The local executor's forkserver calls it for every step class before
+        it forks the workers (executors/preload.py), so each worker starts with it instead of loading its
+        own copy. It must not fail: the step then loads what it needs on first use, as without it."""
+        return None
+
     def prepare(self, doc: Document) -> None:
         """Per-document work of a `dedup` step that can run early, in the shard workers (after the
         `clean` steps), so the serial dedup pass does less (see NearDedup's MinHash sketches)."""

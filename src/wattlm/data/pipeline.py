@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +24,7 @@ from wattlm.data.executors.local import (
     WORK_DIR,
     ShardTask,
     fingerprint,
+    finished_in_order,
     load_docs,
     load_state,
     phase_seconds,
@@ -32,6 +33,7 @@ from wattlm.data.executors.local import (
     run_phase,
     shard_files,
     shard_pool,
+    start_early,
 )
 from wattlm.data.readers.source import FileSource, list_input_files
 from wattlm.data.readers.split_input import split_large_files
@@ -69,6 +71,8 @@ def build_corpus(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise WattError(f"output path is a file, not a folder: {out_dir}")
+    workers = resolve_workers(config.workers)
+    start_early(config, workers)  # the workers' forkserver loads the steps' models while we list the inputs
     # Large JSONL / text files become line-aligned byte ranges, so the workers share them.
     files = split_large_files(list_input_files([Path(path) for path in inputs], exclude=out_dir), config.split_bytes,
                               config.limits.max_file_bytes)
@@ -76,7 +80,6 @@ def build_corpus(
     # These copies only receive the shards' counts (and run the dedup phase); workers build their own.
     steps = build_steps(config.steps)
     read_steps, clean_steps, dedup_steps = ([step for step in steps if step.phase == phase] for phase in PHASES)
-    workers = resolve_workers(config.workers)
     # Absolute paths in the tasks: a Ray worker (or a remote node) does not share our working directory.
     work_dir = out_dir.resolve() / WORK_DIR
     prepare_work_dir(work_dir, fingerprint(config, files))
@@ -97,37 +100,43 @@ def build_corpus(
                                 files=tuple(f.task_fields() for f in shard))
                       for i, shard in enumerate(shards)]
         on_read = (lambda task: bar.advance(task_id, len(task.files))) if bar is not None else None
-        mark = clock()
-        run_phase(read_tasks, pool, on_read)
-        walls["wall: read phase" if counter is not None else "wall: shard tasks"], mark = clock() - mark, clock()
-        read_states = [load_state(task) for task in read_tasks]
-        for state in read_states:
-            source.merge_stats(state["source"])
-            for step, step_state in zip(first_steps, state["steps"], strict=True):
-                step.merge_stats(step_state)
-
-        clean_tasks, clean_states = read_tasks, []
+        last_tasks, on_last, mark = read_tasks, on_read, clock()
         if counter is not None:
+            run_phase(read_tasks, pool, on_read)
+            walls["wall: read phase"], mark = clock() - mark, clock()
             shard_counts = counter.count_corpus([load_docs(task.output) for task in read_tasks])
             walls["wall: corpus counts (barrier)"], mark = clock() - mark, clock()
-            clean_tasks = [ShardTask("clean", i, str(work_dir), config_json, counts=shard_counts[i])
-                           for i in range(len(shards))]
+            last_tasks = [ShardTask("clean", i, str(work_dir), config_json, counts=shard_counts[i])
+                          for i in range(len(shards))]
+            on_last = None
             if bar is not None:
-                clean_id = bar.add_task("cleaning shards", total=len(clean_tasks))
-                run_phase(clean_tasks, pool, lambda task: bar.advance(clean_id))
-            else:
-                run_phase(clean_tasks, pool)
-            walls["wall: clean phase"], mark = clock() - mark, clock()
-            clean_states = [load_state(task) for task in clean_tasks]
-            for state in clean_states:
-                for step, step_state in zip(clean_steps, state["steps"], strict=True):
-                    step.merge_stats(step_state)
+                clean_id = bar.add_task("cleaning shards", total=len(last_tasks))
+                on_last = lambda task: bar.advance(clean_id)  # noqa: E731
 
-        docs: Iterable[Document] = (doc for task in clean_tasks for doc in load_docs(task.output))
+        # The serial dedup pass takes each shard's output as soon as that shard and all before it are
+        # done, while the workers run the later ones (same order, so the same result as waiting for all).
+        main = {"load": 0.0, "wait": 0.0, "last shard": 0.0}
+        finished = finished_in_order(last_tasks, pool, on_last)
+        docs: Iterable[Document] = _shard_outputs(finished, main)
         for step in dedup_steps:
             docs = step(docs)
-        kept_docs = list(docs)
-        walls["wall: dedup (main process)"], mark = clock() - mark, clock()
+        try:
+            kept_docs = list(docs)
+        finally:  # on an error here, the shards not started yet are cancelled, not waited for
+            finished.close()
+        phase = "clean" if counter is not None else "shard"
+        walls[f"wall: {phase} tasks + dedup (overlapped)"] = main["last shard"] - mark
+        walls["wall: dedup after the last shard"], mark = clock() - main["last shard"], clock()
+
+    read_states = [load_state(task) for task in read_tasks]
+    for state in read_states:
+        source.merge_stats(state["source"])
+        for step, step_state in zip(first_steps, state["steps"], strict=True):
+            step.merge_stats(step_state)
+    clean_states = [load_state(task) for task in last_tasks] if counter is not None else []
+    for state in clean_states:
+        for step, step_state in zip(clean_steps, state["steps"], strict=True):
+            step.merge_stats(step_state)
 
     train, heldout = split_documents(kept_docs, config.heldout_fraction, config.seed)
     fields = record_fields(kept_docs)  # front matter columns: one schema for both splits
@@ -142,12 +151,30 @@ def build_corpus(
     shutil.rmtree(work_dir, ignore_errors=True)
     walls["wall: report and clean-up"] = clock() - mark
     dedup_seconds = {f"main: {step.name}": step.seconds for step in dedup_steps}
-    dedup_seconds["main: load .work"] = max(0.0, walls["wall: dedup (main process)"] - sum(dedup_seconds.values()))
+    dedup_seconds["main: load .work"] = main["load"]
+    dedup_seconds["main: waiting for shards"] = main["wait"]
     shard_seconds = (phase_seconds(read_states, first_steps, "shard") if counter is None else
                      {**phase_seconds(read_states, read_steps, "read"), **phase_seconds(clean_states, clean_steps, "clean")})
     if timings is not None:
         timings.update({**shard_seconds, **dedup_seconds, **walls, "wall: total": clock() - started})
     return report
+
+
+def _shard_outputs(tasks: Iterator[ShardTask], seconds: dict[str, float]) -> Iterator[Document]:
+    """The documents of each finished shard's output in turn; adds the seconds spent loading them and
+    waiting for the workers to `seconds`, and when the last shard was there ("last shard", a clock time)."""
+    clock = time.perf_counter
+    while True:
+        start = clock()
+        task = next(tasks, None)
+        loaded = clock()
+        seconds["wait"] += loaded - start
+        if task is None:
+            seconds["last shard"] = loaded
+            return
+        docs = list(load_docs(task.output))
+        seconds["load"] += clock() - loaded
+        yield from docs
 
 
 def _report(

@@ -12,6 +12,7 @@ the wrong codec's output scores near 0.5 because it lands on rare characters, ka
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 from functools import cache
 
@@ -28,6 +29,9 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _CHINESE_CODECS = ("gb18030", "big5", "cp950")
+# Category Cc (fixed by Unicode's stability policy: U+0000-001F and U+007F-009F) minus \t \n \v \f \r.
+# A regex scan, not unicodedata.category per character: that loop was 7 % of the data stage's time.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
 class UndecodableError(ValueError):
@@ -83,7 +87,7 @@ def _detect(data: bytes) -> tuple[str, str]:
 
 
 def _checked(text: str, encoding: str) -> str:
-    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v")
+    controls = len(_CONTROLS.findall(text))
     if controls > MAX_CONTROL_SHARE * len(text):
         raise UndecodableError(f"binary file ({controls} control characters when read as {encoding})")
     return text

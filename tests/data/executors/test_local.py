@@ -150,3 +150,64 @@ def test_all_cores_setting(raw, reference, tmp_path):
     again = build_corpus([raw], out, CONFIG.model_copy(update={"workers": 0}), progress=False)
     assert again.to_dict() == report
     assert DataConfig().workers == 1 and DataConfig().output_format == "jsonl"
+
+
+def test_forkserver_preload_warms_every_step_and_survives_a_failing_hook(monkeypatch):
+    """executors/preload.py (what the pool's forkserver imports) runs each step class's `preload`; one that
+    raises is skipped, so the server (and the pool) still starts."""
+    import importlib
+    import sys
+
+    from trafilatura import external
+
+    from wattlm.data.steps import STEPS
+    from wattlm.data.transforms import language
+
+    def broken(cls):
+        raise RuntimeError("a changed library")
+
+    monkeypatch.setattr(STEPS["normalize"], "preload", classmethod(broken))
+    sys.modules.pop(executor.PRELOAD, None)
+    importlib.import_module(executor.PRELOAD)
+    sys.modules.pop(executor.PRELOAD, None)
+    assert external.JT_STOPLIST is not None  # extract_html's: justext's stop lists
+    assert language._identifier.cache_info().currsize == 1  # tag_language's: the model
+
+
+def test_finished_in_order_yields_in_input_order_and_raises_a_later_failure_at_once(tmp_path, monkeypatch):
+    """The dedup pass takes shards in input order whatever order they finish in, and a failing shard stops
+    the run without waiting for the earlier ones still running."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    tasks = [executor.ShardTask("shard", i, str(tmp_path), "{}") for i in range(4)]
+    finished: list[int] = []
+    release = threading.Event()
+
+    def later_first(task):  # shard 3 finishes first, shard 0 last
+        if task.index < 3:
+            assert release.wait(10)
+        finished.append(task.index)
+        if task.index == 3:
+            release.set()
+
+    monkeypatch.setattr(executor, "run_shard", later_first)
+    with ThreadPoolExecutor(4) as pool:
+        assert [task.index for task in executor.finished_in_order(tasks, pool)] == [0, 1, 2, 3]
+    assert finished[0] == 3
+
+    release.clear()
+    finished.clear()
+
+    def shard_3_fails(task):
+        if task.index == 3:
+            raise ValueError("shard 3 is broken")
+        assert release.wait(10)
+        finished.append(task.index)
+
+    monkeypatch.setattr(executor, "run_shard", shard_3_fails)
+    with ThreadPoolExecutor(4) as pool:
+        with pytest.raises(ValueError, match="shard 3"):
+            list(executor.finished_in_order(tasks, pool))
+        assert finished == []  # raised while shards 0-2 were still running
+        release.set()

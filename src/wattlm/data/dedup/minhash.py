@@ -16,12 +16,13 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from pydantic import Field
 
 from wattlm.data.base import Step, StepParams
+from wattlm.data.char_tables import classes, code_points, table
 from wattlm.data.document import Document
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
@@ -31,7 +32,6 @@ SKETCH_ROWS = 2048  # shingles per block of the (shingles x permutations) matrix
 MAX_REPORTED_CLUSTERS = 50
 
 
-@cache
 def _is_noise(ch: str) -> bool:
     """Whitespace, punctuation and symbols: layout, not content, for Chinese shingles."""
     return ch.isspace() or unicodedata.category(ch)[0] in "PSZ"
@@ -89,8 +89,8 @@ def shingle_hashes(text: str, lang: str, char_n: int = 5, word_n: int = 3) -> An
         units = np.array([_word_hash(word) for word in _WORD.findall(text)], dtype=np.uint64)
         n = word_n
     else:
-        chars = text.translate({ord(ch): None for ch in set(text) if _is_noise(ch)})
-        units = np.frombuffer(chars.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+        codes = code_points(text)  # the noise out by a table look-up per character (char_tables.py)
+        units = codes[classes(codes, _is_noise) == 0].astype(np.uint64)
         n = char_n
     if len(units) == 0:
         return np.empty(0, dtype=np.uint32)
@@ -238,6 +238,10 @@ class NearDedup(Step):
     name = "near_dedup"
     phase = "dedup"
     Params = NearDedupParams
+
+    @classmethod
+    def preload(cls) -> None:
+        table(_is_noise)  # for the sketches, computed in the workers
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)

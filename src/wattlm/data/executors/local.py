@@ -172,7 +172,7 @@ def fingerprint(config: DataConfig, files: Sequence[InputFile]) -> str:
     entries = []
     for file in files:
         stat = file.path.lstat() if file.refused else file.path.stat()  # a refused link may lead nowhere
-        where = file.path.absolute() if file.refused else file.path.resolve()
+        where = file.path.absolute() if file.refused else file.real_path()
         entries.append([str(where), file.source, stat.st_size, stat.st_mtime_ns, file.start, file.end])
     blob = json.dumps({"config": settings, "files": entries, "max_shards": MAX_SHARDS}, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -192,16 +192,39 @@ def prepare_work_dir(work_dir: Path, key: str) -> None:
     atomic_write_text(stamp, json.dumps({"fingerprint": key}) + "\n")
 
 
+PRELOAD = "wattlm.data.executors.preload"
+
+
 def worker_pool(workers: int) -> AbstractContextManager[ProcessPoolExecutor | None]:
-    """A process pool for both phases (started once: each worker imports trafilatura, OpenCC and the
-    language model only once), or None for one worker. forkserver/spawn, not fork: the parent may run
-    threads (the progress bar), and forking a threaded process can deadlock. As with any such pool, a
-    script calling build_corpus with workers > 1 needs the `if __name__ == "__main__":` guard."""
+    """A process pool for both phases, or None for one worker. forkserver/spawn, not fork: the parent may
+    run threads (the progress bar), and forking a threaded process can deadlock. As with any such pool, a
+    script calling build_corpus with workers > 1 needs the `if __name__ == "__main__":` guard.
+
+    The forkserver preloads the steps' libraries, models and tables (executors/preload.py) and is started
+    here, before the first task: it loads them while the caller lists the inputs, and the workers fork
+    from it with everything in memory instead of each loading its own copy."""
     if workers <= 1:
         return nullcontext(None)
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    start_forkserver()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
+def start_forkserver() -> None:
+    """Start the forkserver now (if not running) with the steps' preload: build_corpus calls this before
+    it lists the inputs, so the server loads while the listing runs. A server already running (an
+    earlier build in this process) keeps its preload; "__main__" is the default list's entry."""
+    import multiprocessing.forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["__main__", PRELOAD])
+    multiprocessing.forkserver.ensure_running()
+
+
+def start_early(config: DataConfig, workers: int) -> None:
+    """What of the pool can start before the shard tasks exist: the local pool's forkserver."""
+    if config.executor == "local" and workers > 1 and "forkserver" in multiprocessing.get_all_start_methods():
+        start_forkserver()
 
 
 def shard_pool(config: DataConfig, workers: int) -> AbstractContextManager[Any]:
@@ -217,29 +240,50 @@ def run_phase(tasks: Sequence[ShardTask], pool: Any,
               on_done: Callable[[ShardTask], None] | None = None) -> int:
     """Run the tasks whose marker is missing, in `pool` (anything with an Executor's `submit`: a process
     pool or a RayPool) or (None) in this process; returns how many ran."""
-    pending = [task for task in tasks if not (task.marker.exists() and task.output.exists())]
-    for task in tasks:
-        if task not in pending and on_done is not None:
-            on_done(task)
+    ran = [0]
+    for _ in finished_in_order(tasks, pool, on_done, ran):
+        pass
+    return ran[0]
+
+
+def finished_in_order(tasks: Sequence[ShardTask], pool: Any, on_done: Callable[[ShardTask], None] | None = None,
+                      ran: list[int] | None = None) -> Iterator[ShardTask]:
+    """Run the tasks whose marker is missing (as `run_phase`) and yield every task, in order, as soon as it
+    and all before it are finished: the caller works on shard i (the serial dedup pass) while the
+    workers still run shards after it, instead of waiting for the last one. The first failure of any
+    task is raised at once (the others are cancelled). `ran[0]` receives how many tasks ran."""
+    pending = [i for i, task in enumerate(tasks) if not (task.marker.exists() and task.output.exists())]
+    if ran is not None:
+        ran[0] = len(pending)
     if pool is None or len(pending) <= 1:
-        for task in pending:
-            run_shard_hook(task)
+        for i, task in enumerate(tasks):
+            if i in pending:
+                run_shard_hook(task)
             if on_done is not None:
                 on_done(task)
-        return len(pending)
-    futures: dict[Future[None], ShardTask] = {pool.submit(run_shard, task): task for task in pending}
-    remaining = set(futures)
-    while remaining:
-        done, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
-        for future in done:
-            error = future.exception()
-            if error is not None:
-                for other in remaining:
-                    other.cancel()
-                raise error
+            yield task
+        return
+    futures: dict[int, Future[None]] = {i: pool.submit(run_shard, tasks[i]) for i in pending}
+    remaining = set(futures.values())
+    try:
+        for i, task in enumerate(tasks):
+            future = futures.get(i)
+            # Wait for this task; another that fails meanwhile stops the run now, not when its turn comes.
+            while future is not None and not future.done():
+                done, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
+                for finished in done:
+                    error = finished.exception()
+                    if error is not None:
+                        raise error
+            if future is not None:
+                remaining.discard(future)
+                future.result()  # raises its error
             if on_done is not None:
-                on_done(futures[future])
-    return len(pending)
+                on_done(task)
+            yield task
+    finally:  # a failure here or in the caller (the dedup pass): the shards not started are not run
+        for future in remaining:
+            future.cancel()
 
 
 def run_shard_hook(task: ShardTask) -> None:

@@ -7,12 +7,10 @@ of defect records and checklists included) and drop pages of codes, menus and nu
 
 from __future__ import annotations
 
-from collections import Counter
-from functools import cache
-
 from pydantic import Field
 
 from wattlm.data.base import Filter, StepParams
+from wattlm.data.char_tables import class_counts, table
 from wattlm.data.document import Document
 from wattlm.shared.text import is_han
 
@@ -23,10 +21,13 @@ JUNK_SYMBOLS = frozenset("#|*~=_^\\{}[]<>@$&`…•●■□◆◇★☆►▶�
 END_PUNCTUATION = frozenset("。！？；：…!?;:.\"'”’」』）)")
 
 
-@cache
-def _char_class(ch: str) -> tuple[bool, bool, bool, bool]:
-    """(visible, hanzi or letter, junk symbol, digit) of one character."""
-    return (not ch.isspace(), is_han(ch) or ch.isalpha(), ch in JUNK_SYMBOLS, ch.isdigit())
+VISIBLE, SCRIPT, SYMBOL, DIGIT = 1, 2, 4, 8
+
+
+def _char_bits(ch: str) -> int:
+    """VISIBLE | SCRIPT (hanzi or letter) | SYMBOL (junk symbol) | DIGIT bits of one character."""
+    return ((not ch.isspace()) * VISIBLE | (is_han(ch) or ch.isalpha()) * SCRIPT | (ch in JUNK_SYMBOLS) * SYMBOL
+            | ch.isdigit() * DIGIT)
 
 
 _last_counts: tuple[str, tuple[int, int, int, int]] | None = None
@@ -35,23 +36,21 @@ _last_counts: tuple[str, tuple[int, int, int, int]] | None = None
 def char_counts(text: str) -> tuple[int, int, int, int]:
     """(visible, script, symbol, digit) character counts of `text`.
 
-    One C-level Counter pass and a cached class per distinct character, instead of a Python loop per
-    character in each of the three ratio filters; the last text's counts are kept, so the filters that
-    run one after the other on the same document share one count (compared by identity: `text` is
-    held here, so its id cannot be reused by another string)."""
+    One table look-up per character in numpy (char_tables.py) and a count per combination of the four
+    bits, instead of a Python loop per character in each of the three ratio filters; the last text's
+    counts are kept, so the filters that run one after the other on the same document share one count
+    (compared by identity: `text` is held here, so its id cannot be reused by another string)."""
     global _last_counts
     if _last_counts is not None and _last_counts[0] is text:
         return _last_counts[1]
-    visible = script = symbol = digit = 0
-    for ch, n in Counter(text).items():
-        is_visible, is_script, is_symbol, is_digit = _char_class(ch)
-        if is_visible:
-            visible += n
-            script += n * is_script
-            symbol += n * is_symbol
-            digit += n * is_digit
-    _last_counts = (text, (visible, script, symbol, digit))
-    return _last_counts[1]
+    per_bits = class_counts(text, _char_bits, 16)  # characters per combination of the four bits
+
+    def visible_with(kind: int) -> int:
+        return sum(n for bits, n in enumerate(per_bits) if bits & VISIBLE and bits & kind)
+
+    counts = (visible_with(VISIBLE), visible_with(SCRIPT), visible_with(SYMBOL), visible_with(DIGIT))
+    _last_counts = (text, counts)
+    return counts
 
 
 def script_ratio(text: str) -> float:
@@ -86,6 +85,10 @@ class ScriptRatioFilter(Filter):
     name = "filter_script_ratio"
     drop_reason = "low_script_ratio"
     Params = ScriptRatioFilterParams
+
+    @classmethod
+    def preload(cls) -> None:
+        table(_char_bits)  # shared by the three ratio filters
 
     def keep(self, doc: Document) -> bool:
         return script_ratio(doc.text) >= self.params.min_ratio

@@ -18,12 +18,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
 from pydantic import Field
 
 from wattlm.data.base import Filter, StepParams
+from wattlm.data.char_tables import classes, code_points, table
 from wattlm.data.document import Document
 
 _WORD = re.compile(r"\w+")
@@ -34,21 +34,24 @@ GOPHER_TOP_NGRAM = {2: 0.20, 3: 0.18, 4: 0.16}
 GOPHER_DUP_NGRAM = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
 
 
-@cache
 def _is_gap(ch: str) -> bool:
     """Whitespace, punctuation and separators: not tokens of Chinese text."""
     return ch.isspace() or unicodedata.category(ch)[0] in "PZ"
 
 
+def han_codes(text: str) -> Any:
+    """The code points of the Chinese tokens of `text` (uint32): every character but the gaps, found by a
+    table look-up per character (char_tables.py)."""
+    codes = code_points(text)
+    return codes[classes(codes, _is_gap) == 0]
+
+
 def tokens(text: str, lang: str) -> tuple[Sequence[str], int]:
     """(tokens, n-gram scale): words for English and others, characters (no punctuation) for Chinese.
 
-    Chinese tokens come back as one string (a sequence of 1-character tokens). The gaps are deleted
-    with `str.translate` and a table of the gap characters this text holds (C speed; one class look-up
-    per distinct character, not per character).
-    """
+    Chinese tokens come back as one string (a sequence of 1-character tokens)."""
     if lang == "zh":
-        return text.translate({ord(ch): None for ch in set(text) if _is_gap(ch)}), 2
+        return han_codes(text).tobytes().decode("utf-32-le", "surrogatepass"), 2
     return _WORD.findall(text.casefold()), 1
 
 
@@ -92,11 +95,12 @@ class NGrams:
     (`dense_ranks`), with a a power of two, so the 3 + 6 n-gram lengths of the Gopher filters take about
     ten sorts of the document instead of nine Counters of string slices or tuples."""
 
-    def __init__(self, toks: Sequence[str]) -> None:
+    def __init__(self, toks: Sequence[str] | Any) -> None:
+        """`toks`: words, or a string of 1-character tokens, or those characters' code points (`han_codes`)."""
         import numpy as np
 
-        if isinstance(toks, str):
-            codes = np.frombuffer(toks.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # lone surrogates too
+        if isinstance(toks, (str, np.ndarray)):
+            codes = code_points(toks) if isinstance(toks, str) else toks  # lone surrogates too
             self.lengths = None  # every token is one character
         else:
             index: dict[str, int] = {}
@@ -155,6 +159,15 @@ class NGrams:
 
         if n not in self._repeats:
             shorter = [m for m in self._repeats if m < n]
+            ranked = [m for m in self._ranks if 1 < m < n]
+            if not shorter and ranked:
+                # Seeded from a shorter n already ranked (the top n-gram filters ranked them): its repeating
+                # positions need no sort, and the sort below then covers only those.
+                m = max(ranked)
+                seed_ranks = self._ranks[m]
+                repeat = np.bincount(seed_ranks.astype(np.int64))[seed_ranks.astype(np.int64)] > 1
+                self._repeats[m] = (np.flatnonzero(repeat), seed_ranks[repeat])
+                shorter = [m]
             if shorter:
                 m = max(shorter)
                 positions, prefix_ranks = self._repeats[m]
@@ -232,13 +245,29 @@ class RepeatedNgramsFilter(Filter):
     drop_reason = "repeated_ngrams"
     Params = RepeatedNgramsParams
 
+    @classmethod
+    def preload(cls) -> None:
+        table(_is_gap)
+
     def keep(self, doc: Document) -> bool:
-        toks, n_scale = tokens(doc.text, doc.meta.get("lang", "other"))
-        grams = NGrams(toks)
+        lang = doc.meta.get("lang", "other")
+        if lang == "zh":  # the code points straight into NGrams: what `tokens` gives, without the string
+            grams, n_scale = NGrams(han_codes(doc.text)), 2
+        else:
+            toks, n_scale = tokens(doc.text, lang)
+            grams = NGrams(toks)
         for n, limit in GOPHER_TOP_NGRAM.items():
             if grams.top_fraction(n * n_scale) > limit * self.params.scale:
                 return False
+        # Ascending n. Every token inside a repeated n-gram is inside a repeated shorter one too (its
+        # sub-grams repeat where it does), so a fraction is an upper bound of every later one: a limit
+        # at or above the last fraction computed passes without computing its own (same decision, and
+        # a genuine document, with few repeats, is done after the first).
+        bound = None
         for n, limit in GOPHER_DUP_NGRAM.items():
-            if grams.duplicate_fraction(n * n_scale) > limit * self.params.scale:
+            if bound is not None and bound <= limit * self.params.scale:
+                continue
+            bound = grams.duplicate_fraction(n * n_scale)
+            if bound > limit * self.params.scale:
                 return False
         return True

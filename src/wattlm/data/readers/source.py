@@ -12,7 +12,7 @@ import os
 import stat
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattlm.data.document import BadRecord, Document, doc_id
@@ -35,15 +35,22 @@ class InputFile:
     # "reason: message" when the listing refused the file (not a regular file, a symlink out of the
     # input folder): it is reported, never opened.
     refused: str = ""
+    # `path.resolve()` when the listing worked it out (from its folder's, resolved once per folder):
+    # a resolve costs an lstat per path component, and the listing, the fingerprint and the shard tasks
+    # each needed one per file.
+    resolved: str = field(default="", compare=False)
 
     @property
     def is_piece(self) -> bool:
         return self.end >= 0
 
+    def real_path(self) -> Path:
+        return Path(self.resolved) if self.resolved else self.path.resolve()
+
     def task_fields(self) -> tuple[str, str, int, int, int, str]:
         """What a shard task carries (absolute path: workers may not share our working directory). A
         refused symlink keeps its own path: resolving it would name the file it must not read."""
-        path = self.path.absolute() if self.refused else self.path.resolve()
+        path = self.path.absolute() if self.refused else self.real_path()
         return (str(path), self.source, self.start, self.end, self.first_line, self.refused)
 
     @classmethod
@@ -66,7 +73,15 @@ def read_piece(file: InputFile, max_bytes: int | None = None) -> bytes:
         if max_bytes is not None and size > max_bytes:
             raise FileRefused("too_large", f"{size} bytes (limit max_file_bytes={max_bytes})")
         handle.seek(file.start)
-        data = handle.read(size if file.is_piece else (max_bytes + 1 if max_bytes is not None else -1))
+        if file.is_piece:
+            data = handle.read(size)
+        else:
+            # The size seen, plus one byte to notice growth, not `max_bytes + 1`: BufferedReader.read(n)
+            # allocates n bytes first, and a 256 MiB allocation per small file cost more than the read.
+            data = handle.read(size + 1)
+            if len(data) > size:  # it grew since the fstat: the rest, up to the limit
+                rest = handle.read(max_bytes + 1 - len(data) if max_bytes is not None else -1)
+                data += rest
     if max_bytes is not None and len(data) > max_bytes:  # it grew since the fstat
         raise FileRefused("too_large", f"more than {max_bytes} bytes (limit max_file_bytes)")
     return data
@@ -104,11 +119,12 @@ def list_input_files(inputs: Sequence[Path], exclude: Path | None = None) -> lis
     files: list[InputFile] = []
     seen_paths: set[Path] = set()
     seen_sources: set[str] = set()
+    folders: dict[Path, Path] = {}  # folder -> its resolved path
     for root in inputs:
         base = root.parent if root.is_file() else root
         for path in visible_files(root):
             refused = refusal(path, root) if base is root else ""
-            resolved = path.absolute() if refused else path.resolve()
+            resolved = path.absolute() if refused else _resolve(path, folders)
             if resolved in seen_paths or (excluded is not None and resolved.is_relative_to(excluded)):
                 continue
             seen_paths.add(resolved)
@@ -117,8 +133,22 @@ def list_input_files(inputs: Sequence[Path], exclude: Path | None = None) -> lis
                 # Two inputs hold the same relative path: prefix the root's name to keep ids distinct.
                 source = f"{base.resolve().name}/{source}"
             seen_sources.add(source)
-            files.append(InputFile(path, source, refused=refused))
+            files.append(InputFile(path, source, refused=refused, resolved="" if refused else str(resolved)))
     return files
+
+
+def _resolve(path: Path, folders: dict[Path, Path]) -> Path:
+    """`path.resolve()`: a file that is no symlink is its resolved folder (worked out once) plus its name."""
+    try:
+        is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        is_link = True  # let resolve() deal with it
+    if is_link:
+        return path.resolve()
+    folder = folders.get(path.parent)
+    if folder is None:
+        folder = folders[path.parent] = path.parent.resolve()
+    return folder / path.name
 
 
 class FileSource:

@@ -14,6 +14,7 @@ gigabytes of a hostile single-line file.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from wattlm.data.readers.source import InputFile
 
@@ -48,13 +49,13 @@ def _count_newlines(handle, start: int, end: int) -> int:
 
 def file_pieces(file: InputFile, split_bytes: int, max_piece_bytes: int | None = None) -> list[InputFile]:
     """`file` itself, or its line-aligned pieces when it is a large JSONL / text file."""
-    if file.refused:
+    if file.refused or file.path.suffix.lower() not in SPLITTABLE:
         return [file]
     try:
         size = file.path.stat().st_size
     except OSError:
         return [file]  # the reader reports it
-    if file.path.suffix.lower() not in SPLITTABLE or size <= split_bytes:
+    if size <= split_bytes:
         return [file]
     pieces: list[InputFile] = []
     with open(file.path, "rb") as handle:
@@ -64,7 +65,7 @@ def file_pieces(file: InputFile, split_bytes: int, max_piece_bytes: int | None =
         while start < size:
             stop = start + max_piece_bytes if max_piece_bytes is not None else None
             end = _next_line_start(handle, start + split_bytes, size, stop) if start + split_bytes < size else size
-            pieces.append(InputFile(file.path, file.source, start, end, line))
+            pieces.append(replace(file, start=start, end=end, first_line=line))
             if end < size:  # the last piece's lines need no counting
                 line += _count_newlines(handle, start, end)
             start = end

@@ -33,6 +33,15 @@ class HtmlExtractor(Step):
     phase = "read"
     requires = ("trafilatura",)
 
+    @classmethod
+    def preload(cls) -> None:
+        import trafilatura  # noqa: F401
+        from trafilatura import external
+
+        # justext's stop lists of every language, read on the first page that needs justext (0.8 s a process)
+        if external.JT_STOPLIST is None and callable(getattr(external, "jt_stoplist_init", None)):
+            external.jt_stoplist_init()
+
     def run(self, docs: Iterable[Document]) -> Iterator[Document]:
         for doc in docs:
             if doc.meta.get("format") != "html":

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from wattlm.data.base import Step
+from wattlm.data.char_tables import class_counts, table
 from wattlm.data.document import Document
 from wattlm.shared.text import is_han
 
@@ -30,11 +31,13 @@ MIN_CONFIDENCE = 0.5
 MIN_HAN_SHARE = 0.3
 MIN_LATIN_SHARE = 0.9
 # Shortcut: when the sample has no kana or hangul and at least this share of its letters are hanzi, the
-# answer is 'zh' without the model (its byte n-gram scan is the stage's costliest Python loop). On the
-# bench's generated corpus (2,000 documents), examples/power-grid and the saved web pages the model says
-# 'zh' for every such text, and no text it tags otherwise has more than 21 % hanzi among its letters
-# (tests/data/test_speed_equivalence.py checks this against the model).
-CLEAR_HAN_SHARE = 0.35
+# answer is 'zh' without the model (its byte n-gram scan is the stage's costliest Python loop); the share
+# is the script fallback's own. On the bench's generated corpus (10,000 documents), examples/power-grid
+# and the saved web pages the model says 'zh' for every such text (367 of them between 30 % and 35 %,
+# 241 more between 25 % and 30 %), and no text it tags otherwise has more than 20.5 % hanzi among its
+# letters (tests/data/test_speed_equivalence.py checks this against the model). It was 0.35 at first:
+# the model then read 8 % of those texts, now 4 %.
+CLEAR_HAN_SHARE = MIN_HAN_SHARE
 _HAN, _LETTER, _KANA_HANGUL, _NOT_LETTER = range(4)
 # Scripts written beside hanzi in Japanese and Korean (kana; hangul jamo, compatibility jamo, syllables).
 _KANA_HANGUL_RANGES = ((0x3040, 0x30FF), (0x1100, 0x11FF), (0x3130, 0x318F), (0xAC00, 0xD7AF))
@@ -50,7 +53,6 @@ def script_lang(text: str) -> str:
     return "en" if sum(ch.isascii() for ch in letters) / len(letters) >= MIN_LATIN_SHARE else "other"
 
 
-@cache
 def _letter_class(ch: str) -> int:
     if any(low <= ord(ch) <= high for low, high in _KANA_HANGUL_RANGES):
         return _KANA_HANGUL
@@ -62,15 +64,9 @@ def _letter_class(ch: str) -> int:
 def clearly_chinese(sample: str) -> bool:
     """No kana or hangul, and at least CLEAR_HAN_SHARE of the letters hanzi (Japanese and Korean text, which
     mixes hanzi in, goes to the model)."""
-    han = letters = 0
-    for ch, n in Counter(sample).items():
-        kind = _letter_class(ch)
-        if kind == _KANA_HANGUL:
-            return False
-        if kind != _NOT_LETTER:
-            letters += n
-            han += n if kind == _HAN else 0
-    return letters > 0 and han >= CLEAR_HAN_SHARE * letters
+    han, other_letters, kana_hangul, _ = class_counts(sample, _letter_class, 4)  # a table look-up per character
+    letters = han + other_letters
+    return not kana_hangul and letters > 0 and han >= CLEAR_HAN_SHARE * letters
 
 
 @cache
@@ -106,6 +102,11 @@ class LanguageTagger(Step):
     name = "tag_language"
     phase = "clean"
     requires = ("py3langid",)
+
+    @classmethod
+    def preload(cls) -> None:
+        _identifier()  # the model: 0.5 s a process
+        table(_letter_class)
 
     def __init__(self) -> None:
         super().__init__()
