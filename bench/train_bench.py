@@ -94,6 +94,7 @@ def ours(model_dir: Path, args, corpus: list[str], plain: bool = False) -> dict:
     with ExitStack() as stack:
         if plain:
             stack.enter_context(mock.patch("wattlm.train.lean_lora.lean_lora", lambda model, dtype: 0))
+            stack.enter_context(mock.patch("wattlm.train.attention.use_bmm_attention", lambda model: False))
             stack.enter_context(mock.patch("wattlm.train.head_loss.causal_lm_loss", causal_lm_nll))
         result = train(model_dir, corpus, None, _config(args), progress=False)
     return {**_timed(result.step_seconds, result.step_cpu_seconds, args), "losses": result.losses}
@@ -151,7 +152,8 @@ def profile_step(model_dir: Path, args, corpus: list[str]) -> None:
     steps = max(2, args.warmup + 1)
     config = _config(args).model_copy(update={"steps": steps})
     # Only the last step is recorded (the one before it warms the profiler up; earlier ones touch memory first).
-    with profile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=steps - 2, warmup=1, active=1)) as prof:
+    with profile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=steps - 2, warmup=1, active=1),
+                 record_shapes=args.shapes) as prof:
         result = train(model_dir, corpus, None, config, progress=False, on_step=lambda step: prof.step())
     events = {e.key: e for e in prof.key_averages()}
     step_ms = result.step_seconds[-1] * 1e3
@@ -162,6 +164,9 @@ def profile_step(model_dir: Path, args, corpus: list[str]) -> None:
             ms = events[phase].cpu_time_total / 1e3
             print(f"  {phase:<17} {ms:>8.0f} ms  {ms / step_ms:>6.1%}")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top, max_name_column_width=45))
+    if args.shapes:  # the same operators split by input shape: which matmul, which cast
+        print(prof.key_averages(group_by_input_shape=True).table(
+            sort_by="self_cpu_time_total", row_limit=args.top, max_name_column_width=30, max_shapes_column_width=70))
 
 
 def bench_model(name: str, model_dir: Path, args, corpus: list[str]) -> None:
@@ -220,6 +225,7 @@ def main() -> int:
                         "forward, the shared fused loss): the speed-up of the lean path and both loss curves")
     parser.add_argument("--profile", action="store_true", help="profile one step of our loop per model instead")
     parser.add_argument("--top", type=int, default=15, help="operators listed by --profile")
+    parser.add_argument("--shapes", action="store_true", help="--profile: also list operators by input shape")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.warmup, args.repeats = 4, 1, 1
