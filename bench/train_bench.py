@@ -87,9 +87,10 @@ def ours(model_dir: Path, args, corpus: list[str], plain: bool = False) -> dict:
     """Our loop; `plain`: with peft's LoRA forward, sdpa attention, shared/lm.py's fused loss and torch's
     default AdamW (the path before train/lean_lora.py, lora_siblings.py, attention.py, head_loss.py and the
     fused optimizer), for the speed-up and the loss curve beside it."""
-    import torch
     from contextlib import ExitStack
     from unittest import mock
+
+    import torch
 
     from wattlm.shared.lm import causal_lm_nll
     from wattlm.train.loop import train

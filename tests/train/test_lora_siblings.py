@@ -3,9 +3,9 @@ lean layers' loss and gradients; kept outputs serve only the same input; one dro
 
 import torch
 
+from tests.train.test_lean_lora import _lora_model, _loss_and_grads
 from wattlm.train.lean_lora import lean_lora
 from wattlm.train.lora_siblings import group_siblings
-from tests.train.test_lean_lora import _lora_model, _loss_and_grads
 
 
 def test_grouped_siblings_match_the_separate_layers(tiny_model_dir):
