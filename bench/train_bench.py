@@ -1,10 +1,11 @@
 """Training throughput: wattlm's loop vs the HF Trainer + PEFT, same model, data, sequence and batch.
 
-    .venv/bin/python bench/train_bench.py                      # both packaged models, 2 repeats per side
+    .venv/bin/python bench/train_bench.py                      # both packaged models, 12 steps x 2 repeats per side
     .venv/bin/python bench/train_bench.py --quick              # a smoke run on a busy machine (few steps, 1 repeat)
     .venv/bin/python bench/train_bench.py --model gemma3-270m --repeats 3
     .venv/bin/python bench/train_bench.py --profile            # one profiled step of ours per model, by phase
-    .venv/bin/python bench/train_bench.py --plain              # also our loop's plain path (before the lean one)
+    .venv/bin/python bench/train_bench.py --profile --shapes --model smollm2-135m   # operators by input shape
+    .venv/bin/python bench/train_bench.py --plain              # also our loop's plain path (peft, sdpa, shared loss)
 
 Both sides use LoRA r=16 on all linear layers, bf16 autocast on the CPU, AdamW, the same packed blocks of
 the sample corpus. Repeats alternate (HF, ours, HF, ours, ...) so a change in machine load hits both
@@ -83,10 +84,13 @@ def _config(args):
 
 
 def ours(model_dir: Path, args, corpus: list[str], plain: bool = False) -> dict:
-    """Our loop; `plain`: with peft's LoRA forward and shared/lm.py's fused loss (the path before
-    train/lean_lora.py and train/head_loss.py), for the speed-up and the loss curve beside it."""
+    """Our loop; `plain`: with peft's LoRA forward, sdpa attention, shared/lm.py's fused loss and torch's
+    default AdamW (the path before train/lean_lora.py, lora_siblings.py, attention.py, head_loss.py and the
+    fused optimizer), for the speed-up and the loss curve beside it."""
     from contextlib import ExitStack
     from unittest import mock
+
+    import torch
 
     from wattlm.shared.lm import causal_lm_nll
     from wattlm.train.loop import train
@@ -94,7 +98,10 @@ def ours(model_dir: Path, args, corpus: list[str], plain: bool = False) -> dict:
     with ExitStack() as stack:
         if plain:
             stack.enter_context(mock.patch("wattlm.train.lean_lora.lean_lora", lambda model, dtype: 0))
+            stack.enter_context(mock.patch("wattlm.train.attention.use_bmm_attention", lambda model: False))
             stack.enter_context(mock.patch("wattlm.train.head_loss.causal_lm_loss", causal_lm_nll))
+            stack.enter_context(mock.patch("wattlm.train.loop.adamw", lambda params, config: torch.optim.AdamW(
+                params, lr=config.lr, weight_decay=config.weight_decay)))
         result = train(model_dir, corpus, None, _config(args), progress=False)
     return {**_timed(result.step_seconds, result.step_cpu_seconds, args), "losses": result.losses}
 
@@ -151,7 +158,8 @@ def profile_step(model_dir: Path, args, corpus: list[str]) -> None:
     steps = max(2, args.warmup + 1)
     config = _config(args).model_copy(update={"steps": steps})
     # Only the last step is recorded (the one before it warms the profiler up; earlier ones touch memory first).
-    with profile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=steps - 2, warmup=1, active=1)) as prof:
+    with profile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=steps - 2, warmup=1, active=1),
+                 record_shapes=args.shapes) as prof:
         result = train(model_dir, corpus, None, config, progress=False, on_step=lambda step: prof.step())
     events = {e.key: e for e in prof.key_averages()}
     step_ms = result.step_seconds[-1] * 1e3
@@ -162,6 +170,9 @@ def profile_step(model_dir: Path, args, corpus: list[str]) -> None:
             ms = events[phase].cpu_time_total / 1e3
             print(f"  {phase:<17} {ms:>8.0f} ms  {ms / step_ms:>6.1%}")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top, max_name_column_width=45))
+    if args.shapes:  # the same operators split by input shape: which matmul, which cast
+        print(prof.key_averages(group_by_input_shape=True).table(
+            sort_by="self_cpu_time_total", row_limit=args.top, max_name_column_width=30, max_shapes_column_width=70))
 
 
 def bench_model(name: str, model_dir: Path, args, corpus: list[str]) -> None:
@@ -210,16 +221,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", help="packaged model name or HF folder (repeatable); "
                         f"default: {', '.join(PACKAGED)}")
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=12, help="steps per run; the first --warmup are not timed "
+                        "(default: 10 timed steps x 2 repeats per side, both models in ~8 min on a quiet machine)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2, help="runs per side, alternating; medians are shown")
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="4 steps (1 warm-up), 1 repeat: a smoke run")
     parser.add_argument("--plain", action="store_true", help="also run our loop on the plain path (peft's LoRA "
-                        "forward, the shared fused loss): the speed-up of the lean path and both loss curves")
+                        "forward, sdpa attention, the shared fused loss): the speed-up of the lean path and both loss curves")
     parser.add_argument("--profile", action="store_true", help="profile one step of our loop per model instead")
     parser.add_argument("--top", type=int, default=15, help="operators listed by --profile")
+    parser.add_argument("--shapes", action="store_true", help="--profile: also list operators by input shape")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.warmup, args.repeats = 4, 1, 1
@@ -231,11 +244,13 @@ def main() -> int:
     from wattlm.registry import Registry
 
     corpus = texts()
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as home:
         registry = Registry(Path(os.environ.get("WATT_BENCH_HOME", home)))
         for name in args.model or PACKAGED:
             model_dir = Path(name) if Path(name).exists() else hf_dir(registry, resolve_model(registry, name))
             bench_model(Path(name).name, model_dir, args, corpus)
+    print(f"\nbench wall time {time.perf_counter() - started:.0f} s")
     return 0
 
 

@@ -70,8 +70,9 @@ def test_dropout_is_applied_and_merging_still_works(tiny_model_dir):
 
 
 def test_bf16_lora_loss_curve_matches_the_plain_path(tiny_model_dir, tmp_path, monkeypatch):
-    """The whole loop with the lean layers and the training head loss, and with peft's forward and the
-    shared fused loss (the path before them): the same loss curve within bf16 noise."""
+    """The whole loop with the lean layers (grouped siblings), the batched-matmul attention and the training
+    head loss, and with peft's forward, sdpa and the shared fused loss (the path before them): the same loss
+    curve within bf16 noise."""
     from wattlm.shared.lm import causal_lm_nll
     from wattlm.train import loop
     from wattlm.train.config import LoraSettings, TrainConfig
@@ -81,6 +82,7 @@ def test_bf16_lora_loss_curve_matches_the_plain_path(tiny_model_dir, tmp_path, m
                          lora=LoraSettings(r=4, alpha=8, dropout=0.0))
     lean = loop.train(tiny_model_dir, texts, tmp_path / "lean", config, progress=False).losses
     monkeypatch.setattr("wattlm.train.lean_lora.lean_lora", lambda model, dtype: 0)
+    monkeypatch.setattr("wattlm.train.attention.use_bmm_attention", lambda model: False)
     monkeypatch.setattr("wattlm.train.head_loss.causal_lm_loss", causal_lm_nll)
     plain = loop.train(tiny_model_dir, texts, tmp_path / "plain", config, progress=False).losses
     assert lean[-1] < lean[0]

@@ -165,7 +165,8 @@ def causal_lm_loss(model, input_ids, chunk: int = 1024, labels=None) -> tuple:
         return causal_lm_nll(model, input_ids, chunk=chunk, labels=labels)
     backbone, head, softcap = backbone_and_head(model)
     with record_function("train.forward"):
-        hidden = backbone(input_ids=input_ids).last_hidden_state  # (batch, seq, dim)
+        # use_cache=False: the models' configs default to a KV cache, which training would fill and drop
+        hidden = backbone(input_ids=input_ids, use_cache=False).last_hidden_state  # (batch, seq, dim)
     with record_function("train.loss"):
         hidden = hidden[:, :-1].reshape(-1, hidden.size(-1))  # (batch*(seq-1), dim)
         targets = (input_ids if labels is None else labels)[:, 1:].reshape(-1)  # (batch*(seq-1),)

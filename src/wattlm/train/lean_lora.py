@@ -58,6 +58,9 @@ def _lean_forward(self, x, *args, **kwargs):
             or self.base_layer.weight.requires_grad
             or not torch.is_autocast_enabled("cpu") or torch.get_autocast_dtype("cpu") != dtype):
         return self._wattlm_peft_forward(x, *args, **kwargs)
+    group = getattr(self, "_wattlm_group", None)
+    if group is not None and group.applies(adapter):  # q/k/v or gate/up computed together: train/lora_siblings.py
+        return group.output(self, x, adapter)
     weight, bias = _base_weight(self, dtype)
     flat = x.reshape(-1, x.size(-1)).to(dtype)  # (tokens, in): one cast, shared by both paths
     base = F.linear(flat, weight, bias)  # (tokens, out)
@@ -70,18 +73,26 @@ def _lean_forward(self, x, *args, **kwargs):
 
 
 def _dropout(x, dropout) -> tuple:
-    """(x with dropped entries zeroed, the 1 / (1 - p) to scale the result by).
+    """(x with dropped entries zeroed, the 1 / (1 - p) to scale the result by)."""
+    keep, scale = keep_mask(x.shape, dropout, x.device)
+    return (x, scale) if keep is None else (x * keep, scale)
+
+
+def keep_mask(shape, dropout, device) -> tuple:
+    """(a bool mask of `shape` with P(True) = 1 - p, or None when `dropout` drops nothing; 1 / (1 - p)).
 
     `torch.nn.Dropout` draws one random float per entry (~4 ns each here: 8 % of a SmolLM2 step); this
     draws 64-bit words and compares their 16-bit quarters against p, four entries per draw, with p
     rounded to a multiple of 1/65536 (0.05 -> 0.050003) and the scale taken from that rounded p."""
+    import math
+
     import torch
 
     p = dropout.p if isinstance(dropout, torch.nn.Dropout) and dropout.training else 0.0
     if p == 0.0:
-        return x, 1.0
-    n = x.numel()
+        return None, 1.0
+    n = math.prod(shape)
     cut = round(p * 65536)
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
-    keep = words.view(torch.int16)[:n].view_as(x) >= cut - 32768  # (tokens, in): P(keep) = 1 - cut / 65536
-    return x * keep, 65536 / (65536 - cut)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), 2**63 - 1)
+    keep = words.view(torch.int16)[:n].view(shape) >= cut - 32768  # P(keep) = 1 - cut / 65536
+    return keep, 65536 / (65536 - cut)

@@ -63,6 +63,19 @@ def _lr_at(step: int, config: TrainConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def adamw(params: list, config: TrainConfig):
+    """AdamW over the trainable parameters; torch's fused kernel where it applies.
+
+    torch picks its per-parameter loop on the CPU (its foreach path is GPU-only): ~10 small tensor ops per
+    parameter, and a LoRA model has many small ones (SmolLM2: 420). The fused kernel updates each
+    parameter in one pass, with the same arithmetic (tests/train/test_optimizer.py). Sharded (FSDP)
+    parameters keep torch's default."""
+    import torch
+
+    fused = bool(params) and all(type(p) is torch.nn.Parameter and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
+
+
 def train(
     model_dir: Path,
     examples: Sequence,
@@ -86,6 +99,7 @@ def train(
     from torch.profiler import record_function  # named phases for bench/train_bench.py --profile
 
     from wattlm.models.hf import load_causal_lm, load_tokenizer
+    from wattlm.train.attention import restore_attention
     from wattlm.train.checkpoint import load_checkpoint, save_checkpoint
     from wattlm.train.device import autocast, enable_gradient_checkpointing, resolve_device, to_device
     from wattlm.train.dist import context
@@ -123,13 +137,19 @@ def train(
     model.to(device).train()
     if config.lora is not None and config.bf16:  # after the move: its bf16 copies live on the training device
         from wattlm.train.lean_lora import lean_lora
+        from wattlm.train.lora_siblings import group_siblings
 
         lean_lora(model, torch.bfloat16)
+        group_siblings(model)  # q/k/v and gate/up of a layer in one pass each
+    if config.bf16 and device.type == "cpu":
+        from wattlm.train.attention import use_bmm_attention
+
+        use_bmm_attention(model)  # short causal sequences: batched matmuls instead of the flash kernel
     method = method_class(config.method).from_config(config, tokenizer, examples, replay_texts, teacher_dir)
     params = [p for p in model.parameters() if p.requires_grad]
     dist.broadcast_parameters(params)
     params = shard_model(model, config, dist)  # fsdp: the sharded parameters; else the same list
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = adamw(params, config)
 
     result = TrainResult(steps=0, tokens=0, seconds=0.0, data_stats=method.stats(), processes=dist.world)
     batches = method.batches()
@@ -184,6 +204,7 @@ def train(
                                     result.seconds, rng_states)
 
     release_buffers()
+    restore_attention(model)
     gather_whole_weights(model, config)
     if dist.is_main and out_dir is not None:
         if config.quantize_base != "none":  # merged into the fp32 base, not into rounded 8/4-bit weights
