@@ -5,7 +5,8 @@ optimizer, the RNG states (one per process) and the per-step history. The batch 
 resuming replays the sampler to the saved step instead of storing it. Each checkpoint is written to a
 temp file and renamed, so a kill during a save leaves the previous checkpoint intact. Checkpoints are
 loaded with `torch.load(weights_only=True)`: they hold only tensors and plain values, so nothing in
-one can run code.
+one can run code. Under `train.distributed.strategy: fsdp` the same file is written and read collectively
+by fsdp_checkpoint.py (optimizer state keyed by parameter name, marked with FSDP_LAYOUT).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from wattlm.errors import WattError
 from wattlm.shared.records import atomic_path
 
 CHECKPOINT = "checkpoint.pt"
+FSDP_LAYOUT = "fsdp-full"  # a checkpoint of fsdp_checkpoint.py; ddp checkpoints carry no layout
 
 
 def save_checkpoint(folder: Path, model, optimizer, step: int, history: dict, tokens: int, seconds: float,
@@ -41,16 +43,12 @@ def load_checkpoint(folder: Path | None, model, optimizer, rank: int = 0) -> dic
     """Restore model/optimizer/RNG from `folder` if it holds a checkpoint; returns its counters."""
     if folder is None or not (folder / CHECKPOINT).exists():
         return None
+    state = read_checkpoint(folder)
+    if state.get("layout") == FSDP_LAYOUT:  # its optimizer state is keyed by name, not by position
+        raise WattError(f"checkpoint in {folder} was written with train.distributed.strategy fsdp: resume it "
+                        "with that strategy, or delete that folder to start the run afresh")
     import torch
 
-    # weights_only: tensors, numbers, strings and containers only. A checkpoint folder can come from
-    # elsewhere (a copied run), and a full unpickle would run whatever code the file names.
-    try:
-        state = torch.load(folder / CHECKPOINT, weights_only=True)
-    except Exception as err:  # pickle.UnpicklingError for a forbidden global; anything else is damage
-        first_line = (str(err).strip().splitlines() or [""])[0][:200]
-        raise WattError(f"cannot load checkpoint {folder / CHECKPOINT} as plain tensors ({type(err).__name__}: "
-                        f"{first_line}); delete that folder to start the run afresh") from None
     params = dict(model.named_parameters())
     missing = set(state["trainable"]) - set(params)
     if missing:
@@ -66,3 +64,21 @@ def load_checkpoint(folder: Path | None, model, optimizer, rank: int = 0) -> dic
     # Each process continues its own dropout stream; with a different process count the streams differ.
     torch.set_rng_state(rng[rank] if rank < len(rng) else rng[0])
     return {k: state[k] for k in ("step", "history", "tokens", "seconds")}
+
+
+def read_checkpoint(folder: Path) -> dict:
+    """The checkpoint in `folder` as plain tensors and values; a one-line WattError if it is anything else."""
+    import torch
+
+    # weights_only: tensors, numbers, strings and containers only. A checkpoint folder can come from
+    # elsewhere (a copied run), and a full unpickle would run whatever code the file names.
+    try:
+        state = torch.load(folder / CHECKPOINT, weights_only=True)
+    except Exception as err:  # pickle.UnpicklingError for a forbidden global; anything else is damage
+        first_line = (str(err).strip().splitlines() or [""])[0][:200]
+        raise WattError(f"cannot load checkpoint {folder / CHECKPOINT} as plain tensors ({type(err).__name__}: "
+                        f"{first_line}); delete that folder to start the run afresh") from None
+    if not isinstance(state, dict):
+        raise WattError(f"checkpoint {folder / CHECKPOINT} holds a {type(state).__name__}, not a training "
+                        "state; delete that folder to start the run afresh")
+    return state

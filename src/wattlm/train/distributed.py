@@ -9,7 +9,8 @@ fused loss bypasses a DDP wrapper's forward hooks); a recipe without the section
 `fsdp` shards every decoder layer with torch's FSDP2 (`fully_shard`): a layer's weights are gathered for
 its forward and backward and its gradients reduce-scattered, so each process holds 1/N of the layers'
 weights, gradients and optimizer state. Embeddings, final norm and head stay whole on every process (the
-fused loss reads the head weight directly) and their gradients go through the ddp all-reduce.
+fused loss reads the head weight directly) and their gradients go through the ddp all-reduce. Checkpoints
+of an fsdp run are gathered to rank 0 and written as one file (fsdp_checkpoint.py).
 
 The process group is gloo on CPU-only machines (as before) and gloo for CPU tensors + NCCL for CUDA
 tensors when torch sees a GPU; torchrun (or accelerate launch, Slurm srun, a Kubernetes Job) starts the
@@ -54,9 +55,6 @@ def shard_model(model, config, dist) -> list:
     (sharded ones are new DTensor objects). Without fsdp, the trainable parameters as they were."""
     if not uses_fsdp(config):
         return [p for p in model.parameters() if p.requires_grad]
-    if config.save_every:
-        raise WattError("train.distributed.strategy fsdp does not write resumable checkpoints yet "
-                        "(its optimizer state is sharded): set train.save_every: 0")
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 

@@ -103,7 +103,8 @@ def train(
     from wattlm.train.checkpoint import load_checkpoint, save_checkpoint
     from wattlm.train.device import autocast, enable_gradient_checkpointing, resolve_device, to_device
     from wattlm.train.dist import context
-    from wattlm.train.distributed import gather_whole_weights, reduce_and_clip, shard_model
+    from wattlm.train.distributed import gather_whole_weights, reduce_and_clip, shard_model, uses_fsdp
+    from wattlm.train.fsdp_checkpoint import load_fsdp_checkpoint, save_fsdp_checkpoint
     from wattlm.train.head_loss import release_buffers
     from wattlm.train.methods import method_class
 
@@ -153,7 +154,10 @@ def train(
 
     result = TrainResult(steps=0, tokens=0, seconds=0.0, data_stats=method.stats(), processes=dist.world)
     batches = method.batches()
-    resumed = load_checkpoint(checkpoint_dir, model, optimizer, rank=dist.rank)
+    if uses_fsdp(config):  # every process takes part: the state is gathered to and sent from rank 0
+        resumed = load_fsdp_checkpoint(checkpoint_dir, model, optimizer, dist)
+    else:
+        resumed = load_checkpoint(checkpoint_dir, model, optimizer, rank=dist.rank)
     if resumed:
         history = resumed["history"]
         result.steps, result.tokens, result.seconds = resumed["step"], resumed["tokens"], resumed["seconds"]
@@ -199,7 +203,10 @@ def train(
             if checkpoint_dir and config.save_every and result.steps % config.save_every == 0 \
                     and result.steps < config.steps:
                 rng_states = dist.gather_objects(torch.get_rng_state())
-                if dist.is_main:
+                if uses_fsdp(config):
+                    save_fsdp_checkpoint(checkpoint_dir, model, optimizer, dist, result.steps, result.history(),
+                                         result.tokens, result.seconds, rng_states)
+                elif dist.is_main:
                     save_checkpoint(checkpoint_dir, model, optimizer, result.steps, result.history(), result.tokens,
                                     result.seconds, rng_states)
 
