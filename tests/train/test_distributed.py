@@ -38,11 +38,6 @@ def test_cpu_only_machines_keep_gloo(monkeypatch):
     assert process_group_backend() == "cpu:gloo,cuda:nccl"
 
 
-def test_fsdp_refuses_checkpoints_it_could_not_resume():
-    with pytest.raises(WattError, match="save_every: 0"):
-        shard_model(torch.nn.Linear(2, 2), TrainConfig(distributed={"strategy": "fsdp"}, save_every=10), Dist())
-
-
 def test_ddp_and_no_section_leave_the_parameters_alone():
     model = torch.nn.Linear(2, 2)
     model.bias.requires_grad_(False)
