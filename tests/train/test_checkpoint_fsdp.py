@@ -7,8 +7,10 @@ trains the tiny Llama on 2 torchrun processes (this file is also the worker it l
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -215,6 +217,9 @@ def _worker(model_dir: Path, out: Path) -> None:
     errors = dist.gather_objects(seen.pop(f"error{dist.rank}", None))
     if main:
         (out / "seen.json").write_text(json.dumps({**seen, "errors": errors}))
+    # The five runs' sharded models sit in reference cycles (FSDP hooks) with their pending collective
+    # work; free them while the process group is alive, not during interpreter shutdown after it.
+    gc.collect()
     dist.leave()
 
 
@@ -245,8 +250,8 @@ def test_fsdp_run_killed_and_resumed_ends_like_one_that_never_stopped(tiny_model
     # A checkpoint of r=4 adapters against an r=8 model: every process stops with the same one line.
     first, second = seen["errors"]
     assert first == second and "\n" not in first
-    assert "does not match the model (e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight: " \
-           "checkpoint (4, 64), model (8, 64)); delete that folder" in first
+    assert re.search(r"does not match the model \(e\.g\. base_model\.model\.model\.layers\.0\.\S+\.lora_A\.default\.weight: "
+                     r"checkpoint \(4, \d+\), model \(8, \d+\)\); delete that folder", first), first
 
     # The 2-process checkpoint resumes on 1 process (the full state dict fits any mesh); without
     # dropout the curve is the 2-process run's.
