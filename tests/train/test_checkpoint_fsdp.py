@@ -180,8 +180,9 @@ def test_a_checkpoint_with_code_in_it_is_refused(one_process_group, tmp_path):
 
 
 def _worker(model_dir: Path, out: Path) -> None:
-    """Every torchrun process: train straight; train and crash after CRASH_AFTER steps; resume; then resume
-    with a model the checkpoint does not fit. Rank 0 writes what it saw to out/seen.json."""
+    """Every torchrun process, for LoRA with dropout, a full fine-tune and LoRA without dropout: train
+    straight; train and crash after CRASH_AFTER steps; resume. Then resume with a model the checkpoint
+    does not fit. Rank 0 writes what it saw to out/seen.json."""
     from wattlm.train.config import TrainConfig
     from wattlm.train.dist import context
     from wattlm.train.loop import train
@@ -194,8 +195,10 @@ def _worker(model_dir: Path, out: Path) -> None:
             raise KeyboardInterrupt("simulated kill")
 
     seen = {}
-    for name, dropout in (("dropout", 0.1), ("plain", 0.0)):  # dropout: each process's RNG must survive
-        config = TrainConfig(**CONFIG, lora={"r": 4, "alpha": 8, "dropout": dropout})
+    # dropout: each process's RNG must survive; full: a full fine-tune (sharded layers, whole tied embedding)
+    lora = {"dropout": {"r": 4, "alpha": 8, "dropout": 0.1}, "full": None, "plain": {"r": 4, "alpha": 8, "dropout": 0.0}}
+    for name, adapters in lora.items():
+        config = TrainConfig(**CONFIG, lora=adapters)
         straight = train(model_dir, TEXTS, out / f"{name}-straight" if main else None, config, progress=False)
         try:
             train(model_dir, TEXTS, None, config, progress=False, checkpoint_dir=out / f"{name}-ckpt", on_step=crash)
@@ -217,13 +220,13 @@ def _worker(model_dir: Path, out: Path) -> None:
     errors = dist.gather_objects(seen.pop(f"error{dist.rank}", None))
     if main:
         (out / "seen.json").write_text(json.dumps({**seen, "errors": errors}))
-    # The five runs' sharded models sit in reference cycles (FSDP hooks) with their pending collective
+    # The runs' sharded models sit in reference cycles (FSDP hooks) with their pending collective
     # work; free them while the process group is alive, not during interpreter shutdown after it.
     gc.collect()
     dist.leave()
 
 
-@pytest.mark.integration  # two torchrun processes, five short runs: about a minute on 2 loaded cores
+@pytest.mark.integration  # two torchrun processes, eight short runs: about a minute on 2 loaded cores
 def test_fsdp_run_killed_and_resumed_ends_like_one_that_never_stopped(tiny_model_dir, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
@@ -240,13 +243,14 @@ def test_fsdp_run_killed_and_resumed_ends_like_one_that_never_stopped(tiny_model
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
     seen = json.loads((tmp_path / "seen.json").read_text())
-    assert seen["dropout"]["steps"] == 6
-    assert seen["dropout"]["resumed"] == pytest.approx(seen["dropout"]["straight"], rel=1e-5)
-    resumed, straight = load_file(tmp_path / "dropout-resumed" / "model.safetensors"), \
-        load_file(tmp_path / "dropout-straight" / "model.safetensors")
-    assert resumed.keys() == straight.keys()
-    for name in straight:  # merged LoRA weights: adapters, Adam moments and dropout streams all came back
-        assert torch.allclose(resumed[name], straight[name], atol=1e-6), name
+    for run in ("dropout", "full"):
+        assert seen[run]["steps"] == 6
+        assert seen[run]["resumed"] == pytest.approx(seen[run]["straight"], rel=1e-5)
+        resumed, straight = load_file(tmp_path / f"{run}-resumed" / "model.safetensors"), \
+            load_file(tmp_path / f"{run}-straight" / "model.safetensors")
+        assert resumed.keys() == straight.keys()
+        for name in straight:  # weights (LoRA merged), Adam moments and dropout streams all came back
+            assert torch.allclose(resumed[name], straight[name], atol=1e-6), (run, name)
     # A checkpoint of r=4 adapters against an r=8 model: every process stops with the same one line.
     first, second = seen["errors"]
     assert first == second and "\n" not in first
