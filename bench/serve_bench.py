@@ -5,13 +5,15 @@
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/serve_bench.py   # all three sides with passive OpenMP threads
 
 Per model, in one run: raw llama.cpp single-stream decode (`Llama.generate`, greedy, prompt excluded, same
-thread count), then both servers as subprocesses on 127.0.0.1 with 2 threads each: `watt serve` (the real
-CLI, on a throw-away workspace where the GGUF is registered with `watt models add`) and
-`python -m llama_cpp.server` (the `bench` extra). Both stay up and are driven one at a time, alternating
-ours / peer `--repeats` times per cell (an idle server uses no CPU), and each cell keeps the median run:
-- single stream at temperature 0 and at 0.8 (OpenAI defaults otherwise; seeded), one client;
-- aggregate throughput at each level of concurrent streaming clients (`--levels`), greedy, every client
-  sending `--rounds` completions of distinct fixed prompts, `--max-tokens` long.
+thread count, loaded in this process), then both servers as subprocesses on 127.0.0.1 with 2 threads each:
+`watt serve` (the real CLI, on a throw-away workspace where the GGUF is registered with `watt models add`)
+and `python -m llama_cpp.server` (the `bench` extra). Both stay up and are driven one at a time (an idle
+server uses no CPU), `--repeats` times per cell, and each cell keeps the median run:
+- single stream, one client: each repeat times raw decode, then ours and the peer at temperature 0 and at
+  0.8 (OpenAI defaults otherwise; seeded), back to back, so each figure has a raw figure from the same
+  minute; the ratio to raw is taken per repeat and its median reported;
+- aggregate throughput at each level of concurrent streaming clients (`--levels`), greedy, ours / peer
+  alternating, every client sending `--rounds` completions of distinct fixed prompts, `--max-tokens` long.
 Metrics follow vLLM's `bench serve`: output tokens from the streamed `usage` (else the text re-tokenized),
 aggregate tok/s = all output tokens / wall time of the run, TTFT = send -> first text, TPOT = (latency -
 TTFT) / (tokens - 1), ITL = every gap between streamed chunks, p50 / p95. The last lines are one `ratio`
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 THREADS = 2
+TEMPERATURES = (0.0, 0.8)
 N_CTX = 2048
 PROMPTS = [  # plain-text openings the model continues for a long time
     "The history of electricity began", "In the small village by the river, the old miller",
@@ -88,24 +91,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def raw_decode_speed(model: Path, tokens: int, repeats: int) -> float:
-    """Tokens/s of llama.cpp decoding one stream (`Llama.generate`, greedy, prompt excluded), the median
-    of `repeats` runs: the ceiling for a single client."""
-    from llama_cpp import Llama
+class RawDecoder:
+    """llama.cpp decoding one stream (`Llama.generate`, greedy, prompt excluded, same thread count): the
+    ceiling for a single client. Kept loaded so that it can be timed between the servers' runs."""
 
-    llm = Llama(model_path=str(model), n_ctx=N_CTX, n_threads=THREADS, n_threads_batch=THREADS, verbose=False)
-    speeds = []
-    for repeat in range(repeats + 1):  # the first run pages the weights in and is not counted
-        stream = llm.generate(llm.tokenize(PROMPTS[repeat % len(PROMPTS)].encode()), temp=0.0, top_k=1)
+    def __init__(self, model: Path) -> None:
+        from llama_cpp import Llama
+
+        self._llm = Llama(model_path=str(model), n_ctx=N_CTX, n_threads=THREADS, n_threads_batch=THREADS, verbose=False)
+        self._runs = 0
+        self.speed(16)  # the first run pages the weights in and is not counted
+
+    def speed(self, tokens: int) -> float:
+        """Tokens/s of one greedy continuation, `tokens` long, of the next prompt."""
+        llm = self._llm
+        stream = llm.generate(llm.tokenize(PROMPTS[self._runs % len(PROMPTS)].encode()), temp=0.0, top_k=1)
+        self._runs += 1
         next(stream)  # the prompt is read and the first token sampled here
         start = time.perf_counter()
         for _ in range(tokens - 1):
             next(stream)
-        if repeat:
-            speeds.append((tokens - 1) / (time.perf_counter() - start))
+        elapsed = time.perf_counter() - start
         stream.close()
-    llm.close()
-    return statistics.median(speeds)
+        return (tokens - 1) / elapsed
+
+    def close(self) -> None:
+        self._llm.close()
 
 
 def start_server(kind: str, model: Path, port: int, max_seqs: int, home: Path) -> subprocess.Popen:
@@ -287,31 +298,46 @@ def alternate(servers, repeats: int, clients: int, rounds: int, max_tokens: int,
 
 
 def bench_model(model: Path, args) -> dict:
-    """Raw decode, then both servers (up together, driven one at a time): single stream at temperature 0
-    and 0.8, then aggregate throughput at each level of concurrent clients."""
+    """Both servers up together, driven one at a time. Each repeat times, back to back: raw decode, then
+    one client at temperature 0 and at 0.8 on ours and the peer; so every single-stream figure has a raw
+    figure taken within seconds of it, and the ratio is taken per repeat (this machine's speed drifts by
+    10-20 % over minutes, which a raw figure from the start of the run would fold into the ratio). Then
+    aggregate throughput at each level of concurrent clients, alternating ours / peer."""
     _VOCAB.clear()
     _VOCAB["path"] = str(model)
-    raw = raw_decode_speed(model, args.max_tokens, args.repeats)
-    print(f"  raw llama.cpp single-stream decode (Llama.generate, {THREADS} threads): {raw:.1f} tok/s", flush=True)
-    single, levels = {}, []
-    with Server("wattlm", model, args.max_seqs) as ours, Server("llama-cpp-python", model, args.max_seqs) as peer:
-        for temperature in (0.0, 0.8):
-            single[temperature] = alternate((ours, peer), args.repeats, 1, args.rounds, args.max_tokens, temperature)
-            for kind, row in single[temperature].items():
-                print(f"  {kind:16s} 1 client, temperature {temperature}: decode {1 / row['tpot_p50']:.1f} tok/s "
-                      f"(1 / TPOT p50), runs {row['all_tok_s']} tok/s end to end", flush=True)
-        for clients in args.levels:
-            level = alternate((ours, peer), args.repeats, clients, args.rounds, args.max_tokens, 0.0)
-            levels.append(level)
-            for kind, row in level.items():
-                print(f"  {kind:16s} {clients:2d} clients: runs {row['all_tok_s']} tok/s", flush=True)
-    return {"raw": raw, "single": single, "levels": levels}
+    raw = RawDecoder(model)
+    raws: list[float] = []
+    single_runs = {t: {"wattlm": [], "llama-cpp-python": []} for t in TEMPERATURES}
+    levels = []
+    try:
+        with Server("wattlm", model, args.max_seqs) as ours, Server("llama-cpp-python", model, args.max_seqs) as peer:
+            for repeat in range(args.repeats):
+                raws.append(raw.speed(args.max_tokens))
+                line = [f"raw {raws[-1]:.1f}"]
+                for temperature in TEMPERATURES:
+                    for server in (ours, peer):
+                        row = asyncio.run(run_level(server.base_url, 1, args.rounds, args.max_tokens, temperature))
+                        single_runs[temperature][server.kind].append(row)
+                        line.append(f"{server.kind} t={temperature} {1 / row['tpot_p50']:.1f}")
+                print(f"  repeat {repeat + 1}, decode tok/s (1 / TPOT p50): " + ", ".join(line), flush=True)
+            for clients in args.levels:
+                level = alternate((ours, peer), args.repeats, clients, args.rounds, args.max_tokens, 0.0)
+                levels.append(level)
+                for kind, row in level.items():
+                    print(f"  {kind:16s} {clients:2d} clients: runs {row['all_tok_s']} tok/s", flush=True)
+    finally:
+        raw.close()
+    single = {t: {kind: median_run(rows) for kind, rows in by_kind.items()} for t, by_kind in single_runs.items()}
+    # Per repeat: our decode speed over the raw speed timed just before it; the median over repeats.
+    of_raw = {t: statistics.median(1 / row["tpot_p50"] / r for row, r in zip(single_runs[t]["wattlm"], raws, strict=True))
+              for t in TEMPERATURES}
+    return {"raw": statistics.median(raws), "raw_runs": raws, "single": single, "of_raw": of_raw, "levels": levels}
 
 
 def report(name: str, result: dict) -> None:
     raw, single = result["raw"], result["single"]
     ms = lambda row, key: f"{row[key + '_p50'] * 1e3:.0f} / {row[key + '_p95'] * 1e3:.0f}"  # noqa: E731
-    print(f"\n### {name}: raw llama.cpp decode {raw:.1f} tok/s\n")
+    print(f"\n### {name}: raw llama.cpp decode {raw:.1f} tok/s (median; runs {[round(r, 1) for r in result['raw_runs']]})\n")
     print("| run | clients | temperature | server | output tok/s | decode tok/s (1 / TPOT p50) | TTFT p50 / p95 (ms) "
           "| ITL p50 / p95 (ms) | errors | every run tok/s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -324,10 +350,11 @@ def report(name: str, result: dict) -> None:
                   f"| {ms(row, 'ttft')} | {ms(row, 'itl')} | {row['errors']}/{row['requests']} | {row['all_tok_s']} |")
     ratios = {level["wattlm"]["clients"]: level["wattlm"]["tok_s"] / level["llama-cpp-python"]["tok_s"]
               for level in result["levels"]}
-    greedy, sampled = (1 / single[t]["wattlm"]["tpot_p50"] / raw for t in (0.0, 0.8))
+    greedy, sampled = (result["of_raw"][t] for t in TEMPERATURES)
     at_8 = f"{ratios[8]:.2f}x" if 8 in ratios else "n/a (no 8-client level)"
     levels = ", ".join(f"{clients}: {ratio:.2f}x" for clients, ratio in ratios.items())
     print(f"\nratio {name}: single stream {greedy:.0%} (temperature 0) / {sampled:.0%} (0.8) of raw decode "
+          f"(median over repeats of ours / the raw run just before it) "
           f"(goal >= 90 %); 8 clients {at_8} llama-cpp-python's server (goal >= 3x); per level {levels}")
 
 
@@ -339,7 +366,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="requests per client per level")
     parser.add_argument("--max-seqs", type=int, default=16, help="watt serve --max-seqs")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating runs per cell; the median is kept")
+    parser.add_argument("--repeats", type=int, default=5, help="alternating runs per cell; the median is kept")
     parser.add_argument("--quick", action="store_true", help="a smoke run: levels 1,8, 32 tokens, 1 round, 1 repeat")
     args = parser.parse_args()
     if args.quick:
