@@ -7,7 +7,8 @@
 2. bf16: whether the GPU computes in it (then training autocasts to it, `train/device.py`).
 3. Gradient checkpointing on the GPU: peak memory and loss with and without, same steps.
 4. QLoRA through the recipe option (`train.quantize_base: 4bit` and `8bit`, bitsandbytes): the same LoRA
-   steps as 3. over quantized base weights, peak memory and loss beside the fp32 base's.
+   steps as 3. over quantized base weights, peak memory and loss beside the fp32 base's; then the same
+   steps as a full-weight distillation (`method: distill`) whose teacher runs on the GPU too.
 5. With 2+ GPUs: `watt train` under torchrun with `distributed: {strategy: fsdp}` and with ddp.
 6. Serving on the GPU with serve_bench.py's load generator (streaming clients, `run_level`): `watt serve
    --engine vllm` (run by `--vllm-python`, the environment where vLLM is installed) over SmolLM2's HF
@@ -235,6 +236,10 @@ def main() -> None:
                      f"{plain['tok_s']:.0f} -> {ckpt['tok_s']:.0f} tok/s"))
         for bits in ("4bit", "8bit"):
             rows.append((f"QLoRA, train.quantize_base: {bits} (8 steps, 8x256)", *qlora_row(parent_dir, bits, plain)))
+        # The teacher is loaded on the CPU and follows the batches to the GPU (train/methods/distill.py).
+        kd = train_on_gpu(parent_dir, method="distill", teacher=str(parent_dir), lora=None)
+        rows.append(("distill on the GPU, teacher = the student's parent (8 steps, 8x256)",
+                     f"peak {kd['peak_gib']:.2f} GiB, {kd['tok_s']:.0f} tok/s", f"loss end {kd['loss_end']:.4f}"))
         gpus = torch.cuda.device_count()
         for strategy in ("ddp", "fsdp"):
             rows.append((f"torchrun {strategy}", torchrun_train(args.work, runs["cuda"]["home"], "smollm2-135m",

@@ -160,3 +160,18 @@ def test_stage_keys_and_records_the_teacher(teacher_dir, student_dir, tmp_path, 
     cpt = TrainConfig(steps=2, seq_len=32, batch_size=4, bf16=False, lora=None, teacher=str(teacher_dir))
     plain, _ = train_model(registry, parent, data, cpt, "plain", progress=False)
     assert not any(role == "teacher" for _, role in plain.parents)  # a teacher only matters to distill
+
+
+def test_teacher_follows_the_batches_device(teacher_dir, student_dir, monkeypatch):
+    """Under `device: cuda` the loop puts batches on the GPU; the teacher (loaded on the CPU) must follow."""
+    from wattlm.train.methods.distill import DistillMethod
+
+    method = DistillMethod(AutoTokenizer.from_pretrained(student_dir), TEXTS, _config(teacher_dir), teacher_dir=teacher_dir)
+    placed = []
+    real_place = method.place_teacher
+    monkeypatch.setattr(method, "place_teacher", lambda device: placed.append(device) or real_place(device))
+    method.loss(load_causal_lm(student_dir), next(method.batches()))
+    assert placed == [torch.device("cpu")]
+    # The move itself, to a device this CPU machine has without a GPU: the meta device (no data).
+    method.place_teacher(torch.device("meta"))
+    assert {p.device.type for p in method.teacher.parameters()} == {"meta"}

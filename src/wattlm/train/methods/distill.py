@@ -123,10 +123,17 @@ class DistillMethod(TrainingMethod):
                             f"the tokenizer has {self.n_tokens} tokens: the vocabularies do not match")
         return width
 
+    def place_teacher(self, device) -> None:
+        """The teacher runs where the batches are: the loop puts them on the training device (a GPU under
+        `device: cuda`), and the teacher was loaded on the CPU before that device was known. Moved once."""
+        if next(self.teacher.parameters()).device != device:
+            self.teacher.to(device)
+
     def loss(self, model, batch) -> StepLoss:
         from wattlm.train.kd_loss import causal_lm_distill
 
         ids, labels = batch if isinstance(batch, tuple) else (batch, None)
+        self.place_teacher(ids.device)
         parts = causal_lm_distill(
             model, self.teacher, ids, vocab=self.vocab_width(model), temperature=self.settings.kd_temperature,
             alpha=self.settings.kd_alpha, chunk=max(16, self.config.loss_chunk // 4), labels=labels,
