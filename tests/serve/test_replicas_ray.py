@@ -30,7 +30,7 @@ def replicated(smollm2_path, tmp_path_factory):
     from wattlm.serve.replicas.cluster import ReplicaCluster
     from wattlm.serve.replicas.options import ReplicaSettings
 
-    settings = ReplicaSettings(replicas=2, stall_timeout=60.0, call_timeout=60.0)
+    settings = ReplicaSettings(replicas=2, stall_timeout=60.0, call_timeout=60.0, metrics_timeout=10.0)  # a loaded CI box
     with ReplicaCluster(settings, tmp_path_factory.mktemp("ray-logs") / "serve-ray.log") as cluster:
         # 8 slots a replica: the 8 requests of the kill test all decode at once, wherever they land.
         engine = cluster.deploy(smollm2_path, MODEL, "batch", EngineSettings(n_ctx=512, max_seqs=8, max_waiting=8))
@@ -86,6 +86,39 @@ def test_concurrent_requests_spread_over_both_replicas_with_the_same_answers(rep
     assert len([count for count in served.values() if count > 0]) == 2, served  # both replicas took some
 
 
+def scrape(base_url: str) -> dict[str, float]:
+    """/metrics as {series: value}; the scrape is bounded by `metrics_timeout`, the client's timeout is a backstop."""
+    import httpx
+
+    response = httpx.get(f"{base_url}/metrics", timeout=60)
+    assert response.status_code == 200
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in response.text.splitlines()
+            if line and not line.startswith("#")}
+
+
+def per_replica(series: dict[str, float], family: str) -> dict[str, float]:
+    prefix = f'{family}{{model="{MODEL}",replica="'
+    return {name[len(prefix):].split('"', 1)[0]: number for name, number in series.items() if name.startswith(prefix)}
+
+
+def test_metrics_show_each_replicas_own_engine_figures(replicated):
+    engine, base_url = replicated
+    client = openai_client(base_url)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: complete(client, max_tokens=4), range(4)))
+    series = scrape(base_url)
+    replicas = engine.replicas()  # idle now: the same figures as the scrape's
+    assert series[f'wattlm_replicas_answering{{model="{MODEL}"}}'] == 2
+    assert series[f'wattlm_replicas_missing{{model="{MODEL}"}}'] == 0
+    assert per_replica(series, "wattlm_replica_requests_total") == {row["replica"]: row["requests"] for row in replicas}
+    assert per_replica(series, "wattlm_replica_generation_tokens_total") == {
+        row["replica"]: row["counters"]["generated_tokens"] for row in replicas}
+    assert set(per_replica(series, "wattlm_replica_requests_in_flight").values()) == {0}
+    first_tokens = per_replica(series, "wattlm_replica_time_to_first_token_seconds_count")
+    assert len(first_tokens) == 2 and sum(first_tokens.values()) >= 4
+    assert series[f'wattlm_requests_total{{model="{MODEL}"}}'] >= 4  # the ingress's view of the model stays
+
+
 def test_a_client_that_leaves_frees_its_slot_in_the_replica(replicated):
     import httpx
 
@@ -134,6 +167,9 @@ def test_killing_a_replica_mid_load_costs_only_its_own_requests(replicated):
         assert 0 < lost < clients, at_kill  # both replicas hold requests
         os.kill(at_kill[victim]["pid"], signal.SIGKILL)
         results = [future.result(timeout=120) for future in futures]
+        # /metrics still answers: the survivor (idle again) in it, the dead replica not (missing until replaced).
+        reported = per_replica(scrape(base_url), "wattlm_replica_requests_total")
+        assert victim not in reported and set(at_kill) - {victim} <= set(reported), (victim, reported)
 
     errors = [message for status, message in results if status == "error"]
     answered = [tokens for status, tokens in results if status == "ok"]

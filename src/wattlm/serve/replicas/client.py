@@ -10,7 +10,8 @@ other request), otherwise by a call to a replica.
 
 `Metered` figures are the ingress's view: requests, latencies as the ingress receives the tokens,
 requests waiting for their first token (queued at Serve's router or in a replica) and those decoding,
-and token totals from each answer's counts. `replica_counts` gives requests per replica.
+and token totals from each answer's counts. `replica_counts` gives requests per replica as routed here;
+`replica_figures` asks every replica for its own engine's figures (the per-replica series of /metrics).
 """
 
 from __future__ import annotations
@@ -160,6 +161,19 @@ class ReplicatedEngine:
         results = self._handle.broadcast("load").results(timeout_s=self._settings.call_timeout,
                                                           return_exceptions=True)
         return [row for row in results if isinstance(row, dict)]
+
+    def replica_figures(self) -> tuple[list[dict[str, Any]], int]:
+        """(each replica's `figures()`, how many of the `replicas` asked for did not answer), asked of every
+        running replica at once and waited for at most `metrics_timeout` seconds in all. A replica misses
+        when it is dead or not started yet, or when all its slots are taken (Serve queues the call behind
+        them): /metrics must come back in time all the same."""
+        try:
+            results = self._handle.broadcast("figures").results(timeout_s=self._settings.metrics_timeout,
+                                                                 return_exceptions=True)
+        except Exception:  # noqa: BLE001 -- no replica reachable in time (deployment gone or restarting)
+            results = []
+        answered = [row for row in results if isinstance(row, dict)]
+        return answered, max(0, self._settings.replicas - len(answered))
 
     # ---- plumbing ----
 

@@ -66,6 +66,18 @@ class EngineReplica:
                            waiting=self.engine.waiting, counters=self.engine.counters)
         return figures
 
+    def figures(self) -> dict[str, Any]:
+        """`load()` plus what the ingress's /metrics shows per replica: requests in flight in the engine and
+        its latency histograms as plain data ({"buckets", "counts" (per bucket, +Inf last), "total"})."""
+        figures = self.load()
+        if supports(self.engine, Metered):
+            metrics = self.engine.metrics
+            figures.update(in_flight=metrics.in_flight,
+                           **{name: {"buckets": list(histogram.buckets), "counts": list(histogram.counts),
+                                     "total": histogram.total}
+                              for name, histogram in (("ttft", metrics.ttft), ("itl", metrics.itl))})
+        return figures
+
     async def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[Any]:
         """This replica's identity, then the engine's chunks as they come."""
         from wattlm.serve.bridge import iterate_in_thread
