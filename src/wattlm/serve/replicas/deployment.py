@@ -144,10 +144,10 @@ class EngineReplica:
 
 
 def adapter_engine(base: Any, source: Path, name: str, adapter: Path, settings: Any) -> Any:
-    """The engine serving LoRA `adapter` as model `name` over `base`'s weights (the batch engine's
-    `--lora`, built exactly as the server without replicas builds it)."""
-    from wattlm.serve.launch import lora_loader
+    """The batch engine serving LoRA `adapter` as model `name` over `base`'s weights: what `--lora` builds
+    without replicas (`serve.launch.lora_loader`, which this module cannot import: launch deploys replicas)."""
+    from wattlm.engines.batching.engine import LlamaCppBatchEngine
 
-    return lora_loader(source, base.name, name, adapter, lambda: {base.name: base}, settings.n_ctx,
-                       settings.max_seqs, settings.max_waiting, settings.n_threads)()
-
+    return LlamaCppBatchEngine(source, n_ctx=settings.n_ctx, n_threads=settings.n_threads, name=name,
+                               max_seqs=settings.max_seqs, max_waiting=settings.max_waiting, lora_path=adapter,
+                               share_weights_with=base)
