@@ -170,8 +170,8 @@ class ReplicatedEngine:
     def replicas(self) -> list[dict[str, Any]]:
         """Every running replica's identity and load, asked of each (Serve's broadcast); a replica that does
         not answer in time is left out."""
-        results = self._handle.broadcast("load", **self._target).results(timeout_s=self._settings.call_timeout,
-                                                          return_exceptions=True)
+        results = self._handle.broadcast("load", **self._target).results(
+            timeout_s=self._settings.call_timeout, return_exceptions=True)
         return [row for row in results if isinstance(row, dict)]
 
     def replica_figures(self) -> tuple[list[dict[str, Any]], int]:
@@ -180,8 +180,8 @@ class ReplicatedEngine:
         when it is dead or not started yet, or when all its slots are taken (Serve queues the call behind
         them): /metrics must come back in time all the same."""
         try:
-            results = self._handle.broadcast("figures", **self._target).results(timeout_s=self._settings.metrics_timeout,
-                                                                 return_exceptions=True)
+            results = self._handle.broadcast("figures", **self._target).results(
+                timeout_s=self._settings.metrics_timeout, return_exceptions=True)
         except Exception:  # noqa: BLE001 -- no replica reachable in time (deployment gone or restarting)
             results = []
         answered = [row for row in results if isinstance(row, dict)]
