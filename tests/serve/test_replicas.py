@@ -75,7 +75,8 @@ def test_launch_deploys_each_model_on_the_cluster_with_the_engine_settings(tmp_p
     class Cluster:
         deployed = []
 
-        def deploy(self, source, name, engine, settings):
+        def deploy(self, source, name, engine, settings, adapters=None):
+            assert adapters is None  # no --lora
             self.deployed.append((source, name, engine, settings))
             return FakeEngine(name=name)
 
@@ -98,7 +99,8 @@ def test_launch_deploys_each_model_on_the_cluster_with_the_engine_settings(tmp_p
     assert apps and apps[0].state.served_models.engines().keys() == {"m"}
 
 
-@pytest.mark.parametrize("flags", [["--lora", "a=b.gguf"], ["--load-on-demand"], ["--keep-alive", "30"]])
+@pytest.mark.parametrize("flags", [["--lora", "a=b.gguf", "--engine", "transformers"], ["--load-on-demand"],
+                                   ["--keep-alive", "30"]])
 def test_options_replicas_cannot_honour_are_refused_before_ray_starts(tmp_path, monkeypatch, flags):
     result, launched = _serve_cli(tmp_path, monkeypatch, ["--replicas", "2", *flags])
     assert result.exit_code != 0 and not launched

@@ -38,6 +38,7 @@ from wattlm.engines.params import (
     ChatTurn,
     GenerationChunk,
     LogprobCompletion,
+    LogprobEntry,
     Prompt,
     SamplingParams,
     TokenizerInfo,
@@ -293,7 +294,7 @@ class TransformersEngine:
         budget = 0 if params.max_tokens == 0 else generation_budget(self._name, len(tokens), self._n_ctx,
                                                                    params.max_tokens)
         sampler = TokenSampler(params, tokens)
-        entries: list[tuple[int, float | None, dict[str, float] | None]] = []
+        entries: list[LogprobEntry] = []
         with self._lock, torch.no_grad():
             out = self._model(torch.tensor([tokens]), use_cache=True)
             rows = out.logits[0].float().numpy()  # (T, vocab)
@@ -331,18 +332,8 @@ class TransformersEngine:
             if stop in text:
                 text = text[: text.index(stop)]
         prompt_text = prompt if isinstance(prompt, str) else self._tokenizer.decode(tokens)
-        token_bytes = [self._tokenizer.decode([token]).encode("utf-8") for token, _, _ in entries]
-        pieces = [data.decode("utf-8", errors="replace") for data in token_bytes]
-        offsets, position = [], 0 if echo else len(prompt_text)
-        for piece in pieces:
-            offsets.append(position)
-            position += len(piece)
-        return LogprobCompletion(
-            text=prompt_text + text if echo else text, tokens=pieces,
-            token_logprobs=[logprob for _, logprob, _ in entries], top_logprobs=[top for _, _, top in entries],
-            text_offset=offsets, finish_reason=finish, prompt_tokens=len(tokens), completion_tokens=produced,
-            token_bytes=token_bytes,
-        )
+        return LogprobCompletion.from_entries(entries, lambda token: self._tokenizer.decode([token]).encode("utf-8"),
+                                              prompt_text, text, echo, finish, len(tokens), produced)
 
     def _top(self, row: np.ndarray, token: int, n: int) -> dict[str, float]:
         best = np.argpartition(row, -n)[-n:] if n > 0 else np.array([], dtype=np.int64)

@@ -6,11 +6,14 @@ reads and returns them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 FinishReason = Literal["stop", "length"]
+# One position of a logprobs answer: (token id, its logprob or None for the first prompt token, {text: logprob}
+# of the most likely tokens there plus the token itself, or None).
+LogprobEntry = tuple[int, float | None, dict[str, float] | None]
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,26 @@ class LogprobCompletion:
     prompt_tokens: int
     completion_tokens: int
     token_bytes: list[bytes] | None = None  # each token's exact bytes (`tokens` may hold U+FFFD for a partial character)
+
+    @classmethod
+    def from_entries(cls, entries: Sequence[LogprobEntry], token_bytes: Callable[[int], bytes], prompt_text: str,
+                     generated_text: str, echo: bool, finish_reason: FinishReason, prompt_tokens: int,
+                     completion_tokens: int) -> LogprobCompletion:
+        """The completion an engine collected as `entries` (prompt positions first when `echo`), each token's
+        text taken from its bytes (`token_bytes`). Offsets count characters of the returned text: from the
+        start of the echoed prompt, or from the end of the prompt when it is not echoed (as OpenAI's API)."""
+        exact = [token_bytes(token) for token, _, _ in entries]
+        pieces = [data.decode("utf-8", errors="replace") for data in exact]
+        offsets, position = [], 0 if echo else len(prompt_text)
+        for piece in pieces:
+            offsets.append(position)
+            position += len(piece)
+        return cls(
+            text=prompt_text + generated_text if echo else generated_text, tokens=pieces,
+            token_logprobs=[logprob for _, logprob, _ in entries], top_logprobs=[top for _, _, top in entries],
+            text_offset=offsets, finish_reason=finish_reason, prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens, token_bytes=exact,
+        )
 
 
 Prompt = str | Sequence[int]  # text, or token ids (as evaluation harnesses send them)

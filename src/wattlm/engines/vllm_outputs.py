@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from importlib import import_module
 
-from wattlm.engines.params import FinishReason, LogprobCompletion, SamplingParams
+from wattlm.engines.params import FinishReason, LogprobCompletion, LogprobEntry, SamplingParams
 from wattlm.errors import WattError
 
 
@@ -57,7 +57,7 @@ def completion_with_logprobs(output, prompt_tokens: Sequence[int], prompt_text: 
     for `echo`, `prompt_logprobs`). `wanted`: generated tokens the client asked for (0: scoring only;
     vLLM still made one, which is dropped)."""
     completion = output.outputs[0]
-    entries: list[tuple[int, float | None, dict[str, float] | None]] = []
+    entries: list[LogprobEntry] = []
     if echo:
         entries.append((prompt_tokens[0], None, None))  # nothing precedes the first token
         for token, ranked in zip(prompt_tokens[1:], (output.prompt_logprobs or [None])[1:], strict=True):
@@ -73,18 +73,8 @@ def completion_with_logprobs(output, prompt_tokens: Sequence[int], prompt_text: 
         for token, ranked in zip(list(completion.token_ids)[:kept], completion.logprobs or [], strict=False):
             entries.append((token, ranked[token].logprob, _top(ranked, decode)))
         text = completion.text
-    token_bytes = [decode([token]).encode("utf-8") for token, _, _ in entries]
-    pieces = [data.decode("utf-8", errors="replace") for data in token_bytes]
-    offsets, position = [], 0 if echo else len(prompt_text)
-    for piece in pieces:
-        offsets.append(position)
-        position += len(piece)
-    return LogprobCompletion(
-        text=prompt_text + text if echo else text, tokens=pieces,
-        token_logprobs=[logprob for _, logprob, _ in entries], top_logprobs=[top for _, _, top in entries],
-        text_offset=offsets, finish_reason=finish, prompt_tokens=len(prompt_tokens), completion_tokens=produced,
-        token_bytes=token_bytes,
-    )
+    return LogprobCompletion.from_entries(entries, lambda token: decode([token]).encode("utf-8"), prompt_text, text,
+                                          echo, finish, len(prompt_tokens), produced)
 
 
 def _top(ranked: dict, decode: Callable[[Sequence[int]], str]) -> dict[str, float]:

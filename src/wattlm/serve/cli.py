@@ -112,7 +112,7 @@ def serve_command(
         return
     from wattlm.serve.replicas.cluster import ReplicaCluster, serve_log_file
 
-    with ReplicaCluster(replica_settings, serve_log_file(registry.home)) as cluster:
+    with ReplicaCluster(replica_settings, serve_log_file(registry.home), models=len(model or [])) as cluster:
         launch(registry, model or [], replicas=cluster, **options)
 
 
@@ -124,11 +124,13 @@ def replica_options(replicas: int, ray_address: str | None, options: dict):
     settings = ReplicaSettings(replicas=replicas, ray_address=ray_address or None)
     if not settings.uses_ray:
         return None
-    refused = [flag for flag, value in (("--lora", options["loras"]), ("--load-on-demand", options["load_on_demand"]),
+    refused = [flag for flag, value in (("--load-on-demand", options["load_on_demand"]),
                                         ("--keep-alive", options["keep_alive"])) if value]
     if refused:
         raise WattError(f"{', '.join(refused)} cannot be combined with --replicas/--ray-address yet: replicas are "
                         "deployed once, at start (docs/scale-out.md)")
+    if options["loras"] and options["engine"] != "batch":  # replicas hold llama.cpp adapters (GGUF) only
+        raise WattError(f"--lora with --replicas/--ray-address needs the batch engine, not '{options['engine']}'")
     require_ray_serve()  # one line naming the extra, before any model loads
     return settings
 

@@ -88,6 +88,10 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
     def loaded() -> dict:
         return served["models"].engines() if "models" in served else engines
 
+    if replicas is not None and loras:  # the replicas load them: a missing file fails here, before Ray deploys
+        missing = [str(adapter) for adapter in loras.values() if not Path(adapter).is_file()]
+        if missing:
+            raise NotFound(f"LoRA adapter not found: {', '.join(missing)}")
     for n, ref in enumerate(refs):
         art, gguf = model_source(registry, ref, loads)
         if loras and engine == "vllm" and n == 0:  # the base of the adapters: built with LoRA slots
@@ -95,7 +99,8 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
             engines[art.name] = loaders[art.name]()
         elif replicas is not None:  # replicas on Ray Serve, deployed once (no loader: never unloaded)
             engines[art.name] = replicas.deploy(gguf, art.name, engine, EngineSettings(
-                n_ctx=n_ctx, max_seqs=max_seqs, max_waiting=max_waiting, n_threads=n_threads))
+                n_ctx=n_ctx, max_seqs=max_seqs, max_waiting=max_waiting, n_threads=n_threads),
+                adapters=loras if n == 0 else None)  # the adapters live in the first model's replicas
         else:
             loaders[art.name] = loader(gguf, art.name)
             engines[art.name] = loaders[art.name]()  # load now: a bad file fails at start, not on a request
@@ -106,19 +111,19 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
             raise WattError("--lora needs the batch or vllm engine and a --model to apply the adapters to")
         base_art, base_gguf = model_source(registry, refs[0], loads)
         for adapter_name, adapter in loras.items():
-            if adapter_name in loaders:
+            if adapter_name in loaders or adapter_name in engines:
                 raise WattError(f"--lora name '{adapter_name}' is already a served model; choose another")
-            if engine == "vllm":  # a PEFT adapter folder, served by vLLM over the base's weights
+            if replicas is not None:  # loaded by each replica of the base beside it (deployed above)
+                engines[adapter_name] = engines[base_art.name].adapter(adapter_name)
+            elif engine == "vllm":  # a PEFT adapter folder, served by vLLM over the base's weights
                 loaders[adapter_name] = vllm_adapter_loader(base_art.name, adapter_name, Path(adapter), loaded)
                 engines[adapter_name] = loaders[adapter_name]()
-                cards.append({**model_card(registry, base_art, base_gguf), "id": adapter_name, "tier": "task",
-                              "parent": base_art.id, "lora": Path(adapter).name})
-                continue
-            if not Path(adapter).is_file():
-                raise NotFound(f"LoRA adapter not found: {adapter}")
-            loaders[adapter_name] = lora_loader(base_gguf, base_art.name, adapter_name, Path(adapter),
-                                                loaded, n_ctx, max_seqs, max_waiting, n_threads)
-            engines[adapter_name] = loaders[adapter_name]()
+            else:
+                if not Path(adapter).is_file():
+                    raise NotFound(f"LoRA adapter not found: {adapter}")
+                loaders[adapter_name] = lora_loader(base_gguf, base_art.name, adapter_name, Path(adapter),
+                                                    loaded, n_ctx, max_seqs, max_waiting, n_threads)
+                engines[adapter_name] = loaders[adapter_name]()
             cards.append({**model_card(registry, base_art, base_gguf), "id": adapter_name, "tier": "task",
                           "parent": base_art.id, "lora": Path(adapter).name})
 

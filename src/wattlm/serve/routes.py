@@ -45,7 +45,7 @@ async def health() -> dict[str, str]:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def prometheus_metrics(models: Models) -> PlainTextResponse:
-    return PlainTextResponse(metrics.render(models.engines(), current_pools().all()), media_type="text/plain; version=0.0.4")
+    return PlainTextResponse(await metrics.exposition(models.engines(), current_pools().all()), media_type="text/plain; version=0.0.4")
 
 
 @router.get("/v1/models")

@@ -10,7 +10,8 @@ other request), otherwise by a call to a replica.
 
 `Metered` figures are the ingress's view: requests, latencies as the ingress receives the tokens,
 requests waiting for their first token (queued at Serve's router or in a replica) and those decoding,
-and token totals from each answer's counts. `replica_counts` gives requests per replica.
+and token totals from each answer's counts. `replica_counts` gives requests per replica as routed here;
+`replica_figures` asks every replica for its own engine's figures (the per-replica series of /metrics).
 """
 
 from __future__ import annotations
@@ -57,12 +58,14 @@ class ReplicaBook:
 
 
 class ReplicatedEngine:
-    """One model, answered by the replicas of its Serve deployment behind `handle`."""
+    """One model, answered by the replicas of its Serve deployment behind `handle`; with `adapter`, the
+    engine of that LoRA adapter that each replica holds beside the base (every call names it)."""
 
     def __init__(self, handle: Any, name: str, profile: dict[str, Any], settings: ReplicaSettings,
-                 on_close: Callable[[], None] | None = None) -> None:
+                 on_close: Callable[[], None] | None = None, adapter: str | None = None) -> None:
         self._handle, self._streams = handle, handle.options(stream=True)
         self._name, self._profile, self._settings, self._on_close = name, profile, settings, on_close
+        self._target: dict[str, str] = {"model": adapter} if adapter is not None else {}
         self._stall = StallWatcher(settings.stall_timeout)
         self._calls = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wattlm-replica-call")
         self._lock = threading.Lock()
@@ -127,6 +130,16 @@ class ReplicatedEngine:
                 self.book.ended(identity, failed)
             self.metrics.ended()
 
+    def adapter(self, name: str) -> ReplicatedEngine:
+        """The ingress engine of LoRA adapter `name`, deployed with this model (`ReplicaCluster.deploy`'s
+        `adapters`): the same replicas and handle, its own figures."""
+        response = self._send(self._handle.describe, model=name)
+        try:
+            profile = response.result(timeout_s=self._settings.call_timeout)
+        except Exception as error:  # noqa: BLE001 -- e.g. no such adapter in the replicas
+            raise replica_error(error, name) from error
+        return replicated_engine(self._handle, name, profile, self._settings, adapter=name)
+
     def close(self) -> None:
         self._stall.close()
         self._calls.shutdown(wait=False)
@@ -157,15 +170,28 @@ class ReplicatedEngine:
     def replicas(self) -> list[dict[str, Any]]:
         """Every running replica's identity and load, asked of each (Serve's broadcast); a replica that does
         not answer in time is left out."""
-        results = self._handle.broadcast("load").results(timeout_s=self._settings.call_timeout,
-                                                          return_exceptions=True)
+        results = self._handle.broadcast("load", **self._target).results(
+            timeout_s=self._settings.call_timeout, return_exceptions=True)
         return [row for row in results if isinstance(row, dict)]
+
+    def replica_figures(self) -> tuple[list[dict[str, Any]], int]:
+        """(each replica's `figures()`, how many of the `replicas` asked for did not answer), asked of every
+        running replica at once and waited for at most `metrics_timeout` seconds in all. A replica misses
+        when it is dead or not started yet, or when all its slots are taken (Serve queues the call behind
+        them): /metrics must come back in time all the same."""
+        try:
+            results = self._handle.broadcast("figures", **self._target).results(
+                timeout_s=self._settings.metrics_timeout, return_exceptions=True)
+        except Exception:  # noqa: BLE001 -- no replica reachable in time (deployment gone or restarting)
+            results = []
+        answered = [row for row in results if isinstance(row, dict)]
+        return answered, max(0, self._settings.replicas - len(answered))
 
     # ---- plumbing ----
 
-    def _send(self, method: Any, *args: Any) -> Any:
+    def _send(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method.remote(*args)
+            return method.remote(*args, **{**self._target, **kwargs})
         except Exception as error:  # noqa: BLE001 -- e.g. the deployment is gone: mapped like a failed answer
             raise replica_error(error, self._name) from error
 
@@ -261,7 +287,8 @@ def local_template(profile: dict[str, Any], name: str):
 
 
 def replicated_engine(handle: Any, name: str, profile: dict[str, Any], settings: ReplicaSettings,
-                      on_close: Callable[[], None] | None = None) -> ReplicatedEngine:
-    """The engine of model `name` served by `handle`'s deployment; `profile` is a replica's `describe()`."""
+                      on_close: Callable[[], None] | None = None, adapter: str | None = None) -> ReplicatedEngine:
+    """The engine of model `name` served by `handle`'s deployment; `profile` is a replica's `describe()`
+    (of the engine of `adapter`, when given)."""
     profile = {**profile, "local_template": local_template(profile, name)}
-    return engine_class(profile["capabilities"])(handle, name, profile, settings, on_close)
+    return engine_class(profile["capabilities"])(handle, name, profile, settings, on_close, adapter)

@@ -7,7 +7,9 @@ leaves it running, deleting only the applications it deployed. Serve's HTTP prox
 enter through our app (keys, limits, console) and reach replicas by handles, so no port opens but ours.
 
 Each model is one Serve application named `wattlm-<model>` with one deployment of `EngineReplica`: N
-replicas, each reserving its share of the cluster's CPUs and running that many llama.cpp threads.
+replicas, each reserving its share of the cluster's CPUs (the CPUs divided among the N replicas of every
+model the server deploys: a replica Ray cannot place would wait for ever) and running that many
+llama.cpp threads. LoRA adapters of a model live in its replicas (one engine each over the base weights).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +59,10 @@ def ray_logs_to(path: Path) -> logging.Handler:
 class ReplicaCluster:
     """Ray (started here, or joined) and Serve, for the lifetime of one server; a context manager."""
 
-    def __init__(self, settings: ReplicaSettings, log_file: Path | None = None) -> None:
+    def __init__(self, settings: ReplicaSettings, log_file: Path | None = None, models: int = 1) -> None:
         self.settings = settings
         self.log_file = log_file
+        self.models = max(1, models)  # models this server deploys: they share the CPUs
         self._connected = False  # this server called ray.init (and disconnects at the end)
         self._local = False  # ... and that started a private Ray (whose Serve it shuts down)
         self._apps: list[str] = []
@@ -103,14 +107,16 @@ class ReplicaCluster:
 
         return float(ray.cluster_resources().get("CPU", 0.0))
 
-    def deploy(self, source: Path, name: str, engine: str, settings: EngineSettings) -> ReplicatedEngine:
+    def deploy(self, source: Path, name: str, engine: str, settings: EngineSettings,
+               adapters: Mapping[str, Path] | None = None) -> ReplicatedEngine:
         """`replicas` replicas of `engine` over `source`, started and answering, as one engine for the app.
-        `settings.n_threads` None: each replica runs as many threads as CPUs it reserves."""
+        `settings.n_threads` None: each replica runs as many threads as CPUs it reserves. `adapters`
+        ({model name: LoRA file}): each replica holds them too; `.adapter(name)` of the result serves one."""
         from ray import serve
 
         from wattlm.serve.replicas.deployment import EngineReplica
 
-        cpus, threads = replica_share(self.total_cpus, self.settings.replicas, settings.n_threads)
+        cpus, threads = replica_share(self.total_cpus, self.settings.replicas * self.models, settings.n_threads)
         ongoing, queued = queue_bounds(settings.max_seqs, settings.max_waiting)
         deployment = serve.deployment(EngineReplica).options(
             name="EngineReplica", num_replicas=self.settings.replicas, max_ongoing_requests=ongoing,
@@ -120,7 +126,8 @@ class ReplicaCluster:
         replica_settings = settings.model_copy(update={"n_threads": threads}).model_dump()
         application = app_name(name)
         started = time.monotonic()
-        handle = serve.run(deployment.bind(str(Path(source).resolve()), name, engine, replica_settings),
+        adapter_files = {adapter: str(Path(path).resolve()) for adapter, path in (adapters or {}).items()}
+        handle = serve.run(deployment.bind(str(Path(source).resolve()), name, engine, replica_settings, adapter_files),
                            name=application, route_prefix=None)
         self._apps.append(application)
         log.info("deployed %s: %d replicas in %.1f s", application, self.settings.replicas,

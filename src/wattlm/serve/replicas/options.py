@@ -25,6 +25,9 @@ class ReplicaSettings(BaseModel):
                                  "included: queueing for a slot) before it fails with 503")
     call_timeout: float = Field(60.0, gt=0, description="seconds for a one-shot call (chat template, tokenize, "
                                                         "scoring, embeddings) before it fails with 503")
+    metrics_timeout: float = Field(
+        2.0, gt=0, description="seconds /metrics waits for the replicas' own figures; a replica that has not "
+                               "answered by then (dead, starting, or every slot taken) is left out of that scrape")
 
     @property
     def uses_ray(self) -> bool:
