@@ -119,25 +119,12 @@ class Scorer:
 
             chunks = list(stream_text(sampled(), ByteDecoder(lambda token: llm.detokenize([token])), params.stop,
                                       len(prompt_tokens), budget, is_end))
-            token_bytes = [llm.detokenize([token]) for token, _, _ in entries]
-        pieces = [data.decode("utf-8", errors="replace") for data in token_bytes]
-        generated = "".join(chunk.text for chunk in chunks)
-        text = prompt_text + generated if echo else generated
-        offsets, position = [], 0 if echo else len(prompt_text)
-        for piece in pieces:
-            offsets.append(position)
-            position += len(piece)
-        return LogprobCompletion(
-            text=text,
-            tokens=pieces,
-            token_logprobs=[logprob for _, logprob, _ in entries],
-            top_logprobs=[top for _, _, top in entries],
-            text_offset=offsets,
-            finish_reason=chunks[-1].finish_reason,
-            prompt_tokens=len(prompt_tokens),
-            completion_tokens=chunks[-1].completion_tokens,
-            token_bytes=token_bytes,
-        )
+            # Token bytes are read while the context is held (the lock above); one builder for every engine.
+            return LogprobCompletion.from_entries(
+                entries, lambda token: llm.detokenize([token]), prompt_text,
+                "".join(chunk.text for chunk in chunks), echo, chunks[-1].finish_reason, len(prompt_tokens),
+                chunks[-1].completion_tokens,
+            )
 
     def _top(self, llm: Llama, row: np.ndarray, token: int, n: int) -> dict[str, float]:
         """The n most likely tokens at a position plus the token actually there, by text."""
