@@ -10,10 +10,10 @@ from wattlm.data.stage import text_dataset
 from wattlm.errors import WattError
 from wattlm.registry import Registry
 from wattlm.shared.qa_format import qa_prompt
-from wattlm.shared.refusal import REFUSALS, is_refusal
+from wattlm.shared.refusal import REFUSALS, is_refusal, refusal
 from wattlm.synth.chunking import Chunk
 from wattlm.synth.config import SynthConfig
-from wattlm.synth.refusals import OFF_TOPIC_EN, Answerable, refusal_count, refusal_records
+from wattlm.synth.refusals import OFF_TOPIC_EN, OFF_TOPIC_ZH, Answerable, refusal_count, refusal_records
 from wattlm.synth.remix import add_refusals
 from wattlm.synth.stage import synthesize
 
@@ -49,13 +49,15 @@ def test_the_train_split_holds_refusals_at_the_configured_ratio(tmp_path):
     answerable_questions = {r["messages"][0]["content"] for r in answerable}
     for row in refusals:
         user, assistant = row["messages"]
-        assert assistant == {"role": "assistant", "content": REFUSALS["en"]} and is_refusal(assistant["content"])
         assert user["content"] not in answerable_questions
-        if row["question_source"] == "closed_book":  # the QA wording, no passage
+        if row["question_source"] == "closed_book":  # the QA wording, no passage, in either language
             question = user["content"].removeprefix("Question: ").removesuffix("\nAnswer:")
-            assert question in OFF_TOPIC_EN and user["content"] == qa_prompt(question)[0]
+            question = question.removeprefix("问题：").removesuffix("\n答案：")
+            assert question in OFF_TOPIC_EN + OFF_TOPIC_ZH and user["content"] == qa_prompt(question)[0]
+            assert assistant == {"role": "assistant", "content": refusal(question)} and is_refusal(assistant["content"])
         else:
             assert "Passage: " in user["content"] and row["chunk_id"]
+            assert assistant == {"role": "assistant", "content": REFUSALS["en"]}
 
 
 def test_no_ratio_no_refusals_and_the_old_cache_key(tmp_path):
@@ -75,9 +77,12 @@ def test_other_passage_refusals_never_hold_the_answer():
     pairs = [Answerable("主变压器顶层油温上限是多少？", "85℃", chunks[0], "zh")] * 9
     records = refusal_records(pairs, chunks, ratio=0.5, seed=3)
     assert len(records) == refusal_count(9, 0.5) == 9
+    closed_book = [row for row in records if row["question_source"] == "closed_book"]
+    assert [row["messages"][1]["content"] for row in closed_book] == [REFUSALS[lang] for lang in ("zh", "en", "zh")]
     for row in records:
         user, assistant = row["messages"]
-        assert assistant["content"] == REFUSALS["zh"]
+        if row["question_source"] != "closed_book":  # over a passage: the corpus's language
+            assert assistant["content"] == REFUSALS["zh"]
         if row["question_source"] == "other_passage":
             assert row["doc_id"] == "b" and "85℃" not in user["content"].split("问题：")[0]
     assert {r["question_source"] for r in records} == {"closed_book", "off_topic_passage", "other_passage"}

@@ -91,4 +91,8 @@ class SynthConfig(BaseModel):
         excluded = {"concurrency", "timeout", "retries", "eval_sets", "max_reply_bytes"}
         if not self.refusal_ratio:
             excluded.add("refusal_ratio")
-        return self.model_dump(mode="json", exclude=excluded)
+            return self.model_dump(mode="json", exclude=excluded)
+        from wattlm.synth.refusals import REFUSALS_VERSION
+
+        # how refusal examples are made is part of the output: a change of it is a new dataset
+        return {**self.model_dump(mode="json", exclude=excluded), "refusals_version": REFUSALS_VERSION}

@@ -7,7 +7,8 @@ With `refusal_ratio: r`, the train split gets round(r x qa / (1 - r)) refusal ex
 answerable pairs, so refusals are the share r of its QA-shaped examples. They come in three shapes,
 in turn, all in the one QA wording (`shared/qa_format.py`) that the model is trained and served with:
 
-- `closed_book`: a question about another subject, no passage;
+- `closed_book`: a question about another subject, no passage; Chinese and English in turn, whatever
+  the corpus's languages (a user may ask in either);
 - `off_topic_passage`: the same kind of question over a passage of the corpus;
 - `other_passage`: a question synthesized from the corpus, over a passage of *another document* that
   holds none of its answer (what the model sees when retrieval brings the wrong passage).
@@ -52,6 +53,9 @@ OFF_TOPIC_EN = (
     "How do I get red wine out of a carpet?", "How much should I tip in a restaurant in New York?",
 )
 SHAPES = ("closed_book", "off_topic_passage", "other_passage")
+# In cache keys of datasets with refusals (synth/config.py, synth/remix.py); bumped when the examples
+# change: 2 = closed-book questions in Chinese and English in turn.
+REFUSALS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -110,13 +114,17 @@ def refusal_records(pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio:
         return question
 
     records = []
-    attempts = 0
+    attempts = closed_books = 0
     while len(records) < wanted and attempts < wanted * 4:
         shape = SHAPES[attempts % len(SHAPES)]
         attempts += 1
         lang = rng.choice(langs)
         lang_chunks = [c for c in chunks if c.lang == lang] or list(chunks)
         if shape == "closed_book":
+            # Chinese and English in turn, whatever the corpus's share: a user may ask in either, and a
+            # Chinese corpus gave almost no English refusals, so English questions were all answered.
+            lang = ("zh", "en")[closed_books % 2]
+            closed_books += 1
             records.append(_record(off_topic(lang), None, lang, shape))
         elif shape == "off_topic_passage":
             records.append(_record(off_topic(lang), rng.choice(lang_chunks), lang, shape))

@@ -22,7 +22,7 @@ from wattlm.shared.qa_format import qa_prompt
 from wattlm.shared.records import atomic_write_jsonl, atomic_write_text
 from wattlm.synth.chunking import Chunk
 from wattlm.synth.config import SynthConfig
-from wattlm.synth.refusals import Answerable, mix_refusals
+from wattlm.synth.refusals import REFUSALS_VERSION, Answerable, mix_refusals
 from wattlm.synth.stage import Tally, select_chunks
 
 _MARK = "\x00"  # stands for the question in a rendered prompt, to split it into the text around the question
@@ -67,7 +67,7 @@ def add_refusals(registry: Registry, dataset: Artifact, ratio: float, name: str 
     if not sources:
         raise WattError(f"dataset {dataset.name} ({dataset.id}) has no source corpus to take passages from")
     corpus = registry.get(sources[0])
-    key = fingerprint("synth-refusals", content_key(dataset), ratio)
+    key = fingerprint("synth-refusals", content_key(dataset), ratio, REFUSALS_VERSION)
 
     def produce(staged):
         chunks = select_chunks(corpus, config, Tally())
