@@ -5,7 +5,7 @@ A task model trained only on answerable pairs answers everything: asked about co
 answer is the refusal sentence (`shared/refusal.py`, the server's own words) teaches it to say so.
 With `refusal_ratio: r`, the train split gets round(r x qa / (1 - r)) refusal examples beside its `qa`
 answerable pairs, so refusals are the share r of its QA-shaped examples. They come in three shapes,
-in turn, all in the one QA wording (`shared/qa_format.py`) that the model is trained and served with:
+in turn (three closed-book examples to one of each other shape: `CYCLE`), all in the one QA wording (`shared/qa_format.py`) that the model is trained and served with:
 
 - `closed_book`: a question about another subject, no passage; Chinese and English in turn, whatever
   the corpus's languages (a user may ask in either);
@@ -53,9 +53,14 @@ OFF_TOPIC_EN = (
     "How do I get red wine out of a carpet?", "How much should I tip in a restaurant in New York?",
 )
 SHAPES = ("closed_book", "off_topic_passage", "other_passage")
+# The order shapes are taken in: three closed-book examples to one of each passage shape. A model asked
+# without a KB needs the closed-book refusal (half of them in each language, so about as many in the
+# corpus's language as one in three used to give); a grounded answer has the server's own refusal
+# (`serve/citations.py`), and passage refusals cost open-book answers (docs/kb.md, measured).
+CYCLE = ("closed_book", "closed_book", "closed_book", "off_topic_passage", "other_passage")
 # In cache keys of datasets with refusals (synth/config.py, synth/remix.py); bumped when the examples
-# change: 2 = closed-book questions in Chinese and English in turn.
-REFUSALS_VERSION = 2
+# change: 2 = closed-book questions in Chinese and English in turn; 3 = CYCLE (was one shape of each).
+REFUSALS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ def refusal_records(pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio:
     records = []
     attempts = closed_books = 0
     while len(records) < wanted and attempts < wanted * 4:
-        shape = SHAPES[attempts % len(SHAPES)]
+        shape = CYCLE[attempts % len(CYCLE)]
         attempts += 1
         lang = rng.choice(langs)
         lang_chunks = [c for c in chunks if c.lang == lang] or list(chunks)
