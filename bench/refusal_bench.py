@@ -13,11 +13,15 @@ synthesized QA `power-grid-synth`), for each ratio:
      prompt, what the task model is for): char-F1, key-character recall (points) and false refusals;
    - out-of-scope questions, closed-book: the KB hold-out's 6 and 14 more
      (examples/power-grid/kb-holdout/closed_book_out_of_scope.jsonl; none is a training refusal question):
-     the share of refusals, echoes, debris, empty and other answers (definitions: eval/closed_book.py).
+     the share of refusals, echoes, debris, empty and other answers (definitions: eval/closed_book.py),
+     and `guard`: the share that `watt serve`'s closed-book guard replaces (serve/closed_book_guard.py).
 Answers per model are saved to --out (JSON) with every prediction, so the table can be checked by eye.
 
     WATT_HOME=<a copy of a finished demo workspace> nice -n 10 python bench/refusal_bench.py \
-        --ratios 0 0.1 0.2 --out /tmp/refusal.json [--threads 1]
+        --ratios 0 0.1 0.2 --out /tmp/refusal.json [--steps 32] [--threads 1]
+
+(`--steps`: another training budget than the recipe's; the recipe's other `task.train` settings, such
+as `answer_end`, are used as written.)
 
 (`--threads 1` on a machine that others load: two torch threads waiting on each other made the answers
 6x slower there.)

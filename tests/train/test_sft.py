@@ -62,4 +62,4 @@ def test_answer_end_eos_ends_the_labels_at_the_tokenizers_eos(tokenizer_dir):
         assert scored[-1] == tokenizer.eos_token_id and ids[-1] == tokenizer.eos_token_id
         assert tokenizer.decode(scored[:-1]) == answer.strip()  # the answer alone: no <|im_end|>, no newline
     template_end = SftMethod(tokenizer, EXAMPLES, TrainConfig(method="sft", seq_len=128, chat_template="chatml"))
-    assert tokenizer.decode([l for l in template_end.rows[0][1] if l != IGNORE]).rstrip().endswith("<|im_end|>")
+    assert tokenizer.decode([label for label in template_end.rows[0][1] if label != IGNORE]).rstrip().endswith("<|im_end|>")

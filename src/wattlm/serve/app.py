@@ -23,8 +23,8 @@ from wattlm import __version__
 from wattlm.engines.base import Engine, EngineOverloaded, MissingCapability
 from wattlm.errors import NotFound, WattError
 from wattlm.serve.auth import ApiKeyMiddleware, KeyAuth
-from wattlm.serve.closed_book_guard import ClosedBookGuard
 from wattlm.serve.catalog import Discover, Loader, ServedModels
+from wattlm.serve.closed_book_guard import ClosedBookGuard
 from wattlm.serve.disconnect import ClientGone
 from wattlm.serve.grounding import KnowledgeBases
 from wattlm.serve.knowledge_routes import router as knowledge_router

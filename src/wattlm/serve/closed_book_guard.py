@@ -39,7 +39,13 @@ from typing import Any
 from wattlm.engines.base import Engine
 from wattlm.eval.closed_book import answer_kind, is_debris
 from wattlm.serve import serving
-from wattlm.serve.protocol.chat import ChatChunkChoice, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, DeltaMessage
+from wattlm.serve.protocol.chat import (
+    ChatChunkChoice,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    DeltaMessage,
+)
 from wattlm.shared.refusal import refusal
 from wattlm.shared.text import units
 

@@ -19,7 +19,6 @@ follows the answer, `\n` and a repeat when trained on answers alone, the refusal
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-
 from typing import Literal
 
 from pydantic import Field
