@@ -76,9 +76,22 @@ def test_kinds_follow_the_bench_definitions_with_the_question_covered():
     assert refused_kind("先焯水再小火慢炖", QUESTION) is None
     assert refused_kind(REFUSALS["zh"], QUESTION) is None
     assert refused_kind("", QUESTION) is None  # empty is not what the guard replaces
-    # An option picked from a choice question is made of the question's units but answers it.
+    # A fragment of a bare open question says nothing; in English too.
+    assert question_cover("油腻", QUESTION) < 0.5 and refused_kind("油腻", QUESTION) == "echo"
+    assert refused_kind("The novel Pride and Prejudice", "Who wrote the novel Pride and Prejudice?") == "echo"
+    # An option of a choice question, a yes-answer restating a yes/no question: made of its words, answers.
     choice = "主变压器的额定频率是50Hz还是60Hz？"
     assert question_cover("是50Hz", choice) < 0.5 and refused_kind("是50Hz", choice) is None
+    assert refused_kind("能吃葡萄", "仓鼠能吃葡萄吗？") is None
+    assert refused_kind("仓鼠能吃葡萄吗", "仓鼠能吃葡萄吗？") == "echo"  # said back whole
+    assert refused_kind("Yes, it is safe", "Is it safe to exercise with a mild cold?") is None
+    # A span copied from a passage pasted into the message: every unit is in the message, not an echo.
+    pasted = ("阅读材料，用简短的词语回答问题。\n材料：变压器顶层油温一般不宜经常超过85℃，强迫油循环风冷变压器的顶层油温"
+              "不超过75℃，超过时应查明原因并采取降温措施，必要时降低负荷运行。\n问题：强迫油循环风冷变压器顶层油温上限是多少？\n答案：")
+    assert refused_kind("不超过75℃", pasted) is None
+    short = "阅读材料，用简短的词语回答问题。\n材料：燃气机组启停灵活，缺点是燃料成本较高。\n问题：燃气机组的缺点是什么？\n答案："
+    assert refused_kind("燃料成本较高", short) is None  # a short passage is still a passage
+    assert refused_kind("油腻", f"问题：{QUESTION}\n答案：") == "echo"  # the closed-book QA wording is bare
 
 
 def test_an_echo_is_replaced_by_the_refusal_flagged_and_counted():

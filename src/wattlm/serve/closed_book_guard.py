@@ -12,9 +12,15 @@ replaced by the refusal in the question's language (`shared/refusal.py`, the ser
   the generation did end that way and clients branch on it;
 - `/metrics` counts `wattlm_closed_book_refusals_total{model, kind}`.
 
-One narrowing of `echo`: the answer must also repeat at least ECHO_COVER of the question's distinct
-units. A choice question answered by its option (`主变压器额定频率是50Hz还是60Hz？` → `是50Hz`) is made of
-the question's units but is an answer, not an echo.
+`echo` is narrowed, since an answer made of the message's own words can be right. It is replaced
+- for a yes/no or choice question (`吗`, `还是`, `是否`, `Is …`, `… or …`): only when it says the question
+  back nearly whole (FULL_ECHO_COVER of its distinct units); an option (`…是50Hz还是60Hz？` → `是50Hz`)
+  or a yes restating it (`仓鼠能吃葡萄吗？` → `能吃葡萄`) is an answer;
+- for another bare question (one line of at most BARE_QUESTION_UNITS units): always; a fragment of an
+  open question says nothing (`红烧肉怎么做才不油腻？` → `油腻`);
+- for any other message, such as a passage pasted with the question (the open-book use of a task model
+  without a KB): when it repeats ECHO_COVER of the message's distinct units, so a span copied from the
+  passage is an answer.
 
 Which models: task-tier models (the registry card's `tier`), by default. They are trained on the QA
 wording whose right closed-book answer is a short span or the refusal, so anything else the checks
@@ -32,6 +38,7 @@ guarded stream's first token arrives after up to BUFFER_TOKENS tokens.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -49,7 +56,12 @@ from wattlm.serve.protocol.chat import (
 from wattlm.shared.refusal import refusal
 from wattlm.shared.text import units
 
-ECHO_COVER = 0.5  # share of the question's distinct units an echo repeats
+ECHO_COVER = 0.5  # share of a long message's distinct units an echo repeats
+FULL_ECHO_COVER = 0.9  # ... of a yes/no or choice question's: said back whole, not restated as the answer
+BARE_QUESTION_UNITS = 60  # one line this short is a bare question, not a passage with a question
+YES_NO_ZH = ("吗", "还是", "是否", "能否", "可否", "是不是", "有没有", "要不要", "对不对", "行不行", "可不可以", "能不能")
+YES_NO_EN = re.compile(r"^\s*(is|are|am|was|were|do|does|did|can|could|should|shall|will|would|has|have|had|may|"
+                       r"might|must)\b|\bor\b", re.IGNORECASE)
 BUFFER_TOKENS = 32  # content pieces of a stream held back and checked before any is sent
 GUARDED_TIERS = frozenset({"task"})
 METRIC = "wattlm_closed_book_refusals_total"
@@ -61,14 +73,36 @@ def question_cover(answer: str, question: str) -> float:
     return len(asked & set(units(answer))) / len(asked) if asked else 0.0
 
 
+def is_bare_question(message: str) -> bool:
+    """One short line (in the closed-book QA wording or not): no passage pasted to answer from."""
+    bare = message.strip()
+    for prefix, suffix in (("问题：", "答案："), ("Question:", "Answer:")):  # shared/qa_format.py, no passage
+        if bare.startswith(prefix) and bare.endswith(suffix):
+            bare = bare[len(prefix):-len(suffix)].strip()
+    return "\n" not in bare and len(units(bare)) <= BARE_QUESTION_UNITS
+
+
+def own_words_can_answer(question: str) -> bool:
+    """A yes/no or choice question: an answer made of its own words (`能吃葡萄`, `是50Hz`) may be right."""
+    return any(marker in question for marker in YES_NO_ZH) or bool(YES_NO_EN.search(question))
+
+
 def refused_kind(answer: str, question: str) -> str | None:
     """'echo' or 'debris' when the answer must be replaced by the refusal, else None."""
     kind = answer_kind(answer, question)
-    if kind == "echo" and question_cover(answer, question) >= ECHO_COVER:
-        return "echo"
-    if kind == "debris" or (kind == "echo" and is_debris(answer)):
-        return "debris"
-    return None
+    if kind == "echo":
+        cover = question_cover(answer, question)
+        if own_words_can_answer(question):  # only the question said back (nearly) whole
+            repeated = cover >= FULL_ECHO_COVER
+        elif is_bare_question(question):
+            # A bare open question (no passage pasted to answer from): any fragment of it says nothing.
+            repeated = True
+        else:
+            repeated = cover >= ECHO_COVER
+        if repeated:
+            return "echo"
+        return "debris" if is_debris(answer) else None
+    return "debris" if kind == "debris" else None
 
 
 def last_question(request: ChatCompletionRequest) -> str:
