@@ -58,7 +58,9 @@ def task_model(registry, industry, synth, recipe, ratio: float, threads: int | N
     from wattlm.synth.remix import add_refusals
     from wattlm.train.stage import train_model
 
-    dataset = synth if ratio == 0 else add_refusals(registry, synth, ratio)[0]
+    # a synth dataset made with refusals (the recipe's refusal_ratio) is remixed, at 0 too (synth/remix.py)
+    has_refusals = bool(synth.metrics.get("refusals"))
+    dataset = synth if ratio == 0 and not has_refusals else add_refusals(registry, synth, ratio)[0]
     # threads is not in the model's cache key: the same model whatever the machine gives it
     config = recipe.task.train.train_config().model_copy(update={"threads": threads})
     if steps:  # another budget than the recipe's (the model's cache key changes with it)

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from wattlm.data.stage import text_dataset
-from wattlm.errors import WattError
 from wattlm.registry import Registry
 from wattlm.shared.qa_format import qa_prompt
 from wattlm.shared.refusal import REFUSALS, is_refusal, refusal
@@ -99,5 +98,7 @@ def test_refusals_added_to_a_synthesized_dataset_match_synthesis_with_that_ratio
     assert json.loads((remixed.path / "stats.json").read_text())["refusals"] == mixed.metrics["refusals"]
     again, hit = add_refusals(registry, plain, 0.25)
     assert hit and again.id == remixed.id
-    with pytest.raises(WattError, match="refusal example already"):
-        add_refusals(registry, mixed, 0.1)
+    # A dataset with refusals already: remixed from its answerable rows in synthesis order.
+    unmixed, _ = add_refusals(registry, mixed, 0.0)
+    assert _train_rows(unmixed) == _train_rows(plain) and unmixed.metrics["refusals"] == {}
+    assert _train_rows(add_refusals(registry, mixed, 0.25)[0]) == _train_rows(mixed)

@@ -7,11 +7,15 @@ The refusal examples depend only on the kept train pairs, the train passages and
 with the dataset's own settings, the pairs from its train records. `add_refusals` therefore writes the
 same train split that `watt synth` with that `refusal_ratio` would have written from the same teacher
 replies (tests/synth/test_refusals.py compares the two). bench/refusal_bench.py measures ratios this way.
+A dataset that has refusal examples already (the power-grid recipe's `refusal_ratio: 0.2`) is remixed from
+its answerable rows in their original order (the seeded shuffle is undone), so ratio 0 gives back the
+dataset `watt synth` would write without refusals.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import shutil
 
 from wattlm.cache import content_key, fingerprint
@@ -40,8 +44,6 @@ def _pairs(dataset: Artifact, rows: list[dict], chunks: dict[str, Chunk], config
     pairs = []
     for n, row in enumerate(rows, 1):
         where = f"dataset {dataset.name} ({dataset.id}) train record {n}"
-        if row.get("kind") == "refusal":
-            raise WattError(f"{where} is a refusal example already: remix a dataset made with refusal_ratio 0")
         if row.get("kind") != "qa":
             continue
         chunk = chunks.get(str(row.get("chunk_id")))
@@ -56,8 +58,26 @@ def _pairs(dataset: Artifact, rows: list[dict], chunks: dict[str, Chunk], config
     return pairs
 
 
+def _without_refusals(dataset: Artifact, rows: list[dict], seed: int) -> list[dict]:
+    """The train split as `watt synth` wrote it before mixing refusals in (`mix_refusals`): the seeded
+    shuffle depends only on the row count, so it is undone exactly; its refusal rows are dropped."""
+    if not any(row.get("kind") == "refusal" for row in rows):
+        return rows
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)  # the same permutation mix_refusals applied
+    unmixed: list[dict] = [{}] * len(rows)
+    for position, index in enumerate(order):
+        unmixed[index] = rows[position]
+    answerable = sum(row.get("kind") != "refusal" for row in rows)
+    if any(row.get("kind") == "refusal" for row in unmixed[:answerable]):
+        raise WattError(f"dataset {dataset.name} ({dataset.id}): its refusal examples were not mixed in by "
+                        f"`watt synth` with seed {seed}; remix a dataset made with refusal_ratio 0")
+    return unmixed[:answerable]
+
+
 def add_refusals(registry: Registry, dataset: Artifact, ratio: float, name: str | None = None) -> tuple[Artifact, bool]:
-    """`dataset` (from `watt synth`, refusal_ratio 0) with refusal examples at `ratio`; (artifact, reused)."""
+    """`dataset` (from `watt synth`) with refusal examples at `ratio` instead of the ones it has, if any
+    (ratio 0: none); (artifact, reused)."""
     recorded = dataset.recipe.get("synth")
     if not isinstance(recorded, dict):
         raise WattError(f"dataset {dataset.name} ({dataset.id}) was not written by `watt synth`: no synth settings")
@@ -72,9 +92,10 @@ def add_refusals(registry: Registry, dataset: Artifact, ratio: float, name: str 
     def produce(staged):
         chunks = select_chunks(corpus, config, Tally())
         train_chunks = [c for c in chunks if c.split == "train"]
-        rows = list(dataset_records(dataset, "train"))
+        rows = _without_refusals(dataset, list(dataset_records(dataset, "train")), config.seed)
         pairs = _pairs(dataset, rows, {c.id: c for c in train_chunks}, config)
-        mixed, refusals = mix_refusals(rows, pairs, train_chunks, ratio, config.seed)
+        # as synthesis: ratio 0 leaves the rows in their order (no shuffle)
+        mixed, refusals = mix_refusals(rows, pairs, train_chunks, ratio, config.seed) if ratio else (rows, [])
         atomic_write_jsonl(staged / "train" / "shard-00000.jsonl", mixed)
         shutil.copytree(dataset.path / "heldout", staged / "heldout")  # answerable pairs only, as synth writes it
         if (dataset.path / "rag.jsonl").exists():
