@@ -18,7 +18,7 @@ synthesized QA `power-grid-synth`), for each ratio:
 Answers per model are saved to --out (JSON) with every prediction, so the table can be checked by eye.
 
     WATT_HOME=<a copy of a finished demo workspace> nice -n 10 python bench/refusal_bench.py \
-        --ratios 0 0.1 0.2 --out /tmp/refusal.json [--steps 32] [--seed 1] [--threads 1]
+        --ratios 0 0.1 0.2 --out /tmp/refusal.json [--steps 32] [--seed 1] [--shapes closed_book] [--threads 1]
 
 (`--steps`: another training budget than the recipe's; the recipe's other `task.train` settings, such
 as `answer_end`, are used as written.)
@@ -54,13 +54,13 @@ def out_of_scope_questions() -> list[str]:
 
 
 def task_model(registry, industry, synth, recipe, ratio: float, threads: int | None, steps: int | None = None,
-               seed: int | None = None):
+               seed: int | None = None, shapes: list[str] | None = None):
     from wattlm.synth.remix import add_refusals
     from wattlm.train.stage import train_model
 
     # a synth dataset made with refusals (the recipe's refusal_ratio) is remixed, at 0 too (synth/remix.py)
     has_refusals = bool(synth.metrics.get("refusals"))
-    dataset = synth if ratio == 0 and not has_refusals else add_refusals(registry, synth, ratio)[0]
+    dataset = synth if ratio == 0 and not has_refusals else add_refusals(registry, synth, ratio, shapes=shapes)[0]
     # threads is not in the model's cache key: the same model whatever the machine gives it
     config = recipe.task.train.train_config().model_copy(update={"threads": threads})
     if steps:  # another budget than the recipe's (the model's cache key changes with it)
@@ -119,6 +119,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's task.train.steps)")
     parser.add_argument("--seed", type=int, default=None, help="training seed (default: the recipe's task.train.seed)")
+    parser.add_argument("--shapes", nargs="+", default=None, choices=["closed_book", "off_topic_passage", "other_passage"],
+                        help="refusal examples of these shapes only (default: the synth dataset's, else all)")
     parser.add_argument("--out", type=Path, default=None, help="JSON with every prediction (and reused on rerun)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for training and answers (default: "
                         "all cores; on a machine others load, 1 avoids threads waiting on each other)")
@@ -145,7 +147,7 @@ def main() -> None:
           f"industry {industry.id}, synth {synth.id}", flush=True)
     rows = []
     for ratio in args.ratios:
-        model = task_model(registry, industry, synth, recipe, ratio, args.threads, args.steps, args.seed)
+        model = task_model(registry, industry, synth, recipe, ratio, args.threads, args.steps, args.seed, args.shapes)
         row = saved.get(model.id)
         if row is None or row.get("prompts") != prompts:
             started = time.monotonic()

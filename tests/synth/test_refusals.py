@@ -62,7 +62,8 @@ def test_the_train_split_holds_refusals_at_the_configured_ratio(tmp_path):
 def test_no_ratio_no_refusals_and_the_old_cache_key(tmp_path):
     rows = _train_rows(_synth(tmp_path, 0.0))
     assert all(r["kind"] == "qa" for r in rows)
-    assert "refusal_ratio" not in SynthConfig().cache_fields()  # datasets made before the setting keep their key
+    # datasets made before the settings keep their key
+    assert "refusal_ratio" not in SynthConfig().cache_fields() and "refusal_shapes" not in SynthConfig().cache_fields()
     assert SynthConfig(refusal_ratio=0.2).cache_fields()["refusal_ratio"] == 0.2
 
 
@@ -102,3 +103,12 @@ def test_refusals_added_to_a_synthesized_dataset_match_synthesis_with_that_ratio
     unmixed, _ = add_refusals(registry, mixed, 0.0)
     assert _train_rows(unmixed) == _train_rows(plain) and unmixed.metrics["refusals"] == {}
     assert _train_rows(add_refusals(registry, mixed, 0.25)[0]) == _train_rows(mixed)
+
+
+def test_refusals_of_chosen_shapes_only():
+    chunks = [_chunk("a", "主变压器油温不得超过85℃。"), _chunk("b", "电容器组退出后再投入应间隔5分钟。")]
+    pairs = [Answerable("主变压器顶层油温上限是多少？", "85℃", chunks[0], "zh")] * 8
+    records = refusal_records(pairs, chunks, ratio=0.5, seed=3, shapes=["closed_book"])
+    assert len(records) == 8 and {r["question_source"] for r in records} == {"closed_book"}
+    assert [r["messages"][1]["content"] for r in records] == [REFUSALS["zh"], REFUSALS["en"]] * 4
+    assert all(r["chunk_id"] is None for r in records)

@@ -100,10 +100,13 @@ def _other_passage(pair: Answerable, chunks: Sequence[Chunk], rng: random.Random
     return rng.choice(pool) if pool else None
 
 
-def refusal_records(pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio: float, seed: int) -> list[dict]:
-    """The refusal examples for a train split of `pairs` (seeded: a rerun writes the same ones)."""
+def refusal_records(pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio: float, seed: int,
+                    shapes: Sequence[str] = SHAPES) -> list[dict]:
+    """The refusal examples for a train split of `pairs` (seeded: a rerun writes the same ones), of `shapes`
+    only, taken in CYCLE's order."""
     wanted = refusal_count(len(pairs), ratio)
-    if not wanted:
+    cycle = [shape for shape in CYCLE if shape in shapes]
+    if not wanted or not cycle:
         return []
     rng = random.Random(seed)
     langs = [pair.lang for pair in pairs]
@@ -121,7 +124,7 @@ def refusal_records(pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio:
     records = []
     attempts = closed_books = 0
     while len(records) < wanted and attempts < wanted * 4:
-        shape = CYCLE[attempts % len(CYCLE)]
+        shape = cycle[attempts % len(cycle)]
         attempts += 1
         lang = rng.choice(langs)
         lang_chunks = [c for c in chunks if c.lang == lang] or list(chunks)
@@ -142,11 +145,11 @@ def refusal_records(pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio:
 
 
 def mix_refusals(train_rows: list[dict], pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio: float,
-                 seed: int) -> tuple[list[dict], list[dict]]:
+                 seed: int, shapes: Sequence[str] = SHAPES) -> tuple[list[dict], list[dict]]:
     """(the train split with refusal examples shuffled in, those refusal examples). `pairs` are the train
     split's answerable QA pairs and `chunks` its passages (train documents only, so held-out ones stay
     unseen). Seeded: `watt synth` and a remix of its dataset (synth/remix.py) write the same rows."""
-    records = refusal_records(pairs, chunks, ratio, seed)
+    records = refusal_records(pairs, chunks, ratio, seed, shapes)
     rows = train_rows + records
     random.Random(seed).shuffle(rows)
     return rows, records

@@ -75,19 +75,22 @@ def _without_refusals(dataset: Artifact, rows: list[dict], seed: int) -> list[di
     return unmixed[:answerable]
 
 
-def add_refusals(registry: Registry, dataset: Artifact, ratio: float, name: str | None = None) -> tuple[Artifact, bool]:
+def add_refusals(registry: Registry, dataset: Artifact, ratio: float, name: str | None = None,
+                 shapes: list[str] | None = None) -> tuple[Artifact, bool]:
     """`dataset` (from `watt synth`) with refusal examples at `ratio` instead of the ones it has, if any
     (ratio 0: none); (artifact, reused)."""
     recorded = dataset.recipe.get("synth")
     if not isinstance(recorded, dict):
         raise WattError(f"dataset {dataset.name} ({dataset.id}) was not written by `watt synth`: no synth settings")
     config = SynthConfig(**{k: v for k, v in recorded.items() if k in SynthConfig.model_fields})
-    config = config.model_copy(update={"refusal_ratio": ratio})
+    config = SynthConfig(**{**config.model_dump(), "refusal_ratio": ratio,
+                            **({"refusal_shapes": shapes} if shapes else {})})
     sources = [pid for pid, role in dataset.parents if role == "source"]
     if not sources:
         raise WattError(f"dataset {dataset.name} ({dataset.id}) has no source corpus to take passages from")
     corpus = registry.get(sources[0])
-    key = fingerprint("synth-refusals", content_key(dataset), ratio, REFUSALS_VERSION)
+    key = fingerprint("synth-refusals", content_key(dataset), ratio, REFUSALS_VERSION,
+                      *([sorted(config.refusal_shapes)] if shapes else []))  # default shapes: keys as before
 
     def produce(staged):
         chunks = select_chunks(corpus, config, Tally())
@@ -95,7 +98,8 @@ def add_refusals(registry: Registry, dataset: Artifact, ratio: float, name: str 
         rows = _without_refusals(dataset, list(dataset_records(dataset, "train")), config.seed)
         pairs = _pairs(dataset, rows, {c.id: c for c in train_chunks}, config)
         # as synthesis: ratio 0 leaves the rows in their order (no shuffle)
-        mixed, refusals = mix_refusals(rows, pairs, train_chunks, ratio, config.seed) if ratio else (rows, [])
+        mixed, refusals = mix_refusals(rows, pairs, train_chunks, ratio, config.seed,
+                                         config.refusal_shapes) if ratio else (rows, [])
         atomic_write_jsonl(staged / "train" / "shard-00000.jsonl", mixed)
         shutil.copytree(dataset.path / "heldout", staged / "heldout")  # answerable pairs only, as synth writes it
         if (dataset.path / "rag.jsonl").exists():
@@ -105,7 +109,7 @@ def add_refusals(registry: Registry, dataset: Artifact, ratio: float, name: str 
             counts[record["question_source"]] = counts.get(record["question_source"], 0) + 1
         metrics = {**dataset.metrics, "examples": {**dataset.metrics.get("examples", {}), "train": len(mixed)}, "refusals": counts}
         atomic_write_text(staged / "stats.json", json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
-        return dict(kind="dataset", name=name or f"{dataset.name}-refusals-{ratio:g}", format="jsonl",
+        return dict(kind="dataset", name=name or f"{dataset.name}-refusals-{ratio:g}{'-' + '+'.join(shapes) if shapes else ''}", format="jsonl",
                     parents=[(dataset.id, "source")], recipe={"synth": config.model_dump(mode="json")},
                     metrics=metrics, meta={**dataset.meta, "refusals_added_to": dataset.id})
 
