@@ -24,14 +24,14 @@ def _train_rows(art) -> list[dict]:
     return [json.loads(line) for line in (art.path / "train" / "shard-00000.jsonl").read_text().splitlines()]
 
 
-def _synth(tmp_path, ratio: float):
+def _synth(tmp_path, ratio: float, **settings):
     registry = Registry(tmp_path / "home")
     folder = tmp_path / "docs"
     folder.mkdir(exist_ok=True)
     for marker in MARKERS:
         (folder / f"{marker}.txt").write_text(passage_doc(marker), encoding="utf-8")
     config = SynthConfig(questions_per_chunk=1, concurrency=1, heldout_fraction=0.0, style="chat",
-                         refusal_ratio=ratio)
+                         refusal_ratio=ratio, **settings)
     return synthesize(registry, text_dataset(registry, folder, "docs"), CountingTeacher(), config, progress=False)[0]
 
 
@@ -112,3 +112,12 @@ def test_refusals_of_chosen_shapes_only():
     assert len(records) == 8 and {r["question_source"] for r in records} == {"closed_book"}
     assert [r["messages"][1]["content"] for r in records] == [REFUSALS["zh"], REFUSALS["en"]] * 4
     assert all(r["chunk_id"] is None for r in records)
+
+
+def test_synthesis_with_closed_book_refusals_only_and_their_remix(tmp_path):
+    art = _synth(tmp_path, 0.25, refusal_shapes=["closed_book"])
+    refusals = [r for r in _train_rows(art) if r["kind"] == "refusal"]
+    assert refusals and {r["question_source"] for r in refusals} == {"closed_book"}
+    plain = _synth(tmp_path, 0.0)
+    remixed, _ = add_refusals(Registry(tmp_path / "home"), plain, 0.25, shapes=["closed_book"])
+    assert _train_rows(remixed) == _train_rows(art) and remixed.name.endswith("-closed_book")
