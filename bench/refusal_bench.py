@@ -13,11 +13,15 @@ synthesized QA `power-grid-synth`), for each ratio:
      prompt, what the task model is for): char-F1, key-character recall (points) and false refusals;
    - out-of-scope questions, closed-book: the KB hold-out's 6 and 14 more
      (examples/power-grid/kb-holdout/closed_book_out_of_scope.jsonl; none is a training refusal question):
-     the share of refusals, echoes, debris, empty and other answers (definitions: eval/closed_book.py).
+     the share of refusals, echoes, debris, empty and other answers (definitions: eval/closed_book.py),
+     and `guard`: the share that `watt serve`'s closed-book guard replaces (serve/closed_book_guard.py).
 Answers per model are saved to --out (JSON) with every prediction, so the table can be checked by eye.
 
     WATT_HOME=<a copy of a finished demo workspace> nice -n 10 python bench/refusal_bench.py \
-        --ratios 0 0.1 0.2 --out /tmp/refusal.json [--threads 1]
+        --ratios 0 0.1 0.2 --out /tmp/refusal.json [--steps 32] [--seed 1] [--shapes closed_book] [--threads 1]
+
+(`--steps`: another training budget than the recipe's; the recipe's other `task.train` settings, such
+as `answer_end`, are used as written.)
 
 (`--threads 1` on a machine that others load: two torch threads waiting on each other made the answers
 6x slower there.)
@@ -49,16 +53,23 @@ def out_of_scope_questions() -> list[str]:
     return holdout + [r["question"] for r in read_jsonl(HOLDOUT / "closed_book_out_of_scope.jsonl")]
 
 
-def task_model(registry, industry, synth, recipe, ratio: float, threads: int | None):
+def task_model(registry, industry, synth, recipe, ratio: float, threads: int | None, steps: int | None = None,
+               seed: int | None = None, shapes: list[str] | None = None):
     from wattlm.synth.remix import add_refusals
     from wattlm.train.stage import train_model
 
-    dataset = synth if ratio == 0 else add_refusals(registry, synth, ratio)[0]
+    # a synth dataset made with refusals (the recipe's refusal_ratio) is remixed, at 0 too (synth/remix.py)
+    has_refusals = bool(synth.metrics.get("refusals"))
+    dataset = synth if ratio == 0 and not has_refusals else add_refusals(registry, synth, ratio, shapes=shapes)[0]
     # threads is not in the model's cache key: the same model whatever the machine gives it
     config = recipe.task.train.train_config().model_copy(update={"threads": threads})
+    if steps:  # another budget than the recipe's (the model's cache key changes with it)
+        config = config.model_copy(update={"steps": steps})
+    if seed is not None:  # another training seed: how much of a difference is the draw
+        config = config.model_copy(update={"seed": seed})
     started = time.monotonic()
     model, reused = train_model(registry, industry, dataset, config, f"refusal-bench-{ratio:g}", progress=False)
-    print(f"ratio {ratio:g}: data {dataset.id} ({dataset.metrics.get('examples')}, refusals "
+    print(f"ratio {ratio:g}, {config.steps} steps, seed {config.seed}: data {dataset.id} ({dataset.metrics.get('examples')}, refusals "
           f"{dataset.metrics.get('refusals', {})}), model {model.id} "
           f"({'cached' if reused else f'trained in {time.monotonic() - started:.0f} s'})", flush=True)
     return model
@@ -75,6 +86,7 @@ def answers(model_dir: Path, prompts: list[str], batch_size: int) -> list[str]:
 def score(in_scope: list[dict], closed: list[str], opened: list[str], oos: list[str], oos_answers: list[str]) -> dict:
     from wattlm.eval.closed_book import KINDS, answer_kind, mentions_refusal
     from wattlm.eval.grounded_qa import key_recall
+    from wattlm.serve.closed_book_guard import refused_kind
     from wattlm.shared.refusal import is_refusal
     from wattlm.shared.text import char_f1
 
@@ -91,8 +103,11 @@ def score(in_scope: list[dict], closed: list[str], opened: list[str], oos: list[
 
     kinds = Counter(answer_kind(a, q) for a, q in zip(oos_answers, oos, strict=True))
     mentions = 100.0 * sum(map(mentions_refusal, oos_answers)) / len(oos)
+    # what `watt serve`'s closed-book guard would replace by the refusal (serve/closed_book_guard.py)
+    guarded = 100.0 * sum(refused_kind(a, q) is not None for a, q in zip(oos_answers, oos, strict=True)) / len(oos)
     return {"closed_book": in_scope_scores(closed), "open_book": in_scope_scores(opened),
-            "out_of_scope": {**{kind: 100.0 * kinds[kind] / len(oos) for kind in KINDS}, "mentions_refusal": mentions}}
+            "out_of_scope": {**{kind: 100.0 * kinds[kind] / len(oos) for kind in KINDS}, "mentions_refusal": mentions,
+                             "guarded": guarded}}
 
 
 def main() -> None:
@@ -102,6 +117,10 @@ def main() -> None:
     parser.add_argument("--synth", default="power-grid-synth")
     parser.add_argument("--recipe", type=Path, default=RECIPE)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's task.train.steps)")
+    parser.add_argument("--seed", type=int, default=None, help="training seed (default: the recipe's task.train.seed)")
+    parser.add_argument("--shapes", nargs="+", default=None, choices=["closed_book", "off_topic_passage", "other_passage"],
+                        help="refusal examples of these shapes only (default: the synth dataset's, else all)")
     parser.add_argument("--out", type=Path, default=None, help="JSON with every prediction (and reused on rerun)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for training and answers (default: "
                         "all cores; on a machine others load, 1 avoids threads waiting on each other)")
@@ -128,7 +147,7 @@ def main() -> None:
           f"industry {industry.id}, synth {synth.id}", flush=True)
     rows = []
     for ratio in args.ratios:
-        model = task_model(registry, industry, synth, recipe, ratio, args.threads)
+        model = task_model(registry, industry, synth, recipe, ratio, args.threads, args.steps, args.seed, args.shapes)
         row = saved.get(model.id)
         if row is None or row.get("prompts") != prompts:
             started = time.monotonic()
@@ -137,6 +156,8 @@ def main() -> None:
             saved[model.id] = row
             if args.out:
                 atomic_write_text(args.out, json.dumps(saved, ensure_ascii=False, indent=1) + "\n")
+        row["steps"] = args.steps or recipe.task.train.steps
+        row["seed"] = args.seed if args.seed is not None else recipe.task.train.seed
         n = len(in_scope)
         said = row["answers"]
         row["scores"] = score(in_scope, said[:n], said[n:2 * n], oos, said[2 * n:])
@@ -147,14 +168,14 @@ def main() -> None:
 
 def print_table(rows: list[dict], n_oos: int) -> None:
     """Points (% of questions). `in`: the refusal sentence occurs anywhere in the answer (eval/closed_book.py)."""
-    print(f"\n{'ratio':>5} | closed-book in-scope: F1   key false-ref   in | open-book: F1   key false-ref   in | "
-          f"out-of-scope ({n_oos}): refused echo debris empty answered   in")
-    for row in sorted(rows, key=lambda r: r["ratio"]):
+    print(f"\n{'ratio':>5} {'steps':>5} {'seed':>4} | closed-book in-scope: F1   key false-ref   in | open-book: F1   key false-ref   in | "
+          f"out-of-scope ({n_oos}): refused echo debris empty answered   in guard")
+    for row in sorted(rows, key=lambda r: (r["ratio"], r.get("steps", 0), r.get("seed", 0))):
         c, o, x = row["scores"]["closed_book"], row["scores"]["open_book"], row["scores"]["out_of_scope"]
-        print(f"{row['ratio']:>5g} | {c['char_f1']:>24.1f} {c['key_recall']:>5.1f} {c['false_refusals']:>9.1f} "
+        print(f"{row['ratio']:>5g} {row.get('steps', ''):>5} {row.get('seed', ''):>4} | {c['char_f1']:>24.1f} {c['key_recall']:>5.1f} {c['false_refusals']:>9.1f} "
               f"{c['mentions_refusal']:>4.0f} | {o['char_f1']:>13.1f} {o['key_recall']:>5.1f} {o['false_refusals']:>9.1f} "
               f"{o['mentions_refusal']:>4.0f} | {x['refusal']:>24.1f} {x['echo']:>4.1f} {x['debris']:>6.1f} "
-              f"{x['empty']:>5.1f} {x['answer']:>8.1f} {x['mentions_refusal']:>4.0f}")
+              f"{x['empty']:>5.1f} {x['answer']:>8.1f} {x['mentions_refusal']:>4.0f} {x['guarded']:>5.1f}")
 
 
 if __name__ == "__main__":

@@ -49,3 +49,17 @@ def test_bad_examples_and_missing_template_are_named(tokenizer_dir):
     tokenizer.chat_template = None
     with pytest.raises(WattError, match="train.chat_template"):
         SftMethod(tokenizer, EXAMPLES, TrainConfig(method="sft"))
+
+
+def test_answer_end_eos_ends_the_labels_at_the_tokenizers_eos(tokenizer_dir):
+    """A built-in template on a base model: the answer ends at EOS, not at a turn marker the base never learned."""
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = TrainConfig(method="sft", seq_len=128, chat_template="chatml", answer_end="eos")
+    method = SftMethod(tokenizer, EXAMPLES, config)
+    for (ids, labels), example in zip(method.rows, EXAMPLES, strict=True):
+        scored = [label for label in labels if label != IGNORE]
+        answer = example.get("response") or example.get("output") or example.get("messages", [{}])[-1].get("content")
+        assert scored[-1] == tokenizer.eos_token_id and ids[-1] == tokenizer.eos_token_id
+        assert tokenizer.decode(scored[:-1]) == answer.strip()  # the answer alone: no <|im_end|>, no newline
+    template_end = SftMethod(tokenizer, EXAMPLES, TrainConfig(method="sft", seq_len=128, chat_template="chatml"))
+    assert tokenizer.decode([label for label in template_end.rows[0][1] if label != IGNORE]).rstrip().endswith("<|im_end|>")

@@ -24,6 +24,7 @@ from wattlm.engines.base import Engine, EngineOverloaded, MissingCapability
 from wattlm.errors import NotFound, WattError
 from wattlm.serve.auth import ApiKeyMiddleware, KeyAuth
 from wattlm.serve.catalog import Discover, Loader, ServedModels
+from wattlm.serve.closed_book_guard import ClosedBookGuard
 from wattlm.serve.disconnect import ClientGone
 from wattlm.serve.grounding import KnowledgeBases
 from wattlm.serve.knowledge_routes import router as knowledge_router
@@ -47,6 +48,7 @@ def create_app(
     knowledge: KnowledgeBases | None = None,
     pools: Pools | None = None,
     max_loaded: int | None = None,
+    closed_book_guard: ClosedBookGuard | None = None,
 ) -> FastAPI:
     """An OpenAI-compatible app serving `engines`, keyed by the model id clients send.
 
@@ -59,6 +61,8 @@ def create_app(
     none (answers are not grounded and the KB endpoints know no KB).
     `pools` run scoring, embeddings and tokenizer work (`wattlm.serve.workers`; default sizes if None).
     `max_loaded` caps the models loaded on demand at once (the least recently used idle one is unloaded).
+    `closed_book_guard` replaces ungrounded echoes and debris of task-tier models by the refusal
+    (`wattlm.serve.closed_book_guard`; default: on).
     """
     limits = limits or Limits()
     pools = pools or Pools()
@@ -77,6 +81,7 @@ def create_app(
     app.state.limits = limits
     app.state.knowledge = knowledge or KnowledgeBases(None)
     app.state.pools = pools
+    app.state.closed_book_guard = closed_book_guard or ClosedBookGuard()
     app.add_middleware(PoolsMiddleware, pools=pools)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_request_bytes)
     if auth is not None:  # added last = runs first: an unauthenticated body is never read

@@ -72,6 +72,11 @@ def serve_command(
                                  "\"knowledge\": false or pick another KB.")
     ] = None,
     kb_k: Annotated[int, typer.Option("--kb-k", min=1, max=20, help="Passages retrieved per grounded answer.")] = 3,
+    closed_book_guard: Annotated[
+        bool, typer.Option("--closed-book-guard/--no-closed-book-guard",
+                           help="Answers of task-tier models without grounding: replace one that repeats the "
+                                "question or is debris by the refusal (flagged `refused` on the message).")
+    ] = True,
     replicas: Annotated[
         int, typer.Option(min=1, envvar="WATT_REPLICAS",
                           help="Engine replicas per model behind this endpoint, through Ray Serve (the "
@@ -105,7 +110,8 @@ def serve_command(
         loras[name] = Path(path)
     options = dict(host=host, port=port, n_ctx=n_ctx, engine=engine, max_seqs=max_seqs, max_waiting=max_waiting,
                    n_threads=threads, limits=limits, keep_alive=keep_alive or None, load_on_demand=load_on_demand,
-                   loras=loras, insecure=insecure, kb=kb, kb_k=kb_k, max_loaded=max_loaded)
+                   loras=loras, insecure=insecure, kb=kb, kb_k=kb_k, max_loaded=max_loaded,
+                   closed_book_guard=closed_book_guard)
     replica_settings = replica_options(replicas, ray_address, options)
     if replica_settings is None:
         launch(registry, model or [], **options)

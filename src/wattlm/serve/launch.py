@@ -65,13 +65,15 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
            engine: str = "batch", max_seqs: int = 8, max_waiting: int = 32, n_threads: int | None = None,
            limits: Limits | None = None, keep_alive: float | None = None, load_on_demand: bool = False,
            loras: dict[str, Path] | None = None, insecure: bool = False, kb: str | None = None,
-           kb_k: int = 3, max_loaded: int | None = None, replicas: ReplicaCluster | None = None) -> None:
+           kb_k: int = 3, max_loaded: int | None = None, replicas: ReplicaCluster | None = None,
+           closed_book_guard: bool = True) -> None:
     """Serve `refs` (and, with `loras`, each adapter as one more model over the first of them); with `kb`,
     chat answers are grounded in that knowledge base unless a request says otherwise. With `replicas` (a
     started `serve.replicas.cluster.ReplicaCluster`) each model is deployed as Ray Serve replicas."""
     from wattlm.console import mount as mount_console
     from wattlm.serve import create_app, serve
     from wattlm.serve.auth import KeyAuth
+    from wattlm.serve.closed_book_guard import ClosedBookGuard
     from wattlm.serve.grounding import KnowledgeBases
     from wattlm.serve.keys import KeyStore
 
@@ -157,7 +159,8 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
     print(f"serving {', '.join(engines) or 'no model yet'} on http://{host}:{port}/v1 ({engine} engine; {keys_note}"
           f"{''.join('; ' + extra for extra in extras)})", flush=True)
     app = create_app(engines, cards, limits=limits, auth=auth, loaders=loaders, keep_alive=keep_alive,
-                     discover=discover if load_on_demand else None, knowledge=knowledge, max_loaded=max_loaded)
+                     discover=discover if load_on_demand else None, knowledge=knowledge, max_loaded=max_loaded,
+                     closed_book_guard=ClosedBookGuard(enabled=closed_book_guard))
     served["models"] = app.state.served_models
     mount_console(app, registry.home)  # the web console at / (docs/console.md)
     app.state.check_host = not insecure  # read by `serve`: the Host-header check against DNS rebinding

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from wattlm.engines.base import ChatTemplates, Embeddings, Vocabulary, require, supports
-from wattlm.serve import grounding, metrics, serving
+from wattlm.serve import closed_book_guard, grounding, metrics, serving
 from wattlm.serve.catalog import ServedModels
 from wattlm.serve.disconnect import unless_disconnected
 from wattlm.serve.knowledge_routes import Knowledge
@@ -44,8 +44,9 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def prometheus_metrics(models: Models) -> PlainTextResponse:
-    return PlainTextResponse(await metrics.exposition(models.engines(), current_pools().all()), media_type="text/plain; version=0.0.4")
+async def prometheus_metrics(models: Models, request: Request) -> PlainTextResponse:
+    text = await metrics.exposition(models.engines(), current_pools().all()) + request.app.state.closed_book_guard.render()
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
 @router.get("/v1/models")
@@ -98,6 +99,11 @@ async def chat_completions(
     if grounded is not None:
         answer = grounding.stream_grounded_chat if request.stream else grounding.grounded_chat
         return await _answer(answer(engine, request, knowledge, grounded), request.stream, limits, http)
+    guard = http.app.state.closed_book_guard
+    if guard.applies(models.card(request.model), request):  # ungrounded: no echo, no debris (closed_book_guard.py)
+        question = closed_book_guard.last_question(request)
+        answer = guard.stream_chat if request.stream else guard.chat
+        return await _answer(answer(engine, request, question), request.stream, limits, http)
     if request.stream:
         return await _answer(serving.stream_chat(engine, request), True, limits, http)
     return await _answer(serving.chat(engine, request), False, limits, http)

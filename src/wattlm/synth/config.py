@@ -75,6 +75,11 @@ class SynthConfig(BaseModel):
         0.0, ge=0, le=0.5, description="Share of the train split's QA examples whose answer is the refusal: questions "
         "the corpus cannot answer, closed-book or over a passage that does not hold the answer (synth/refusals.py).",
     )
+    refusal_shapes: list[Literal["closed_book", "off_topic_passage", "other_passage"]] = Field(
+        ["closed_book", "off_topic_passage", "other_passage"], min_length=1,
+        description="Which refusal examples to make (synth/refusals.py): closed-book questions, off-topic "
+        "questions over a passage, corpus questions over another document's passage.",
+    )
     seed: int = Field(0, description="Seed for the chunk sample and the teacher's sampling.")
 
     @model_validator(mode="after")
@@ -90,5 +95,9 @@ class SynthConfig(BaseModel):
         # refusal_ratio 0 (the default) is left out, so datasets made before it existed keep their keys.
         excluded = {"concurrency", "timeout", "retries", "eval_sets", "max_reply_bytes"}
         if not self.refusal_ratio:
-            excluded.add("refusal_ratio")
-        return self.model_dump(mode="json", exclude=excluded)
+            excluded |= {"refusal_ratio", "refusal_shapes"}
+            return self.model_dump(mode="json", exclude=excluded)
+        from wattlm.synth.refusals import REFUSALS_VERSION
+
+        # how refusal examples are made is part of the output: a change of it is a new dataset
+        return {**self.model_dump(mode="json", exclude=excluded), "refusals_version": REFUSALS_VERSION}

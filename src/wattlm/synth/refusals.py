@@ -5,9 +5,10 @@ A task model trained only on answerable pairs answers everything: asked about co
 answer is the refusal sentence (`shared/refusal.py`, the server's own words) teaches it to say so.
 With `refusal_ratio: r`, the train split gets round(r x qa / (1 - r)) refusal examples beside its `qa`
 answerable pairs, so refusals are the share r of its QA-shaped examples. They come in three shapes,
-in turn, all in the one QA wording (`shared/qa_format.py`) that the model is trained and served with:
+in turn (three closed-book examples to one of each other shape: `CYCLE`), all in the one QA wording (`shared/qa_format.py`) that the model is trained and served with:
 
-- `closed_book`: a question about another subject, no passage;
+- `closed_book`: a question about another subject, no passage; Chinese and English in turn, whatever
+  the corpus's languages (a user may ask in either);
 - `off_topic_passage`: the same kind of question over a passage of the corpus;
 - `other_passage`: a question synthesized from the corpus, over a passage of *another document* that
   holds none of its answer (what the model sees when retrieval brings the wrong passage).
@@ -52,6 +53,14 @@ OFF_TOPIC_EN = (
     "How do I get red wine out of a carpet?", "How much should I tip in a restaurant in New York?",
 )
 SHAPES = ("closed_book", "off_topic_passage", "other_passage")
+# The order shapes are taken in: three closed-book examples to one of each passage shape. A model asked
+# without a KB needs the closed-book refusal (half of them in each language, so about as many in the
+# corpus's language as one in three used to give); a grounded answer has the server's own refusal
+# (`serve/citations.py`), and passage refusals cost open-book answers (docs/kb.md, measured).
+CYCLE = ("closed_book", "closed_book", "closed_book", "off_topic_passage", "other_passage")
+# In cache keys of datasets with refusals (synth/config.py, synth/remix.py); bumped when the examples
+# change: 2 = closed-book questions in Chinese and English in turn; 3 = CYCLE (was one shape of each).
+REFUSALS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -91,10 +100,13 @@ def _other_passage(pair: Answerable, chunks: Sequence[Chunk], rng: random.Random
     return rng.choice(pool) if pool else None
 
 
-def refusal_records(pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio: float, seed: int) -> list[dict]:
-    """The refusal examples for a train split of `pairs` (seeded: a rerun writes the same ones)."""
+def refusal_records(pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio: float, seed: int,
+                    shapes: Sequence[str] = SHAPES) -> list[dict]:
+    """The refusal examples for a train split of `pairs` (seeded: a rerun writes the same ones), of `shapes`
+    only, taken in CYCLE's order."""
     wanted = refusal_count(len(pairs), ratio)
-    if not wanted:
+    cycle = [shape for shape in CYCLE if shape in shapes]
+    if not wanted or not cycle:
         return []
     rng = random.Random(seed)
     langs = [pair.lang for pair in pairs]
@@ -110,13 +122,17 @@ def refusal_records(pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio:
         return question
 
     records = []
-    attempts = 0
+    attempts = closed_books = 0
     while len(records) < wanted and attempts < wanted * 4:
-        shape = SHAPES[attempts % len(SHAPES)]
+        shape = cycle[attempts % len(cycle)]
         attempts += 1
         lang = rng.choice(langs)
         lang_chunks = [c for c in chunks if c.lang == lang] or list(chunks)
         if shape == "closed_book":
+            # Chinese and English in turn, whatever the corpus's share: a user may ask in either, and a
+            # Chinese corpus gave almost no English refusals, so English questions were all answered.
+            lang = ("zh", "en")[closed_books % 2]
+            closed_books += 1
             records.append(_record(off_topic(lang), None, lang, shape))
         elif shape == "off_topic_passage":
             records.append(_record(off_topic(lang), rng.choice(lang_chunks), lang, shape))
@@ -129,11 +145,11 @@ def refusal_records(pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio:
 
 
 def mix_refusals(train_rows: list[dict], pairs: Sequence[Answerable], chunks: Sequence[Chunk], ratio: float,
-                 seed: int) -> tuple[list[dict], list[dict]]:
+                 seed: int, shapes: Sequence[str] = SHAPES) -> tuple[list[dict], list[dict]]:
     """(the train split with refusal examples shuffled in, those refusal examples). `pairs` are the train
     split's answerable QA pairs and `chunks` its passages (train documents only, so held-out ones stay
     unseen). Seeded: `watt synth` and a remix of its dataset (synth/remix.py) write the same rows."""
-    records = refusal_records(pairs, chunks, ratio, seed)
+    records = refusal_records(pairs, chunks, ratio, seed, shapes)
     rows = train_rows + records
     random.Random(seed).shuffle(rows)
     return rows, records

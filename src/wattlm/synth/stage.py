@@ -351,7 +351,7 @@ def _add_refusals(splits: dict[str, list[dict]], candidates: list[Candidate], ch
     pairs = [Answerable(c.item.question, c.item.answer, c.job.chunk, _lang(c.job.chunk, config)) for c in candidates
              if c.job.kind == "qa" and c.item.question and c.job.chunk.split == "train"]
     splits["train"], records = mix_refusals(splits["train"], pairs, [c for c in chunks if c.split == "train"],
-                                            config.refusal_ratio, config.seed)
+                                            config.refusal_ratio, config.seed, config.refusal_shapes)
     return records
 
 

@@ -145,8 +145,9 @@ class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
     citations: list[Citation] | None = None  # grounded answers only
+    refused: Literal["echo", "debris"] | None = None  # the closed-book guard replaced the answer (serve/closed_book_guard.py)
 
-    _omit_citations = _omit_none(("citations",))
+    _omit_citations = _omit_none(("citations", "refused"))
 
 
 class TopLogprob(BaseModel):
@@ -186,6 +187,7 @@ class DeltaMessage(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     citations: list[Citation] | None = None  # grounded streams: on the final chunk's delta
+    refused: Literal["echo", "debris"] | None = None  # on the delta carrying the closed-book guard's refusal
 
     @model_serializer(mode="wrap")
     def _omit_unset_parts(self, handler: Any) -> dict[str, Any]:

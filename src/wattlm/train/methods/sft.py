@@ -4,11 +4,22 @@ An example is `{"messages": [{"role", "content"}, ...]}` ending with an assistan
 shorthand `{"prompt": ..., "response": ...}` / `{"instruction", "input", "output"}` (Alpaca). Each is
 rendered with the chat template; the prompt part's labels are -100, so the model learns to answer,
 including the end-of-turn marker that tells it to stop, not to repeat questions.
+
+Which marker ends the answer (`answer_end`): the template's own turn end (`template`, the default), or
+the tokenizer's EOS right after the answer (`eos`). A built-in template put on a base model
+(`chat_template: gemma` on Gemma 3 270M base) ends turns with a token the base never learned: Gemma's
+`<end_of_turn>` embedding is one of a cluster of untrained rows (cosine 0.99 with `<unused…>`, `𒌒`,
+`slotBox`), and with tied embeddings and LoRA the model cannot single it out. Its probability spreads
+over the cluster, greedy decoding never picks it, so the model never stops: the next most likely token
+follows the answer, `\n` and a repeat when trained on answers alone, the refusal sentence (`50Hz资料中
+没有找到相关内容。𒌒`) once refusal examples are mixed in (docs/kb.md). The base model's EOS is trained
+(every pretraining document ends with it), and every engine stops on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Literal
 
 from pydantic import Field
 
@@ -39,6 +50,11 @@ class SftSettings(MethodSettings):
         None, description="sft (and distill on chat data): 'chatml', 'gemma' or Jinja text, for parents without a "
         "template; saved with the model."
     )
+    answer_end: Literal["template", "eos"] = Field(
+        "template", description="sft: what the answer's labels end with: the template's end-of-turn marker, or "
+        "the tokenizer's EOS right after the answer ('eos': for a built-in template on a base model, whose "
+        "end-of-turn token is untrained; see train/methods/sft.py)."
+    )
 
 
 class SftMethod(TrainingMethod):
@@ -54,6 +70,9 @@ class SftMethod(TrainingMethod):
         self.template = resolve_template(tokenizer, self.settings.chat_template)
         tokenizer.chat_template = self.template  # saved with the model: the export and server use it
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.eos_id = tokenizer.eos_token_id
+        if self.settings.answer_end == "eos" and self.eos_id is None:
+            raise WattError("answer_end: eos needs a tokenizer with an EOS token; this one has none")
         self.rows = [self.encode(tokenizer, to_messages(ex, i), config.seq_len) for i, ex in enumerate(examples)]
         if not self.rows:
             raise WattError("sft needs at least one example")
@@ -67,10 +86,24 @@ class SftMethod(TrainingMethod):
         if not full.startswith(prompt):
             raise WattError("the chat template renders the prompt differently inside the full conversation")
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        answer_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+        answer = full[len(prompt):]
+        if self.settings.answer_end == "eos":
+            answer = self._answer_text(answer, messages[-1]["content"])
+        answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        if self.settings.answer_end == "eos":
+            answer_ids.append(self.eos_id)
         ids = (prompt_ids + answer_ids)[:max_len]
         labels = ([IGNORE] * len(prompt_ids) + answer_ids)[:max_len]
         return ids, labels
+
+    @staticmethod
+    def _answer_text(rendered: str, content: str) -> str:
+        """The answer as the template renders it, without the turn end that follows it."""
+        said = content.strip()
+        at = rendered.find(said)
+        if not said or at < 0:
+            raise WattError("answer_end: eos needs the template to render the answer's text as given")
+        return rendered[:at + len(said)]
 
     def batches(self) -> Iterator:
         import torch
