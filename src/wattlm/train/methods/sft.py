@@ -88,10 +88,10 @@ class SftMethod(TrainingMethod):
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         answer = full[len(prompt):]
         if self.settings.answer_end == "eos":
-            answer = self._answer_text(answer, messages[-1]["content"])
-        answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
-        if self.settings.answer_end == "eos":
+            answer_ids = tokenizer(self._answer_text(answer, messages[-1]["content"]), add_special_tokens=False)["input_ids"]
             answer_ids.append(self.eos_id)
+        else:
+            answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
         ids = (prompt_ids + answer_ids)[:max_len]
         labels = ([IGNORE] * len(prompt_ids) + answer_ids)[:max_len]
         return ids, labels
