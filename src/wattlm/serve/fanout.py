@@ -49,6 +49,13 @@ async def start_choices(engine: Engine, prompt: Prompt, params: SamplingParams, 
 
 async def merge(generations: list[AsyncIterator[GenerationChunk]]) -> AsyncIterator[tuple[int, GenerationChunk]]:
     """(choice index, chunk) pairs in the order chunks arrive; closing the merge closes every generation."""
+    if len(generations) == 1:  # n=1, nearly every request: no pump task and queue hop per token
+        try:
+            async for chunk in generations[0]:
+                yield 0, chunk
+        finally:
+            await generations[0].aclose()  # type: ignore[attr-defined]
+        return
     queue: asyncio.Queue[tuple[int, object]] = asyncio.Queue()
 
     async def pump(index: int, generation: AsyncIterator[GenerationChunk]) -> None:

@@ -71,13 +71,23 @@ async def within_deadline(awaitable: Awaitable[T], deadline: float | None, limit
 
 
 async def stream_within_deadline(chunks: AsyncIterator[T], deadline: float | None, limits: Limits) -> AsyncIterator[T]:
-    """The items of `chunks` until the deadline; then `RequestTimedOut` (closing `chunks` aborts the engine)."""
+    """The items of `chunks` until the deadline; then `RequestTimedOut` (closing `chunks` aborts the engine).
+
+    Each wait runs in this task under `asyncio.timeout_at` (one timer), not in `wait_for`, which on Python 3.11
+    wraps every wait in a task of its own: a task per streamed token, which took CPU from decoding.
+    The loop's clock is `time.monotonic`, the clock of `deadline_for`."""
     try:
         while True:
             try:
-                item = await within_deadline(anext(chunks), deadline, limits)
+                if deadline is None:
+                    item = await anext(chunks)
+                else:
+                    async with asyncio.timeout_at(deadline):
+                        item = await anext(chunks)
             except StopAsyncIteration:
                 return
+            except TimeoutError:
+                raise _timed_out(limits) from None
             yield item
     finally:
         try:
