@@ -48,6 +48,7 @@ class Scheduler:
         prefill_chunk: int,
         n_threads: int | None,
         lora: Path | None = None,
+        flash_attn: bool = False,
     ) -> None:
         import llama_cpp
 
@@ -63,8 +64,11 @@ class Scheduler:
         params.n_batch = params.n_ubatch = self._capacity  # one batch is one micro-batch
         params.n_seq_max = max_seqs
         params.kv_unified = False  # one KV stream of n_ctx cells per slot (see the module docstring)
-        # Off, as in `llama_cpp.Llama`'s default: the same attention kernels give the same greedy text.
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        # Explicit either way (llama.cpp's own default is AUTO): off by default, as in `llama_cpp.Llama`'s
+        # default, so greedy text is the simple engine's and earlier releases'; on (`--flash-attn on`) the
+        # flash kernel is faster on CPU but rounds differently.
+        params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn
+                                  else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
         # Decode and prompt threads alike; without a count, the cores we may use (not llama.cpp's fixed 4).
         params.n_threads = params.n_threads_batch = n_threads or default_threads()
         self._ctx = llama_cpp.llama_init_from_model(model.handle, params)
