@@ -39,7 +39,8 @@ _SHARED: dict[tuple[Path, int, int | None, bool], ScoringContext] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_key(gguf_path: Path, n_ctx: int, n_threads: int | None, flash_attn: bool) -> tuple[Path, int, int | None, bool]:
+def shared_key(gguf_path: Path, n_ctx: int, n_threads: int | None,
+               flash_attn: bool) -> tuple[Path, int, int | None, bool]:
     return Path(gguf_path).resolve(), n_ctx, n_threads, flash_attn
 
 
