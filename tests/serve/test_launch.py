@@ -76,6 +76,7 @@ def test_flash_attn_reaches_the_engine_settings(tmp_path, monkeypatch, args, env
     assert result.exit_code == 0, result.output
     [arguments] = built
     assert arguments["flash_attn"] is flash_attn
+    assert ("flash attention on" in result.output) is flash_attn  # the start line says so
 
 
 def test_a_bad_flash_attn_value_is_typers_one_line_error(tmp_path, monkeypatch):

@@ -148,6 +148,8 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
     auth = KeyAuth(KeyStore.of_home(registry.home))
     keys_note = "API keys required" if auth.keys_required() else "no API keys exist: open to anyone who can connect"
     extras = []
+    if flash_attn:  # greedy text differs from the default kernels': say so where the operator looks
+        extras.append("llama.cpp flash attention on")
     if keep_alive is not None:
         extras.append(f"idle models unloaded after {keep_alive:g} s")
     if load_on_demand:
