@@ -28,7 +28,12 @@ from pathlib import Path
 
 from wattlm.errors import NotFound, WattError
 from wattlm.registry_locks import (
-    fsync_tree, held_lock, lock_is_free, pause_for_fault_test, release_lock, try_lock,
+    fsync_tree,
+    held_lock,
+    lock_is_free,
+    pause_for_fault_test,
+    release_lock,
+    try_lock,
 )
 
 KINDS = ("dataset", "model", "report", "export", "kb")

@@ -9,7 +9,7 @@ import inspect
 import pytest
 
 from wattlm.engines.base import Embeddings, JsonOutput, Scoring, Vocabulary
-from wattlm.engines.table import ENGINES, EngineSettings, build_engine, engine_spec
+from wattlm.engines.table import ENGINES, EngineSettings, build_engine, check_flash_attn, engine_spec, llama_cpp_engines
 from wattlm.errors import WattError
 
 
@@ -53,3 +53,23 @@ def test_an_unknown_engine_names_the_choices(tmp_path):
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="max_seqs"):
         EngineSettings(max_seqs=0)
+
+
+def test_flash_attention_is_off_unless_asked_and_checked():
+    assert EngineSettings().flash_attn is False  # greedy text stays that of the default kernels
+    assert EngineSettings(flash_attn=True).flash_attn is True
+    with pytest.raises(ValueError, match="flash_attn"):
+        EngineSettings(flash_attn="maybe")
+
+
+@pytest.mark.parametrize("kind", ["transformers", "vllm"])
+def test_flash_attention_is_refused_by_engines_without_llama_cpp(tmp_path, kind):
+    message = f"--flash-attn on applies to the llama.cpp engines \\(batch, simple\\), not '{kind}'"
+    with pytest.raises(WattError, match=message):
+        check_flash_attn(kind, True)
+    with pytest.raises(WattError, match=message):  # before anything is loaded (there is no model here)
+        build_engine(tmp_path / "hf-folder", "m", kind, flash_attn=True)
+    check_flash_attn(kind, False)
+    assert llama_cpp_engines() == ["batch", "simple"]
+    for llama_kind in llama_cpp_engines():
+        check_flash_attn(llama_kind, True)

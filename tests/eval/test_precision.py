@@ -3,8 +3,8 @@
 import pytest
 
 from wattlm.eval.runner import cache_key
-from wattlm.eval.tasks import MultipleChoiceTask
 from wattlm.eval.task import TaskSettings
+from wattlm.eval.tasks import MultipleChoiceTask
 from wattlm.models.hf import load_causal_lm, load_tokenizer
 from wattlm.registry import Artifact
 from wattlm.shared.precision import scoring_precision

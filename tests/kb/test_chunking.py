@@ -47,7 +47,7 @@ def test_a_long_paragraph_is_cut_at_sentence_ends_with_overlap():
         assert len(chunk.text) <= 120
         assert chunk.text.endswith("。")  # cut at a sentence end, never mid-sentence
     # Overlap: each chunk after the first starts with the previous chunk's last sentence.
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in zip(chunks, chunks[1:], strict=False):
         assert after.start < before.end
         assert before.text.endswith(after.text[: after.text.index("。") + 1])
 

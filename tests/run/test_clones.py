@@ -16,7 +16,7 @@ from wattlm.run.pipeline import run_recipe
 from .test_task_tier import TOPICS, _doc, teacher_url  # noqa: F401 (a fixture)
 
 
-def write_recipe(folder, teacher_url: str):
+def write_recipe(folder, teacher_url: str):  # noqa: F811 (a plain argument, not the fixture)
     (folder / "raw").mkdir(parents=True)
     for topic in TOPICS:
         (folder / "raw" / f"{topic}.txt").write_text(_doc(topic))

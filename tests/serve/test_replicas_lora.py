@@ -146,3 +146,24 @@ def test_lora_with_replicas_passes_the_cli_with_the_batch_engine_only(tmp_path, 
     assert launched["loras"] == {"qa": __import__("pathlib").Path("a.gguf")}
     result, launched = _serve_cli(tmp_path, monkeypatch, ["--replicas", "2", "--lora", "qa=a", "--engine", "vllm"])
     assert result.exit_code != 0 and not launched and "needs the batch engine" in str(result.exception)
+
+
+def test_a_replica_builds_its_base_and_adapter_engines_with_the_servers_flash_attn(tmp_path, monkeypatch):
+    from wattlm.engines.batching import engine as batch_module
+    from wattlm.serve.replicas import deployment
+
+    made = []
+
+    class Recorded(batch_module.LlamaCppBatchEngine):  # the real `from_settings`, nothing loaded
+        def __init__(self, gguf, **options):
+            made.append(options)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(batch_module, "LlamaCppBatchEngine", Recorded)
+    monkeypatch.setattr(deployment, "replica_identity", lambda: {"replica": "r1"})
+    settings = {"n_ctx": 256, "max_seqs": 2, "max_waiting": 0, "n_threads": 1, "flash_attn": True}
+    EngineReplica(str(tmp_path / "m.gguf"), "m", "batch", settings, adapters={"a": str(tmp_path / "a.gguf")})
+    assert [options["flash_attn"] for options in made] == [True, True]  # the base, then the adapter's engine
+    assert made[1]["lora_path"] == tmp_path / "a.gguf"

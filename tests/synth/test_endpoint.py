@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from wattlm.registry import Registry
 from wattlm.data.stage import text_dataset
+from wattlm.registry import Registry
 from wattlm.synth.config import SynthConfig
 from wattlm.synth.stage import synthesize
 from wattlm.synth.teachers.openai_http import OpenAITeacher, api_base

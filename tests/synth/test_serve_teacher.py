@@ -16,10 +16,10 @@ ENGLISH = ["transformer_maintenance_checklist_en.txt", "vegetation_management_en
 
 
 def test_synthesis_with_watt_serve_as_teacher(tmp_path, smollm2_path):
+    from wattlm.data.stage import text_dataset
     from wattlm.engines.batching.engine import LlamaCppBatchEngine
     from wattlm.models.store import add_model
     from wattlm.registry import Registry
-    from wattlm.data.stage import text_dataset
     from wattlm.serve import create_app, running_server
     from wattlm.synth.config import SynthConfig
     from wattlm.synth.stage import synthesize
@@ -62,9 +62,9 @@ def test_synthesis_with_watt_serve_as_teacher(tmp_path, smollm2_path):
 
 
 def test_local_gguf_teacher_in_process(tmp_path, smollm2_path):
+    from wattlm.data.stage import text_dataset
     from wattlm.models.store import add_model
     from wattlm.registry import Registry
-    from wattlm.data.stage import text_dataset
     from wattlm.synth.config import SynthConfig
     from wattlm.synth.stage import synthesize
     from wattlm.synth.teachers.resolve import make_teacher

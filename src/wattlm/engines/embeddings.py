@@ -21,14 +21,14 @@ from wattlm.errors import WattError
 
 class Embedder:
     def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, name: str,
-                 lora_path: Path | None = None) -> None:
+                 lora_path: Path | None = None, flash_attn: bool = False) -> None:
         self._n_ctx = n_ctx
         self._name = name
         self._lock = threading.Lock()
         self._context = LazyLlama(gguf_path, n_ctx, n_threads, options=lambda llama_cpp: {
             "n_batch": n_ctx, "n_ubatch": n_ctx, "embedding": True, "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN,
             **({"lora_path": str(lora_path)} if lora_path is not None else {}),
-        })
+        }, flash_attn=flash_attn)
 
     def close(self) -> None:
         self._context.close()

@@ -34,10 +34,13 @@ def thread_args(n_threads: int | None) -> dict[str, int]:
 class LazyLlama:
     """A second context (scoring, embeddings) that costs nothing until a request needs it."""
 
-    def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, options=lambda llama_cpp: {}) -> None:
+    def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, options=lambda llama_cpp: {},
+                 flash_attn: bool = False) -> None:
         # `options(llama_cpp)` gives the extra Llama(...) arguments; a function, so they may name
-        # llama_cpp's constants without importing it before a context is needed.
+        # llama_cpp's constants without importing it before a context is needed. `flash_attn` follows
+        # the engine's generation context, so scores and vectors come from the same attention kernels.
         self.path, self.n_ctx, self.n_threads, self.options = Path(gguf_path), n_ctx, n_threads, options
+        self.flash_attn = flash_attn
         self.llm: Llama | None = None
 
     def get(self) -> Llama:
@@ -45,7 +48,8 @@ class LazyLlama:
             import llama_cpp
 
             self.llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.n_ctx, verbose=False,
-                                       **thread_args(self.n_threads), **self.options(llama_cpp))
+                                       flash_attn=self.flash_attn, **thread_args(self.n_threads),
+                                       **self.options(llama_cpp))
         return self.llm
 
     def close(self) -> None:

@@ -57,6 +57,7 @@ class LlamaCppEngine:
         n_threads: int | None = None,
         chat_template: str | None = None,
         name: str | None = None,
+        flash_attn: bool = False,
     ) -> None:
         gguf_path = Path(gguf_path)
         if not gguf_path.is_file():
@@ -64,7 +65,8 @@ class LlamaCppEngine:
         import llama_cpp
 
         try:
-            self._llm: Llama = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=n_ctx, verbose=False, **thread_args(n_threads))
+            self._llm: Llama = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=n_ctx, verbose=False,
+                                               flash_attn=flash_attn, **thread_args(n_threads))
         except ValueError as error:  # llama-cpp-python reports an unreadable model as ValueError
             raise WattError(f"cannot load GGUF {gguf_path}: {error}") from error
         vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
@@ -74,8 +76,10 @@ class LlamaCppEngine:
         self._lock = threading.Lock()
         template = chat_template or self._llm.metadata.get("tokenizer.chat_template") or None
         self._template_source = template
-        self._scorer = Scorer(gguf_path, n_ctx, n_threads, self._name, self._is_end_of_generation)
-        self._embedder = Embedder(gguf_path, n_ctx, n_threads, self._name)
+        # Scoring and embeddings contexts use the same attention kernels as generation (`flash_attn`).
+        self._scorer = Scorer(gguf_path, n_ctx, n_threads, self._name, self._is_end_of_generation,
+                              flash_attn=flash_attn)
+        self._embedder = Embedder(gguf_path, n_ctx, n_threads, self._name, flash_attn=flash_attn)
         self._formatter = (
             ChatTemplate(template, self._token_text(self._llm.token_bos()), self._token_text(self._llm.token_eos()), self._name)
             if template
@@ -84,7 +88,8 @@ class LlamaCppEngine:
 
     @classmethod
     def from_settings(cls, source: Path, name: str, settings: EngineSettings) -> LlamaCppEngine:
-        return cls(source, n_ctx=settings.n_ctx, n_threads=settings.n_threads, name=name)
+        return cls(source, n_ctx=settings.n_ctx, n_threads=settings.n_threads, name=name,
+                   flash_attn=settings.flash_attn)
 
     def close(self) -> None:
         """Free the llama.cpp contexts now (keep-alive unloading, shutdown)."""

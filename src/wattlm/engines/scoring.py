@@ -38,12 +38,12 @@ class Scorer:
     """Prompt and generation logprobs on a lazily created context shared per GGUF (see `ScoringContext`)."""
 
     def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, name: str, is_end_of_generation,
-                 lora_path: Path | None = None) -> None:
+                 lora_path: Path | None = None, flash_attn: bool = False) -> None:
         self._n_ctx = n_ctx
         self._name = name
         self._is_eog = is_end_of_generation
         self._lora = Path(lora_path).resolve() if lora_path is not None else None
-        self._context: ScoringContext | None = ScoringContext.acquire(gguf_path, n_ctx, n_threads)
+        self._context: ScoringContext | None = ScoringContext.acquire(gguf_path, n_ctx, n_threads, flash_attn)
         self._closing = threading.Lock()
 
     def close(self) -> None:

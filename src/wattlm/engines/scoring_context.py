@@ -33,31 +33,39 @@ if TYPE_CHECKING:
 
 ROWS = 64  # tokens per llama_decode call, so also the most logits rows llama.cpp holds at once
 
-_SHARED: dict[tuple[Path, int, int | None], ScoringContext] = {}
+# (GGUF, n_ctx, n_threads, flash_attn): engines that differ in any of them must not share a context (the
+# kernels must be those of the engine's generation context).
+_SHARED: dict[tuple[Path, int, int | None, bool], ScoringContext] = {}
 _SHARED_LOCK = threading.Lock()
+
+
+def shared_key(gguf_path: Path, n_ctx: int, n_threads: int | None,
+               flash_attn: bool) -> tuple[Path, int, int | None, bool]:
+    return Path(gguf_path).resolve(), n_ctx, n_threads, flash_attn
 
 
 class ScoringContext:
     """One lazily created scoring context; `acquire` it per engine and `release` it when the engine closes."""
 
-    def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None) -> None:
-        self.key = (Path(gguf_path).resolve(), n_ctx, n_threads)
+    def __init__(self, gguf_path: Path, n_ctx: int, n_threads: int | None, flash_attn: bool = False) -> None:
+        self.key = shared_key(gguf_path, n_ctx, n_threads, flash_attn)
         self.lock = threading.Lock()  # one scoring request at a time on this context
         self.users = 0
         self._lazy = LazyLlama(gguf_path, n_ctx, n_threads,
-                               options=lambda llama_cpp: {"logits_all": False, "n_batch": ROWS, "n_ubatch": ROWS})
+                               options=lambda llama_cpp: {"logits_all": False, "n_batch": ROWS, "n_ubatch": ROWS},
+                               flash_attn=flash_attn)
         self._batch = None
         self._adapters: dict[Path, object] = {}  # LoRA file -> llama_adapter_lora_p, loaded on first use
         self._active: Path | None = None
         self.n_past = 0
 
     @classmethod
-    def acquire(cls, gguf_path: Path, n_ctx: int, n_threads: int | None) -> ScoringContext:
-        key = (Path(gguf_path).resolve(), n_ctx, n_threads)
+    def acquire(cls, gguf_path: Path, n_ctx: int, n_threads: int | None, flash_attn: bool = False) -> ScoringContext:
+        key = shared_key(gguf_path, n_ctx, n_threads, flash_attn)
         with _SHARED_LOCK:
             context = _SHARED.get(key)
             if context is None:
-                context = _SHARED[key] = cls(gguf_path, n_ctx, n_threads)
+                context = _SHARED[key] = cls(gguf_path, n_ctx, n_threads, flash_attn)
             context.users += 1
             return context
 

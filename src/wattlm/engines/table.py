@@ -28,6 +28,10 @@ class EngineSettings(BaseModel):
     max_seqs: int = Field(8, ge=1, description="requests decoded together")
     max_waiting: int = Field(32, ge=0, description="requests queued beyond max_seqs before EngineOverloaded")
     n_threads: int | None = Field(None, ge=1, description="CPU threads (None: the backend's own default)")
+    flash_attn: bool = Field(False, description=(
+        "llama.cpp's flash-attention kernel on every context of a llama.cpp engine (generation, scoring, "
+        "embeddings): faster on CPU, but it rounds differently, so greedy text differs from the default "
+        "kernels' (and from `llama_cpp.Llama`'s default); off keeps answers identical to earlier ones"))
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,22 @@ def engine_spec(kind: str) -> EngineSpec:
         raise WattError(f"unknown engine '{kind}'; choose one of {', '.join(ENGINES)}") from None
 
 
+def llama_cpp_engines() -> list[str]:
+    """The engines that run llama.cpp contexts (they serve the GGUF export)."""
+    return [name for name, spec in ENGINES.items() if spec.loads == "gguf"]
+
+
+def check_flash_attn(engine: str, flash_attn: bool) -> None:
+    """Flash attention is a llama.cpp context option: asking another engine for it is an error, not a no-op."""
+    if flash_attn and engine_spec(engine).loads != "gguf":
+        raise WattError(f"--flash-attn on applies to the llama.cpp engines ({', '.join(llama_cpp_engines())}), "
+                        f"not '{engine}'")
+
+
 def build_engine(source: Path, name: str, engine: str = "batch", n_ctx: int = 2048, max_seqs: int = 8,
-                 max_waiting: int = 32, n_threads: int | None = None) -> Engine:
+                 max_waiting: int = 32, n_threads: int | None = None, flash_attn: bool = False) -> Engine:
     """An engine of kind `engine` over `source` (a GGUF file, or a Hugging Face folder for `hf` engines)."""
-    settings = EngineSettings(n_ctx=n_ctx, max_seqs=max_seqs, max_waiting=max_waiting, n_threads=n_threads)
+    check_flash_attn(engine, flash_attn)
+    settings = EngineSettings(n_ctx=n_ctx, max_seqs=max_seqs, max_waiting=max_waiting, n_threads=n_threads,
+                              flash_attn=flash_attn)
     return engine_spec(engine).build(source, name, settings)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from wattlm.cli_common import AsJson, Home, emit, registry_from
-from wattlm.engines.table import ENGINES
+from wattlm.engines.table import ENGINES, check_flash_attn, llama_cpp_engines
 from wattlm.errors import WattError
 
 
@@ -20,6 +21,17 @@ def engine_name(value: str) -> str:
 
 
 ENGINE_HELP = "; ".join(f"{name}: {spec.summary}" for name, spec in ENGINES.items()) + "."
+
+
+class Switch(str, Enum):
+    """An on/off option spelled as llama.cpp spells its own (`-fa on`)."""
+
+    on = "on"
+    off = "off"
+
+
+FLASH_ATTN_HELP = (f"llama.cpp's flash-attention kernel ({', '.join(llama_cpp_engines())} engines): faster on CPU, "
+                   "but greedy text differs from the default kernels'.")
 
 
 def serve_command(
@@ -35,6 +47,9 @@ def serve_command(
         int, typer.Option(min=0, help="Requests queued beyond max-seqs before answering 503 (batch engine).")
     ] = 32,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for llama.cpp (default: its own).")] = None,
+    flash_attn: Annotated[
+        Switch, typer.Option("--flash-attn", envvar="WATT_FLASH_ATTN", help=FLASH_ATTN_HELP)
+    ] = Switch.off,
     max_request_bytes: Annotated[
         int, typer.Option(min=1, help="Largest request body accepted; bigger ones get 413.")
     ] = 1 << 20,
@@ -95,6 +110,7 @@ def serve_command(
     from wattlm.serve.launch import launch
     from wattlm.serve.limits import Limits
 
+    check_flash_attn(engine, flash_attn is Switch.on)  # a no-op option would mislead: refused before anything starts
     registry = registry_from(home)
     check_bind(host, KeyStore.of_home(registry.home).auth_required(), insecure)  # before any model loads
 
@@ -109,9 +125,9 @@ def serve_command(
             raise WattError(f"--lora '{item}' must be NAME=PATH (e.g. --lora grid-qa=adapters/qa.gguf)")
         loras[name] = Path(path)
     options = dict(host=host, port=port, n_ctx=n_ctx, engine=engine, max_seqs=max_seqs, max_waiting=max_waiting,
-                   n_threads=threads, limits=limits, keep_alive=keep_alive or None, load_on_demand=load_on_demand,
-                   loras=loras, insecure=insecure, kb=kb, kb_k=kb_k, max_loaded=max_loaded,
-                   closed_book_guard=closed_book_guard)
+                   n_threads=threads, flash_attn=flash_attn is Switch.on, limits=limits,
+                   keep_alive=keep_alive or None, load_on_demand=load_on_demand, loras=loras, insecure=insecure,
+                   kb=kb, kb_k=kb_k, max_loaded=max_loaded, closed_book_guard=closed_book_guard)
     replica_settings = replica_options(replicas, ray_address, options)
     if replica_settings is None:
         launch(registry, model or [], **options)

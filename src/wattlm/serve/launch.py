@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wattlm.engines.model_files import model_source
-from wattlm.engines.table import EngineSettings, build_engine, engine_spec
+from wattlm.engines.table import EngineSettings, build_engine, check_flash_attn, engine_spec
 from wattlm.errors import NotFound, WattError
 from wattlm.registry import Artifact, Registry
 from wattlm.serve.limits import Limits
@@ -25,7 +25,7 @@ def model_card(registry: Registry, art: Artifact, gguf: Path) -> dict:
 
 
 def lora_loader(base_gguf: Path, base_name: str, name: str, adapter: Path, loaded, n_ctx: int, max_seqs: int,
-                max_waiting: int, n_threads: int | None):
+                max_waiting: int, n_threads: int | None, flash_attn: bool = False):
     """A loader of the adapter engine `name`: it shares the base engine's weights when that one is loaded
     (`loaded()` gives the engines loaded now)."""
     def load():
@@ -34,7 +34,8 @@ def lora_loader(base_gguf: Path, base_name: str, name: str, adapter: Path, loade
         base = loaded().get(base_name)
         shared = base if isinstance(base, LlamaCppBatchEngine) else None
         return LlamaCppBatchEngine(base_gguf, n_ctx=n_ctx, n_threads=n_threads, name=name, max_seqs=max_seqs,
-                                   max_waiting=max_waiting, lora_path=adapter, share_weights_with=shared)
+                                   max_waiting=max_waiting, lora_path=adapter, share_weights_with=shared,
+                                   flash_attn=flash_attn)
 
     return load
 
@@ -63,9 +64,9 @@ def vllm_adapter_loader(base_name: str, name: str, adapter: Path, loaded):
 
 def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 2048,
            engine: str = "batch", max_seqs: int = 8, max_waiting: int = 32, n_threads: int | None = None,
-           limits: Limits | None = None, keep_alive: float | None = None, load_on_demand: bool = False,
-           loras: dict[str, Path] | None = None, insecure: bool = False, kb: str | None = None,
-           kb_k: int = 3, max_loaded: int | None = None, replicas: ReplicaCluster | None = None,
+           flash_attn: bool = False, limits: Limits | None = None, keep_alive: float | None = None,
+           load_on_demand: bool = False, loras: dict[str, Path] | None = None, insecure: bool = False,
+           kb: str | None = None, kb_k: int = 3, max_loaded: int | None = None, replicas: ReplicaCluster | None = None,
            closed_book_guard: bool = True) -> None:
     """Serve `refs` (and, with `loras`, each adapter as one more model over the first of them); with `kb`,
     chat answers are grounded in that knowledge base unless a request says otherwise. With `replicas` (a
@@ -78,11 +79,13 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
     from wattlm.serve.keys import KeyStore
 
     loads = engine_spec(engine).loads  # an unknown engine fails here, before any model is loaded
+    check_flash_attn(engine, flash_attn)
     knowledge = KnowledgeBases(registry.home, default=kb, k=kb_k)
     default_kb = knowledge.warm_up()  # an unknown --kb fails here, before any model is loaded
 
     def loader(gguf: Path, name: str):
-        return functools.partial(build_engine, gguf, name, engine, n_ctx, max_seqs, max_waiting, n_threads)
+        return functools.partial(build_engine, gguf, name, engine, n_ctx, max_seqs, max_waiting, n_threads,
+                                 flash_attn)
 
     engines, loaders, cards = {}, {}, []
     served: dict = {}  # the app's ServedModels once built: LoRA loaders look up the loaded base there
@@ -101,7 +104,7 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
             engines[art.name] = loaders[art.name]()
         elif replicas is not None:  # replicas on Ray Serve, deployed once (no loader: never unloaded)
             engines[art.name] = replicas.deploy(gguf, art.name, engine, EngineSettings(
-                n_ctx=n_ctx, max_seqs=max_seqs, max_waiting=max_waiting, n_threads=n_threads),
+                n_ctx=n_ctx, max_seqs=max_seqs, max_waiting=max_waiting, n_threads=n_threads, flash_attn=flash_attn),
                 adapters=loras if n == 0 else None)  # the adapters live in the first model's replicas
         else:
             loaders[art.name] = loader(gguf, art.name)
@@ -124,7 +127,7 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
                 if not Path(adapter).is_file():
                     raise NotFound(f"LoRA adapter not found: {adapter}")
                 loaders[adapter_name] = lora_loader(base_gguf, base_art.name, adapter_name, Path(adapter),
-                                                    loaded, n_ctx, max_seqs, max_waiting, n_threads)
+                                                    loaded, n_ctx, max_seqs, max_waiting, n_threads, flash_attn)
                 engines[adapter_name] = loaders[adapter_name]()
             cards.append({**model_card(registry, base_art, base_gguf), "id": adapter_name, "tier": "task",
                           "parent": base_art.id, "lora": Path(adapter).name})
@@ -145,6 +148,8 @@ def launch(registry: Registry, refs: list[str], host: str = "127.0.0.1", port: i
     auth = KeyAuth(KeyStore.of_home(registry.home))
     keys_note = "API keys required" if auth.keys_required() else "no API keys exist: open to anyone who can connect"
     extras = []
+    if flash_attn:  # greedy text differs from the default kernels': say so where the operator looks
+        extras.append("llama.cpp flash attention on")
     if keep_alive is not None:
         extras.append(f"idle models unloaded after {keep_alive:g} s")
     if load_on_demand:

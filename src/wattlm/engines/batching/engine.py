@@ -60,6 +60,7 @@ class LlamaCppBatchEngine:
         prefill_chunk: int = 128,
         lora_path: Path | None = None,
         share_weights_with: LlamaCppBatchEngine | None = None,
+        flash_attn: bool = False,
     ) -> None:
         # A LoRA engine over weights another engine already holds shares them (only its context and
         # KV cache are new); each engine closes its share.
@@ -72,10 +73,11 @@ class LlamaCppBatchEngine:
         self._eog = frozenset(token for token in range(self._model.n_vocab) if self._model.is_end_of_generation(token))
         template = chat_template or self._model.metadata.get("tokenizer.chat_template") or None
         self._template_source = template
-        # echo/logprobs requests run outside the batch loop, on their own context created on first use.
+        # echo/logprobs requests run outside the batch loop, on their own context created on first use;
+        # it and the embeddings context use the same attention kernels as the batch (`flash_attn`).
         self._scorer = Scorer(Path(gguf_path), n_ctx, n_threads, self._name, self._model.is_end_of_generation,
-                              self.lora_path)
-        self._embedder = Embedder(Path(gguf_path), n_ctx, n_threads, self._name, self.lora_path)
+                              self.lora_path, flash_attn)
+        self._embedder = Embedder(Path(gguf_path), n_ctx, n_threads, self._name, self.lora_path, flash_attn)
         self._template = (
             ChatTemplate(template, self._model.token_text(self._model.bos), self._model.token_text(self._model.eos), self._name)
             if template
@@ -84,7 +86,7 @@ class LlamaCppBatchEngine:
         self.metrics = EngineMetrics()
         try:
             self._scheduler = Scheduler(self._model, n_ctx, max_seqs, max_waiting, prefill_chunk, n_threads,
-                                        self.lora_path)
+                                        self.lora_path, flash_attn)
         except BaseException:
             self._model.close()
             raise
@@ -92,7 +94,7 @@ class LlamaCppBatchEngine:
     @classmethod
     def from_settings(cls, source: Path, name: str, settings: EngineSettings) -> LlamaCppBatchEngine:
         return cls(source, n_ctx=settings.n_ctx, n_threads=settings.n_threads, name=name, max_seqs=settings.max_seqs,
-                   max_waiting=settings.max_waiting)
+                   max_waiting=settings.max_waiting, flash_attn=settings.flash_attn)
 
     @property
     def name(self) -> str:

@@ -46,8 +46,11 @@ def batch_context_params(llama_cpp, n_ctx: int, max_seqs: int, prefill_chunk: in
     params.n_batch = params.n_ubatch = max_seqs + prefill_chunk  # a decode token each + one chunk: one micro-batch
     params.n_seq_max = max_seqs
     params.kv_unified = False  # one KV stream of n_ctx cells per slot (see the module docstring)
-    # Off by default, as in `llama_cpp.Llama`'s default: the same attention kernels give the same greedy text.
-    params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    # Explicit either way (llama.cpp's own default is AUTO): off by default, as in `llama_cpp.Llama`'s default,
+    # so greedy text is the simple engine's and earlier releases'; on (`--flash-attn on`) the flash kernel is
+    # faster on CPU but rounds differently.
+    params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn
+                              else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
     # Decode and prompt threads alike; without a count, the cores we may use (not llama.cpp's fixed 4).
     params.n_threads = params.n_threads_batch = n_threads or default_threads()
     return params
@@ -63,6 +66,7 @@ class Scheduler:
         prefill_chunk: int,
         n_threads: int | None,
         lora: Path | None = None,
+        flash_attn: bool = False,
     ) -> None:
         import llama_cpp
 
@@ -73,7 +77,7 @@ class Scheduler:
         self.max_waiting = max_waiting
         self._prefill_chunk = prefill_chunk
         self._capacity = max_seqs + prefill_chunk  # tokens in one batch: a decode token each + one chunk
-        params = batch_context_params(llama_cpp, n_ctx, max_seqs, prefill_chunk, n_threads, flash_attn=False)
+        params = batch_context_params(llama_cpp, n_ctx, max_seqs, prefill_chunk, n_threads, flash_attn)
         self._ctx = llama_cpp.llama_init_from_model(model.handle, params)
         if not self._ctx:
             raise WattError(f"llama.cpp could not create a context of {params.n_ctx} cells for {max_seqs} sequences")

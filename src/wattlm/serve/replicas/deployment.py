@@ -150,4 +150,4 @@ def adapter_engine(base: Any, source: Path, name: str, adapter: Path, settings: 
 
     return LlamaCppBatchEngine(source, n_ctx=settings.n_ctx, n_threads=settings.n_threads, name=name,
                                max_seqs=settings.max_seqs, max_waiting=settings.max_waiting, lora_path=adapter,
-                               share_weights_with=base)
+                               share_weights_with=base, flash_attn=settings.flash_attn)
