@@ -45,7 +45,9 @@ def smollm2_engine(smollm2_path):
     pytest.importorskip("llama_cpp")
     from wattlm.engines.llamacpp import LlamaCppEngine
 
-    return LlamaCppEngine(smollm2_path, n_ctx=1024, n_threads=2)
+    engine = LlamaCppEngine(smollm2_path, n_ctx=1024, n_threads=2)
+    yield engine
+    engine.close()  # not left to `Llama.__del__` at interpreter exit, when llama_cpp's globals are gone
 
 
 @pytest.fixture(scope="session")

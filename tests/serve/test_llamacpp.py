@@ -29,8 +29,10 @@ QUESTION = [{"role": "user", "content": "What is 2+2?"}]  # SmolLM2 answers "...
 
 
 @pytest.fixture(scope="session")
-def gemma_engine(gemma_path) -> LlamaCppEngine:
-    return LlamaCppEngine(gemma_path, n_ctx=1024, n_threads=2)
+def gemma_engine(gemma_path):
+    engine = LlamaCppEngine(gemma_path, n_ctx=1024, n_threads=2)
+    yield engine
+    engine.close()  # not left to `Llama.__del__` at interpreter exit
 
 
 @pytest.fixture(scope="session")

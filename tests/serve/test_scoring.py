@@ -32,7 +32,8 @@ def reference(smollm2_path):
         rows = llama_cpp.Llama.logits_to_logprobs(np.array(llm.scores[: len(tokens) - 1]), axis=-1)
         return [float(rows[i, tokens[i + 1]]) for i in range(len(tokens) - 1)]
 
-    return logprobs
+    yield logprobs
+    llm.close()
 
 
 @pytest.fixture(scope="module")
