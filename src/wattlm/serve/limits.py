@@ -61,42 +61,31 @@ def _timed_out(limits: Limits) -> RequestTimedOut:
 
 
 async def within_deadline(awaitable: Awaitable[T], deadline: float | None, limits: Limits) -> T:
-    """Await `awaitable` until the monotonic `deadline`, else cancel it and raise `RequestTimedOut`."""
+    """Await `awaitable` until the monotonic `deadline`, else cancel it and raise `RequestTimedOut`.
+
+    It runs in the caller's task under `asyncio.timeout_at` (one timer), not in `wait_for`, which on Python
+    3.11 wraps the wait in a task of its own: a task per streamed token in `stream_within_deadline`.
+    The loop's clock is `time.monotonic`, the clock of `deadline_for`."""
     if deadline is None:
         return await awaitable
     try:
-        return await asyncio.wait_for(awaitable, max(deadline - time.monotonic(), 0.0))
+        async with asyncio.timeout_at(deadline):
+            return await awaitable
     except TimeoutError:
         raise _timed_out(limits) from None
 
 
 async def stream_within_deadline(chunks: AsyncIterator[T], deadline: float | None, limits: Limits) -> AsyncIterator[T]:
-    """The items of `chunks` until the deadline; then `RequestTimedOut` (closing `chunks` aborts the engine).
-
-    Each wait runs in this task under `asyncio.timeout_at` (one timer), not in `wait_for`, which on Python 3.11
-    wraps every wait in a task of its own: a task per streamed token, which took CPU from decoding.
-    The loop's clock is `time.monotonic`, the clock of `deadline_for`."""
+    """The items of `chunks` until the deadline; then `RequestTimedOut` (closing `chunks` aborts the engine)."""
     try:
         while True:
             try:
-                if deadline is None:
-                    item = await anext(chunks)
-                else:
-                    async with asyncio.timeout_at(deadline):
-                        item = await anext(chunks)
+                item = await within_deadline(anext(chunks), deadline, limits)
             except StopAsyncIteration:
                 return
-            except TimeoutError:
-                raise _timed_out(limits) from None
             yield item
     finally:
-        try:
-            await chunks.aclose()  # type: ignore[attr-defined]
-        except RuntimeError as error:
-            # The client left while `anext(chunks)` was still running inside wait_for's inner task:
-            # that task is being cancelled, and its cancellation unwinds and closes `chunks` itself.
-            if "already running" not in str(error):
-                raise
+        await chunks.aclose()  # type: ignore[attr-defined]
 
 
 def deadline_for(limits: Limits) -> float | None:
