@@ -28,20 +28,17 @@ class BatchCeiling:
     def __init__(self, model: Path, n_ctx: int, max_seqs: int, threads: int, flash_attn: bool, prompts: list[str]) -> None:
         import llama_cpp
 
+        from wattlm.engines.batching.model import GgufModel
         from wattlm.engines.batching.scheduler import batch_context_params
 
         self._llama, self._prompts, self.max_seqs = llama_cpp, prompts, max_seqs
-        llama_cpp.llama_backend_init()
-        self._model = llama_cpp.llama_model_load_from_file(str(model).encode(), llama_cpp.llama_model_default_params())
-        if not self._model:
-            raise RuntimeError(f"llama.cpp could not load {model}")
+        self._model = GgufModel(model)  # the batch engine's own loading and tokenizer
         params = batch_context_params(llama_cpp, n_ctx, max_seqs, PREFILL_CHUNK, threads, flash_attn)
-        self._ctx = llama_cpp.llama_init_from_model(self._model, params)
+        self._ctx = llama_cpp.llama_init_from_model(self._model.handle, params)
         if not self._ctx:
+            self._model.close()
             raise RuntimeError(f"llama.cpp could not create a context of {params.n_ctx} cells")
-        self._capacity = params.n_batch
-        self._batch = llama_cpp.llama_batch_init(self._capacity, 0, 1)
-        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self._batch = llama_cpp.llama_batch_init(params.n_batch, 0, 1)
         self.run(1, 1, 8, 0.0)  # pages the weights in; not counted
 
     def _decode(self, tokens: list[tuple[int, int, int, bool]]) -> None:
@@ -54,21 +51,15 @@ class BatchCeiling:
         if self._llama.llama_decode(self._ctx, batch) != 0:
             raise RuntimeError("llama_decode failed")
 
-    def _tokenize(self, text: str) -> list[int]:
-        data = text.encode()
-        ids = (self._llama.llama_token * (len(data) + 8))()
-        count = self._llama.llama_tokenize(self._vocab, data, len(data), ids, len(data) + 8, True, True)
-        return list(ids[:count])
-
     def run(self, clients: int, rounds: int, max_tokens: int, temperature: float) -> dict:
-        """Tokens/s of `max_tokens` decoding steps of `clients` sequences (`rounds`, `temperature`: unused,
-        the ceiling is greedy-free: no sampling at all)."""
+        """Tokens/s of `max_tokens` decoding steps of `clients` sequences (`rounds` and `temperature` are
+        unused: the ceiling samples nothing)."""
         if clients > self.max_seqs:
             raise ValueError(f"{clients} sequences need a context of at least {clients} (max_seqs {self.max_seqs})")
         self._llama.llama_memory_clear(self._llama.llama_get_memory(self._ctx), True)
         positions = []
         for sequence in range(clients):
-            prompt = self._tokenize(self._prompts[sequence % len(self._prompts)])[:PREFILL_CHUNK]
+            prompt = self._model.tokenize(self._prompts[sequence % len(self._prompts)])[:PREFILL_CHUNK]
             self._decode([(token, at, sequence, at == len(prompt) - 1) for at, token in enumerate(prompt)])
             positions.append(len(prompt))
         start = time.perf_counter()
@@ -84,4 +75,4 @@ class BatchCeiling:
         llama_cpp = self._llama
         llama_cpp.llama_batch_free(self._batch)
         llama_cpp.llama_free(self._ctx)
-        llama_cpp.llama_model_free(self._model)
+        self._model.close()
