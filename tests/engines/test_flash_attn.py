@@ -34,7 +34,10 @@ def test_the_scheduler_asks_llama_cpp_for_the_kernel_explicitly(monkeypatch, fla
 def test_lazy_contexts_pass_the_setting_to_llama(monkeypatch, tmp_path, flash_attn):
     from wattlm.engines.lazy_llama import LazyLlama
 
-    monkeypatch.setattr(llama_cpp, "Llama", lambda **options: options)  # the options a context would get
+    class Options(dict):  # the options a context would get; open_llama keeps a weak reference to it
+        __hash__ = object.__hash__
+
+    monkeypatch.setattr(llama_cpp, "Llama", lambda **options: Options(options))
     options = LazyLlama(tmp_path / "m.gguf", 64, 1, options=lambda _: {"embedding": True}, flash_attn=flash_attn).get()
     assert options["flash_attn"] is flash_attn and options["embedding"] is True
     assert LazyLlama(tmp_path / "m.gguf", 64, 1).get()["flash_attn"] is False  # Llama's own default

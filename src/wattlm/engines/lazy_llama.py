@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,30 @@ def thread_args(n_threads: int | None) -> dict[str, int]:
     return {"n_threads": threads, "n_threads_batch": threads}
 
 
+_open_llamas: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_llamas() -> None:
+    for llm in list(_open_llamas):
+        llm.close()
+
+
+def open_llama(model_path: Path | str, **options) -> Llama:
+    """`llama_cpp.Llama(model_path, verbose=False, **options)`, closed at exit if nobody closed it.
+
+    A Llama still alive when the interpreter shuts down (a per-process cache, a frame kept by a
+    traceback) is freed by its `__del__` after llama_cpp's module globals are gone, which prints
+    "Exception ignored in Llama.__del__ ... 'NoneType' object is not callable" on the way out. The
+    atexit hook closes it first, while the modules are whole; closing twice is harmless.
+    """
+    import llama_cpp
+
+    llm = llama_cpp.Llama(model_path=str(model_path), verbose=False, **options)
+    _open_llamas.add(llm)
+    return llm
+
+
 class LazyLlama:
     """A second context (scoring, embeddings) that costs nothing until a request needs it."""
 
@@ -47,9 +73,8 @@ class LazyLlama:
         if self.llm is None:
             import llama_cpp
 
-            self.llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.n_ctx, verbose=False,
-                                       flash_attn=self.flash_attn, **thread_args(self.n_threads),
-                                       **self.options(llama_cpp))
+            self.llm = open_llama(self.path, n_ctx=self.n_ctx, flash_attn=self.flash_attn,
+                                  **thread_args(self.n_threads), **self.options(llama_cpp))
         return self.llm
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ from wattlm.engines.base import NoChatTemplate, check_token_ids, generation_budg
 from wattlm.engines.chat_template import ChatTemplate
 from wattlm.engines.embeddings import Embedder
 from wattlm.engines.grammar import json_grammar
-from wattlm.engines.lazy_llama import thread_args
+from wattlm.engines.lazy_llama import open_llama, thread_args
 from wattlm.engines.params import (
     ChatTurn,
     GenerationChunk,
@@ -65,8 +65,7 @@ class LlamaCppEngine:
         import llama_cpp
 
         try:
-            self._llm: Llama = llama_cpp.Llama(model_path=str(gguf_path), n_ctx=n_ctx, verbose=False,
-                                               flash_attn=flash_attn, **thread_args(n_threads))
+            self._llm: Llama = open_llama(gguf_path, n_ctx=n_ctx, flash_attn=flash_attn, **thread_args(n_threads))
         except ValueError as error:  # llama-cpp-python reports an unreadable model as ValueError
             raise WattError(f"cannot load GGUF {gguf_path}: {error}") from error
         vocab = llama_cpp.llama_model_get_vocab(self._llm.model)

@@ -109,9 +109,9 @@ def check_gguf(
 ) -> GgufCheck:
     """Load `path` in llama.cpp, continue the same prompt ids greedily, time the decode and, given
     token windows, measure perplexity on them (the quality column of the export table)."""
-    from llama_cpp import Llama
+    from wattlm.engines.lazy_llama import open_llama
 
-    llm = Llama(model_path=str(path), n_ctx=512, n_threads=os.cpu_count(), verbose=False)
+    llm = open_llama(path, n_ctx=512, n_threads=os.cpu_count())
     generated: list[int] = []
     # Feed the transformers prompt ids directly so a tokenizer difference cannot hide a weight bug.
     for token in llm.generate(prompt_ids, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0):
@@ -130,8 +130,7 @@ def check_gguf(
     ppl = None
     if ppl_windows:
         # A second context that keeps every position's logits; the decode timing above runs without.
-        scorer = Llama(model_path=str(path), n_ctx=max(len(w) for w in ppl_windows), n_threads=os.cpu_count(),
-                       verbose=False, logits_all=True)
+        scorer = open_llama(path, n_ctx=max(len(w) for w in ppl_windows), n_threads=os.cpu_count(), logits_all=True)
         ppl = _perplexity(scorer, ppl_windows)
         scorer.close()
     return GgufCheck(
