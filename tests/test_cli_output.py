@@ -82,3 +82,30 @@ def test_run_summary_prints_paths_whole_in_80_columns(tmp_path, monkeypatch):
     assert outside in text  # outside the working directory: absolute, on one line however long
     assert "watt-home/artifacts/ex-0123456789abcdef/a-rather-long-folder-name-for-wrapping/model-q4_k_m.gguf" in text
     assert "watt-home/report.html" in text and str(tmp_path) not in text  # under the cwd: relative
+
+
+def _leaf_commands(command, path=()):
+    if hasattr(command, "commands"):  # a group (typer's own click types, so no isinstance on click's)
+        for name, sub in command.commands.items():
+            yield from _leaf_commands(sub, (*path, name))
+    else:
+        yield list(path), command
+
+
+def test_every_verb_help_shows_every_option_whole_in_80_columns():
+    import typer
+
+    for path, command in _leaf_commands(typer.main.get_command(app)):
+        result = CliRunner().invoke(app, [*path, "--help"], env=NARROW)
+        assert result.exit_code == 0, path
+        assert "…" not in result.stdout, f"watt {' '.join(path)} --help cuts text at 80 columns"
+        shown = set(re.findall(r"--[\w-]+", result.stdout))
+        for param in (p for p in command.params if not getattr(p, "hidden", False)):
+            assert {o for o in param.opts if o.startswith("--")} <= shown, (path, param.name)
+
+
+def test_narrow_safe_help_keeps_the_rich_layout_in_wide_terminals():
+    wide = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "120", "LINES": "40"})
+    narrow = CliRunner().invoke(app, ["serve", "--help"], env=NARROW)
+    assert "╭─ Options" in wide.stdout and "--max-request-bytes" in wide.stdout
+    assert "╭─" not in narrow.stdout and "--max-request-bytes" in narrow.stdout

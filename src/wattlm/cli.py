@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from wattlm.cli_common import AsJson, Home, emit, registry_from
+from wattlm.cli_common import AsJson, Home, NarrowSafeHelp, emit, registry_from
 from wattlm.console.cli import console_command
 from wattlm.data.cli import data_app
 from wattlm.errors import WattError
@@ -47,13 +47,13 @@ registry_app = typer.Typer(help="Look after the workspace's registry (crash left
 
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
-app.command("synth")(synth_command)
+app.command("synth", cls=NarrowSafeHelp)(synth_command)
 app.command("train")(train_command)
 app.add_typer(eval_app, name="eval")
 app.command("export")(export_command)
 app.add_typer(kb_app, name="kb")
 app.command("run")(run_command)
-app.command("serve")(serve_command)
+app.command("serve", cls=NarrowSafeHelp)(serve_command)
 app.command("console")(console_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(registry_app, name="registry")

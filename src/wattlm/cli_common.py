@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperCommand
 
 Home = Annotated[Optional[Path], typer.Option("--home", envvar="WATT_HOME", help="Workspace folder (registry + artifacts).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 Wide = Annotated[bool, typer.Option("--wide", help="Full ids and every column (for wide terminals).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", envvar="WATT_QUIET", help="No progress bars.")]
+
+# Measured: below this width typer's rich option table cuts `watt serve`'s long option names ("--max-request-by…").
+WIDE_HELP_COLUMNS = 100
+
+
+class NarrowSafeHelp(TyperCommand):
+    """A verb with long option names: in a terminal narrower than WIDE_HELP_COLUMNS its --help uses click's
+    plain layout, which wraps descriptions and never cuts an option name, instead of typer's rich table."""
+
+    def format_help(self, ctx, formatter) -> None:
+        if shutil.get_terminal_size().columns >= WIDE_HELP_COLUMNS:
+            return super().format_help(ctx, formatter)
+        mode, self.rich_markup_mode = self.rich_markup_mode, None  # typer's own switch to the plain layout
+        try:
+            return super().format_help(ctx, formatter)
+        finally:
+            self.rich_markup_mode = mode
 
 
 def registry_from(home: Path | None, *, sweep: bool = True):

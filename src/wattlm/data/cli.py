@@ -7,12 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from wattlm.cli_common import AsJson, Home, Quiet, emit, registry_from
+from wattlm.cli_common import AsJson, Home, NarrowSafeHelp, Quiet, emit, registry_from
 
 data_app = typer.Typer(help="Build clean corpora from raw documents.", no_args_is_help=True)
 
 
-@data_app.command("build")
+@data_app.command("build", cls=NarrowSafeHelp)
 def data_build(
     inputs: Annotated[list[Path], typer.Argument(help="Files or folders of raw documents.")],
     out: Annotated[Optional[Path], typer.Option(
