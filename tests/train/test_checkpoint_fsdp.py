@@ -7,7 +7,6 @@ trains the tiny Llama on 2 torchrun processes (this file is also the worker it l
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import re
@@ -220,15 +219,8 @@ def _worker(model_dir: Path, out: Path) -> None:
     errors = dist.gather_objects(seen.pop(f"error{dist.rank}", None))
     if main:
         (out / "seen.json").write_text(json.dumps({**seen, "errors": errors}))
-    # The runs' sharded models sit in reference cycles (FSDP hooks) with their pending collective
-    # work; free them while the process group is alive, not during interpreter shutdown after it.
-    gc.collect()
-    dist.leave()
-    # Every result is on disk. gloo's threads can still abort a process at interpreter teardown
-    # ("terminate called without an active exception", seen once in four runs), so skip teardown.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    dist.leave()  # frees the runs' sharded models (reference cycles through FSDP hooks) first
+    dist.exit_worker()  # every result is on disk: no interpreter teardown after gloo (see exit_worker)
 
 
 @pytest.mark.integration  # two torchrun processes, eight short runs: about a minute on 2 loaded cores

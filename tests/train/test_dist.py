@@ -28,6 +28,23 @@ def test_shard_splits_rows_and_tuples():
     assert Dist().shard(batch) is batch
 
 
+def test_exit_worker_ends_only_a_torchrun_process(monkeypatch):
+    import wattlm.train.dist as dist_module
+
+    ended = []
+
+    def fake_exit(code):
+        ended.append(code)
+        raise SystemExit(code)  # the real one never returns
+
+    monkeypatch.setattr(dist_module.os, "_exit", fake_exit)
+    Dist().exit_worker()  # one process: returns, the interpreter exits as usual
+    assert ended == []
+    with pytest.raises(SystemExit):
+        Dist(rank=1, world=2).exit_worker()
+    assert ended == [0]
+
+
 QA = [{"prompt": f"Which feeder trips at {amps} A?", "response": f"Feeder {n} trips at {amps} A" + " exactly" * n * n}
       for n, amps in enumerate([120, 250, 300, 410, 520, 640, 700], 1)]  # answers of uneven length
 
@@ -67,13 +84,14 @@ def test_torchrun_two_processes_match_one(tiny_model_dir, tmp_path, method):
     assert alone.exit_code == 0, alone.output
     _, parent_two = _setup(two_home, tiny_model_dir, tmp_path, method)
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    # PYTHONFAULTHANDLER: a rank that dies on a signal (SIGABRT from C++) prints every thread's Python stack.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     launched = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "wattlm.cli", *_args(parent_two, tmp_path, two_home, method)],
         env=env, capture_output=True, text=True, timeout=300,
     )
-    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert launched.returncode == 0, f"stdout: {launched.stdout[-2000:]}\nstderr: {launched.stderr[-8000:]}"
     printed = json.loads(launched.stdout)  # only rank 0 reports: one JSON document
     assert printed["name"] == "tiny-trained" and printed["metrics"]["train_steps"] == CONFIG["steps"]
 

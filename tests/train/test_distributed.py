@@ -69,13 +69,13 @@ def test_fsdp_two_processes_train_like_one(tiny_model_dir, tmp_path, lora):
     alone = CliRunner().invoke(app, _train_args(one_home, tmp_path, "one.json", parent_one.id))
     assert alone.exit_code == 0, alone.output
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     launched = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "wattlm.cli", *_train_args(two_home, tmp_path, "fsdp.json", parent_two.id)],
         env=env, capture_output=True, text=True, timeout=600,
     )
-    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert launched.returncode == 0, f"stdout: {launched.stdout[-2000:]}\nstderr: {launched.stderr[-8000:]}"
     one = Registry(one_home).get("tiny-trained", kind="model")
     two = Registry(two_home).get("tiny-trained", kind="model")
     assert two.meta["processes"] == 2

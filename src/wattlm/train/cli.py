@@ -99,3 +99,4 @@ def train_command(
         emit(row, as_json,
              lambda r: print(f"{'reused' if reused else 'trained'} {r['name']} ({r['id']}, {r['tier']}): {r['metrics']}"))
     dist.leave()
+    dist.exit_worker()
