@@ -55,8 +55,13 @@ def test_concurrent_greedy_answers_equal_the_simple_engine(batch_engine, smollm2
 
 
 def test_chunked_prefill_of_a_long_prompt(batch_engine, smollm2_engine):
-    assert batch_engine.count_tokens(LONG_PROMPT) > 16  # at least two chunks
-    assert answer(batch_engine, LONG_PROMPT) == answer(smollm2_engine, LONG_PROMPT)
+    # Not LONG_PROMPT: the test above left it in a slot's prefix cache, whose KV was computed batched with
+    # other requests at timing-dependent chunk boundaries; this prompt shares no prefix with any before it,
+    # so it is read here, alone, in 16-token chunks.
+    prompt = ("Before a breaker is racked out, the switching order lists every step: open the breaker, check "
+              "the indication, lock the mechanism, and only then")
+    assert batch_engine.count_tokens(prompt) > 16  # at least two chunks
+    assert answer(batch_engine, prompt) == answer(smollm2_engine, prompt)
 
 
 def test_max_tokens_finishes_with_length_and_exact_usage(batch_engine):
