@@ -15,6 +15,7 @@ from pathlib import Path
 
 from wattlm.engines import cancel
 from wattlm.engines.base import PromptTooLong
+from wattlm.engines.compute_thread import compute
 from wattlm.engines.lazy_llama import LazyLlama
 from wattlm.errors import WattError
 
@@ -45,6 +46,7 @@ class Embedder:
                     raise WattError("cannot embed an empty string")
                 if count > self._n_ctx:
                     raise PromptTooLong(f"input is {count} tokens but the context window of '{self._name}' is {self._n_ctx}")
-                vectors.append(list(llm.embed(text, normalize=True, truncate=False)))
+                # On the process's compute thread, as every llama.cpp graph (see engines/compute_thread.py).
+                vectors.append(list(compute(llm.embed, text, normalize=True, truncate=False)))
                 used += count
         return vectors, used

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from wattlm.engines import cancel
 from wattlm.engines.base import NoChatTemplate, check_token_ids, generation_budget, no_chat_template_message
 from wattlm.engines.chat_template import ChatTemplate
+from wattlm.engines.compute_thread import iterate
 from wattlm.engines.embeddings import Embedder
 from wattlm.engines.grammar import json_grammar
 from wattlm.engines.lazy_llama import open_llama, thread_args
@@ -185,8 +186,9 @@ class LlamaCppEngine:
         )
         try:
             # Tokens can end inside a multi-byte character (CJK text, byte-fallback tokens): ByteDecoder
-            # holds those bytes until the character is complete.
-            yield from stream_text(tokens, ByteDecoder(lambda token: llm.detokenize([token])), params.stop,
+            # holds those bytes until the character is complete. Each token is decoded on the process's
+            # compute thread, as every llama.cpp graph (see engines/compute_thread.py).
+            yield from stream_text(iterate(tokens), ByteDecoder(lambda token: llm.detokenize([token])), params.stop,
                                    len(prompt_tokens), max_tokens,
                                    lambda token: self._is_end_of_generation(token) and not params.ignore_eos)
         finally:

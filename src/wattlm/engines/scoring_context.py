@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from wattlm.engines.compute_thread import compute
 from wattlm.engines.lazy_llama import LazyLlama
 from wattlm.errors import WattError
 
@@ -142,7 +143,8 @@ class ScoringContext:
                 batch.seq_id[index][0] = 0
                 batch.logits[index] = want_rows or (last and index == len(chunk) - 1)
             batch.n_tokens = len(chunk)
-            status = llama_cpp.llama_decode(llm.ctx, batch)
+            # On the process's compute thread, as every llama.cpp graph (see engines/compute_thread.py).
+            status = compute(llama_cpp.llama_decode, llm.ctx, batch)
             if status != 0:
                 raise WattError(f"llama_decode failed with status {status} while scoring")
             self.n_past += len(chunk)

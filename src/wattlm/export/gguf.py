@@ -109,18 +109,13 @@ def check_gguf(
 ) -> GgufCheck:
     """Load `path` in llama.cpp, continue the same prompt ids greedily, time the decode and, given
     token windows, measure perplexity on them (the quality column of the export table)."""
+    from wattlm.engines.compute_thread import compute
     from wattlm.engines.lazy_llama import open_llama
 
     llm = open_llama(path, n_ctx=512, n_threads=os.cpu_count())
-    generated: list[int] = []
-    # Feed the transformers prompt ids directly so a tokenizer difference cannot hide a weight bug.
-    for token in llm.generate(prompt_ids, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0):
-        if not generated:
-            first_token_at = time.perf_counter()  # decode speed excludes prompt processing
-        generated.append(token)
-        if len(generated) >= max(len(reference), 32):
-            break
-    decode_s = time.perf_counter() - first_token_at
+    # On the process's compute thread, as every llama.cpp graph (engines/compute_thread.py), in one call so
+    # that the timing holds no hand-over between threads.
+    generated, decode_s = compute(_greedy, llm, prompt_ids, max(len(reference), 32))
     llm.close()
     match = 0
     for ours, ref in zip(generated, reference, strict=False):  # generated may run longer
@@ -140,14 +135,29 @@ def check_gguf(
     )
 
 
+def _greedy(llm, prompt_ids: list[int], n_tokens: int) -> tuple[list[int], float]:
+    """`n_tokens` greedy tokens after `prompt_ids`, and the seconds they took after the first one."""
+    generated: list[int] = []
+    # Feed the transformers prompt ids directly so a tokenizer difference cannot hide a weight bug.
+    for token in llm.generate(prompt_ids, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0):
+        if not generated:
+            first_token_at = time.perf_counter()  # decode speed excludes prompt processing
+        generated.append(token)
+        if len(generated) >= n_tokens:
+            break
+    return generated, time.perf_counter() - first_token_at
+
+
 def _perplexity(llm, windows: list[list[int]]) -> float:
     """Token-level perplexity from llama.cpp's logits, windows scored independently (as in eval)."""
     import numpy as np
 
+    from wattlm.engines.compute_thread import compute
+
     total_nll, count = 0.0, 0
     for window in windows:
         llm.reset()
-        llm.eval(window)
+        compute(llm.eval, window)
         logits = np.asarray(llm.scores[: len(window) - 1], dtype=np.float32)  # (n-1, vocab)
         peak = logits.max(axis=1, keepdims=True)
         log_norm = peak[:, 0] + np.log(np.exp(logits - peak).sum(axis=1, dtype=np.float64))

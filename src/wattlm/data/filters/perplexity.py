@@ -49,13 +49,14 @@ def _llama(path: str, n_ctx: int, n_threads: int | None) -> Any:
 
 def perplexity(llm: Any, text: str, max_tokens: int) -> float:
     """exp(mean negative log-probability) of the first `max_tokens` tokens of `text` (after BOS)."""
+    from wattlm.engines.compute_thread import compute
     from wattlm.shared.lm import log_softmax
 
     tokens = llm.tokenize(text.encode("utf-8"), add_bos=True)[:max_tokens]
     if len(tokens) < 2:
         return float("inf")
     llm.reset()
-    llm.eval(tokens)
+    compute(llm.eval, tokens)  # on the process's compute thread (engines/compute_thread.py)
     logits = llm.scores[: len(tokens) - 1]  # (n - 1, n_vocab): row i predicts token i + 1
     logprobs = log_softmax(logits)
     total = sum(float(row[token]) for row, token in zip(logprobs, tokens[1:], strict=True))

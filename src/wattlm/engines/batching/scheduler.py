@@ -1,10 +1,11 @@
 """Continuous batching over one llama.cpp context.
 
-A dedicated thread owns the context. Each step it (1) drops sequences whose client left, (2) admits
-waiting requests into free slots, reusing cached prompt prefixes, (3) builds ONE `llama_decode` batch
-holding the next token of every generating sequence plus at most `prefill_chunk` prompt tokens of the
-sequences still reading their prompt, so a long prompt never stalls the others for more than a chunk,
-and (4) samples one token per sequence whose logits came out.
+The process's compute thread (engines/compute_thread.py) steps the scheduler. Each step it (1) drops
+sequences whose client left, (2) admits waiting requests into free slots, reusing cached prompt
+prefixes, (3) builds ONE `llama_decode` batch holding the next token of every generating sequence plus
+at most `prefill_chunk` prompt tokens of the sequences still reading their prompt, so a long prompt
+never stalls the others for more than a chunk, and (4) samples one token per sequence whose logits
+came out.
 
 The KV cache has one stream per slot (`kv_unified=False`): a sequence's cells sit at the same
 indices as in a single-sequence context, so attention sums in the same order and greedy answers are
@@ -26,6 +27,7 @@ import numpy as np
 from wattlm.engines.base import EngineOverloaded
 from wattlm.engines.batching.model import GgufModel
 from wattlm.engines.batching.sequence import FINISHED, Sequence, Slot, common_prefix
+from wattlm.engines.compute_thread import compute_thread
 from wattlm.engines.lazy_llama import default_threads
 from wattlm.errors import WattError
 
@@ -91,9 +93,11 @@ class Scheduler:
         self._wake = threading.Condition()  # guards _waiting, _n_running, _stopping
         self._n_running = 0
         self._stopping = False
+        self._closed = threading.Event()  # set by the compute thread once it has let go of this scheduler
         self.counters = {"steps": 0, "prompt_tokens": 0, "reused_prompt_tokens": 0, "generated_tokens": 0}
-        self._thread = threading.Thread(target=self._run, name="wattlm-scheduler", daemon=True)
-        self._thread.start()
+        # Stepped by the process's one compute thread, with every other llama.cpp context of the process.
+        self._compute = compute_thread()
+        self._compute.add(self)
 
     def _apply_lora(self, lora: Path) -> None:
         """Set a LoRA adapter on this context: every sequence decoded here uses it.
@@ -123,7 +127,7 @@ class Scheduler:
                     f"server busy: {self._n_running} requests running and {len(self._waiting)} waiting; retry later"
                 )
             self._waiting.append(sequence)
-            self._wake.notify()
+        self._compute.wake()
 
     def cancel(self, sequence: Sequence) -> None:
         """The client is gone: the scheduler frees the sequence's slot before its next step."""
@@ -134,7 +138,7 @@ class Scheduler:
             if sequence in self._waiting:  # never admitted: it must not hold a queue place any longer
                 self._waiting.remove(sequence)
                 sequence.done = True
-            self._wake.notify()
+        self._compute.wake()
 
     @property
     def running(self) -> int:
@@ -147,28 +151,36 @@ class Scheduler:
     def close(self) -> None:
         with self._wake:
             self._stopping = True
-            self._wake.notify()
-        self._thread.join(timeout=60)
-        if self._ctx:
+        if self._compute.on_thread():
+            self.step()
+        else:
+            self._compute.wake()
+            self._closed.wait(timeout=60)
+        if self._ctx and self._closed.is_set():
             self._llama.llama_batch_free(self._batch)
             self._llama.llama_free(self._ctx)
             self._ctx = None
 
-    # ---- scheduler thread ----------------------------------------------------------------------
+    # ---- compute thread --------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not (self._stopping or self._waiting or self._running):
-                    self._wake.wait()
-                if self._stopping:
-                    break
-            try:
-                self._step()
-            except Exception as error:  # noqa: BLE001 -- a failed step fails its requests, not the server
-                log.exception("scheduler step failed")
-                self._fail_all(error)
-        self._fail_all(WattError("the engine was shut down"))
+    def has_work(self) -> bool:
+        # Read under the compute thread's lock without taking `_wake`: submit() holds `_wake` and then
+        # wakes the compute thread, so taking them in the other order here could deadlock.
+        return self._stopping or bool(self._waiting) or bool(self._running)
+
+    def step(self) -> None:
+        if self._closed.is_set():
+            return
+        if self._stopping:
+            self._fail_all(WattError("the engine was shut down"))
+            self._compute.discard(self)
+            self._closed.set()
+            return
+        try:
+            self._step()
+        except Exception as error:  # noqa: BLE001 -- a failed step fails its requests, not the server
+            log.exception("scheduler step failed")
+            self._fail_all(error)
 
     def _step(self) -> None:
         for sequence in [seq for seq in self._running if seq.cancelled.is_set()]:
