@@ -116,6 +116,16 @@ class TaskSection(BaseModel):
         return self
 
 
+class ServeCheck(BaseModel):
+    """The served file's speed in the run report (engines/batching/speed.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: int = Field(64, ge=8, le=1024, description="Tokens generated per request.")
+    clients: int = Field(8, ge=1, le=64, description="Streams decoded at once in the concurrent measurement.")
+    repeats: int = Field(3, ge=1, le=20, description="Timed repeats; medians are reported.")
+
+
 class ExportSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -125,6 +135,9 @@ class ExportSection(BaseModel):
     serve: str | None = Field(
         None, description="The file `watt serve` loads for the model: f16 or one of quants (default: the first "
         "of quants, or f16 without any).")
+    serve_check: ServeCheck | None = Field(
+        ServeCheck(), description="Time the served file on this machine: llama.cpp's own decode against `watt "
+        "serve`'s batch engine (one stream at temperature 0 and 0.8, and `clients` at once); null skips it.")
     check: Literal["served", "all"] = Field(
         "served", description="Which files get the llama.cpp check (greedy tokens against transformers, decode "
         "speed, perplexity on the held-out windows): the served one, or every file (slower).")

@@ -46,7 +46,8 @@ def recipe_file(tmp_path, tiny_model_dir):
         "train: {steps: 6, seq_len: 32, batch_size: 2, lr: 0.005, warmup_steps: 1, bf16: false,"
         " replay: general, replay_ratio: 0.5}\n"
         "eval: {general: general, seq_len: 64, max_tokens: 400}\n"
-        "export: {quants: [q8_0], serve: f16, check_prompt: 'The substation', check_tokens: 4}\n"
+        "export: {quants: [q8_0], serve: f16, check_prompt: 'The substation', check_tokens: 4,"
+        " serve_check: {tokens: 16, clients: 2, repeats: 1}}\n"
     )
     return path
 
@@ -83,9 +84,15 @@ def test_recipe_runs_every_stage_then_reuses_everything(recipe_file, tiny_model_
     report = json.loads(open(first.report_json).read())
     assert report["scores"] == first.scores
     assert "<svg" in open(first.report_html).read()
+    # The served file timed against llama.cpp's own decode, in the report (chart and table) and its JSON.
+    assert "serve check" in steps and report["serving"] == first.serving
+    assert first.serving["file"] == "model-f16.gguf" and first.serving["clients"] == 2
+    assert all(first.serving[k] > 0 for k in ("raw_tok_s", "single_t0_tok_s", "single_t08_tok_s", "concurrent_tok_s"))
+    assert "Serving speed of the served file" in open(first.report_html).read()
 
     second = run_recipe(recipe, registry, progress=False)
     assert all(second.reused.values()), second.reused
+    assert second.serving["raw_tok_s"] > 0  # this machine's speed now: timed again, never cached
     assert not any(s["name"].startswith("load ") for s in second.timeline)  # nothing loaded: all stored
     assert second.artifacts["industry"] == first.artifacts["industry"]
     assert second.scores == first.scores

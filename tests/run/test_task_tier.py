@@ -92,7 +92,7 @@ def test_task_tier_synthesizes_trains_judges_and_exports(tmp_path, tiny_model_di
     registry = Registry(tmp_path / "ws")
     add_model(registry, str(tiny_model_dir), name="tiny-base")
     recipe = _recipe(tmp_path, teacher_url, "[{metric: qa_char_f1, min_value: 0}]",
-                     "{quants: [q8_0], check_prompt: 'The crew', check_tokens: 4}")
+                     "{quants: [q8_0], check_prompt: 'The crew', check_tokens: 4, serve_check: null}")
 
     first = run_recipe(recipe, registry, progress=False)
     synth = registry.get(first.artifacts["synth"])
@@ -112,6 +112,8 @@ def test_task_tier_synthesizes_trains_judges_and_exports(tmp_path, tiny_model_di
     assert gate["child"] == first.scores["task"]["qa:qa:char_f1"] == task.metrics["qa:qa:char_f1"]
     assert gate["parent"] == first.scores["industry"]["qa:qa:char_f1"]
     assert [e["quant"] for e in first.task_exports] == ["f16", "q8_0"]
+    assert first.serving == first.task_serving == {}  # export.serve_check: null times nothing
+    assert "serve check" not in {s["name"] for s in first.timeline}
     # One load per model in the whole run: the industry model is scored on the task tier's set while it
     # is loaded for its own tier, so the task tier finds its parent's scores stored.
     loads = [s["name"] for s in first.timeline if s["name"].startswith("load ")]

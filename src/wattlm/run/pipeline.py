@@ -40,6 +40,8 @@ class RunSummary:
     grounded: dict = field(default_factory=dict)  # role -> "<kind>:<set>" -> recall@3, MRR, closed vs grounded
     task_train: dict = field(default_factory=dict)
     task_exports: list[dict] = field(default_factory=list)
+    serving: dict = field(default_factory=dict)  # the served file's speed (engines/batching/speed.py)
+    task_serving: dict = field(default_factory=dict)
     gates: list[dict] = field(default_factory=list)
     timeline: list[dict] = field(default_factory=list)  # every stage and sub-step: name, depth, start, seconds
     stage_seconds: dict[str, float] = field(default_factory=dict)  # seconds per stage (top-level spans)
@@ -311,6 +313,16 @@ def _export(registry: Registry, recipe: Recipe, model: Artifact, corpus: Artifac
     )
     if registry.get(model.id).metrics.get("served_quant") != served:  # which file `watt serve` loads
         registry.add_metrics(model.id, {"served_quant": served})
+    check = recipe.export.serve_check
+    if check is not None:  # timed every run, cached or not: it is this machine's speed now
+        from wattlm.engines.batching.speed import SpeedCheck, measure
+
+        served_file = next(e.path / e.meta["file"] for e in exports if e.meta["quant"] == served)
+        with timed("serve check"):
+            speed = measure(served_file, SpeedCheck(tokens=check.tokens, clients=check.clients, repeats=check.repeats))
+        setattr(summary, stage.replace("export", "serving"), speed)
+        say(f"[bold]{stage}[/] served {served}: one stream {speed['single_t0_pct_of_raw']:.0f} % of llama.cpp's "
+            f"{speed['raw_tok_s']} tok/s; {check.clients} streams {speed['concurrent_tok_s']} tok/s")
     return [{"id": e.id, "path": str(e.path / e.meta["file"]), "served": e.meta["quant"] == served, **e.metrics}
             for e in exports]
 

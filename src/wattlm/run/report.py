@@ -19,6 +19,26 @@ def _table(rows: list[dict]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _serving(summary: dict) -> list[str]:
+    """The served file's speed per tier: llama.cpp's own decode beside the batch engine (recipe export.serve_check)."""
+    tiers = {tier: summary[key] for tier, key in (("industry", "serving"), ("task", "task_serving")) if summary.get(key)}
+    if not tiers:
+        return []
+    clients = next(iter(tiers.values()))["clients"]
+    groups: dict[str, dict[str, float]] = {}
+    for tier, speed in tiers.items():
+        for label, key in (("llama.cpp decode, 1 stream", "raw_tok_s"), ("engine, 1 stream, t=0", "single_t0_tok_s"),
+                           ("engine, 1 stream, t=0.8", "single_t08_tok_s"),
+                           (f"engine, {clients} streams", "concurrent_tok_s")):
+            groups.setdefault(label, {})[tier] = speed[key]
+    return ["<h2>Serving speed of the served file (tokens/s, this machine)</h2>",
+            "<p>Timed in this run, in process: llama.cpp decoding the file directly (<code>Llama.generate</code>, "
+            "greedy) against the batch engine of <code>watt serve</code>, one stream and several at once; medians "
+            "of the repeats. bench/serve_bench.py times the HTTP server against llama-cpp-python's.</p>",
+            column_chart(groups, "generated tokens per second", width=760),
+            _table([{"tier": tier, **speed} for tier, speed in tiers.items()])]
+
+
 def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
     """curves: training loss per step of each tier trained in the run ({"industry": [...], "task": [...]})."""
     scores = summary.get("scores", {})
@@ -78,6 +98,7 @@ def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
     sections += [
         "<h2>GGUF exports</h2>", _table(exports(summary.get("exports", []), "industry")),
         *(["<h3>task model</h3>", _table(exports(summary["task_exports"], "task"))] if summary.get("task_exports") else []),
+        *_serving(summary),
         "<h2>Timeline</h2>",
         "<p>Each stage and its sub-steps on one time axis (seconds from the start of the run; <em>cached</em>: "
         "found in the registry, nothing recomputed).</p>",
