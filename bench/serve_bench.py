@@ -37,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -101,16 +100,10 @@ class RawDecoder:
 
     def speed(self, tokens: int) -> float:
         """Tokens/s of one greedy continuation, `tokens` long, of the next prompt."""
-        llm = self._llm
-        stream = llm.generate(llm.tokenize(PROMPTS[self._runs % len(PROMPTS)].encode()), temp=0.0, top_k=1)
+        from wattlm.engines.batching.speed import raw_decode_tok_s  # the run report's serve check times it alike
+
         self._runs += 1
-        next(stream)  # the prompt is read and the first token sampled here
-        start = time.perf_counter()
-        for _ in range(tokens - 1):
-            next(stream)
-        elapsed = time.perf_counter() - start
-        stream.close()
-        return (tokens - 1) / elapsed
+        return raw_decode_tok_s(self._llm, PROMPTS[(self._runs - 1) % len(PROMPTS)], tokens)
 
     def close(self) -> None:
         self._llm.close()

@@ -42,7 +42,8 @@ def _stream_tok_s(chunks) -> tuple[float, int, float]:
     return ((tokens - first_count) / elapsed if elapsed > 0 else 0.0), tokens, first_at - start
 
 
-def _raw_tok_s(llm, prompt: str, tokens: int) -> float:
+def raw_decode_tok_s(llm, prompt: str, tokens: int) -> float:
+    """Greedy decode tok/s of a `Llama` after the prompt and first token (bench/serve_bench.py's raw figure too)."""
     stream = llm.generate(llm.tokenize(prompt.encode()), temp=0.0, top_k=1)
     next(stream)  # the prompt is read and the first token chosen here, as for the engine's first chunk
     start = time.perf_counter()
@@ -93,11 +94,11 @@ def measure(gguf: Path, check: SpeedCheck = SpeedCheck()) -> dict:
     try:
         # Raw decode runs on the compute thread too, whole, so its timing holds no hand-over between threads
         # (a graph computed on another thread would also slow the engine: see engines/compute_thread.py).
-        compute(_raw_tok_s, raw, PROMPTS[0], 8)  # pages the weights in; not counted
+        compute(raw_decode_tok_s, raw, PROMPTS[0], 8)  # pages the weights in; not counted
         list(engine.generate(PROMPTS[0], SamplingParams(max_tokens=8, temperature=0.0)))
         for repeat in range(check.repeats):
             prompt = PROMPTS[repeat % len(PROMPTS)]
-            row = {"raw": compute(_raw_tok_s, raw, prompt, check.tokens)}
+            row = {"raw": compute(raw_decode_tok_s, raw, prompt, check.tokens)}
             for name, temperature in (("t0", 0.0), ("t08", 0.8)):
                 params = SamplingParams(max_tokens=check.tokens, temperature=temperature, seed=repeat, ignore_eos=True)
                 row[name] = _stream_tok_s(engine.generate(prompt, params))[0]
