@@ -108,3 +108,19 @@ def test_every_llama_decode_of_every_context_runs_on_the_compute_thread(smollm2_
         for engine in (first, second, simple):
             engine.close()
     assert threads == {"wattlm-llama-compute"}
+
+
+def test_a_step_that_raises_does_not_stop_the_thread(caplog):
+    worker = ComputeThread()
+
+    class Broken(Counter):
+        def step(self) -> None:
+            super().step()
+            raise RuntimeError("a bug in a client")
+
+    broken, healthy = Broken(1), Counter(2)
+    worker.add(broken)
+    worker.add(healthy)
+    assert healthy.done.wait(10) and broken.done.wait(10)
+    assert worker.call(lambda: "still here") == "still here"
+    assert "a step raised" in caplog.text

@@ -16,11 +16,14 @@ scoring and embedding contexts hand their `llama_decode` calls over through `cal
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import deque
 from concurrent.futures import Future
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Stepped(Protocol):
@@ -96,7 +99,10 @@ class ComputeThread:
                     except BaseException as error:  # noqa: BLE001 -- handed to the caller's thread
                         future.set_exception(error)
             for client in busy:
-                client.step()
+                try:
+                    client.step()
+                except Exception:  # noqa: BLE001 -- a client's bug must not stop every other client's work
+                    log.exception("compute thread: a step raised")
 
 
 _shared: tuple[int, ComputeThread] | None = None
