@@ -19,6 +19,15 @@ def _table(rows: list[dict]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+SERVING_ROWS = (("file", "file"), ("llama.cpp decode, 1 stream (tok/s)", "raw_tok_s"),
+                ("engine, 1 stream, t=0 (tok/s)", "single_t0_tok_s"), ("engine t=0, % of llama.cpp", "single_t0_pct_of_raw"),
+                ("engine, 1 stream, t=0.8 (tok/s)", "single_t08_tok_s"),
+                ("engine t=0.8, % of llama.cpp", "single_t08_pct_of_raw"), ("streams at once", "clients"),
+                ("engine, all streams (tok/s)", "concurrent_tok_s"), ("all streams / one stream", "concurrent_x_single"),
+                ("all streams: time to first token, median (ms)", "concurrent_ttft_p50_ms"),
+                ("tokens per request", "tokens"), ("repeats (medians shown)", "repeats"))
+
+
 def _serving(summary: dict) -> list[str]:
     """The served file's speed per tier: llama.cpp's own decode beside the batch engine (recipe export.serve_check)."""
     tiers = {tier: summary[key] for tier, key in (("industry", "serving"), ("task", "task_serving")) if summary.get(key)}
@@ -36,7 +45,8 @@ def _serving(summary: dict) -> list[str]:
             "greedy) against the batch engine of <code>watt serve</code>, one stream and several at once; medians "
             "of the repeats. bench/serve_bench.py times the HTTP server against llama-cpp-python's.</p>",
             column_chart(groups, "generated tokens per second", width=760),
-            _table([{"tier": tier, **speed} for tier, speed in tiers.items()])]
+            _table([{"measure": label, **{tier: speed.get(key) for tier, speed in tiers.items()}}
+                    for label, key in SERVING_ROWS])]
 
 
 def render_html(summary: dict, curves: dict[str, list[float]]) -> str:
