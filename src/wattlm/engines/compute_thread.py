@@ -88,10 +88,12 @@ class ComputeThread:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._calls and not any(client.has_work() for client in self._clients):
+                while True:  # each client's has_work() read once per round
+                    busy = [client for client in self._clients if client.has_work()]
+                    if busy or self._calls:
+                        break
                     self._cond.wait()
                 calls, self._calls = list(self._calls), deque()
-                busy = [client for client in self._clients if client.has_work()]
             for future, fn, args, kwargs in calls:
                 if future.set_running_or_notify_cancel():
                     try:

@@ -57,6 +57,21 @@ def open_llama(model_path: Path | str, **options) -> Llama:
     return llm
 
 
+def timed_greedy(llm: Llama, prompt_ids: list[int], n_tokens: int) -> tuple[list[int], float]:
+    """`n_tokens` greedy tokens of `llm` after `prompt_ids`, and the seconds they took after the first one
+    (decode speed without the prompt: the export check's and the serve check's raw llama.cpp figure)."""
+    import time
+
+    generated: list[int] = []
+    for token in llm.generate(prompt_ids, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0):
+        if not generated:
+            first_token_at = time.perf_counter()  # the prompt is read and the first token chosen by now
+        generated.append(token)
+        if len(generated) >= n_tokens:
+            break
+    return generated, time.perf_counter() - first_token_at
+
+
 class LazyLlama:
     """A second context (scoring, embeddings) that costs nothing until a request needs it."""
 

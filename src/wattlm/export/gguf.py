@@ -10,7 +10,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -110,12 +109,13 @@ def check_gguf(
     """Load `path` in llama.cpp, continue the same prompt ids greedily, time the decode and, given
     token windows, measure perplexity on them (the quality column of the export table)."""
     from wattlm.engines.compute_thread import compute
-    from wattlm.engines.lazy_llama import open_llama
+    from wattlm.engines.lazy_llama import open_llama, timed_greedy
 
     llm = open_llama(path, n_ctx=512, n_threads=os.cpu_count())
     # On the process's compute thread, as every llama.cpp graph (engines/compute_thread.py), in one call so
-    # that the timing holds no hand-over between threads.
-    generated, decode_s = compute(_greedy, llm, prompt_ids, max(len(reference), 32))
+    # that the timing holds no hand-over between threads. The transformers prompt ids go in directly, so a
+    # tokenizer difference cannot hide a weight bug.
+    generated, decode_s = compute(timed_greedy, llm, prompt_ids, max(len(reference), 32))
     llm.close()
     match = 0
     for ours, ref in zip(generated, reference, strict=False):  # generated may run longer
@@ -133,19 +133,6 @@ def check_gguf(
         decode_tok_s=round((len(generated) - 1) / decode_s, 1) if decode_s > 0 else 0.0,
         greedy_match=match, greedy_total=len(reference), ppl=ppl,
     )
-
-
-def _greedy(llm, prompt_ids: list[int], n_tokens: int) -> tuple[list[int], float]:
-    """`n_tokens` greedy tokens after `prompt_ids`, and the seconds they took after the first one."""
-    generated: list[int] = []
-    # Feed the transformers prompt ids directly so a tokenizer difference cannot hide a weight bug.
-    for token in llm.generate(prompt_ids, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0):
-        if not generated:
-            first_token_at = time.perf_counter()  # decode speed excludes prompt processing
-        generated.append(token)
-        if len(generated) >= n_tokens:
-            break
-    return generated, time.perf_counter() - first_token_at
 
 
 def _perplexity(llm, windows: list[list[int]]) -> float:

@@ -90,7 +90,7 @@ class Scheduler:
         self._slots = [Slot(seq_id) for seq_id in range(max_seqs)]
         self._running: list[Sequence] = []  # in admission order: earlier prompts prefill first
         self._waiting: deque[Sequence] = deque()
-        self._wake = threading.Condition()  # guards _waiting, _n_running, _stopping
+        self._lock = threading.Lock()  # guards _waiting, _n_running, _stopping (the compute thread does the waiting)
         self._n_running = 0
         self._stopping = False
         self._closed = threading.Event()  # set by the compute thread once it has let go of this scheduler
@@ -119,7 +119,7 @@ class Scheduler:
     # ---- request-thread side -------------------------------------------------------------------
 
     def submit(self, sequence: Sequence) -> None:
-        with self._wake:
+        with self._lock:
             if self._stopping:
                 raise WattError("the engine is shutting down")
             if self._n_running + len(self._waiting) >= self.max_seqs + self.max_waiting:
@@ -134,7 +134,7 @@ class Scheduler:
         if sequence.done:
             return
         sequence.cancelled.set()
-        with self._wake:
+        with self._lock:
             if sequence in self._waiting:  # never admitted: it must not hold a queue place any longer
                 self._waiting.remove(sequence)
                 sequence.done = True
@@ -149,7 +149,7 @@ class Scheduler:
         return len(self._waiting)
 
     def close(self) -> None:
-        with self._wake:
+        with self._lock:
             self._stopping = True
         if self._compute.on_thread():
             self.step()
@@ -164,7 +164,7 @@ class Scheduler:
     # ---- compute thread --------------------------------------------------------------------------
 
     def has_work(self) -> bool:
-        # Read under the compute thread's lock without taking `_wake`: submit() holds `_wake` and then
+        # Read under the compute thread's lock without taking `_lock`: submit() holds `_lock` and then
         # wakes the compute thread, so taking them in the other order here could deadlock.
         return self._stopping or bool(self._waiting) or bool(self._running)
 
@@ -216,7 +216,7 @@ class Scheduler:
 
     def _admit(self) -> None:
         while True:
-            with self._wake:
+            with self._lock:
                 if not self._waiting or self._n_running >= self.max_seqs:
                     return
                 sequence = self._waiting.popleft()
@@ -290,7 +290,7 @@ class Scheduler:
         sequence.done = True
         sequence.slot.sequence = None
         self._running.remove(sequence)
-        with self._wake:
+        with self._lock:
             self._n_running -= 1
 
     def _fail_all(self, error: BaseException) -> None:
@@ -301,7 +301,7 @@ class Scheduler:
             sequence.slot.cached = []
             sequence.emit(error)
         if self._stopping:
-            with self._wake:
+            with self._lock:
                 waiting, self._waiting = list(self._waiting), deque()
             for sequence in waiting:
                 sequence.emit(error)

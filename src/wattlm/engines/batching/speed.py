@@ -44,14 +44,10 @@ def _stream_tok_s(chunks) -> tuple[float, int, float]:
 
 def raw_decode_tok_s(llm, prompt: str, tokens: int) -> float:
     """Greedy decode tok/s of a `Llama` after the prompt and first token (bench/serve_bench.py's raw figure too)."""
-    stream = llm.generate(llm.tokenize(prompt.encode()), temp=0.0, top_k=1)
-    next(stream)  # the prompt is read and the first token chosen here, as for the engine's first chunk
-    start = time.perf_counter()
-    for _ in range(tokens - 1):
-        next(stream)
-    elapsed = time.perf_counter() - start
-    stream.close()
-    return (tokens - 1) / elapsed
+    from wattlm.engines.lazy_llama import timed_greedy
+
+    _, seconds = timed_greedy(llm, llm.tokenize(prompt.encode()), tokens)
+    return (tokens - 1) / seconds
 
 
 def _concurrent(engine, check: SpeedCheck, repeat: int) -> tuple[float, float]:
