@@ -9,7 +9,8 @@ alternating with this tree, `--rounds` times per model:
 
     .venv/bin/python bench/mixed_load.py --against 337a443
 
-Prints one JSON line per run and a table of medians. Each run is its own process (a fresh interpreter).
+Prints one JSON line per run (with the process's CPU ms per generated token of each case) and a table of
+medians. Each run is its own process (a fresh interpreter).
 """
 
 from __future__ import annotations
@@ -45,18 +46,23 @@ def _scenario(model: Path) -> dict:
             last = chunk
         return (last.completion_tokens - counted) / (time.perf_counter() - first)
 
-    def median(engine) -> float:
-        return round(statistics.median(tok_s(engine) for _ in range(3)), 1)
+    cpu = {}  # CPU seconds of the whole process per generated token, beside each case's wall-clock tok/s
+
+    def median(engine, case: str) -> float:
+        start = time.process_time()
+        speeds = [tok_s(engine) for _ in range(3)]
+        cpu[f"{case}_cpu_ms_per_token"] = round(1000 * (time.process_time() - start) / (3 * (greedy.max_tokens - 1)), 2)
+        return round(statistics.median(speeds), 1)
 
     out = {}
     engine = LlamaCppBatchEngine(model, n_ctx=512, n_threads=2, max_seqs=8, max_waiting=0)
     tok_s(engine)  # pages the weights in
-    out["alone"] = median(engine)
+    out["alone"] = median(engine, "alone")
     start = time.perf_counter()
     engine.generate_with_logprobs(PROMPT, SamplingParams(max_tokens=128, temperature=0.8, ignore_eos=True, seed=1),
                                   5, echo=False)
     out["scoring_tok_s"] = round(128 / (time.perf_counter() - start), 1)
-    out["after_scoring"] = median(engine)
+    out["after_scoring"] = median(engine, "after_scoring")
     embedded, leave = threading.Event(), threading.Event()
 
     def worker() -> None:
@@ -67,15 +73,15 @@ def _scenario(model: Path) -> dict:
     thread = threading.Thread(target=worker)
     thread.start()
     embedded.wait()
-    out["after_embed"] = median(engine)
+    out["after_embed"] = median(engine, "after_embed")
     second = LlamaCppBatchEngine(model, n_ctx=512, n_threads=2, max_seqs=8, max_waiting=0)
     tok_s(second)
-    out["beside_second_engine"] = median(engine)
+    out["beside_second_engine"] = median(engine, "beside_second_engine")
     second.close()
     leave.set()
     thread.join()
     engine.close()
-    return out
+    return {**out, **cpu}
 
 
 def _run(src: Path, model: Path) -> dict:
